@@ -1,0 +1,115 @@
+"""The terminal chat: an interactive loop, and one-shot ``chat --once``.
+
+Buttons are shown as numbered choices; typing the number presses the button. Images and files
+are written under ``<data_dir>/out`` and their paths printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from core.chat import (
+    Button,
+    ExternalUser,
+    FileBlock,
+    ImageBlock,
+    Incoming,
+    Reply,
+    TextBlock,
+    parse_markup,
+)
+
+Handle = Callable[[Incoming], Awaitable[Reply]]
+
+_ANSI = {"b": ("\033[1m", "\033[0m"), "i": ("\033[3m", "\033[0m"), "code": ("\033[36m", "\033[0m")}
+
+
+def render_text(text: str, color: bool) -> str:
+    out = []
+    for style, run in parse_markup(text):
+        if color and style:
+            start, end = _ANSI[style]
+            out.append(f"{start}{run}{end}")
+        else:
+            out.append(run)
+    return "".join(out)
+
+
+def render(reply: Reply, out_dir: Path, color: bool) -> tuple[str, list[Button]]:
+    """The reply as terminal text, and the buttons in the order they are numbered."""
+    parts: list[str] = []
+    for block in reply.blocks:
+        if isinstance(block, TextBlock):
+            parts.append(render_text(block.text, color))
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if isinstance(block, ImageBlock):
+                path = out_dir / f"image-{abs(hash(block.png)) % 10**8}.png"
+                path.write_bytes(block.png)
+                parts.append(f"[image: {path}] {render_text(block.caption, color)}".rstrip())
+            elif isinstance(block, FileBlock):
+                path = out_dir / Path(block.name).name
+                path.write_bytes(block.data)
+                parts.append(f"[file: {path}]")
+    buttons = [b for row in reply.buttons for b in row]
+    if buttons:
+        parts.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1)))
+    return "\n\n".join(parts), buttons
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        handle: Handle,
+        user: str,
+        out_dir: Path,
+        stdout: TextIO = sys.stdout,
+        color: bool | None = None,
+    ) -> None:
+        self._handle = handle
+        self._user = ExternalUser(platform="console", id=user, username=user, display_name=user)
+        self._out_dir = out_dir
+        self._stdout = stdout
+        self._color = stdout.isatty() if color is None else color
+        self._buttons: list[Button] = []
+
+    def incoming(self, line: str) -> Incoming:
+        """A typed line; a bare number presses that button of the last answer."""
+        text = line.strip()
+        if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+            return Incoming(
+                user=self._user, chat_id=self._user.id, action=self._buttons[int(text) - 1].action
+            )
+        return Incoming(user=self._user, chat_id=self._user.id, text=text)
+
+    async def send(self, line: str) -> Reply:
+        reply = await self._handle(self.incoming(line))
+        text, self._buttons = render(reply, self._out_dir, self._color)
+        print(text, file=self._stdout, flush=True)
+        return reply
+
+    async def once(self, line: str, as_json: bool) -> Reply:
+        reply = await self._handle(self.incoming(line))
+        if as_json:
+            print(json.dumps(reply.to_dict(), ensure_ascii=False, default=str), file=self._stdout)
+        else:
+            print(render(reply, self._out_dir, self._color)[0], file=self._stdout)
+        return reply
+
+    async def loop(self, stdin: TextIO = sys.stdin) -> None:
+        print(
+            "Huntaze — type /start to begin, /help for commands, Ctrl-D to quit.", file=self._stdout
+        )
+        while True:
+            print("\n> ", end="", file=self._stdout, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                print(file=self._stdout)
+                return
+            if line.strip():
+                await self.send(line)

@@ -1,0 +1,102 @@
+"""The ``huntaze`` command line.
+
+huntaze run                 what is configured + the terminal chat when a terminal is attached
+huntaze serve               adapters that are configured + the HTTP server (never the terminal chat)
+huntaze chat [--once TEXT]  the terminal chat; --once answers one message and exits
+huntaze migrate             apply database migrations and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+import structlog
+from pydantic import ValidationError
+
+from bot import logging as bot_logging
+from bot.settings import Settings
+from core.errors import StartupError
+
+log = structlog.get_logger("huntaze.bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huntaze", description="Huntaze content assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run everything configured (terminal chat when interactive)")
+    sub.add_parser("serve", help="run adapters and the HTTP server, no terminal chat")
+    chat = sub.add_parser("chat", help="terminal chat")
+    chat.add_argument("--once", metavar="TEXT", help="answer one message and exit")
+    chat.add_argument("--user", default=None, help="who is talking (default: your login name)")
+    chat.add_argument("--json", action="store_true", help="print the reply as JSON (with --once)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    return parser
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "local"
+
+
+async def _chat(settings: Settings, once: str | None, user: str, as_json: bool) -> int:
+    from adapters.console import ConsoleChat
+    from bot.container import build
+
+    container = await build(settings)
+    try:
+        chat = ConsoleChat(container.assistant.handle, user=user, out_dir=settings.data_dir / "out")
+        if once is not None:
+            await chat.once(once, as_json)
+        else:
+            await chat.loop()
+        return 0
+    finally:
+        await container.aclose()
+
+
+async def _migrate(settings: Settings) -> int:
+    from storage.db import migrate
+
+    await migrate(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+async def _run(settings: Settings, interactive: bool) -> int:
+    from bot.lifecycle import run_services
+
+    return await run_services(settings, interactive=interactive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"huntaze: bad configuration: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
+    chatting = args.command == "chat" or (args.command == "run" and sys.stdin.isatty())
+    bot_logging.configure("WARNING" if chatting else settings.log_level, settings.log_format)
+    try:
+        if args.command == "chat":
+            code = asyncio.run(_chat(settings, args.once, args.user or _default_user(), args.json))
+        elif args.command == "migrate":
+            code = asyncio.run(_migrate(settings))
+        else:
+            code = asyncio.run(_run(settings, interactive=chatting))
+    except StartupError as exc:
+        print(f"huntaze: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

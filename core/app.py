@@ -1,0 +1,248 @@
+"""The assistant: one entry point, ``Assistant.handle(Incoming) -> Reply``, for every adapter.
+
+It resolves the account, routes buttons, dialogs and commands, and turns every failure into a
+short friendly answer (the log gets the traceback with the request id).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from core.chat import ExternalUser, Incoming, Reply, escape_markup
+from core.commands import build_registry
+from core.commands.profile import ProfileWizard
+from core.commands.registry import Registry
+from core.context import Context
+from core.dialogs import Dialogs
+from core.errors import (
+    HuntazeError,
+    NotFound,
+    QuotaExceeded,
+    RateLimitedError,
+    ServiceUnavailable,
+    UsageError,
+)
+from core.models import Identity
+from core.ports import BlobStore, Clock, ContentGenerator, Importer, KeyValueStore, Store
+from core.services.captions import CaptionsService
+from core.services.fans import FansService
+from core.services.ideas import IdeasService
+from core.services.personalize import PersonalizeService
+from core.services.vault import VaultService
+
+log = structlog.get_logger("huntaze.core")
+
+AttachmentHandler = Callable[[Context], Awaitable[Reply]]
+
+
+def _identity(user: ExternalUser) -> Identity:
+    return Identity(
+        platform=user.platform,
+        external_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        language=user.language or "en",
+    )
+
+
+class Observer(Protocol):
+    """Metrics hook; ``bot/`` plugs prometheus in, core never imports it."""
+
+    def command(self, name: str, platform: str, outcome: str, seconds: float) -> None: ...
+
+
+class NullObserver:
+    def command(self, name: str, platform: str, outcome: str, seconds: float) -> None:
+        return None
+
+
+@dataclass
+class Limits:
+    """Product limits that are configuration, not code."""
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_import_bytes: int = 100 * 1024 * 1024
+    recent_ideas_window: int = 50
+
+
+@dataclass
+class Assistant:
+    store: Store
+    generator: ContentGenerator
+    kv: KeyValueStore
+    clock: Clock
+    blobs: BlobStore | None = None
+    importer: Importer | None = None
+    limits: Limits = field(default_factory=Limits)
+    observer: Observer = field(default_factory=NullObserver)
+    registry: Registry = field(default_factory=build_registry)
+    dialogs: Dialogs | None = None
+
+    def __post_init__(self) -> None:
+        if self.dialogs is None:
+            self.dialogs = Dialogs(self.kv)
+        self.dialogs.register(ProfileWizard())
+        self.ideas = IdeasService(self.store, self.generator, self.limits.recent_ideas_window)
+        self.captions = CaptionsService(self.store, self.generator)
+        self.fans = FansService(self.store)
+        self.personalize = PersonalizeService(self.generator)
+        self.vault = (
+            VaultService(self.store, self.blobs, self.limits.max_upload_bytes)
+            if self.blobs
+            else None
+        )
+
+    # ------------------------------------------------------------ entry point
+
+    async def handle(self, incoming: Incoming) -> Reply:
+        request_id = incoming.request_id or uuid.uuid4().hex[:12]
+        incoming.request_id = request_id
+        started = time.perf_counter()
+        name = "message"
+        outcome = "ok"
+        with structlog.contextvars.bound_contextvars(
+            request_id=request_id, platform=incoming.user.platform
+        ):
+            try:
+                account = await self.store.accounts.resolve(_identity(incoming.user))
+                ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
+                name, reply = await self._route(ctx)
+            except UsageError as exc:
+                outcome = "usage"
+                reply = Reply.text(exc.message + (f"\nUsage: `{exc.usage}`" if exc.usage else ""))
+            except (NotFound, QuotaExceeded, RateLimitedError) as exc:
+                outcome = type(exc).__name__.lower()
+                reply = Reply.text(exc.message)
+            except ServiceUnavailable as exc:
+                outcome = "unavailable"
+                log.warning("service_unavailable", error=exc.message)
+                reply = Reply.text(exc.message)
+            except HuntazeError as exc:
+                outcome = "error"
+                reply = Reply.text(exc.message)
+            except Exception:
+                outcome = "error"
+                log.exception("handler_failed", command=name)
+                reply = Reply.text(
+                    "Something went wrong on our side and I couldn't finish that. Nothing was "
+                    f"lost — please try again. (ref `{request_id}`)"
+                )
+            seconds = time.perf_counter() - started
+            self.observer.command(name, incoming.user.platform, outcome, seconds)
+            log.info("handled", command=name, outcome=outcome, ms=round(seconds * 1000, 2))
+            return reply
+
+    async def complete(
+        self, user: ExternalUser, chat_id: str, command: str, field: str, prefix: str
+    ) -> list[str]:
+        """Autocompletion choices for one command field (fan handles, vault tags...)."""
+        cmd = self.registry.get(command)
+        completer = cmd.complete.get(field) if cmd else None
+        if completer is None:
+            return []
+        account = await self.store.accounts.resolve(_identity(user))
+        incoming = Incoming(user=user, chat_id=chat_id)
+        ctx = Context(incoming=incoming, account=account, app=self, request_id="complete")
+        return (await completer(ctx, prefix))[:25]
+
+    async def _route(self, ctx: Context) -> tuple[str, Reply]:
+        incoming = ctx.incoming
+        assert self.dialogs is not None
+        if incoming.action:
+            return await self._route_action(ctx, incoming.action)
+        text = incoming.text.strip()
+        if text.startswith("/"):
+            return await self.run_command(ctx, text, incoming.options)
+        state = await self.dialogs.load(ctx)
+        if state is not None:
+            dialog = self.dialogs.get(state.name)
+            assert dialog is not None
+            reply = await dialog.on_text(ctx, state, text)
+            return f"dialog:{state.name}", await self._after_dialog(ctx, state, reply)
+        if incoming.attachments:
+            handler = self.registry.action_handler("__attachments__")
+            if handler is None:
+                return "attachments", Reply.text("I can't store files yet.")
+            return "attachments", await handler(ctx, [])
+        if not text:
+            return "empty", Reply.text("Send me a command — /help lists them.")
+        return "text", Reply.text(
+            "I work with commands. Try /ideas for content ideas, /caption to write a caption, "
+            "or /help for everything I can do."
+        )
+
+    async def _route_action(self, ctx: Context, action: str) -> tuple[str, Reply]:
+        assert self.dialogs is not None
+        prefix, _, rest = action.partition(":")
+        args = rest.split(":") if rest else []
+        if prefix == "cmd":
+            return await self.run_command(ctx, "/" + rest)
+        if prefix == "wz":
+            state = await self.dialogs.load(ctx)
+            if state is None:
+                return "dialog:expired", Reply.text(
+                    "That question has expired. Send /profile to start again."
+                )
+            dialog = self.dialogs.get(state.name)
+            assert dialog is not None
+            reply = await dialog.on_action(ctx, state, args)
+            return f"dialog:{state.name}", await self._after_dialog(ctx, state, reply)
+        handler = self.registry.action_handler(prefix)
+        if handler is None:
+            return "action:unknown", Reply.text(
+                "That button no longer works. Try the command again."
+            )
+        return f"action:{prefix}", await handler(ctx, args)
+
+    async def _after_dialog(self, ctx: Context, state: object, reply: Reply) -> Reply:
+        from core.dialogs import DialogState
+
+        assert isinstance(state, DialogState) and self.dialogs is not None
+        await self.dialogs.save(ctx, state)
+        if state.done and state.then:
+            _, follow = await self.run_command(ctx, state.then)
+            reply.blocks.extend(follow.blocks)
+            reply.buttons = follow.buttons
+            reply.result = follow.result
+            reply.degraded = follow.degraded
+        return reply
+
+    async def run_command(
+        self, ctx: Context, text: str, options: dict[str, Any] | None = None
+    ) -> tuple[str, Reply]:
+        assert self.dialogs is not None
+        head, _, rest = text.lstrip("/").partition(" ")
+        name = head.split("@", 1)[0].lower()  # Telegram groups send /cmd@botname
+        command = self.registry.get(name)
+        if command is None:
+            hints = self.registry.suggest(name)
+            hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
+            return "unknown", Reply.text(
+                f"I don't know /{escape_markup(name)}.{hint} Send /help for the full list."
+            )
+        if command.name != "cancel":
+            await self.dialogs.clear(ctx)
+        if command.needs_profile:
+            profile = await ctx.profile()
+            if profile is None or not profile.is_complete():
+                reply = Reply.text(
+                    "First, let's set up your profile so everything fits your content."
+                )
+                wizard = await self.dialogs.start(ctx, "profile", then=text)
+                reply.blocks.extend(wizard.blocks)
+                reply.buttons = wizard.buttons
+                return command.name, reply
+        try:
+            if options is not None:
+                args = command.validate({k: v for k, v in options.items() if v is not None})
+            else:
+                args = command.parse_text(rest.strip())
+        except UsageError as exc:
+            raise UsageError(exc.message, usage=command.usage) from exc
+        return command.name, await command.handler(ctx, args)

@@ -1,0 +1,169 @@
+"""The platform-neutral conversation types: what comes in, what goes out.
+
+Adapters turn a platform event into an ``Incoming`` and render a ``Reply``; nothing else about a
+platform reaches core.
+
+Text blocks use a small markup both renderers understand:
+``**bold**``, ``_italic_`` and ```code``` spans; everything else is plain text, which
+renderers escape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ACTION_BYTES = 64  # Telegram's callback_data limit; Discord custom_id allows 100
+
+
+@dataclass(frozen=True)
+class ExternalUser:
+    platform: str  # telegram | discord | console | api
+    id: str
+    username: str = ""
+    display_name: str = ""
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    mime: str
+    size: int
+    read: Callable[[], Awaitable[bytes]]
+    kind: str = "document"  # photo | video | voice | audio | document
+
+
+@dataclass
+class Incoming:
+    user: ExternalUser
+    chat_id: str
+    text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    action: str | None = None  # a button's payload, when a button was pressed
+    request_id: str = ""
+    group_id: str | None = None  # album / media group
+    options: dict[str, Any] | None = (
+        None  # typed command options (Discord), instead of parsing text
+    )
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImageBlock:
+    png: bytes
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class FileBlock:
+    name: str
+    data: bytes
+    mime: str = "application/octet-stream"
+
+
+Block = TextBlock | ImageBlock | FileBlock
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.action.encode()) <= MAX_ACTION_BYTES:
+            raise ValueError(f"button action must be 1-{MAX_ACTION_BYTES} bytes: {self.action!r}")
+
+
+@dataclass
+class Reply:
+    blocks: list[Block] = field(default_factory=list)
+    buttons: list[list[Button]] = field(default_factory=list)
+    ephemeral: bool = False
+    result: Any = None  # the structured result behind the text (JSON-able)
+    degraded: bool = False  # answered in limited mode
+
+    @classmethod
+    def text(cls, text: str, **kwargs: Any) -> Reply:
+        return cls(blocks=[TextBlock(text)], **kwargs)
+
+    def add_text(self, text: str) -> Reply:
+        self.blocks.append(TextBlock(text))
+        return self
+
+    @property
+    def plain_text(self) -> str:
+        """All text blocks, markup removed (for logs, tests, the terminal)."""
+        return "\n\n".join(strip_markup(b.text) for b in self.blocks if isinstance(b, TextBlock))
+
+    def to_dict(self) -> dict[str, Any]:
+        blocks: list[dict[str, Any]] = []
+        for b in self.blocks:
+            if isinstance(b, TextBlock):
+                blocks.append({"type": "text", "text": b.text})
+            elif isinstance(b, ImageBlock):
+                blocks.append({"type": "image", "caption": b.caption, "bytes": len(b.png)})
+            else:
+                blocks.append(
+                    {"type": "file", "name": b.name, "mime": b.mime, "bytes": len(b.data)}
+                )
+        return {
+            "blocks": blocks,
+            "buttons": [
+                [{"label": b.label, "action": b.action} for b in row] for row in self.buttons
+            ],
+            "ephemeral": self.ephemeral,
+            "degraded": self.degraded,
+            "result": self.result,
+        }
+
+
+# ---------------------------------------------------------------- markup
+
+_SPAN = re.compile(r"\\(.)|\*\*(.+?)\*\*|(?<![\w\\])_(.+?)_(?!\w)|`([^`]+)`", re.S)
+_UNESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def parse_markup(text: str) -> list[tuple[str, str]]:
+    """Split markup into ``(style, text)`` runs; style is '', 'b', 'i' or 'code'.
+
+    A backslash makes the next character literal (see ``escape_markup``).
+    """
+    runs: list[tuple[str, str]] = []
+    plain: list[str] = []
+    pos = 0
+    for m in _SPAN.finditer(text):
+        plain.append(text[pos : m.start()])
+        pos = m.end()
+        if m.group(1) is not None:
+            plain.append(m.group(1))
+            continue
+        if plain:
+            runs.append(("", "".join(plain)))
+            plain = []
+        if m.group(2) is not None:
+            runs.append(("b", _UNESCAPE.sub(r"\1", m.group(2))))
+        elif m.group(3) is not None:
+            runs.append(("i", _UNESCAPE.sub(r"\1", m.group(3))))
+        else:
+            runs.append(("code", m.group(4)))
+    plain.append(text[pos:])
+    rest = "".join(plain)
+    if rest:
+        runs.append(("", rest))
+    return [r for r in runs if r[1]]
+
+
+def strip_markup(text: str) -> str:
+    return "".join(t for _, t in parse_markup(text))
+
+
+def escape_markup(text: str) -> str:
+    """Make user text literal inside markup: ``*``, ``_``, backticks and backslashes escaped."""
+    return re.sub(r"([\\*_`])", r"\\\1", text)

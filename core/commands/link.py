@@ -1,0 +1,63 @@
+"""/link: one account across Telegram and Discord, joined with a one-time code."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import BaseModel, Field
+
+from core.chat import Reply
+from core.commands.registry import Registry
+from core.context import Context
+from core.models import Identity
+
+CODE_TTL = 600
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+class LinkArgs(BaseModel):
+    code: str | None = Field(None, min_length=4, max_length=16, description="The code from /link")
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "link",
+        "Use one account from Telegram and Discord",
+        usage="/link [code]",
+        args=LinkArgs,
+    )
+    async def link(ctx: Context, args: LinkArgs) -> Reply:
+        kv = ctx.app.kv
+        if not args.code:
+            code = "".join(secrets.choice(ALPHABET) for _ in range(8))
+            await kv.set(f"link:{code}", str(ctx.account_id).encode(), ttl=CODE_TTL)
+            return Reply.text(
+                f"Your link code is `{code}`. Within 10 minutes, send `/link {code}` from your "
+                "other app (Telegram or Discord) to use this same account there.",
+                ephemeral=True,
+                result={"code": code, "expires_in": CODE_TTL},
+            )
+        key = f"link:{args.code.strip().upper()}"
+        raw = await kv.get(key)
+        if raw is None:
+            return Reply.text(
+                "That code is unknown or has expired. Send /link again for a new one."
+            )
+        await kv.delete(key)  # one-time
+        target = int(raw)
+        if target == ctx.account_id:
+            return Reply.text("This chat already uses that account.")
+        user = ctx.incoming.user
+        identity = Identity(
+            platform=user.platform,
+            external_id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            language=user.language,
+        )
+        await ctx.app.store.accounts.move_identity(ctx.account_id, identity, target)
+        return Reply.text(
+            "Linked! This chat now uses the same account — profile, ideas, fans and vault — as "
+            "your other app.",
+            result={"account_id": target},
+        )

@@ -1,0 +1,249 @@
+"""/profile: the wizard, ``/profile show`` and the ``/profile set key=value`` one-liner."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from core import vocab
+from core.chat import Button, Reply, TextBlock, escape_markup
+from core.commands.registry import Registry, split_args
+from core.context import Context
+from core.dialogs import DialogState
+from core.errors import UsageError
+from core.models import Profile
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # Profile field
+    question: str
+    mode: str  # multi | single | free
+    required: bool = False
+
+
+STEPS: tuple[Step, ...] = (
+    Step("niches", "What is your content about? Pick one or more niches.", "multi", True),
+    Step("platforms", "Where do you post?", "multi", True),
+    Step("content_types", "What kinds of content do you make?", "multi", True),
+    Step("equipment", "What equipment do you have?", "multi"),
+    Step("locations", "Where do you usually shoot?", "multi"),
+    Step("goals", "What are your goals right now?", "multi"),
+    Step("tone", "Which tone fits your voice?", "single"),
+    Step(
+        "restricted_words",
+        "Any words I must never use? Type them separated by commas, or press Skip.",
+        "free",
+    ),
+)
+KEYS = {s.key for s in STEPS}
+SINGULAR = {
+    "niche": "niches",
+    "platform": "platforms",
+    "content_type": "content_types",
+    "content": "content_types",
+    "type": "content_types",
+    "location": "locations",
+    "goal": "goals",
+    "restricted_word": "restricted_words",
+    "restricted": "restricted_words",
+}
+STRICT = {"platforms", "content_types", "tone"}  # only known values
+_CUSTOM = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,31}$")
+
+
+def parse_values(key: str, raw: str) -> list[str]:
+    """Comma-separated user input -> normalised slugs; unknown strict values are a UsageError."""
+    values: list[str] = []
+    for part in re.split(r"[,;\n]+", raw):
+        item = part.strip()
+        if not item:
+            continue
+        if key == "restricted_words":
+            values.append(item.lower())
+            continue
+        kind = "tone" if key == "tone" else key
+        slug = vocab.normalise(kind, item)
+        if slug is None:
+            if key in STRICT or not _CUSTOM.match(item.lower()):
+                hints = vocab.suggest(kind, item)
+                known = ", ".join(hints or [s for s, _ in vocab.choices(kind)][:8])
+                raise UsageError(f"I don't know “{escape_markup(item)}” as {key}. Try: {known}.")
+            slug = re.sub(r"[ -]+", "_", item.lower())
+        if slug not in values:
+            values.append(slug)
+    return values
+
+
+def describe(profile: Profile) -> str:
+    def show(key: str, values: list[str]) -> str:
+        kind = "tone" if key == "tone" else key
+        if key == "restricted_words":
+            return ", ".join(values) or "—"
+        return ", ".join(vocab.label(kind, v) for v in values) or "—"
+
+    lines = ["**Your profile**"]
+    for step in STEPS:
+        value = getattr(profile, step.key)
+        values = [value] if isinstance(value, str) else list(value)
+        lines.append(
+            f"{step.key.replace('_', ' ').capitalize()}: {escape_markup(show(step.key, values))}"
+        )
+    return "\n".join(lines)
+
+
+class ProfileWizard:
+    name = "profile"
+
+    async def render(self, ctx: Context, state: DialogState) -> Reply:
+        step = STEPS[state.step]
+        chosen = state.data.get(step.key, [])
+        lines = [f"**Profile {state.step + 1}/{len(STEPS)}** — {step.question}"]
+        buttons: list[list[Button]] = []
+        if step.mode in {"multi", "single"}:
+            kind = "tone" if step.key == "tone" else step.key
+            row: list[Button] = []
+            for slug, label in vocab.choices(kind):
+                mark = "✓ " if slug in chosen else ""
+                row.append(Button(f"{mark}{label}", f"wz:t:{slug}"))
+                if len(row) == 3:
+                    buttons.append(row)
+                    row = []
+            if row:
+                buttons.append(row)
+            if step.mode == "multi":
+                lines.append(
+                    "Tap to choose (tap again to remove), or type them separated by commas."
+                )
+        if chosen and step.mode == "multi":
+            lines.append("Chosen: " + escape_markup(", ".join(chosen)))
+        nav = []
+        if state.step > 0:
+            nav.append(Button("‹ Back", "wz:b"))
+        if step.mode != "single":
+            nav.append(Button("Next ›" if step.required or chosen else "Skip ›", "wz:n"))
+        nav.append(Button("Cancel", "wz:x"))
+        buttons.append(nav)
+        return Reply(blocks=[], buttons=buttons).add_text("\n".join(lines))
+
+    async def on_text(self, ctx: Context, state: DialogState, text: str) -> Reply:
+        step = STEPS[state.step]
+        if text.lower() in {"skip", "next", "done"}:
+            return await self._advance(ctx, state)
+        try:
+            values = parse_values(step.key, text)
+        except UsageError as exc:
+            return await self._with_note(ctx, state, exc.message)
+        if step.mode == "single":
+            state.data[step.key] = values[:1]
+        else:
+            state.data[step.key] = values
+        return await self._advance(ctx, state)
+
+    async def on_action(self, ctx: Context, state: DialogState, args: list[str]) -> Reply:
+        step = STEPS[state.step]
+        verb = args[0] if args else ""
+        if verb == "x":
+            state.done = True
+            state.then = None
+            return Reply.text("Profile set-up cancelled. Nothing was changed.")
+        if verb == "b":
+            state.step = max(0, state.step - 1)
+            return await self.render(ctx, state)
+        if verb == "n":
+            return await self._advance(ctx, state)
+        if verb == "t" and len(args) > 1:
+            slug = args[1]
+            chosen: list[str] = state.data.setdefault(step.key, [])
+            if step.mode == "single":
+                state.data[step.key] = [slug]
+                return await self._advance(ctx, state)
+            if slug in chosen:
+                chosen.remove(slug)
+            else:
+                chosen.append(slug)
+            return await self.render(ctx, state)
+        return await self.render(ctx, state)
+
+    async def _with_note(self, ctx: Context, state: DialogState, note: str) -> Reply:
+        reply = await self.render(ctx, state)
+        reply.blocks.insert(0, TextBlock(note))
+        return reply
+
+    async def _advance(self, ctx: Context, state: DialogState) -> Reply:
+        step = STEPS[state.step]
+        if step.required and not state.data.get(step.key):
+            return await self._with_note(
+                ctx, state, "Please choose at least one — it shapes every idea I give you."
+            )
+        if state.step + 1 < len(STEPS):
+            state.step += 1
+            return await self.render(ctx, state)
+        existing = await ctx.profile() or Profile()
+        update = {k: v for k, v in state.data.items() if k in KEYS}
+        if "tone" in update:
+            update["tone"] = update["tone"][0] if update["tone"] else existing.tone
+        profile = existing.model_copy(update=update)
+        await ctx.app.store.profiles.save(ctx.account_id, profile)
+        state.done = True
+        reply = Reply.text("Saved! " + describe(profile), result=profile.model_dump(mode="json"))
+        if not state.then:
+            reply.buttons = [[Button("Give me 5 ideas", "cmd:ideas 5")]]
+        return reply
+
+
+class ProfileArgs(BaseModel):
+    action: str = ""
+    rest: str = ""
+
+
+def parse_profile(raw: str) -> dict[str, str]:
+    action, _, rest = raw.strip().partition(" ")
+    return {"action": action.lower(), "rest": rest.strip()}
+
+
+def apply_settings(profile: Profile, rest: str) -> Profile:
+    update: dict[str, object] = {}
+    tokens = split_args(rest)
+    if not tokens:
+        raise UsageError("Tell me what to set, e.g. niches=fitness,yoga platforms=instagram.")
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        key = SINGULAR.get(key, key)
+        if not sep or key not in KEYS:
+            raise UsageError(
+                f"“{escape_markup(token)}” is not a setting. Keys: {', '.join(sorted(KEYS))}."
+            )
+        values = parse_values(key, value)
+        update[key] = (values[0] if values else profile.tone) if key == "tone" else values
+    return profile.model_copy(update=update)
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "profile",
+        "Set up or change your creator profile",
+        usage="/profile [show | set key=value[,value] ...]",
+        args=ProfileArgs,
+        parser=parse_profile,
+        examples=["/profile", "/profile show", "/profile set niches=fitness platforms=instagram"],
+    )
+    async def profile_cmd(ctx: Context, args: ProfileArgs) -> Reply:
+        assert ctx.app.dialogs is not None
+        current = await ctx.profile()
+        if args.action == "show":
+            if current is None:
+                return Reply.text("You have no profile yet. Send /profile to set it up.")
+            return Reply.text(describe(current), result=current.model_dump(mode="json"))
+        if args.action == "set":
+            updated = apply_settings(current or Profile(), args.rest)
+            await ctx.app.store.profiles.save(ctx.account_id, updated)
+            return Reply.text(
+                "Updated. " + describe(updated), result=updated.model_dump(mode="json")
+            )
+        if args.action:
+            raise UsageError(f"/profile {escape_markup(args.action)} is not something I know.")
+        return await ctx.app.dialogs.start(ctx, "profile")

@@ -1,0 +1,119 @@
+"""/vault, files sent into the chat, and "Caption this"."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from core.chat import Attachment, Button, Reply, escape_markup
+from core.commands.captions import caption_reply
+from core.commands.registry import Registry
+from core.context import Context
+from core.errors import NotFound
+from core.models import Asset, Profile
+from core.services.vault import is_csv
+
+
+class VaultArgs(BaseModel):
+    tag: str | None = Field(None, max_length=40, description="Only files with this tag")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{max(1, n // 1024)} KB"
+
+
+def _line(asset: Asset) -> str:
+    tags = " ".join("#" + t for t in asset.tags)
+    return escape_markup(
+        f"#{asset.id} {asset.name or asset.mime} — {asset.mime}, {_size(asset.size)} {tags}"
+    )
+
+
+async def complete_tag(ctx: Context, prefix: str) -> list[str]:
+    assets = await ctx.app.store.assets.list(ctx.account_id, limit=500)
+    tags = {t for a in assets for t in a.tags if t.startswith(prefix.lower().lstrip("#"))}
+    return sorted(tags)
+
+
+async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
+    importer = ctx.app.importer
+    if importer is None:
+        return Reply.text("CSV imports are not available yet — your file was not stored.")
+    reply = Reply()
+    for att in files:
+        if att.size > ctx.app.limits.max_import_bytes:
+            reply.add_text(f"{escape_markup(att.name)} is too big to import.")
+            continue
+        report = await importer.import_csv(ctx.account_id, att.name, await att.read())
+        reply.add_text(report)
+    return reply
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "vault",
+        "List the files in your vault",
+        usage="/vault [tag]",
+        args=VaultArgs,
+        complete={"tag": complete_tag},
+    )
+    async def vault(ctx: Context, args: VaultArgs) -> Reply:
+        tag = args.tag.lstrip("#").lower() if args.tag else None
+        assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=50)
+        total = await ctx.app.store.assets.total_size(ctx.account_id)
+        if not assets:
+            where = f" tagged #{escape_markup(tag)}" if tag else ""
+            return Reply.text(
+                f"No files{where} in your vault yet. Send me photos or videos to add them."
+            )
+        head = f"**{len(assets)} files**" + (f" tagged #{escape_markup(tag)}" if tag else "")
+        lines = [f"{head} — vault uses {_size(total)}"] + [_line(a) for a in assets]
+        return Reply.text("\n".join(lines), result=[a.model_dump(mode="json") for a in assets])
+
+    @reg.action("__attachments__")
+    async def attachments(ctx: Context, _: list[str]) -> Reply:
+        incoming = ctx.incoming
+        csvs = [a for a in incoming.attachments if is_csv(a)]
+        media = [a for a in incoming.attachments if not is_csv(a)]
+        reply = await import_files(ctx, csvs) if csvs else Reply()
+        if not media:
+            return reply
+        assert ctx.app.vault is not None
+        out = await ctx.app.vault.ingest(
+            ctx.account_id, media, incoming.text, source=incoming.user.platform
+        )
+        lines: list[str] = []
+        if out.stored:
+            lines.append(
+                f"Stored {len(out.stored)} file{'s' * (len(out.stored) > 1)} in your vault:"
+            )
+            lines += [_line(a) for a in out.stored]
+        if out.duplicates:
+            lines.append(
+                f"Already in your vault ({len(out.duplicates)}), not stored twice: "
+                + ", ".join(f"#{a.id}" for a in out.duplicates)
+            )
+        for name, reason in out.rejected:
+            lines.append(f"Not stored: {escape_markup(name)} — {reason}.")
+        reply.add_text("\n".join(lines))
+        reply.result = {
+            "stored": [a.model_dump(mode="json") for a in out.stored],
+            "duplicates": [a.model_dump(mode="json") for a in out.duplicates],
+            "rejected": [{"name": n, "reason": r} for n, r in out.rejected],
+        }
+        photos = [a for a in out.stored + out.duplicates if a.mime.startswith("image/")]
+        if photos and incoming.text.strip():
+            reply.buttons = [[Button("Caption this", f"vault:cap:{photos[0].id}")]]
+        return reply
+
+    @reg.action("vault")
+    async def vault_action(ctx: Context, args: list[str]) -> Reply:
+        asset_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else -1
+        asset = await ctx.app.store.assets.get(ctx.account_id, asset_id)
+        if asset is None or args[0] != "cap":
+            raise NotFound("I can't find that file in your vault any more.")
+        profile = await ctx.profile() or Profile()
+        platform = profile.platforms[0] if profile.platforms else "instagram"
+        topic = " ".join(asset.tags) or asset.name or "new post"
+        seed = ctx.seed("vaultcap", asset.id, ctx.request_id)
+        out = await ctx.app.captions.caption(ctx.account_id, profile, topic, platform, seed)
+        return caption_reply(out)

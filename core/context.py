@@ -1,0 +1,38 @@
+"""What a command handler gets: the message, the account, and the assistant's services."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.chat import Incoming
+from core.models import Account, Profile
+
+if TYPE_CHECKING:
+    from core.app import Assistant
+
+
+@dataclass
+class Context:
+    incoming: Incoming
+    account: Account
+    app: Assistant
+    request_id: str
+
+    @property
+    def account_id(self) -> int:
+        return self.account.id
+
+    @property
+    def dialog_key(self) -> str:
+        u = self.incoming.user
+        return f"dialog:{u.platform}:{self.incoming.chat_id}:{u.id}"
+
+    async def profile(self) -> Profile | None:
+        return await self.app.store.profiles.get(self.account.id)
+
+    def seed(self, *parts: object) -> int:
+        """A stable seed from the account and the request's own inputs."""
+        text = "|".join(str(p) for p in (self.account.id, *parts))
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

@@ -1,0 +1,78 @@
+"""Multi-step flows as small state machines whose state lives behind the KeyValueStore port.
+
+State is keyed by platform, chat and user (``Context.dialog_key``), so the same person can be in a
+wizard in a Telegram DM and chat normally in a Discord server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from core.ports import KeyValueStore
+
+if TYPE_CHECKING:
+    from core.chat import Reply
+    from core.context import Context
+
+
+class DialogState(BaseModel):
+    name: str
+    step: int = 0
+    data: dict[str, Any] = Field(default_factory=dict)
+    then: str | None = None  # a command to run when the dialog completes
+    done: bool = False
+
+
+class Dialog(Protocol):
+    name: str
+
+    async def render(self, ctx: Context, state: DialogState) -> Reply:
+        """The current step's question."""
+        ...
+
+    async def on_text(self, ctx: Context, state: DialogState, text: str) -> Reply: ...
+
+    async def on_action(self, ctx: Context, state: DialogState, args: list[str]) -> Reply: ...
+
+
+class Dialogs:
+    def __init__(self, kv: KeyValueStore, ttl_seconds: float = 24 * 3600) -> None:
+        self._kv = kv
+        self._ttl = ttl_seconds
+        self._dialogs: dict[str, Dialog] = {}
+
+    def register(self, dialog: Dialog) -> None:
+        self._dialogs[dialog.name] = dialog
+
+    def get(self, name: str) -> Dialog | None:
+        return self._dialogs.get(name)
+
+    async def load(self, ctx: Context) -> DialogState | None:
+        raw = await self._kv.get(ctx.dialog_key)
+        if raw is None:
+            return None
+        try:
+            state = DialogState.model_validate_json(raw)
+        except ValidationError:
+            await self._kv.delete(ctx.dialog_key)
+            return None
+        return state if state.name in self._dialogs else None
+
+    async def save(self, ctx: Context, state: DialogState) -> None:
+        if state.done:
+            await self._kv.delete(ctx.dialog_key)
+        else:
+            await self._kv.set(ctx.dialog_key, state.model_dump_json().encode(), ttl=self._ttl)
+
+    async def clear(self, ctx: Context) -> bool:
+        had = await self._kv.get(ctx.dialog_key) is not None
+        await self._kv.delete(ctx.dialog_key)
+        return had
+
+    async def start(self, ctx: Context, name: str, then: str | None = None) -> Reply:
+        state = DialogState(name=name, then=then)
+        reply = await self._dialogs[name].render(ctx, state)
+        await self.save(ctx, state)
+        return reply

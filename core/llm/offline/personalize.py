@@ -1,0 +1,290 @@
+"""Personalised message drafts from a creator's template (the creator reviews and sends them).
+
+Placeholders (case-insensitive, spaces inside the braces tolerated, aliases in brackets):
+
+- ``{name}`` — the fan's name, or their handle when no name is known [fan, fan_name]
+- ``{first_name}`` — the first word of the name, or the handle [first, firstname]
+- ``{handle}`` — the fan's handle without '@' [username, user]
+- ``{tier}`` — a fan-facing tier word: new, regular, VIP, top (never "whale")
+- ``{days_inactive}`` — days since the fan was last active ("a few" when unknown) [days]
+- ``{last_active}`` — that date, e.g. "March 3" ("a while ago" when unknown) [last_seen]
+- ``{total_spent}`` — what the fan has spent, e.g. "$1,250" or "$19.99" [spent]
+- ``{greeting}`` — a greeting with the fan's name, fitted to tier and recency
+- ``{closing}`` — a closing line fitted to tier and recency
+- ``{niche}`` — the creator's main niche, e.g. "fitness"
+
+Greeting and closing rules (data in ``core/data/greetings.json``), by tier (new / regular / vip /
+whale) and recency (active in the last 3 days / 4–13 / 14–29 / 30+ / unknown):
+
+- a template without ``{greeting}`` that opens with a salutation ("Hey {name},", "Hi babe!",
+  "Hey, …", "Hey guess what…") keeps the creator's greeting word, gets the fan's name in it (a
+  lone term of endearment such as "babe" gives way to the name) and the recency line right
+  after; a template with no salutation gets a full greeting line in front;
+- a template without ``{closing}`` gets the closing line at the end (before a final sign-off
+  such as "xo, Mia");
+- every placeholder is filled, stray braces are dropped — the draft never shows ``{…}`` — and the
+  creator's restricted words are scrubbed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+import re
+from datetime import date
+from decimal import Decimal
+
+from core import vocab
+from core.llm.offline.banks import capitalise, fill, load_banks
+from core.models import Fan, Profile
+from core.rules import scrub
+
+PLACEHOLDER_HELP: dict[str, str] = {
+    "name": "the fan's name, or their handle when no name is known",
+    "first_name": "the first word of the fan's name, or their handle",
+    "handle": "the fan's handle without '@'",
+    "tier": "new, regular, VIP or top",
+    "days_inactive": "days since the fan was last active",
+    "last_active": "the date the fan was last active, e.g. March 3",
+    "total_spent": "what the fan has spent, e.g. $120",
+    "greeting": "a greeting with the fan's name, fitted to tier and recency",
+    "closing": "a closing line fitted to tier and recency",
+    "niche": "your main niche, e.g. fitness",
+}
+PLACEHOLDERS: frozenset[str] = frozenset(PLACEHOLDER_HELP)
+ALIASES: dict[str, str] = {
+    "fan": "name",
+    "fan_name": "name",
+    "firstname": "first_name",
+    "first": "first_name",
+    "username": "handle",
+    "user": "handle",
+    "days": "days_inactive",
+    "last_seen": "last_active",
+    "spent": "total_spent",
+}
+
+_PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
+_NAME_PLACEHOLDERS = {"name", "first_name", "handle"}
+_ENDEARMENTS = {
+    "babe",
+    "baby",
+    "love",
+    "hun",
+    "hon",
+    "honey",
+    "darling",
+    "sweetie",
+    "sweetheart",
+    "you",
+    "there",
+    "handsome",
+    "gorgeous",
+    "cutie",
+    "friend",
+    "lovely",
+    "bestie",
+    "stranger",
+}
+_SALUTATION = re.compile(
+    r"^(?P<lead>\s*)(?P<word>hey there|hi there|hello there|good morning|good afternoon|"
+    r"good evening|hey+|hi+|hello|hiya|heya|howdy|yo|morning|evening|dear)"
+    r"(?![\w'])(?P<clause>[^,!.?\n]*?)(?P<punct>[,!.?]+|(?=\n)|$)",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^\s*(?:xo+|xx+|x+o+|love|lots of love|kisses|hugs|yours|[-—–]\s*\w+)\b", re.IGNORECASE
+)
+
+
+def _key(raw: str) -> str:
+    k = re.sub(r"[\s-]+", "_", raw.strip().lower())
+    return ALIASES.get(k, k)
+
+
+def template_problems(template: str) -> list[str]:
+    """What is wrong with a template, in words a creator understands ([] when it is fine)."""
+    if not template or not template.strip():
+        return ["the template is empty"]
+    problems: list[str] = []
+    start = -1
+    for i, ch in enumerate(template):
+        if ch == "{":
+            if start >= 0:
+                problems.append("a '{' inside another placeholder")
+            start = i
+        elif ch == "}":
+            if start < 0:
+                problems.append("a '}' without its opening '{'")
+                continue
+            inner = template[start + 1 : i]
+            start = -1
+            key = _key(inner)
+            if not key:
+                problems.append("an empty placeholder {}")
+            elif key not in PLACEHOLDERS:
+                names = sorted(PLACEHOLDERS | set(ALIASES))
+                close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                if close:
+                    hint = f"did you mean {{{ALIASES.get(close[0], close[0])}}}?"
+                else:
+                    hint = "use " + ", ".join(f"{{{n}}}" for n in PLACEHOLDER_HELP)
+                problems.append(f"unknown placeholder {{{inner.strip()}}} ({hint})")
+    if start >= 0:
+        problems.append("a '{' that is never closed")
+    return list(dict.fromkeys(problems))
+
+
+def recency(last_active: date | None, today: date) -> str:
+    """active (0–3 days) | recent (4–13) | lapsing (14–29) | lapsed (30+) | unknown."""
+    if last_active is None:
+        return "unknown"
+    days = max(0, (today - last_active).days)
+    if days <= 3:
+        return "active"
+    if days <= 13:
+        return "recent"
+    if days <= 29:
+        return "lapsing"
+    return "lapsed"
+
+
+def _money(amount: Decimal) -> str:
+    q = Decimal(amount).quantize(Decimal("0.01"))
+    if q == q.to_integral_value():
+        return f"${int(q):,}"
+    return f"${q:,.2f}"
+
+
+def _date(d: date, today: date) -> str:
+    text = f"{d:%B} {d.day}"
+    return text if d.year == today.year else f"{text}, {d.year}"
+
+
+def _safe(text: str) -> str:
+    return text.replace("{", "").replace("}", "").strip()
+
+
+def _values(
+    fan: Fan, profile: Profile, today: date, rng: random.Random
+) -> tuple[dict[str, str], str, str]:
+    """(placeholder values, salutation, recency line); draws from ``rng`` in a fixed order."""
+    g = load_banks().greetings
+    handle = _safe(fan.handle.lstrip("@")) or "there"
+    name = _safe(fan.name) or handle
+    first = name.split()[0] if _safe(fan.name) else handle
+    tier = fan.tier if fan.tier in g["salutations"] else "regular"
+    bucket = recency(fan.last_active, today)
+    salutation = fill(rng.choice(g["salutations"][tier]), {"first_name": first})
+    flourish = rng.choice(g["tier_flourish"][tier])
+    line = rng.choice(g["recency_lines"][tier][bucket])
+    closing = rng.choice(g["closings"][tier][bucket])
+    greeting = (
+        f"{salutation}!" + (f" {line}" if line else "") + (f" {flourish}" if flourish else "")
+    )
+    niches = [vocab.normalise("niches", n) for n in profile.niches]
+    known = [n for n in niches if n]
+    if known:
+        niche = vocab.label("niches", known[0]).lower()
+    elif profile.niches:
+        niche = profile.niches[0].replace("_", " ")
+    else:
+        niche = "content"
+    values = {
+        "name": name,
+        "first_name": first,
+        "handle": handle,
+        "tier": g["tier_words"].get(tier, tier),
+        "days_inactive": (
+            str(max(0, (today - fan.last_active).days)) if fan.last_active else "a few"
+        ),
+        "last_active": _date(fan.last_active, today) if fan.last_active else "a while ago",
+        "total_spent": _money(fan.total_spent),
+        "greeting": greeting,
+        "closing": closing,
+        "niche": niche,
+    }
+    return values, line, closing
+
+
+def _fill_template(text: str, values: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        key = _key(m.group(1))
+        if key in values:
+            return values[key]
+        close = difflib.get_close_matches(key, list(values), n=1, cutoff=0.6)
+        return values[close[0]] if close else ""
+
+    return _PLACEHOLDER.sub(sub, text).replace("{", "").replace("}", "")
+
+
+def _used(template: str) -> set[str]:
+    return {_key(m.group(1)) for m in _PLACEHOLDER.finditer(template)}
+
+
+def _open_with_salutation(template: str, values: dict[str, str], line: str) -> str | None:
+    """Rewrite a template's own salutation to carry the name and the recency line."""
+    m = _SALUTATION.match(template)
+    if m is None:
+        return None
+    word = capitalise(m.group("word"))
+    clause = m.group("clause").strip()
+    ph = _PLACEHOLDER.fullmatch(clause.lstrip("@"))
+    punct = m.group("punct").strip()[:1] or ","
+    if ph and _key(ph.group(1)) in _NAME_PLACEHOLDERS:  # "Hey {name},"
+        who = _fill_template(clause, values)
+        rest = template[m.end() :]
+    elif not clause or clause.lower() in _ENDEARMENTS:  # "Hey," / "Hi babe!"
+        who = values["first_name"]
+        rest = template[m.end() :]
+    else:  # "Hey guess what!" -> "Hey Anna, guess what!"
+        who = values["first_name"]
+        rest = template[m.end("word") :]
+        punct = ","
+    filled = _fill_template(rest, values).lstrip(" \t")
+    sep = "\n" if filled.startswith("\n") else " "
+    body = filled.lstrip("\n")
+    if line:
+        head = f"{word} {who}! {line}"
+        return f"{head}{sep}{capitalise(body)}" if body.strip() else head
+    if not body.strip():
+        return f"{word} {who}{'!' if punct == ',' else punct}"
+    return f"{word} {who}{punct}{sep}{body}"
+
+
+def _add_closing(text: str, closing: str) -> str:
+    lines = text.rstrip().split("\n")
+    if len(lines) > 1 and _SIGN_OFF.match(lines[-1]):
+        return "\n".join([*lines[:-1], closing, lines[-1]])
+    return f"{text.rstrip()}\n{closing}"
+
+
+def _tidy(text: str) -> str:
+    out = []
+    for raw in text.split("\n"):
+        line = re.sub(r"[ \t]{2,}", " ", raw).strip()
+        line = re.sub(r"\s+([,.!?])", r"\1", line)
+        out.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
+
+def personalize_one(
+    template: str, fan: Fan, profile: Profile, today: date, rng: random.Random
+) -> str:
+    """One draft for one fan: every placeholder filled, greeting and closing fitted to the fan's
+    tier and recency, the fan's name used, restricted words scrubbed, never a ``{`` or ``}``."""
+    values, line, closing = _values(fan, profile, today, rng)
+    used = _used(template)
+    if "greeting" in used:
+        text = _fill_template(template, values)
+    else:
+        rewritten = _open_with_salutation(template, values, line)
+        if rewritten is not None:
+            text = rewritten
+        else:
+            body = _fill_template(template, values).strip()
+            text = f"{values['greeting']}\n{body}" if body else values["greeting"]
+    if "closing" not in used:
+        text = _add_closing(text, closing)
+    text = scrub(_tidy(text), profile.restricted_words)
+    return _tidy(text.replace("{", "").replace("}", ""))

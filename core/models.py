@@ -1,0 +1,178 @@
+"""Domain models shared by the engine, the services and the storage ports.
+
+Plain pydantic models: no I/O, no framework. Vocabulary values are lower-case slugs
+(``fitness``, ``onlyfans``, ``ring_light``); the data banks in ``core/data`` use the same slugs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    """Where a draft will be published (content platforms, not chat platforms)."""
+
+    onlyfans = "onlyfans"
+    fansly = "fansly"
+    instagram = "instagram"
+    tiktok = "tiktok"
+    x = "x"
+
+
+PlatformName = Literal["onlyfans", "fansly", "instagram", "tiktok", "x"]
+Creativity = Literal["conservative", "balanced", "creative"]
+Difficulty = Literal["easy", "medium", "hard"]
+
+
+class Profile(BaseModel):
+    """A creator's profile: what the engine fits every draft to."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    niches: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+    content_types: list[str] = Field(default_factory=list)
+    equipment: list[str] = Field(default_factory=list)
+    locations: list[str] = Field(default_factory=list)
+    goals: list[str] = Field(default_factory=list)
+    tone: str = "friendly"
+    restricted_words: list[str] = Field(default_factory=list)
+
+    def is_complete(self) -> bool:
+        return bool(self.niches and self.platforms and self.content_types)
+
+
+class Idea(BaseModel):
+    """One content idea. ``id`` is set once stored."""
+
+    id: int | None = None
+    title: str
+    description: str
+    niche: str
+    content_type: str
+    platform: str
+    equipment: list[str] = Field(default_factory=list)
+    location: str
+    difficulty: Difficulty = "medium"
+    time_to_create: str = "30 min"
+    best_time_to_post: str = ""
+    tags: list[str] = Field(default_factory=list)
+    hook: str = ""
+    saved: bool = False
+
+
+class CaptionDraft(BaseModel):
+    """A caption and its hashtags, already fitted to the platform's limits."""
+
+    text: str
+    hashtags: list[str] = Field(default_factory=list)
+    platform: str
+
+    def full_text(self) -> str:
+        if not self.hashtags:
+            return self.text
+        return f"{self.text}\n\n{' '.join('#' + h for h in self.hashtags)}"
+
+
+FanTier = Literal["new", "regular", "vip", "whale"]
+
+
+class Fan(BaseModel):
+    """A fan in a creator's list. ``handle`` is unique per account, stored lower-case."""
+
+    handle: str
+    name: str = ""
+    tier: FanTier = "regular"
+    total_spent: Decimal = Decimal("0")
+    last_active: date | None = None
+    tags: list[str] = Field(default_factory=list)
+    notes: str = ""
+
+
+class MessageDraft(BaseModel):
+    """A personalised message the creator reviews and sends herself."""
+
+    fan_handle: str
+    text: str
+
+
+class Asset(BaseModel):
+    """A file in a creator's vault. Blobs are content-addressed; one row per (account, sha256)."""
+
+    id: int | None = None
+    sha256: str
+    size: int
+    mime: str
+    name: str = ""
+    tags: list[str] = Field(default_factory=list)
+    blob_key: str
+    source: str = ""  # telegram | discord | api | console
+    created_at: datetime | None = None
+
+
+class Account(BaseModel):
+    id: int
+    created_at: datetime
+    plan: str = "free"
+    credits: int = 0
+
+
+class Identity(BaseModel):
+    platform: str
+    external_id: str
+    username: str = ""
+    display_name: str = ""
+    language: str = "en"
+
+
+# ---------------------------------------------------------------- generation requests
+
+
+class IdeaRequest(BaseModel):
+    profile: Profile
+    count: int = Field(ge=1, le=10)
+    creativity: Creativity = "balanced"
+    platform: str | None = None
+    avoid_titles: list[str] = Field(default_factory=list)
+    like: Idea | None = None  # "more like this"
+    seed: int = 0
+
+
+class CaptionRequest(BaseModel):
+    profile: Profile
+    topic: str
+    platform: str
+    seed: int = 0
+
+
+class HashtagRequest(BaseModel):
+    profile: Profile
+    topic: str
+    platform: str
+    count: int = 15
+    seed: int = 0
+
+
+class PersonalizeRequest(BaseModel):
+    profile: Profile
+    template: str
+    fans: list[Fan]
+    today: date
+    seed: int = 0
+
+
+T = TypeVar("T")
+
+
+class Generated(BaseModel, Generic[T]):
+    """What a generator returns: the value plus where it came from."""
+
+    value: T
+    source: Literal["offline", "llm", "cache"] = "offline"
+    degraded: bool = False  # True when the LLM was wanted but the offline engine answered
+    model: str = "offline"

@@ -1,0 +1,398 @@
+"""Blob stores (``core.ports.BlobStore``): a local directory or an S3 bucket.
+
+Blobs are content-addressed: ``blob_key(sha256)`` gives ``"ab/cd/<sha256>"``.
+
+- ``LocalBlobStore(root_dir)``: writes go to a temporary file in the target directory and are
+  renamed into place (``os.replace``), so a reader never sees half a file and an interrupted
+  ``put_stream`` leaves nothing behind.
+- ``S3BlobStore(bucket, ...)``: one boto3 client, every call through ``asyncio.to_thread``.
+  ``put_stream`` sends small streams with one ``PutObject`` and large ones as a multipart
+  upload (parts of ``part_size`` >= 5 MiB); on any failure or cancellation the multipart upload
+  is aborted, so no parts are left orphaned and no object appears.
+
+Missing blobs raise ``core.errors.NotFound``; an unreachable store raises
+``core.errors.ServiceUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.errors import NotFound, ServiceUnavailable
+
+T = TypeVar("T")
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+BLOB_MISSING_MESSAGE = "That file is no longer in the vault."
+BLOB_UNAVAILABLE_MESSAGE = (
+    "The file store is not reachable right now; nothing was changed. Please try again in a minute."
+)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+def blob_key(sha256: str) -> str:
+    """``"ab/cd/abcd..."`` for a hex SHA-256 digest."""
+    digest = sha256.strip().lower()
+    if not _SHA256.match(digest):
+        raise ValueError(f"not a hex SHA-256 digest: {sha256!r}")
+    return f"{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
+    if len(key) > 512 or not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise ValueError(f"invalid blob key: {key!r}")
+    return key
+
+
+# ---------------------------------------------------------------- local directory
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root_dir`` (created on first write)."""
+
+    def __init__(self, root_dir: str | os.PathLike[str]) -> None:
+        self._root = Path(root_dir).absolute()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, key: str) -> Path:
+        return self._root / check_key(key)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self.path_for(key)
+        await asyncio.to_thread(self._write_all, path, bytes(data))
+
+    def _write_all(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> int:
+        path = self.path_for(key)
+
+        def _open() -> tuple[Any, str]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            return os.fdopen(fd, "wb"), tmp
+
+        handle, tmp = await asyncio.to_thread(_open)
+        total = 0
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await asyncio.to_thread(handle.write, chunk)
+                    total += len(chunk)
+
+            def _finish() -> None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+                os.replace(tmp, path)
+
+            await asyncio.to_thread(_finish)
+        except BaseException:
+            handle.close()
+            _unlink_quietly(tmp)
+            raise
+        return total
+
+    async def get(self, key: str) -> bytes:
+        path = self.path_for(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise NotFound(BLOB_MISSING_MESSAGE) from error
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.path_for(key).is_file)
+
+    async def delete(self, key: str) -> None:
+        path = self.path_for(key)
+        await asyncio.to_thread(_unlink_quietly, str(path))
+
+    async def ping(self) -> bool:
+        """True when the directory exists (or can be created) and is writable."""
+
+        def _probe() -> bool:
+            try:
+                self._root.mkdir(parents=True, exist_ok=True)
+                fd, probe = tempfile.mkstemp(prefix=".ping-", dir=self._root)
+                os.close(fd)
+                os.unlink(probe)
+                return True
+            except OSError:
+                return False
+
+        return await asyncio.to_thread(_probe)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# ---------------------------------------------------------------- S3
+
+
+class S3BlobStore:
+    """Blobs in an S3 (or S3-compatible) bucket, through one boto3 client.
+
+    ``client`` may be passed in (tests, custom sessions); otherwise one is built from the
+    arguments. Credentials left as None come from the usual boto3 chain (env, profile, role).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str | None = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        *,
+        client: Any | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 3,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
+        self.bucket = bucket
+        self.part_size = part_size
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                region_name=region,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "max_attempts": max_attempts},
+                max_pool_connections=32,
+                s3={"addressing_style": "path"} if endpoint_url else {},
+            )
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                aws_session_token=session_token,
+                config=config,
+            )
+        self.client = client
+
+    async def _call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, **kwargs)
+        except Exception as error:
+            if _is_unavailable(error):
+                raise ServiceUnavailable(BLOB_UNAVAILABLE_MESSAGE) from error
+            raise
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await self._call(
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=check_key(key),
+            Body=bytes(data),
+            ContentType=content_type,
+        )
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> int:
+        check_key(key)
+        iterator = chunks.__aiter__()
+        buffer = bytearray()
+        total = 0
+        # Fill the first part; a stream that ends before that is one PutObject.
+        while len(buffer) < self.part_size:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                await self.put(key, bytes(buffer), content_type)
+                return len(buffer)
+            buffer += chunk
+            total += len(chunk)
+
+        upload_id = await self._create_multipart(key, content_type)
+        parts: list[dict[str, Any]] = []
+        in_flight: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                while len(buffer) >= self.part_size:
+                    data = bytes(buffer[: self.part_size])
+                    del buffer[: self.part_size]
+                    in_flight = self._start_part(key, upload_id, len(parts) + 1, data)
+                    # shield: when we are cancelled the part still finishes before the abort.
+                    response = await asyncio.shield(in_flight)
+                    in_flight = None
+                    parts.append({"ETag": response["ETag"], "PartNumber": len(parts) + 1})
+                try:
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                buffer += chunk
+                total += len(chunk)
+            if buffer:
+                in_flight = self._start_part(key, upload_id, len(parts) + 1, bytes(buffer))
+                response = await asyncio.shield(in_flight)
+                in_flight = None
+                parts.append({"ETag": response["ETag"], "PartNumber": len(parts) + 1})
+            await self._call(
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            await asyncio.shield(self._abort(key, upload_id, in_flight))
+            raise
+        return total
+
+    async def _create_multipart(self, key: str, content_type: str) -> str:
+        task = asyncio.ensure_future(
+            self._call(
+                self.client.create_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                ContentType=content_type,
+            )
+        )
+        try:
+            created = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The upload may exist by now: wait for its id so it can be aborted, not orphaned.
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is None:
+                await asyncio.shield(self._abort(key, task.result()["UploadId"], None))
+            raise
+        return str(created["UploadId"])
+
+    def _start_part(self, key: str, upload_id: str, number: int, data: bytes) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(
+            self._call(
+                self.client.upload_part,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        )
+
+    async def _abort(self, key: str, upload_id: str, in_flight: asyncio.Task[Any] | None) -> None:
+        if in_flight is not None:
+            await asyncio.wait({in_flight})
+            if not in_flight.cancelled():
+                in_flight.exception()  # mark retrieved; the original error is what matters
+        # Best effort: an S3 lifecycle rule for incomplete uploads is the backstop.
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.client.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+            )
+
+    async def get(self, key: str) -> bytes:
+        try:
+            response = await self._call(
+                self.client.get_object, Bucket=self.bucket, Key=check_key(key)
+            )
+        except Exception as error:
+            if _is_missing(error):
+                raise NotFound(BLOB_MISSING_MESSAGE) from error
+            raise
+        body = response["Body"]
+        try:
+            return await asyncio.to_thread(body.read)
+        finally:
+            body.close()
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._call(self.client.head_object, Bucket=self.bucket, Key=check_key(key))
+        except Exception as error:
+            if _is_missing(error):
+                return False
+            raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        await self._call(self.client.delete_object, Bucket=self.bucket, Key=check_key(key))
+
+    async def ping(self) -> bool:
+        """True when the bucket answers ``HeadBucket``."""
+        try:
+            await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        except Exception:
+            return False
+        return True
+
+
+def _error_code(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _status(error: BaseException) -> int:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return int(status or 0)
+    return 0
+
+
+def _is_missing(error: BaseException) -> bool:
+    return _error_code(error) in ("NoSuchKey", "404", "NotFound") or _status(error) == 404
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    from botocore import exceptions as boto_errors
+
+    if isinstance(
+        error,
+        boto_errors.EndpointConnectionError
+        | boto_errors.ConnectionClosedError
+        | boto_errors.ConnectTimeoutError
+        | boto_errors.ReadTimeoutError,
+    ):
+        return True
+    return _status(error) >= 500
+
+
+__all__ = [
+    "BLOB_MISSING_MESSAGE",
+    "BLOB_UNAVAILABLE_MESSAGE",
+    "DEFAULT_PART_SIZE",
+    "MIN_PART_SIZE",
+    "LocalBlobStore",
+    "S3BlobStore",
+    "blob_key",
+    "check_key",
+]

@@ -1,0 +1,665 @@
+"""SQL implementations of the repository ports (``core.ports.Store``).
+
+Every method takes the account id and scopes every statement by it: knowing a row's id is never
+enough to read or change it from another account.
+
+Races are settled by the database: unique constraints plus ``INSERT ... ON CONFLICT`` (SQLite and
+PostgreSQL both have it), then a re-read, retried a few times. When the database goes away the
+methods raise ``core.errors.ServiceUnavailable`` (nothing was changed: each method is one
+transaction).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, and_, delete, exists, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.errors import NotFound, ServiceUnavailable
+from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
+from core.ports import Clock, UsageRecord, UsageSummary
+from storage.db import is_connection_error, make_sessionmaker
+from storage.tables import (
+    AccountRow,
+    AssetRow,
+    CaptionRow,
+    FanRow,
+    IdeaRow,
+    IdentityRow,
+    ProfileRow,
+    UsageRow,
+)
+
+log = structlog.get_logger(__name__)
+
+DB_UNAVAILABLE_MESSAGE = (
+    "The database is not reachable right now; nothing was changed. Please try again in a minute."
+)
+_RACE_ATTEMPTS = 5
+
+
+def normalise_title(title: str) -> str:
+    """Case-, accent-, punctuation- and spacing-insensitive form of an idea title."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    words = re.findall(r"\w+", stripped.casefold())
+    return " ".join(words)
+
+
+def normalise_handle(handle: str) -> str:
+    return handle.strip().lower()
+
+
+def _normalise_tags(tags: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        cleaned = tag.strip().lower()
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+class _Database:
+    """Sessions with one transaction each, and "database went away" mapped to ServiceUnavailable."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except ServiceUnavailable:
+            raise
+        except Exception as error:
+            if is_connection_error(error):
+                log.warning("database_unavailable", error=repr(error))
+                raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE) from error
+            raise
+
+    def dialect(self, session: AsyncSession) -> str:
+        return session.get_bind().dialect.name
+
+    def insert(self, session: AsyncSession, table: Any) -> Any:
+        """A dialect ``INSERT`` that has ``on_conflict_do_nothing`` / ``_do_update``."""
+        if self.dialect(session) == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def _account(row: AccountRow) -> Account:
+    return Account(id=row.id, created_at=row.created_at, plan=row.plan, credits=row.credits)
+
+
+def _identity(row: IdentityRow) -> Identity:
+    return Identity(
+        platform=row.platform,
+        external_id=row.external_id,
+        username=row.username,
+        display_name=row.display_name,
+        language=row.language,
+    )
+
+
+class SqlAccountRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def resolve(self, identity: Identity) -> Account:
+        """Get or create the account behind ``identity``; safe under concurrent first messages."""
+        for _ in range(_RACE_ATTEMPTS):
+            found = await self._find(identity)
+            if found is not None:
+                return found
+            created = await self._create(identity)
+            if created is not None:
+                return created
+        raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE)  # pragma: no cover - pathological
+
+    async def _find(self, identity: Identity) -> Account | None:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                select(AccountRow, IdentityRow)
+                .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
+                .where(
+                    IdentityRow.platform == identity.platform,
+                    IdentityRow.external_id == identity.external_id,
+                )
+            )
+            row = result.first()
+            if row is None:
+                return None
+            account, ident = row
+            details = {
+                "username": identity.username,
+                "display_name": identity.display_name,
+                "language": identity.language,
+            }
+            if any(getattr(ident, key) != value for key, value in details.items()):
+                await session.execute(
+                    update(IdentityRow).where(IdentityRow.id == ident.id).values(**details)
+                )
+            return _account(account)
+
+    async def _create(self, identity: Identity) -> Account | None:
+        """Insert account + identity in one transaction; None when someone else won the race."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            account_id = (
+                await session.execute(
+                    self._db.insert(session, AccountRow)
+                    .values(created_at=now)
+                    .returning(AccountRow.id)
+                )
+            ).scalar_one()
+            inserted = (
+                await session.execute(
+                    self._db.insert(session, IdentityRow)
+                    .values(
+                        platform=identity.platform,
+                        external_id=identity.external_id,
+                        account_id=account_id,
+                        username=identity.username,
+                        display_name=identity.display_name,
+                        language=identity.language,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+                    .returning(IdentityRow.id)
+                )
+            ).scalar_one_or_none()
+            if inserted is None:
+                # Lost the race: drop our account row, the caller re-reads the winner's.
+                await session.execute(delete(AccountRow).where(AccountRow.id == account_id))
+                return None
+            row = await session.get_one(AccountRow, account_id)
+            return _account(row)
+
+    async def get(self, account_id: int) -> Account:
+        async with self._db.transaction() as session:
+            row = await session.get(AccountRow, account_id)
+            if row is None:
+                raise NotFound("That account does not exist.")
+            return _account(row)
+
+    async def identities(self, account_id: int) -> list[Identity]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(IdentityRow)
+                .where(IdentityRow.account_id == account_id)
+                .order_by(IdentityRow.id)
+            )
+            return [_identity(row) for row in rows]
+
+    async def move_identity(self, account_id: int, identity: Identity, to_account_id: int) -> None:
+        async with self._db.transaction() as session:
+            target = await session.get(AccountRow, to_account_id)
+            if target is None:
+                raise NotFound("The account to link to does not exist.")
+            result = await session.execute(
+                update(IdentityRow)
+                .where(
+                    IdentityRow.account_id == account_id,
+                    IdentityRow.platform == identity.platform,
+                    IdentityRow.external_id == identity.external_id,
+                )
+                .values(account_id=to_account_id)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound("That identity is not linked to this account.")
+
+
+# ---------------------------------------------------------------- profiles
+
+
+class SqlProfileRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, account_id: int) -> Profile | None:
+        async with self._db.transaction() as session:
+            data = await session.scalar(
+                select(ProfileRow.data).where(ProfileRow.account_id == account_id)
+            )
+            return None if data is None else Profile.model_validate(data)
+
+    async def save(self, account_id: int, profile: Profile) -> None:
+        now = self._clock.now()
+        data = profile.model_dump(mode="json")
+        async with self._db.transaction() as session:
+            stmt = self._db.insert(session, ProfileRow).values(
+                account_id=account_id, data=data, updated_at=now
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["account_id"],
+                set_={"data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at},
+            )
+            try:
+                await session.execute(stmt)
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+
+# ---------------------------------------------------------------- ideas
+
+
+def _idea(row: IdeaRow) -> Idea:
+    payload = dict(row.payload)
+    payload.update(id=row.id, saved=row.saved, title=row.title)
+    return Idea.model_validate(payload)
+
+
+class SqlIdeaRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add_many(self, account_id: int, ideas: Sequence[Idea]) -> list[Idea]:
+        if not ideas:
+            return []
+        now = self._clock.now()
+        values = [
+            {
+                "account_id": account_id,
+                "title": idea.title,
+                "title_norm": normalise_title(idea.title),
+                "payload": idea.model_dump(mode="json", exclude={"id", "saved"}),
+                "saved": idea.saved,
+                "created_at": now,
+            }
+            for idea in ideas
+        ]
+        async with self._db.transaction() as session:
+            try:
+                result = await session.execute(
+                    self._db.insert(session, IdeaRow).returning(
+                        IdeaRow.id, sort_by_parameter_order=True
+                    ),
+                    values,
+                )
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+            ids = list(result.scalars())
+        return [idea.model_copy(update={"id": id_}) for idea, id_ in zip(ideas, ids, strict=True)]
+
+    async def recent_titles(self, account_id: int, limit: int = 50) -> list[str]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(IdeaRow.title)
+                .where(IdeaRow.account_id == account_id)
+                .order_by(IdeaRow.created_at.desc(), IdeaRow.id.desc())
+                .limit(max(limit, 0))
+            )
+            return list(rows)
+
+    async def get(self, account_id: int, idea_id: int) -> Idea | None:
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(IdeaRow).where(IdeaRow.account_id == account_id, IdeaRow.id == idea_id)
+            )
+            return None if row is None else _idea(row)
+
+    async def set_saved(self, account_id: int, idea_id: int, saved: bool) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(IdeaRow)
+                .where(IdeaRow.account_id == account_id, IdeaRow.id == idea_id)
+                .values(saved=saved)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def saved(self, account_id: int, limit: int = 20) -> list[Idea]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(IdeaRow)
+                .where(IdeaRow.account_id == account_id, IdeaRow.saved.is_(True))
+                .order_by(IdeaRow.created_at.desc(), IdeaRow.id.desc())
+                .limit(max(limit, 0))
+            )
+            return [_idea(row) for row in rows]
+
+
+# ---------------------------------------------------------------- captions
+
+
+class SqlCaptionRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, account_id: int, topic: str, draft: CaptionDraft) -> int:
+        async with self._db.transaction() as session:
+            try:
+                return (
+                    await session.execute(
+                        self._db.insert(session, CaptionRow)
+                        .values(
+                            account_id=account_id,
+                            topic=topic,
+                            platform=draft.platform,
+                            text=draft.text,
+                            hashtags=list(draft.hashtags),
+                            created_at=self._clock.now(),
+                        )
+                        .returning(CaptionRow.id)
+                    )
+                ).scalar_one()
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+
+# ---------------------------------------------------------------- fans
+
+
+def _fan(row: FanRow) -> Fan:
+    return Fan(
+        handle=row.handle,
+        name=row.name,
+        tier=row.tier,  # type: ignore[arg-type]
+        total_spent=row.total_spent,
+        last_active=row.last_active,
+        tags=list(row.tags or []),
+        notes=row.notes,
+    )
+
+
+class SqlFanRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def upsert(self, account_id: int, fan: Fan) -> Fan:
+        """Insert or replace the fan with this handle (handles are case-insensitive)."""
+        handle = normalise_handle(fan.handle)
+        if not handle:
+            raise ValueError("a fan needs a handle")
+        values = {
+            "name": fan.name,
+            "tier": fan.tier,
+            "total_spent": fan.total_spent,
+            "last_active": fan.last_active,
+            "tags": list(fan.tags),
+            "notes": fan.notes,
+            "updated_at": self._clock.now(),
+        }
+        async with self._db.transaction() as session:
+            stmt = self._db.insert(session, FanRow).values(
+                account_id=account_id, handle=handle, **values
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["account_id", "handle"],
+                set_={key: getattr(stmt.excluded, key) for key in values},
+            ).returning(FanRow)
+            try:
+                row = (await session.execute(stmt)).scalar_one()
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+            return _fan(row)
+
+    async def get(self, account_id: int, handle: str) -> Fan | None:
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(FanRow).where(
+                    FanRow.account_id == account_id, FanRow.handle == normalise_handle(handle)
+                )
+            )
+            return None if row is None else _fan(row)
+
+    async def list(self, account_id: int, limit: int = 1000) -> list[Fan]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(FanRow)
+                .where(FanRow.account_id == account_id)
+                .order_by(FanRow.handle)
+                .limit(max(limit, 0))
+            )
+            return [_fan(row) for row in rows]
+
+    async def handles(self, account_id: int) -> list[str]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(FanRow.handle).where(FanRow.account_id == account_id).order_by(FanRow.handle)
+            )
+            return list(rows)
+
+
+# ---------------------------------------------------------------- usage
+
+
+class SqlUsageRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record(self, account_id: int, record: UsageRecord) -> None:
+        async with self._db.transaction() as session:
+            try:
+                await session.execute(
+                    self._db.insert(session, UsageRow).values(
+                        account_id=account_id,
+                        feature=record.feature,
+                        model=record.model,
+                        prompt_tokens=record.prompt_tokens,
+                        completion_tokens=record.completion_tokens,
+                        cost=record.cost,
+                        latency_ms=float(record.latency_ms),
+                        cached=record.cached,
+                        outcome=record.outcome,
+                        prompt_version=record.prompt_version,
+                        created_at=self._clock.now(),
+                    )
+                )
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+    async def summary(self, account_id: int, since: datetime) -> UsageSummary:
+        """Totals of the account's calls at or after ``since``."""
+        scope = and_(UsageRow.account_id == account_id, UsageRow.created_at >= since)
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        UsageRow.feature,
+                        func.count(),
+                        func.coalesce(func.sum(UsageRow.prompt_tokens), 0),
+                        func.coalesce(func.sum(UsageRow.completion_tokens), 0),
+                        func.sum(UsageRow.cost),
+                    )
+                    .where(scope)
+                    .group_by(UsageRow.feature)
+                    .order_by(UsageRow.feature)
+                )
+            ).all()
+        summary = UsageSummary()
+        for feature, calls, prompt_tokens, completion_tokens, cost in rows:
+            summary.calls += int(calls)
+            summary.prompt_tokens += int(prompt_tokens)
+            summary.completion_tokens += int(completion_tokens)
+            summary.cost += cost if cost is not None else Decimal("0")
+            summary.by_feature[feature] = int(calls)
+        return summary
+
+
+# ---------------------------------------------------------------- assets
+
+
+def _asset(row: AssetRow) -> Asset:
+    return Asset(
+        id=row.id,
+        sha256=row.sha256,
+        size=row.size,
+        mime=row.mime,
+        name=row.name,
+        tags=list(row.tags or []),
+        blob_key=row.blob_key,
+        source=row.source,
+        created_at=row.created_at,
+    )
+
+
+class SqlAssetRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, account_id: int, asset: Asset) -> tuple[Asset, bool]:
+        """Insert; when the account already has this sha256, return the existing row and False.
+
+        Tags are stored stripped and lower-case. Race-safe: concurrent adds of the same content
+        produce one row, one caller gets True.
+        """
+        sha256 = asset.sha256.lower()
+        for _ in range(_RACE_ATTEMPTS):
+            async with self._db.transaction() as session:
+                try:
+                    row = (
+                        await session.execute(
+                            self._db.insert(session, AssetRow)
+                            .values(
+                                account_id=account_id,
+                                sha256=sha256,
+                                size=asset.size,
+                                mime=asset.mime,
+                                name=asset.name,
+                                tags=_normalise_tags(asset.tags),
+                                blob_key=asset.blob_key,
+                                source=asset.source,
+                                created_at=self._clock.now(),
+                            )
+                            .on_conflict_do_nothing(index_elements=["account_id", "sha256"])
+                            .returning(AssetRow)
+                        )
+                    ).scalar_one_or_none()
+                except IntegrityError as error:
+                    raise NotFound("That account does not exist.") from error
+                if row is not None:
+                    return _asset(row), True
+                existing = await session.scalar(
+                    select(AssetRow).where(
+                        AssetRow.account_id == account_id, AssetRow.sha256 == sha256
+                    )
+                )
+                if existing is not None:
+                    return _asset(existing), False
+            # The other row vanished between the conflict and the read: try again.
+        raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE)  # pragma: no cover - pathological
+
+    async def get(self, account_id: int, asset_id: int) -> Asset | None:
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(AssetRow).where(AssetRow.account_id == account_id, AssetRow.id == asset_id)
+            )
+            return None if row is None else _asset(row)
+
+    async def by_sha256(self, account_id: int, sha256: str) -> Asset | None:
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(AssetRow).where(
+                    AssetRow.account_id == account_id, AssetRow.sha256 == sha256.lower()
+                )
+            )
+            return None if row is None else _asset(row)
+
+    async def list(self, account_id: int, tag: str | None = None, limit: int = 50) -> list[Asset]:
+        """Newest first; ``tag`` matches case-insensitively."""
+        async with self._db.transaction() as session:
+            stmt: Select[tuple[AssetRow]] = select(AssetRow).where(
+                AssetRow.account_id == account_id
+            )
+            if tag is not None and tag.strip():
+                stmt = stmt.where(self._has_tag(session, tag.strip().lower()))
+            rows = await session.scalars(
+                stmt.order_by(AssetRow.created_at.desc(), AssetRow.id.desc()).limit(max(limit, 0))
+            )
+            return [_asset(row) for row in rows]
+
+    def _has_tag(self, session: AsyncSession, tag: str) -> Any:
+        if self._db.dialect(session) == "postgresql":
+            return AssetRow.tags.op("@>")(func.jsonb_build_array(tag))
+        each = func.json_each(AssetRow.tags).table_valued("value").alias("tag_each")
+        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+    async def total_size(self, account_id: int) -> int:
+        async with self._db.transaction() as session:
+            total = await session.scalar(
+                select(func.coalesce(func.sum(AssetRow.size), 0)).where(
+                    AssetRow.account_id == account_id
+                )
+            )
+            return int(total or 0)
+
+    async def delete(self, account_id: int, asset_id: int) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(AssetRow).where(AssetRow.account_id == account_id, AssetRow.id == asset_id)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- the store
+
+
+class SqlStore:
+    """All repositories over one database: ``SqlStore(engine_or_sessionmaker, clock)``.
+
+    The engine belongs to the caller (create it with ``storage.db.create_engine``, dispose of it
+    at shutdown).
+    """
+
+    def __init__(
+        self, engine: AsyncEngine | async_sessionmaker[AsyncSession], clock: Clock
+    ) -> None:
+        sessions = make_sessionmaker(engine) if isinstance(engine, AsyncEngine) else engine
+        self._db = _Database(sessions)
+        self.accounts = SqlAccountRepository(self._db, clock)
+        self.profiles = SqlProfileRepository(self._db, clock)
+        self.ideas = SqlIdeaRepository(self._db, clock)
+        self.captions = SqlCaptionRepository(self._db, clock)
+        self.fans = SqlFanRepository(self._db, clock)
+        self.usage = SqlUsageRepository(self._db, clock)
+        self.assets = SqlAssetRepository(self._db, clock)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """For other storage modules that need their own tables in the same database."""
+        return self._db.sessions
+
+    async def ping(self) -> bool:
+        """True when ``SELECT 1`` works."""
+        try:
+            async with self._db.sessions() as session:
+                return (await session.scalar(select(literal(1)))) == 1
+        except Exception as error:
+            log.warning("database_ping_failed", error=repr(error))
+            return False
+
+
+__all__ = [
+    "DB_UNAVAILABLE_MESSAGE",
+    "SqlAccountRepository",
+    "SqlAssetRepository",
+    "SqlCaptionRepository",
+    "SqlFanRepository",
+    "SqlIdeaRepository",
+    "SqlProfileRepository",
+    "SqlStore",
+    "SqlUsageRepository",
+    "normalise_handle",
+    "normalise_title",
+]

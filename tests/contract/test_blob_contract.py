@@ -1,0 +1,216 @@
+"""The ``BlobStore`` contract, run against a local directory and S3 (moto's server on 127.0.0.1).
+
+Includes streams larger than one S3 part (multipart upload) and streams that fail or are
+cancelled half-way: they must leave no object, no temporary file and no pending multipart upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.errors import NotFound, ServiceUnavailable
+from core.ports import BlobStore
+from storage.blobs import MIN_PART_SIZE, LocalBlobStore, S3BlobStore, blob_key, check_key
+from tests.fakes.s3_server import S3Endpoint
+from tests.services import free_port
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class BlobHarness:
+    store: BlobStore
+    leftovers: Callable[[], list[str]]  # temp files / pending uploads after a failed stream
+
+
+@pytest.fixture(params=["local", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobHarness:
+    if request.param == "local":
+        root = tmp_path / "vault"
+        local = LocalBlobStore(root)
+
+        def local_leftovers() -> list[str]:
+            if not root.exists():
+                return []
+            return [str(p) for p in root.rglob("*") if p.is_file() and p.name.startswith(".")]
+
+        return BlobHarness(local, local_leftovers)
+
+    endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
+    s3 = endpoint.blob_store(part_size=MIN_PART_SIZE)
+    client = endpoint.client()
+
+    def s3_leftovers() -> list[str]:
+        uploads = client.list_multipart_uploads(Bucket=endpoint.bucket).get("Uploads", [])
+        return [f"{u['Key']} ({u['UploadId']})" for u in uploads]
+
+    return BlobHarness(s3, s3_leftovers)
+
+
+def key_for(data: bytes) -> str:
+    return blob_key(hashlib.sha256(data).hexdigest())
+
+
+async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+        await asyncio.sleep(0)
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_put_get_exists_delete(blobs: BlobHarness) -> None:
+    store = blobs.store
+    data = b"\x00\xffhello vault" * 10
+    key = key_for(data)
+    assert await store.exists(key) is False
+    await store.put(key, data, "application/octet-stream")
+    assert await store.exists(key) is True
+    assert await store.get(key) == data
+
+    await store.put(key, b"replaced", "text/plain")
+    assert await store.get(key) == b"replaced"
+
+    await store.delete(key)
+    assert await store.exists(key) is False
+    await store.delete(key)  # deleting what is gone is fine
+    with pytest.raises(NotFound):
+        await store.get(key)
+
+
+async def test_empty_blob(blobs: BlobHarness) -> None:
+    key = key_for(b"")
+    await blobs.store.put(key, b"", "text/plain")
+    assert await blobs.store.get(key) == b""
+    assert await blobs.store.put_stream(key_for(b"x"), chunked(b"", 10), "text/plain") == 0
+    assert await blobs.store.get(key_for(b"x")) == b""
+
+
+async def test_small_stream(blobs: BlobHarness) -> None:
+    data = os.urandom(300_000)
+    key = key_for(data)
+    written = await blobs.store.put_stream(key, chunked(data, 64 * 1024), "image/jpeg")
+    assert written == len(data)
+    assert await blobs.store.get(key) == data
+    assert blobs.leftovers() == []
+
+
+async def test_large_stream_in_uneven_chunks(blobs: BlobHarness) -> None:
+    data = os.urandom(11 * MiB + 12345)  # three parts: 5 MiB, 5 MiB, the rest
+    key = key_for(data)
+    written = await blobs.store.put_stream(key, chunked(data, 3 * MiB + 17), "video/mp4")
+    assert written == len(data)
+    assert await blobs.store.get(key) == data
+    assert blobs.leftovers() == []
+    if isinstance(blobs.store, S3BlobStore):
+        head = blobs.store.client.head_object(Bucket=blobs.store.bucket, Key=key)
+        assert head["ETag"].strip('"').endswith("-3"), head["ETag"]  # a 3-part multipart upload
+        assert head["ContentType"] == "video/mp4"
+
+
+async def test_failed_stream_leaves_nothing(blobs: BlobHarness) -> None:
+    key = blob_key("f" * 64)
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(6 * MiB)  # more than one part has gone up
+        yield os.urandom(1 * MiB)
+        raise Boom("client went away")
+
+    with pytest.raises(Boom):
+        await blobs.store.put_stream(key, failing(), "video/mp4")
+    assert await blobs.store.exists(key) is False
+    assert blobs.leftovers() == []
+
+
+async def test_cancelled_stream_leaves_nothing(blobs: BlobHarness) -> None:
+    key = blob_key("e" * 64)
+    first_part_sent = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield os.urandom(MIN_PART_SIZE)  # a full part: S3 starts a multipart upload
+        first_part_sent.set()  # asked for more: the first part has been written / uploaded
+        await never.wait()
+        yield b"never"
+
+    task = asyncio.create_task(blobs.store.put_stream(key, stalls(), "video/mp4"))
+    await asyncio.wait_for(first_part_sent.wait(), timeout=30)
+    if isinstance(blobs.store, S3BlobStore):
+        assert blobs.leftovers() != []  # the upload is pending before the cancellation
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await blobs.store.exists(key) is False
+    assert blobs.leftovers() == []
+
+
+async def test_ping(blobs: BlobHarness) -> None:
+    assert await blobs.store.ping() is True
+
+
+def test_blob_key() -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert blob_key(digest) == f"{digest[:2]}/{digest[2:4]}/{digest}"
+    assert blob_key(digest.upper()) == blob_key(digest)
+    for bad in ("", "abc", "g" * 64, "../" + "a" * 61):
+        with pytest.raises(ValueError):
+            blob_key(bad)
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a/../../b", "a//b", "a/./b", ""])
+def test_keys_cannot_escape(key: str) -> None:
+    with pytest.raises(ValueError):
+        check_key(key)
+
+
+async def test_local_store_refuses_escaping_keys(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "vault")
+    with pytest.raises(ValueError):
+        await store.put("../outside", b"x", "text/plain")
+    assert not (tmp_path / "outside").exists()
+
+
+async def test_local_ping_false_when_root_unusable(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert await LocalBlobStore(a_file / "vault").ping() is False
+
+
+async def test_s3_ping_false_for_a_missing_bucket(s3_endpoint: S3Endpoint) -> None:
+    store = S3BlobStore(
+        "no-such-bucket-here",
+        endpoint_url=s3_endpoint.url,
+        access_key_id=s3_endpoint.access_key_id,
+        secret_access_key=s3_endpoint.secret_access_key,
+    )
+    assert await store.ping() is False
+
+
+async def test_s3_unreachable_is_service_unavailable() -> None:
+    store = S3BlobStore(
+        "bucket",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key_id="x",
+        secret_access_key="y",
+        max_attempts=1,
+        connect_timeout=1,
+    )
+    assert await store.ping() is False
+    with pytest.raises(ServiceUnavailable):
+        await store.put(blob_key("a" * 64), b"x", "text/plain")
+    with pytest.raises(ServiceUnavailable):
+        await store.get(blob_key("a" * 64))
+
+
+def test_s3_part_size_has_a_floor() -> None:
+    with pytest.raises(ValueError):
+        S3BlobStore("bucket", client=object(), part_size=MIN_PART_SIZE - 1)

@@ -1,0 +1,67 @@
+"""An Assistant on real SQLite + the offline engine + in-memory KV, and chat helpers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.app import Assistant
+from core.chat import ExternalUser, Incoming, Reply
+from core.llm.offline import OfflineEngine
+from core.resilience.cache import MemoryKV
+from storage.db import create_engine, migrate
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+
+
+class Chat:
+    """One person talking to the assistant on one platform."""
+
+    def __init__(self, app: Assistant, user: str, platform: str = "console") -> None:
+        self.app = app
+        self.user = ExternalUser(platform=platform, id=user, username=user, display_name=user)
+        self.last: Reply | None = None
+
+    async def say(self, text: str) -> Reply:
+        self.last = await self.app.handle(Incoming(user=self.user, chat_id=self.user.id, text=text))
+        return self.last
+
+    async def press(self, action: str) -> Reply:
+        self.last = await self.app.handle(
+            Incoming(user=self.user, chat_id=self.user.id, action=action)
+        )
+        return self.last
+
+    async def press_label(self, label: str) -> Reply:
+        assert self.last is not None
+        for row in self.last.buttons:
+            for button in row:
+                if button.label.lstrip("✓ ").startswith(label):
+                    return await self.press(button.action)
+        raise AssertionError(f"no button {label!r} in {self.last.buttons}")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def assistant(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Assistant]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/huntaze.db"
+    await migrate(url)
+    engine = create_engine(url)
+    yield Assistant(
+        store=SqlStore(engine, clock),
+        generator=OfflineEngine(),
+        kv=MemoryKV(max_entries=1000, clock=clock),
+        clock=clock,
+    )
+    await engine.dispose()
+
+
+@pytest.fixture
+def chat(assistant: Assistant) -> Chat:
+    return Chat(assistant, "alice")

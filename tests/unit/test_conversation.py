@@ -1,0 +1,171 @@
+"""The conversation layer end to end on the embedded default (SQLite, memory KV, offline)."""
+
+from __future__ import annotations
+
+from core.app import Assistant
+from tests.unit.conftest import Chat
+
+PROFILE = (
+    "/profile set niches=fitness platforms=instagram content_types=photo "
+    "equipment=phone locations=gym tone=playful"
+)
+
+
+async def test_start_opens_the_wizard_and_buttons_complete_it(chat: Chat) -> None:
+    reply = await chat.say("/start")
+    assert "Profile 1/8" in reply.plain_text
+    await chat.press_label("Fitness")
+    assert "✓ Fitness" in [b.label for row in chat.last.buttons for b in row]
+    await chat.press_label("Next")
+    assert "Profile 2/8" in chat.last.plain_text
+    await chat.press_label("Instagram")
+    await chat.press_label("Next")
+    await chat.say("photo, short video")  # typed answers advance
+    assert "Profile 4/8" in chat.last.plain_text
+    await chat.say("ring light, phone")
+    await chat.say("gym")
+    await chat.press_label("Skip")  # goals
+    await chat.press_label("Playful")  # single choice advances
+    reply = await chat.say("skip")
+    assert "Saved!" in reply.plain_text
+    profile = reply.result
+    assert profile["niches"] == ["fitness"]
+    assert profile["content_types"] == ["photo", "short_video"]
+    assert profile["equipment"] == ["ring_light", "phone"]
+    assert profile["tone"] == "playful"
+
+
+async def test_required_step_insists(chat: Chat) -> None:
+    await chat.say("/profile")
+    reply = await chat.press_label("Next")
+    assert "choose at least one" in reply.plain_text
+    assert "Profile 1/8" in reply.plain_text
+
+
+async def test_unknown_strict_value_shows_choices(chat: Chat) -> None:
+    await chat.say("/profile")
+    await chat.say("fitness")
+    reply = await chat.say("myspace")
+    assert "don't know" in reply.plain_text and "Profile 2/8" in reply.plain_text
+
+
+async def test_ideas_before_profile_starts_wizard_then_answers(chat: Chat) -> None:
+    reply = await chat.say("/ideas 3")
+    assert "set up your profile" in reply.plain_text
+    for answer in ["cosplay", "tiktok", "short video", "phone", "home", "skip"]:
+        await chat.say(answer)
+    await chat.press_label("Bold")
+    reply = await chat.say("skip")
+    assert "Saved!" in reply.plain_text
+    assert isinstance(reply.result, list) and len(reply.result) == 3  # the pending /ideas 3 ran
+    assert {i["content_type"] for i in reply.result} == {"short_video"}
+
+
+async def test_ideas_fit_the_profile_and_buttons_work(chat: Chat, assistant: Assistant) -> None:
+    await chat.say(PROFILE)
+    reply = await chat.say("/ideas 5")
+    ideas = reply.result
+    assert len(ideas) == 5
+    for idea in ideas:
+        assert idea["content_type"] == "photo"
+        assert idea["location"] == "gym"
+        assert set(idea["equipment"]) <= {"phone"}
+        for key in [
+            "title",
+            "description",
+            "platform",
+            "difficulty",
+            "time_to_create",
+            "best_time_to_post",
+            "tags",
+        ]:
+            assert idea[key], key
+    assert len(reply.buttons) == 5 and len(reply.buttons[0]) == 3
+    first = ideas[0]["id"]
+    saved = await chat.press(f"idea:save:{first}")
+    assert "Saved" in saved.plain_text
+    assert [i.id for i in await assistant.store.ideas.saved(1)] == [first]
+    caption = await chat.press(f"idea:cap:{first}")
+    assert caption.result["platform"] == "instagram"
+    more = await chat.press(f"idea:more:{first}")
+    assert len(more.result) == 3
+    titles = {i["title"].lower() for i in ideas}
+    assert not titles & {i["title"].lower() for i in more.result}
+
+
+async def test_five_rounds_give_25_distinct_ideas(chat: Chat) -> None:
+    await chat.say(PROFILE)
+    titles: list[str] = []
+    for _ in range(5):
+        titles += [i["title"].lower() for i in (await chat.say("/ideas 5")).result]
+    assert len(titles) == 25 and len(set(titles)) == 25
+
+
+async def test_bad_input_gets_friendly_answers(chat: Chat) -> None:
+    await chat.say(PROFILE)
+    assert "Did you mean /ideas" in (await chat.say("/idea 5")).plain_text
+    reply = await chat.say("/ideas 500")
+    assert "count must be a number from 1 to 10" in reply.plain_text
+    assert "Usage: /ideas" in reply.plain_text
+    reply = await chat.say('/personalize "Hey {name}, missed you for @mia')
+    assert "unclosed quote" in reply.plain_text and "Usage: /personalize" in reply.plain_text
+    await chat.say("/fans add @mia_rose name=Mia tier=vip")
+    await chat.say("/fans add @miami_vice")
+    reply = await chat.say('/personalize "Hey {name}" for @mia_ros')
+    assert "don't have a fan called @mia_ros" in reply.plain_text
+    assert "@mia_rose" in reply.plain_text
+    reply = await chat.say('/personalize "Hey {nmae}" for @mia_rose')
+    assert "nmae" in reply.plain_text
+    assert "Traceback" not in reply.plain_text
+
+
+async def test_personalize_uses_fan_details(chat: Chat) -> None:
+    await chat.say(PROFILE)
+    await chat.say("/fans add @mia name=Mia tier=vip spent=240 last_active=2026-10-01")
+    reply = await chat.say('/personalize "Hey {name}, it has been {days_inactive} days" for mia')
+    text = reply.result[0]["text"]
+    assert "Mia" in text and "54" in text and "{" not in text
+
+
+async def test_caption_and_hashtags_respect_platform(chat: Chat) -> None:
+    await chat.say(PROFILE)
+    reply = await chat.say("/caption leg day pump at the gym x")
+    assert reply.result["platform"] == "x"
+    reply = await chat.say("/hashtags leg day instagram")
+    assert 0 < len(reply.result) <= 30
+
+
+async def test_restricted_words_never_in_drafts(chat: Chat) -> None:
+    await chat.say(PROFILE + " restricted_words=sweat,pump,workout")
+    replies = [await chat.say("/ideas 10")]
+    replies.append(await chat.say("/caption sweat and pump workout session instagram"))
+    replies.append(await chat.say("/hashtags pump workout instagram"))
+    for r in replies:
+        text = r.plain_text.lower()
+        for word in ("sweat", "pump", "workout"):
+            assert word not in text, (word, text)
+
+
+async def test_tenancy_buttons_cannot_reach_another_account(assistant: Assistant) -> None:
+    alice, bob = Chat(assistant, "alice"), Chat(assistant, "bob")
+    await alice.say(PROFILE)
+    await bob.say(PROFILE)
+    idea_id = (await alice.say("/ideas 1")).result[0]["id"]
+    for verb in ("save", "cap", "more"):
+        reply = await bob.press(f"idea:{verb}:{idea_id}")
+        assert "can't find that idea" in reply.plain_text
+    assert await assistant.store.ideas.saved(2) == []
+
+
+async def test_cancel_and_plain_text(chat: Chat) -> None:
+    await chat.say("/profile")
+    assert "Cancelled" in (await chat.say("/cancel")).plain_text
+    assert "nothing to cancel" in (await chat.say("/cancel")).plain_text
+    assert "/help" in (await chat.say("hello?")).plain_text
+    assert "expired" in (await chat.press("wz:n")).plain_text
+
+
+async def test_help_lists_registry(chat: Chat, assistant: Assistant) -> None:
+    reply = await chat.say("/help")
+    for command in assistant.registry.all():
+        assert f"/{command.name}" in reply.plain_text
