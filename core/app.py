@@ -29,7 +29,16 @@ from core.errors import (
     UsageError,
 )
 from core.models import Identity
-from core.ports import BlobStore, Clock, ContentGenerator, Importer, KeyValueStore, Store
+from core.ports import (
+    BlobStore,
+    Clock,
+    ContentGenerator,
+    Importer,
+    KeyValueStore,
+    QuotaGuard,
+    Store,
+)
+from core.resilience.ratelimit import RateLimiter
 from core.services.captions import CaptionsService
 from core.services.fans import FansService
 from core.services.ideas import IdeasService
@@ -79,10 +88,12 @@ class Assistant:
     clock: Clock
     blobs: BlobStore | None = None
     importer: Importer | None = None
+    quotas: QuotaGuard | None = None  # None: no plan limits (embedded default)
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
     registry: Registry = field(default_factory=build_registry)
     dialogs: Dialogs | None = None
+    rate_limiter: RateLimiter | None = None  # per-account command limit (memory or Redis)
 
     def __post_init__(self) -> None:
         if self.dialogs is None:
@@ -111,6 +122,7 @@ class Assistant:
         ):
             try:
                 account = await self.store.accounts.resolve(_identity(incoming.user))
+                await self._check_rate(account.id)
                 ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
                 name, reply = await self._route(ctx)
             except UsageError as exc:
@@ -137,6 +149,22 @@ class Assistant:
             self.observer.command(name, incoming.user.platform, outcome, seconds)
             log.info("handled", command=name, outcome=outcome, ms=round(seconds * 1000, 2))
             return reply
+
+    async def _check_rate(self, account_id: int) -> None:
+        """Raise ``RateLimitedError`` when the account is over its command limit. A broken limiter
+        store fails open (logged): it must not take the bot down."""
+        if self.rate_limiter is None:
+            return
+        try:
+            decision = await self.rate_limiter.hit(f"acct:{account_id}")
+        except Exception:
+            log.warning("rate_limiter_failed", exc_info=True)
+            return
+        if not decision.allowed:
+            wait = max(1, round(decision.retry_after))
+            raise RateLimitedError(
+                f"You're going a bit fast — please wait {wait} s and try again.", wait
+            )
 
     async def complete(
         self, user: ExternalUser, chat_id: str, command: str, field: str, prefix: str

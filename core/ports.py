@@ -88,6 +88,16 @@ class Importer(Protocol):
     async def import_csv(self, account_id: int, name: str, data: bytes) -> str: ...
 
 
+class QuotaGuard(Protocol):
+    """Plan quotas and credits. ``consume`` raises ``core.errors.QuotaExceeded`` (nothing spent)
+    when the account's plan or credit balance does not allow ``amount`` more of ``feature``
+    (features: "ideas", "personalize", "vault_bytes", ...)."""
+
+    async def consume(self, account_id: int, feature: str, amount: int = 1) -> None: ...
+
+    async def remaining(self, account_id: int) -> dict[str, int]: ...
+
+
 # ---------------------------------------------------------------- repositories
 
 
