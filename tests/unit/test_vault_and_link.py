@@ -1,0 +1,148 @@
+"""Files into the vault (de-dup, sniffing, limits, tenancy) and /link across platforms."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from core.app import Assistant, Limits
+from core.chat import Attachment, ExternalUser, Incoming, Reply
+from core.llm.offline import OfflineEngine
+from core.resilience.cache import MemoryKV
+from storage.blobs import LocalBlobStore
+from storage.db import create_engine, migrate
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+from tests.unit.conftest import Chat
+
+
+def png(seed: int) -> bytes:
+    """A real 1x1 PNG whose pixel depends on ``seed``."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"\x00" + bytes([seed % 256, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def attachment(name: str, data: bytes, mime: str, size: int | None = None) -> Attachment:
+    reads: list[int] = []
+
+    async def read() -> bytes:
+        reads.append(1)
+        return data
+
+    att = Attachment(name=name, mime=mime, size=len(data) if size is None else size, read=read)
+    object.__setattr__(att, "kind", "photo" if mime.startswith("image/") else "document")
+    return att
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> Assistant:
+    url = f"sqlite+aiosqlite:///{tmp_path}/v.db"
+    await migrate(url)
+    clock = FakeClock()
+    engine = create_engine(url)
+    yield Assistant(
+        store=SqlStore(engine, clock),
+        generator=OfflineEngine(),
+        kv=MemoryKV(max_entries=100, clock=clock),
+        clock=clock,
+        blobs=LocalBlobStore(tmp_path / "blobs"),
+        limits=Limits(max_upload_bytes=1024 * 1024),
+    )
+    await engine.dispose()
+
+
+async def send(app: Assistant, user: str, caption: str, *atts: Attachment) -> Reply:
+    who = ExternalUser(platform="telegram", id=user, username=user)
+    return await app.handle(Incoming(user=who, chat_id=user, text=caption, attachments=list(atts)))
+
+
+async def test_photo_is_stored_once_with_tags_and_sniffed_type(
+    app: Assistant, tmp_path: Path
+) -> None:
+    data = png(1)
+    reply = await send(
+        app, "u1", "Beach day #beach #summer", attachment("a.jpg", data, "image/jpeg")
+    )
+    stored = reply.result["stored"]
+    assert len(stored) == 1
+    assert stored[0]["mime"] == "image/png"  # sniffed from the bytes, not the claimed type
+    assert stored[0]["tags"] == ["beach", "summer"]
+    assert stored[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert await app.blobs.get(stored[0]["blob_key"]) == data
+    assert [b.label for row in reply.buttons for b in row] == ["Caption this"]
+    again = await send(app, "u1", "", attachment("b.png", data, "image/png"))
+    assert again.result["stored"] == [] and len(again.result["duplicates"]) == 1
+    caption = await app.handle(
+        Incoming(
+            user=ExternalUser(platform="telegram", id="u1"),
+            chat_id="u1",
+            action=reply.buttons[0][0].action,
+        )
+    )
+    assert caption.result["text"]
+
+
+async def test_album_is_one_answer_and_limit_is_checked_before_download(app: Assistant) -> None:
+    big = attachment("huge.mp4", b"x", "video/mp4", size=50 * 1024 * 1024)
+    reply = await send(
+        app,
+        "u1",
+        "",
+        attachment("1.png", png(2), "image/png"),
+        attachment("2.png", png(3), "image/png"),
+        big,
+    )
+    assert len(reply.result["stored"]) == 2
+    assert reply.result["rejected"][0]["name"] == "huge.mp4"
+    assert "limit" in reply.plain_text
+
+
+async def test_vault_is_per_account(app: Assistant) -> None:
+    data = png(4)
+    a = (await send(app, "alice", "#shoot", attachment("a.png", data, "image/png"))).result
+    b = (await send(app, "bob", "", attachment("a.png", data, "image/png"))).result
+    assert len(a["stored"]) == 1 and len(b["stored"]) == 1  # same bytes, two accounts
+    bob = Chat(app, "bob", platform="telegram")
+    listing = await bob.say("/vault")
+    assert [x["id"] for x in listing.result] == [b["stored"][0]["id"]]
+    stolen = await bob.press(f"vault:cap:{a['stored'][0]['id']}")
+    assert "can't find that file" in stolen.plain_text
+    assert "No files tagged #shoot" in (await bob.say("/vault shoot")).plain_text
+
+
+async def test_csv_goes_to_the_importer(app: Assistant) -> None:
+    reply = await send(app, "u1", "", attachment("earnings.csv", b"date,amount\n", "text/csv"))
+    assert "import" in reply.plain_text.lower()
+    assert await app.store.assets.list(1) == []  # a CSV is data to import, not a vault file
+
+
+async def test_link_joins_two_platforms_into_one_account(app: Assistant) -> None:
+    tg = Chat(app, "111", platform="telegram")
+    dc = Chat(app, "999", platform="discord")
+    await tg.say("/profile set niches=gaming platforms=tiktok content_types=live")
+    code = (await tg.say("/link")).result["code"]
+    assert "Linked" in (await dc.say(f"/link {code.lower()}")).plain_text
+    assert "Gaming" in (await dc.say("/profile show")).plain_text
+    assert "unknown or has expired" in (await dc.say(f"/link {code}")).plain_text  # one-time
+
+
+async def test_link_code_expires(app: Assistant) -> None:
+    tg = Chat(app, "111", platform="telegram")
+    code = (await tg.say("/link")).result["code"]
+    app.clock.advance(601)  # type: ignore[attr-defined]
+    reply = await Chat(app, "999", platform="discord").say(f"/link {code}")
+    assert "expired" in reply.plain_text
