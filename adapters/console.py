@@ -7,8 +7,10 @@ are written under ``<data_dir>/out`` and their paths printed.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
@@ -58,8 +60,18 @@ def render(reply: Reply, out_dir: Path, color: bool) -> tuple[str, list[Button]]
                 parts.append(f"[file: {path}]")
     buttons = [b for row in reply.buttons for b in row]
     if buttons:
-        parts.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1)))
+        numbers = iter(range(1, len(buttons) + 1))
+        rows = ["  ".join(f"[{next(numbers)}] {b.label}" for b in row) for row in reply.buttons]
+        parts.append("\n".join(rows))
     return "\n\n".join(parts), buttons
+
+
+def default_user() -> str:
+    """Who is typing in the terminal: the login name."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "local"
 
 
 class ConsoleChat:
@@ -105,11 +117,28 @@ class ConsoleChat:
         print(
             "Huntaze — type /start to begin, /help for commands, Ctrl-D to quit.", file=self._stdout
         )
+        lines = _read_lines(stdin)
         while True:
             print("\n> ", end="", file=self._stdout, flush=True)
-            line = await asyncio.to_thread(stdin.readline)
+            line = await lines.get()
             if not line:
                 print(file=self._stdout)
                 return
             if line.strip():
                 await self.send(line)
+
+
+def _read_lines(stdin: TextIO) -> asyncio.Queue[str]:
+    """Lines from a daemon thread, so a blocked read never holds up shutdown ("" = end)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = stdin.readline()
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    return queue

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 
 import structlog
 from pydantic import ValidationError
 
+from adapters.console import default_user as console_user
 from bot import logging as bot_logging
 from bot.settings import Settings
 from core.errors import StartupError
@@ -34,13 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print the reply as JSON (with --once)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     return parser
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "local"
 
 
 async def _chat(settings: Settings, once: str | None, user: str, as_json: bool) -> int:
@@ -85,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     bot_logging.configure("WARNING" if chatting else settings.log_level, settings.log_format)
     try:
         if args.command == "chat":
-            code = asyncio.run(_chat(settings, args.once, args.user or _default_user(), args.json))
+            code = asyncio.run(_chat(settings, args.once, args.user or console_user(), args.json))
         elif args.command == "migrate":
             code = asyncio.run(_migrate(settings))
         else:

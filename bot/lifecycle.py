@@ -14,6 +14,7 @@ from bot.settings import Settings
 
 log = structlog.get_logger("huntaze.lifecycle")
 
+DRAIN_SECONDS = 15.0
 Service = Callable[[Container, asyncio.Event], Awaitable[None]]
 
 
@@ -22,22 +23,46 @@ def configured_services(settings: Settings, interactive: bool) -> dict[str, Serv
     services: dict[str, Service] = {}
     if interactive:
         services["terminal"] = _terminal
+    if settings.discord_bot_token:
+        services["discord"] = _discord
     return services
 
 
+async def _discord(container: Container, stop: asyncio.Event) -> None:
+    from adapters.discord.app import DiscordAdapter
+
+    s = container.settings
+    assert s.discord_bot_token is not None
+    await DiscordAdapter(
+        container.assistant,
+        s.discord_bot_token.get_secret_value(),
+        api_base=s.discord_api_base,
+        gateway_url=s.discord_gateway_url,
+        state_kv=container.kv,
+        clock=container.clock,
+    ).run(stop)
+
+
 async def _terminal(container: Container, stop: asyncio.Event) -> None:
-    from adapters.console import ConsoleChat
+    from adapters.console import ConsoleChat, default_user
 
     chat = ConsoleChat(
-        container.assistant.handle, user="local", out_dir=container.settings.data_dir / "out"
+        container.assistant.handle, user=default_user(), out_dir=container.settings.data_dir / "out"
     )
-    await chat.loop()
+    session = asyncio.create_task(chat.loop())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([session, stopped], return_when=asyncio.FIRST_COMPLETED)
+    for task in (session, stopped):
+        task.cancel()
 
 
 async def run_services(settings: Settings, interactive: bool) -> int:
     services = configured_services(settings, interactive)
     if not services:
-        log.error("nothing_to_run", hint="attach a terminal, or configure TELEGRAM_BOT_TOKEN")
+        log.error(
+            "nothing_to_run",
+            hint="attach a terminal, or set TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN",
+        )
         print("huntaze: nothing to run: no terminal attached and no adapter configured")
         return 2
     container = await build(settings)
@@ -54,9 +79,9 @@ async def run_services(settings: Settings, interactive: bool) -> int:
             if task is not stopper and task.exception() is not None:
                 log.error("service_failed", service=task.get_name(), error=repr(task.exception()))
         stop.set()
-        for task in tasks:
-            if not task.done():
-                task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)  # let answers finish
+        for task in pending:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stopper.cancel()

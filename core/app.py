@@ -187,17 +187,17 @@ class Assistant:
         text = incoming.text.strip()
         if text.startswith("/"):
             return await self.run_command(ctx, text, incoming.options)
+        if incoming.attachments:  # files are never answers to a wizard question
+            handler = self.registry.action_handler("__attachments__")
+            if handler is None:
+                return "attachments", Reply.text("I can't store files yet.")
+            return "attachments", await handler(ctx, [])
         state = await self.dialogs.load(ctx)
         if state is not None:
             dialog = self.dialogs.get(state.name)
             assert dialog is not None
             reply = await dialog.on_text(ctx, state, text)
             return f"dialog:{state.name}", await self._after_dialog(ctx, state, reply)
-        if incoming.attachments:
-            handler = self.registry.action_handler("__attachments__")
-            if handler is None:
-                return "attachments", Reply.text("I can't store files yet.")
-            return "attachments", await handler(ctx, [])
         if not text:
             return "empty", Reply.text("Send me a command — /help lists them.")
         return "text", Reply.text(
@@ -234,7 +234,7 @@ class Assistant:
         assert isinstance(state, DialogState) and self.dialogs is not None
         await self.dialogs.save(ctx, state)
         if state.done and state.then:
-            _, follow = await self.run_command(ctx, state.then)
+            _, follow = await self.run_command(ctx, state.then, state.then_options)
             reply.blocks.extend(follow.blocks)
             reply.buttons = follow.buttons
             reply.result = follow.result
@@ -262,7 +262,7 @@ class Assistant:
                 reply = Reply.text(
                     "First, let's set up your profile so everything fits your content."
                 )
-                wizard = await self.dialogs.start(ctx, "profile", then=text)
+                wizard = await self.dialogs.start(ctx, "profile", then=text, then_options=options)
                 reply.blocks.extend(wizard.blocks)
                 reply.buttons = wizard.buttons
                 return command.name, reply

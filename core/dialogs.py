@@ -22,6 +22,7 @@ class DialogState(BaseModel):
     step: int = 0
     data: dict[str, Any] = Field(default_factory=dict)
     then: str | None = None  # a command to run when the dialog completes
+    then_options: dict[str, Any] | None = None  # its typed options, when it came with them
     done: bool = False
 
 
@@ -71,8 +72,14 @@ class Dialogs:
         await self._kv.delete(ctx.dialog_key)
         return had
 
-    async def start(self, ctx: Context, name: str, then: str | None = None) -> Reply:
-        state = DialogState(name=name, then=then)
+    async def start(
+        self,
+        ctx: Context,
+        name: str,
+        then: str | None = None,
+        then_options: dict[str, Any] | None = None,
+    ) -> Reply:
+        state = DialogState(name=name, then=then, then_options=then_options)
         reply = await self._dialogs[name].render(ctx, state)
         await self.save(ctx, state)
         return reply

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core import vocab
 from core.chat import Button, Reply, TextBlock, escape_markup
@@ -195,13 +196,19 @@ class ProfileWizard:
 
 
 class ProfileArgs(BaseModel):
-    action: str = ""
-    rest: str = ""
+    action: Literal["show", "set"] | None = Field(
+        None, description="show your profile, or set fields; leave out to start the wizard"
+    )
+    rest: str = Field(
+        "", max_length=1000, description="For set: key=value pairs, e.g. niches=fitness"
+    )
 
 
 def parse_profile(raw: str) -> dict[str, str]:
     action, _, rest = raw.strip().partition(" ")
-    return {"action": action.lower(), "rest": rest.strip()}
+    if action.lower() not in {"", "show", "set"}:
+        raise UsageError(f"/profile {escape_markup(action)} is not something I know.")
+    return {"action": action.lower() or None, "rest": rest.strip()}
 
 
 def apply_settings(profile: Profile, rest: str) -> Profile:
@@ -244,6 +251,4 @@ def register(reg: Registry) -> None:
             return Reply.text(
                 "Updated. " + describe(updated), result=updated.model_dump(mode="json")
             )
-        if args.action:
-            raise UsageError(f"/profile {escape_markup(args.action)} is not something I know.")
         return await ctx.app.dialogs.start(ctx, "profile")
