@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/huntaze run
 
 test: $(STAMP)
+	@sh scripts/ensure-tools.sh
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 

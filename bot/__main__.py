@@ -4,6 +4,7 @@ huntaze run                 what is configured + the terminal chat when a termin
 huntaze serve               adapters that are configured + the HTTP server (never the terminal chat)
 huntaze chat [--once TEXT]  the terminal chat; --once answers one message and exits
 huntaze migrate             apply database migrations and exit
+huntaze import FILE --account ID   import a CSV export into an account
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 import structlog
 from pydantic import ValidationError
@@ -33,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default=None, help="who is talking (default: your login name)")
     chat.add_argument("--json", action="store_true", help="print the reply as JSON (with --once)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    imp = sub.add_parser("import", help="import a CSV export (earnings, fans, PPV offers)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--account", required=True, help="account id, @username or platform:id")
     return parser
 
 
@@ -60,6 +65,27 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _import(settings: Settings, path: Path, ref: str) -> int:
+    from bot.container import build
+    from core.chat import strip_markup
+    from core.services.imports import CsvImporter, import_file
+    from storage.analytics import find_accounts
+
+    container = await build(settings)
+    try:
+        ids = await find_accounts(container.store, ref)  # type: ignore[arg-type]
+        if len(ids) != 1:
+            what = "no account matches" if not ids else f"several accounts ({ids}) match"
+            print(f"huntaze: {what} {ref!r}", file=sys.stderr)
+            return 2
+        importer = CsvImporter(container.store, container.clock)
+        report = await import_file(importer, ids[0], path, err=sys.stderr)
+        print(strip_markup(report.text(max_bad=len(report.bad))))
+        return 0 if report.ok else 1
+    finally:
+        await container.aclose()
+
+
 async def _run(settings: Settings, interactive: bool) -> int:
     from bot.lifecycle import run_services
 
@@ -79,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "chat":
             code = asyncio.run(_chat(settings, args.once, args.user or console_user(), args.json))
+        elif args.command == "import":
+            if not args.file.is_file():
+                print(f"huntaze: no such file: {args.file}", file=sys.stderr)
+                return 2
+            code = asyncio.run(_import(settings, args.file, args.account))
         elif args.command == "migrate":
             code = asyncio.run(_migrate(settings))
         else:

@@ -1,6 +1,15 @@
 """Wiring: the one place that picks implementations from ``Settings``.
 
 ``build(settings)`` returns a ``Container`` holding the object graph; ``aclose()`` releases it.
+
+What it builds, in order: the database (migrated), the key-value store (memory or Redis), the
+blob store (local or S3), the metrics registry (a dedicated ``CollectorRegistry``), the content
+generator (the LLM gateway behind its resilience policy, or the offline engine; plan quotas in
+front when enforced), billing (the Stripe Checkout gateway when ``STRIPE_API_KEY`` is set), the
+readiness checks and the assistant.
+
+Slots left for the chat adapters: ``container.notifier.add(n)`` lets an adapter tell creators
+about plan and credit changes (until one is added, notices are only logged).
 """
 
 from __future__ import annotations
@@ -9,16 +18,59 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+from prometheus_client import CollectorRegistry
+
 from bot.settings import Settings
 from core.app import Assistant, Limits
 from core.clock import SystemClock
 from core.errors import StartupError
 from core.llm.offline import OfflineEngine
-from core.ports import BlobStore, Clock, ContentGenerator, KeyValueStore, Store
+from core.llm.policies import (
+    SPECS,
+    build_llm_generator,
+    build_policy,
+    close_limits_storage,
+    memory_limits_storage,
+    open_limits_storage,
+)
+from core.ports import BlobStore, Clock, ContentGenerator, KeyValueStore, Notifier, Store
 from core.resilience.cache import MemoryKV
+from core.resilience.errors import chain_classifiers, classify_default
+from core.resilience.ratelimit import RateLimiter
+from core.services.billing import BillingService, Catalog, default_catalog
+from core.services.imports import CsvImporter
+from core.services.quotas import QuotaedGenerator, QuotaService
 from storage.blobs import LocalBlobStore, S3BlobStore
 from storage.db import create_engine, migrate
 from storage.repositories import SqlStore
+from webhooks.health import Health
+from webhooks.metrics import MeteredUsage, Metrics
+from webhooks.stripe import StripeCheckout, classify_stripe
+
+log = structlog.get_logger("huntaze.notify")
+
+
+class FanoutNotifier:
+    """``core.ports.Notifier`` that hands each notice to every registered notifier (the chat
+    adapters add theirs); with none registered it only logs (never the text: it may be private).
+    """
+
+    def __init__(self) -> None:
+        self._targets: list[Notifier] = []
+
+    def add(self, notifier: Notifier) -> None:
+        self._targets.append(notifier)
+
+    async def notify(self, account_id: int, text: str) -> None:
+        if not self._targets:
+            log.info("notice_not_delivered", account_id=account_id, reason="no chat adapter")
+            return
+        for target in self._targets:
+            try:
+                await target.notify(account_id, text)
+            except Exception:
+                log.warning("notice_failed", account_id=account_id, exc_info=True)
 
 
 @dataclass
@@ -32,6 +84,12 @@ class Container:
     assistant: Assistant
     redis: Any = None
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    metrics: Metrics = field(default_factory=Metrics)
+    catalog: Catalog = field(default_factory=default_catalog)
+    billing: BillingService | None = None
+    quotas: QuotaService | None = None
+    notifier: FanoutNotifier = field(default_factory=FanoutNotifier)
+    health: Health = field(default_factory=Health)
 
     async def aclose(self) -> None:
         await self.exit_stack.aclose()
@@ -48,6 +106,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
 
         redis = None
         kv: KeyValueStore
+        limits_storage = None
         if settings.redis_url:
             import redis.asyncio as aioredis
 
@@ -60,6 +119,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             except Exception as exc:
                 raise StartupError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
             kv = RedisKV(redis, prefix="huntaze:")
+            limits_storage = open_limits_storage(settings.redis_url)
+            stack.push_async_callback(close_limits_storage, limits_storage)
         else:
             kv = MemoryKV(max_entries=100_000, clock=clock)
 
@@ -69,19 +130,104 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
                 settings.s3_bucket,
                 endpoint_url=settings.s3_endpoint_url,
                 region=settings.s3_region,
+                part_size=settings.s3_part_mb * 1024 * 1024,
             )
         else:
             blobs = LocalBlobStore(settings.blob_root)
 
-        generator: ContentGenerator = OfflineEngine()
+        # A dedicated registry: nothing is registered on prometheus_client's global one.
+        metrics = Metrics(CollectorRegistry(auto_describe=True))
+
+        llm = build_llm_generator(
+            api_key=(
+                settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+            ),
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            timeout=settings.openai_timeout,
+            max_retries=settings.openai_max_retries,
+            price_prompt_per_1k=settings.openai_price_prompt_per_1k,
+            price_completion_per_1k=settings.openai_price_completion_per_1k,
+            concurrency=settings.llm_concurrency,
+            cache_ttl=settings.llm_cache_ttl,
+            rate_limit=None,
+            usage=MeteredUsage(store.usage, metrics),
+            clock=clock,
+            offline=OfflineEngine(),
+            cache_store=kv if settings.redis_url else None,
+            limits_storage=limits_storage,
+            observer=metrics.policy_observer("llm"),
+        )
+        stack.push_async_callback(llm.aclose)
+
+        catalog = default_catalog(settings.price_ids)
+        quotas = (
+            QuotaService(store.quota_usage, store.accounts, store.assets, catalog, clock)
+            if settings.quotas_enforced
+            else None
+        )
+        generator: ContentGenerator = llm.generator
+        if quotas is not None:
+            generator = QuotaedGenerator(generator, quotas)
+
+        notifier = FanoutNotifier()
+        checkout = None
+        if settings.stripe_api_key is not None:
+            stripe_policy = build_policy(
+                SPECS["stripe"],
+                classifier=chain_classifiers(classify_stripe, classify_default),
+                clock=clock,
+                observer=metrics.policy_observer("stripe"),
+            )
+            checkout = StripeCheckout(
+                settings.stripe_api_key.get_secret_value(),
+                stripe_policy,
+                api_base=settings.stripe_api_base,
+            )
+            stack.push_async_callback(checkout.aclose)
+        billing = BillingService(
+            store.billing,
+            store.accounts,
+            catalog,
+            clock,
+            notifier=notifier,
+            gateway=checkout,
+            success_url=settings.checkout_success_url,
+            cancel_url=settings.checkout_cancel_url,
+        )
+
         assistant = Assistant(
             store=store,
             generator=generator,
             kv=kv,
             clock=clock,
             blobs=blobs,
+            quotas=quotas,
+            billing=billing,
+            importer=CsvImporter(store, clock),
             limits=Limits(max_upload_bytes=settings.max_upload_bytes),
+            observer=metrics,
+            rate_limiter=RateLimiter(
+                f"{settings.rate_limit_per_minute}/minute",
+                storage=limits_storage if limits_storage is not None else memory_limits_storage(),
+                namespace="cmd",
+            ),
         )
+
+        health = Health()
+        health.add("database", store.ping, critical=True)
+        if redis is not None:
+            redis_client = redis
+
+            async def redis_ping() -> bool:
+                return bool(await redis_client.ping())
+
+            health.add("redis", redis_ping, critical=True)
+        health.add("blobs", blobs.ping, critical=False)
+        if llm.gateway is not None and llm.gateway.policy.breaker is not None:
+            breaker = llm.gateway.policy.breaker
+            health.breaker_state = lambda: breaker.state.value
+
         return Container(
             settings=settings,
             clock=clock,
@@ -92,6 +238,12 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             assistant=assistant,
             redis=redis,
             exit_stack=stack,
+            metrics=metrics,
+            catalog=catalog,
+            billing=billing,
+            quotas=quotas,
+            notifier=notifier,
+            health=health,
         )
     except BaseException:
         await stack.aclose()

@@ -6,11 +6,23 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
+from aiohttp import web
 
 from bot.container import Container, build
 from bot.settings import Settings
+from core.errors import StartupError
+from webhooks.app import HttpServer, HttpServices, create_app
+from webhooks.stripe import StripeWebhook
+from webhooks.telegram import UpdateSink
+from webhooks.uploads import UploadsApi
+
+if TYPE_CHECKING:
+    from adapters.discord.app import DiscordAdapter
+    from adapters.telegram import TelegramAdapter
 
 log = structlog.get_logger("huntaze.lifecycle")
 
@@ -18,29 +30,139 @@ DRAIN_SECONDS = 15.0
 Service = Callable[[Container, asyncio.Event], Awaitable[None]]
 
 
-def configured_services(settings: Settings, interactive: bool) -> dict[str, Service]:
+@dataclass
+class Adapters:
+    """The chat adapters built for this process (they also deliver billing notices)."""
+
+    telegram: TelegramAdapter | None = None
+    discord: DiscordAdapter | None = None
+
+    async def aclose(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.aclose()
+
+
+def build_adapters(container: Container) -> Adapters:
+    s = container.settings
+    adapters = Adapters()
+    if s.telegram_bot_token:
+        from adapters.telegram import TelegramAdapter
+
+        secret = s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None
+        try:
+            adapters.telegram = TelegramAdapter(
+                container.assistant,
+                s.telegram_bot_token.get_secret_value(),
+                api_base=s.telegram_api_base,
+                webhook_url=s.telegram_webhook_url,
+                webhook_secret=secret,
+                state_kv=container.kv,
+                max_upload_bytes=s.max_upload_bytes,
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        container.notifier.add(adapters.telegram)
+    if s.discord_bot_token:
+        from adapters.discord.app import DiscordAdapter
+
+        adapters.discord = DiscordAdapter(
+            container.assistant,
+            s.discord_bot_token.get_secret_value(),
+            api_base=s.discord_api_base,
+            gateway_url=s.discord_gateway_url,
+            state_kv=container.kv,
+            clock=container.clock,
+        )
+        container.notifier.add(adapters.discord)
+    return adapters
+
+
+def configured_services(
+    settings: Settings, interactive: bool, adapters: Adapters
+) -> dict[str, Service]:
     """Each service runs until ``stop`` is set (or returns by itself: the terminal closing)."""
     services: dict[str, Service] = {}
     if interactive:
         services["terminal"] = _terminal
-    if settings.discord_bot_token:
-        services["discord"] = _discord
+    if adapters.telegram is not None:
+        services["telegram"] = _runner(adapters.telegram)
+    if adapters.discord is not None:
+        services["discord"] = _runner(adapters.discord)
+    if settings.http_enabled:
+        webhook = adapters.telegram if settings.telegram_webhook_url else None
+        services["http"] = _http_service(fatal=not interactive, telegram=webhook)
     return services
 
 
-async def _discord(container: Container, stop: asyncio.Event) -> None:
-    from adapters.discord.app import DiscordAdapter
+def _runner(adapter: TelegramAdapter | DiscordAdapter) -> Service:
+    async def run(container: Container, stop: asyncio.Event) -> None:
+        await adapter.run(stop)
 
+    return run
+
+
+def build_http_app(
+    container: Container, *, telegram: UpdateSink | None = None, telegram_secret: str | None = None
+) -> web.Application:
+    """The HTTP application on the container's parts. Slot: the Telegram adapter in webhook
+    mode passes itself as ``telegram`` (and its secret) to get ``POST /webhooks/telegram``."""
     s = container.settings
-    assert s.discord_bot_token is not None
-    await DiscordAdapter(
-        container.assistant,
-        s.discord_bot_token.get_secret_value(),
-        api_base=s.discord_api_base,
-        gateway_url=s.discord_gateway_url,
-        state_kv=container.kv,
-        clock=container.clock,
-    ).run(stop)
+    assistant = container.assistant
+    stripe = (
+        StripeWebhook(
+            container.billing,
+            s.webhook_secrets,
+            tolerance=s.stripe_webhook_tolerance,
+            metrics=container.metrics,
+        )
+        if container.billing is not None
+        else None
+    )
+    uploads = UploadsApi(
+        assistant.vault,
+        container.store.api_keys,  # type: ignore[attr-defined]
+        container.store.assets,
+        metrics=container.metrics,
+        store_name="s3" if s.s3_bucket else "local",
+    )
+    services = HttpServices(
+        metrics=container.metrics, health=container.health, stripe=stripe, uploads=uploads
+    )
+    return create_app(telegram=telegram, telegram_secret=telegram_secret, services=services)
+
+
+def _http_service(fatal: bool, telegram: TelegramAdapter | None = None) -> Service:
+    """The HTTP server until ``stop``; graceful: in-flight requests and webhook follow-ups finish
+    (bounded by HTTP_SHUTDOWN_TIMEOUT). A port that cannot be bound stops ``huntaze serve`` but
+    only logs under ``huntaze run`` in a terminal (the chat still works)."""
+
+    async def run(container: Container, stop: asyncio.Event) -> None:
+        s = container.settings
+        secret = s.telegram_webhook_secret
+        server = HttpServer(
+            build_http_app(
+                container,
+                telegram=telegram,
+                telegram_secret=secret.get_secret_value() if secret else None,
+            ),
+            s.http_host,
+            s.http_port,
+            shutdown_timeout=s.http_shutdown_timeout,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("http_start_failed", host=s.http_host, port=s.http_port, error=str(exc))
+            if fatal:
+                raise
+            await stop.wait()
+            return
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    return run
 
 
 async def _terminal(container: Container, stop: asyncio.Event) -> None:
@@ -57,15 +179,18 @@ async def _terminal(container: Container, stop: asyncio.Event) -> None:
 
 
 async def run_services(settings: Settings, interactive: bool) -> int:
-    services = configured_services(settings, interactive)
-    if not services:
-        log.error(
-            "nothing_to_run",
-            hint="attach a terminal, or set TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN",
-        )
-        print("huntaze: nothing to run: no terminal attached and no adapter configured")
-        return 2
     container = await build(settings)
+    try:
+        adapters = build_adapters(container)
+    except BaseException:
+        await container.aclose()
+        raise
+    services = configured_services(settings, interactive, adapters)
+    if not services:
+        await container.aclose()
+        log.error("nothing_to_run", hint="attach a terminal, or enable HTTP / a chat adapter")
+        print("huntaze: nothing to run: no terminal attached and nothing configured")
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,6 +210,7 @@ async def run_services(settings: Settings, interactive: bool) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stopper.cancel()
+        await adapters.aclose()  # after the HTTP server stopped: webhook work has finished
         await container.aclose()
     log.info("stopped")
     return 0

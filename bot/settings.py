@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    s3_part_mb: int = Field(8, ge=5, le=5120)  # multipart part size; smaller files: one PUT
 
     # AI
     openai_api_key: SecretStr | None = None
@@ -54,12 +55,24 @@ class Settings(BaseSettings):
     # billing
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secrets: str = ""  # comma-separated; two during rotation
-    stripe_api_base: str | None = None
+    stripe_webhook_tolerance: int = Field(300, ge=1)
+    stripe_api_base: str | None = None  # self-hosted mocks, tests
     public_base_url: str = "http://127.0.0.1:8080"
+    # Stripe price ids: a product without one cannot be bought.
+    stripe_price_pro: str | None = None
+    stripe_price_studio: str | None = None
+    stripe_price_credits_100: str | None = None
+    stripe_price_credits_500: str | None = None
+    stripe_price_credits_2000: str | None = None
+    # Plan quotas (ideas a day, fan drafts a month, vault size). Default: enforced when Stripe is
+    # configured (people can buy more); a self-hosted instance without billing is unlimited.
+    enforce_quotas: bool | None = None
 
-    # HTTP server
+    # HTTP server (webhooks, uploads API, metrics, health)
+    http_enabled: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    http_shutdown_timeout: float = Field(10.0, ge=0)
 
     # logging
     log_level: str = "INFO"
@@ -84,3 +97,28 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def price_ids(self) -> dict[str, str | None]:
+        """Product name -> Stripe price id (see ``core.services.billing.default_catalog``)."""
+        return {
+            "pro": self.stripe_price_pro,
+            "studio": self.stripe_price_studio,
+            "credits-100": self.stripe_price_credits_100,
+            "credits-500": self.stripe_price_credits_500,
+            "credits-2000": self.stripe_price_credits_2000,
+        }
+
+    @property
+    def quotas_enforced(self) -> bool:
+        if self.enforce_quotas is not None:
+            return self.enforce_quotas
+        return self.stripe_api_key is not None
+
+    @property
+    def checkout_success_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/billing/return?status=success"
+
+    @property
+    def checkout_cancel_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/billing/return?status=cancel"

@@ -39,6 +39,7 @@ from core.ports import (
     Store,
 )
 from core.resilience.ratelimit import RateLimiter
+from core.services.billing import BillingService
 from core.services.captions import CaptionsService
 from core.services.fans import FansService
 from core.services.ideas import IdeasService
@@ -89,6 +90,7 @@ class Assistant:
     blobs: BlobStore | None = None
     importer: Importer | None = None
     quotas: QuotaGuard | None = None  # None: no plan limits (embedded default)
+    billing: BillingService | None = None  # plans, checkout, API keys
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
     registry: Registry = field(default_factory=build_registry)
@@ -104,7 +106,7 @@ class Assistant:
         self.fans = FansService(self.store)
         self.personalize = PersonalizeService(self.generator)
         self.vault = (
-            VaultService(self.store, self.blobs, self.limits.max_upload_bytes)
+            VaultService(self.store, self.blobs, self.limits.max_upload_bytes, quotas=self.quotas)
             if self.blobs
             else None
         )
@@ -185,13 +187,18 @@ class Assistant:
         if incoming.action:
             return await self._route_action(ctx, incoming.action)
         text = incoming.text.strip()
-        if text.startswith("/"):
-            return await self.run_command(ctx, text, incoming.options)
-        if incoming.attachments:  # files are never answers to a wizard question
+        if incoming.attachments:  # files are stored first; never answers to a wizard question
             handler = self.registry.action_handler("__attachments__")
             if handler is None:
                 return "attachments", Reply.text("I can't store files yet.")
-            return "attachments", await handler(ctx, [])
+            stored = await handler(ctx, [])
+            if not text.startswith("/"):
+                return "attachments", stored
+            name, reply = await self.run_command(ctx, text, incoming.options)  # "/caption ..."
+            reply.blocks[:0] = stored.blocks
+            return name, reply
+        if text.startswith("/"):
+            return await self.run_command(ctx, text, incoming.options)
         state = await self.dialogs.load(ctx)
         if state is not None:
             dialog = self.dialogs.get(state.name)

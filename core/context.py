@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.chat import Incoming
@@ -29,8 +29,19 @@ class Context:
         u = self.incoming.user
         return f"dialog:{u.platform}:{self.incoming.chat_id}:{u.id}"
 
+    _profile: Profile | None = field(default=None, init=False, repr=False)
+    _profile_loaded: bool = field(default=False, init=False, repr=False)
+
     async def profile(self) -> Profile | None:
-        return await self.app.store.profiles.get(self.account.id)
+        """The account's profile, read once per request."""
+        if not self._profile_loaded:
+            self._profile = await self.app.store.profiles.get(self.account.id)
+            self._profile_loaded = True
+        return self._profile
+
+    async def save_profile(self, profile: Profile) -> None:
+        await self.app.store.profiles.save(self.account.id, profile)
+        self._profile, self._profile_loaded = profile, True
 
     def seed(self, *parts: object) -> int:
         """A stable seed from the account and the request's own inputs."""

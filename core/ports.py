@@ -8,8 +8,9 @@ way to reach another account's rows by id alone.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -205,3 +206,375 @@ class Store(Protocol):
     assets: AssetRepository
 
     async def ping(self) -> bool: ...
+
+
+# ---------------------------------------------------------------- analytics, fan lists, pricing
+# (issue 7: CSV imports, /stats, segments, /price). Records are plain dataclasses; money is
+# Decimal; datetimes are timezone-aware UTC.
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One earning (or a refund, negative) from an export. ``row_key`` makes re-imports no-ops:
+    it is unique per account."""
+
+    row_key: str
+    occurred_at: datetime
+    amount: Decimal
+    currency: str  # ISO 4217, upper case
+    category: str  # subscription | tip | ppv | message | referral | other
+    fan_handle: str = ""  # normalised ("" when the export has no fan)
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class OfferRecord:
+    """``sent`` offers (PPV, subscription or bundle) at ``price`` of which ``bought`` sold."""
+
+    row_key: str
+    offered_at: datetime
+    kind: str  # ppv | subscription | bundle
+    price: Decimal
+    currency: str
+    sent: int
+    bought: int
+    source: str = "import"  # import | chat
+
+
+@dataclass(frozen=True)
+class RevenueBucket:
+    """Earnings summed per (UTC day, UTC hour, category, currency)."""
+
+    day: date
+    hour: int
+    category: str
+    currency: str
+    amount: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
+class FanSpend:
+    """What one fan spent in a period, in one currency; ``first_seen`` is the fan's first
+    transaction ever (any currency, any period)."""
+
+    handle: str
+    currency: str
+    amount: Decimal
+    count: int
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class FanPatch:
+    """A fan row from an import: only the fields the file has (``values`` keys among name, tier,
+    total_spent, last_active, tags, notes)."""
+
+    handle: str
+    values: dict[str, object]
+
+
+@dataclass(frozen=True)
+class FanQuery:
+    """A fan segment as data (parsed by ``core.services.segments``). All conditions must hold.
+
+    ``tags_all``: each entry is a set of alternatives, one of which the fan must have.
+    ``spent``: (operator, amount) pairs, operator among ``>=``, ``>``, ``<=``, ``<``, ``=``.
+    ``active_from`` / ``active_until``: inclusive bounds on ``last_active`` (a fan whose
+    last-active date is unknown never matches a bound).
+    """
+
+    tiers: frozenset[str] | None = None
+    exclude_tiers: frozenset[str] = frozenset()
+    tags_all: tuple[frozenset[str], ...] = ()
+    tags_none: frozenset[str] = frozenset()
+    spent: tuple[tuple[str, Decimal], ...] = ()
+    active_from: date | None = None
+    active_until: date | None = None
+
+
+@dataclass(frozen=True)
+class PriceTestState:
+    """A price experiment of one kind: its configuration (ladder, baseline, model...), when it
+    started, whether it runs, and the price the bot last proposed."""
+
+    kind: str
+    config: dict[str, object]
+    started_at: datetime
+    active: bool = True
+    proposed: Decimal | None = None
+
+
+class EarningsRepository(Protocol):
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> int:
+        """Insert the rows whose ``row_key`` is new; returns how many were inserted."""
+        ...
+
+    async def buckets(
+        self, account_id: int, start: datetime | None, end: datetime
+    ) -> list[RevenueBucket]:
+        """Sums per (day, hour, category, currency) for ``start <= occurred_at < end``."""
+        ...
+
+    async def fan_spend(
+        self, account_id: int, start: datetime | None, end: datetime
+    ) -> list[FanSpend]:
+        """Per fan and currency in the period (transactions without a fan are left out)."""
+        ...
+
+    async def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+        """First and last ``occurred_at`` (None without transactions)."""
+        ...
+
+
+class OfferRepository(Protocol):
+    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int: ...
+
+    async def list(
+        self, account_id: int, kind: str, since: datetime | None = None
+    ) -> list[OfferRecord]:
+        """Offers of ``kind`` (at or after ``since``), oldest first."""
+        ...
+
+
+class PriceTestRepository(Protocol):
+    async def get(self, account_id: int, kind: str) -> PriceTestState | None: ...
+
+    async def save(self, account_id: int, state: PriceTestState) -> None:
+        """Insert or replace the account's test of ``state.kind``."""
+        ...
+
+    async def list(self, account_id: int) -> list[PriceTestState]: ...
+
+
+class FanListRepository(Protocol):
+    """Bulk fan writes (imports) and segment queries over the fan list."""
+
+    async def upsert_many(self, account_id: int, patches: Sequence[FanPatch]) -> tuple[int, int]:
+        """Insert new fans, update changed ones (only the fields in each patch); returns
+        ``(added, updated)``. A patch equal to the stored fan changes nothing."""
+        ...
+
+    async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:
+        """Fans matching ``query``, biggest spenders first."""
+        ...
+
+    async def count(self, account_id: int, query: FanQuery) -> int: ...
+
+
+class AnalyticsStore(Protocol):
+    """The repositories behind imports, /stats, segments and /price (``SqlStore`` has them)."""
+
+    earnings: EarningsRepository
+    offers: OfferRepository
+    price_tests: PriceTestRepository
+    fan_lists: FanListRepository
+
+
+class Narrator(Protocol):
+    """Phrases the narrative around computed figures (an LLM). It may only use the numbers it
+    is given; ``None`` means "no narrative" and the rule-based one is used."""
+
+    async def narrate(self, facts: dict[str, object], *, account_id: int) -> str | None: ...
+
+
+# ---------------------------------------------------------------- billing, quotas, API keys
+# (issue 5: Stripe plans and credit packs, plan quotas, the HTTP uploads API). Stripe objects
+# never reach core: the webhook hands core plain dicts, checkout goes through PaymentGateway.
+
+
+class Notifier(Protocol):
+    """Tells a creator something in chat (plan or credits changed, a payment failed).
+
+    The chat adapters implement it (they look up the account's identities and send); the
+    default in wiring only logs. Must not raise: a failed notice is logged, never retried."""
+
+    async def notify(self, account_id: int, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """One Stripe Checkout Session to create (``mode``: ``payment`` or ``subscription``)."""
+
+    account_id: int
+    product: str
+    mode: str
+    price_id: str
+    idempotency_key: str
+    success_url: str
+    cancel_url: str
+    customer_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+class PaymentGateway(Protocol):
+    """Creates Checkout Sessions (Stripe through its SDK, behind the resilience policy).
+
+    Raises ``core.resilience.errors.ResilienceError`` subclasses when the provider fails."""
+
+    async def create_checkout(self, req: CheckoutRequest) -> CheckoutSession: ...
+
+
+@dataclass
+class BillingState:
+    """An account's Stripe customer and current subscription, as last written.
+
+    ``plan`` is the subscription's plan (``free`` without one); ``state_at`` the ``created`` of
+    the Stripe event that wrote the subscription state (older events never overwrite it)."""
+
+    account_id: int
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    plan: str = "free"
+    status: str = ""
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    state_at: datetime | None = None
+
+
+@dataclass
+class Order:
+    """One Checkout Session: a plan (``kind="plan"``) or a credit pack (``kind="credits"``).
+
+    ``status``: open | pending (paid asynchronously, not yet) | paid | failed.
+    ``credits_granted`` / ``credits_revoked`` are state, so a repeat never grants twice."""
+
+    session_id: str
+    account_id: int
+    product: str
+    kind: str
+    credits: int = 0
+    status: str = "open"
+    payment_intent: str | None = None
+    amount_total: int | None = None
+    currency: str = ""
+    credits_granted: int = 0
+    credits_revoked: int = 0
+    created_at: datetime | None = None
+
+
+class BillingUnit(Protocol):
+    """Reads and writes of ONE database transaction (a Stripe event and all its effects).
+
+    ``state``, ``state_for_subscription`` and ``order`` lock the rows they return until the
+    transaction ends. The event id is recorded in the same transaction: ``begin_event`` first
+    (False: already recorded, do nothing), ``record_event`` last (False: a concurrent delivery
+    recorded it first - the caller rolls back). An implementation records it in either call."""
+
+    async def begin_event(self, event_id: str, event_type: str, created: datetime) -> bool: ...
+
+    async def record_event(
+        self,
+        event_id: str,
+        event_type: str,
+        created: datetime,
+        outcome: str,
+        account_id: int | None,
+    ) -> bool: ...
+
+    async def account_exists(self, account_id: int) -> bool: ...
+
+    async def account_for_customer(self, customer_id: str) -> int | None: ...
+
+    async def state_for_subscription(self, subscription_id: str) -> BillingState | None:
+        """The billing state of the account whose subscription this is (locked)."""
+        ...
+
+    async def state(self, account_id: int) -> BillingState | None: ...
+
+    async def save_state(self, state: BillingState) -> None:
+        """Insert or replace the account's billing state."""
+        ...
+
+    async def set_plan(self, account_id: int, plan: str) -> None:
+        """The account's effective plan (what quotas use)."""
+        ...
+
+    async def order(self, session_id: str) -> Order | None: ...
+
+    async def order_for_payment_intent(self, payment_intent: str) -> Order | None: ...
+
+    async def save_order(self, order: Order) -> None:
+        """Insert or replace the order."""
+        ...
+
+    async def add_credits(self, account_id: int, delta: int) -> tuple[int, int]:
+        """Change the credit balance by ``delta``, never below zero; returns the change made
+        and the new balance."""
+        ...
+
+
+class BillingRepository(Protocol):
+    def unit(self) -> AbstractAsyncContextManager[BillingUnit]:
+        """One transaction: committed when the block exits normally, rolled back otherwise."""
+        ...
+
+    async def state(self, account_id: int) -> BillingState | None: ...
+
+    async def add_order(self, order: Order) -> None:
+        """Record an order created by /buy (a repeat of the same session id is a no-op)."""
+        ...
+
+    async def orders(self, account_id: int, limit: int = 20) -> list[Order]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key's public part; the secret itself is shown once and only its hash is kept."""
+
+    id: int
+    prefix: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, account_id: int, prefix: str, key_hash: str, name: str = "") -> ApiKey: ...
+
+    async def account_for(self, key_hash: str) -> int | None:
+        """The account of a live (not revoked) key, and its last use noted; None otherwise."""
+        ...
+
+    async def list(self, account_id: int) -> list[ApiKey]:
+        """Live keys, oldest first."""
+        ...
+
+    async def revoke(self, account_id: int, key_id: int | None = None) -> int:
+        """Revoke one key (or every live key with None); returns how many were revoked."""
+        ...
+
+
+class QuotaRepository(Protocol):
+    """Counters of use against plan quotas, per account, feature and period."""
+
+    async def consume(
+        self,
+        account_id: int,
+        feature: str,
+        period: str,
+        amount: int,
+        limit: int | None,
+        use_credits: bool = False,
+    ) -> tuple[int, int] | None:
+        """Atomically take ``amount``: first from the period's allowance (``limit``; None is
+        unlimited), the rest from the account's credits when ``use_credits``. Returns
+        ``(from_allowance, from_credits)``, or None (nothing taken) when there is not enough."""
+        ...
+
+    async def release(
+        self, account_id: int, feature: str, period: str, from_allowance: int, from_credits: int
+    ) -> None:
+        """Give back what ``consume`` took (the work it paid for failed)."""
+        ...
+
+    async def used(self, account_id: int, feature: str, period: str) -> int: ...

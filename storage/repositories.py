@@ -634,6 +634,24 @@ class SqlStore:
         self.fans = SqlFanRepository(self._db, clock)
         self.usage = SqlUsageRepository(self._db, clock)
         self.assets = SqlAssetRepository(self._db, clock)
+        # Analytics (imports, /stats, segments, /price): storage/analytics.py.
+        from storage.analytics import (
+            SqlEarningsRepository,
+            SqlFanListRepository,
+            SqlOfferRepository,
+            SqlPriceTestRepository,
+        )
+
+        self.earnings = SqlEarningsRepository(self._db, clock)
+        self.offers = SqlOfferRepository(self._db, clock)
+        self.price_tests = SqlPriceTestRepository(self._db, clock)
+        self.fan_lists = SqlFanListRepository(self._db, clock)
+        # Billing, API keys, quota counters (issue 5): storage/billing.py.
+        from storage.billing import SqlApiKeyRepository, SqlBillingRepository, SqlQuotaRepository
+
+        self.billing = SqlBillingRepository(self._db, clock)
+        self.api_keys = SqlApiKeyRepository(self._db, clock)
+        self.quota_usage = SqlQuotaRepository(self._db, clock)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

@@ -236,21 +236,186 @@ class AssetRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# ---------------------------------------------------------------- billing (migration 0002_billing)
+
+
+class BillingAccountRow(Base):
+    """An account's Stripe customer, current subscription and its state.
+
+    ``state_at`` is the ``created`` of the Stripe event that last wrote the state: an older event
+    delivered late never overwrites a newer one.
+    """
+
+    __tablename__ = "billing_accounts"
+    __table_args__ = (UniqueConstraint("customer_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    plan: Mapped[str] = mapped_column(String(32), server_default=text("'free'"))
+    status: Mapped[str] = mapped_column(String(32), server_default=text("''"))
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CheckoutOrderRow(Base):
+    """One Checkout Session: a plan or a credit pack, and what it granted and took back."""
+
+    __tablename__ = "checkout_orders"
+
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    product: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # plan | credits
+    credits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
+    payment_intent: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    amount_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str] = mapped_column(String(8), server_default=text("''"))
+    credits_granted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    credits_revoked: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StripeEventRow(Base):
+    """A Stripe event id already handled (written in the same transaction as its effects)."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    account_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApiKeyRow(Base):
+    """An API key for the HTTP API: only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64), server_default=text("''"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class QuotaUsageRow(Base):
+    """Usage counted against a plan quota in one period ("2025-01-31" daily, "2025-01" monthly)."""
+
+    __tablename__ = "quota_usage"
+
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    feature: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+# ------------------------------------------------------- analytics (migration 0003_analytics)
+
+
+class TransactionRow(Base):
+    """One earning from an imported export. Amounts are integer cents (exact sums on SQLite
+    too); ``day`` / ``hour`` are the UTC date and hour of ``occurred_at`` (portable grouping)."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("account_id", "row_key"),
+        Index("ix_transactions_account_id_occurred_at", "account_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    row_key: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    day: Mapped[date] = mapped_column(Date)
+    hour: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    category: Mapped[str] = mapped_column(String(16))
+    fan_handle: Mapped[str] = mapped_column(String(255), server_default=text("''"))
+    external_id: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OfferRow(Base):
+    """Offers at one price (a PPV mass message, a subscription or bundle price) and sales."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("account_id", "row_key"),
+        Index("ix_offers_account_id_kind_offered_at", "account_id", "kind", "offered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    row_key: Mapped[str] = mapped_column(String(64))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    sent: Mapped[int] = mapped_column(Integer)
+    bought: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'import'"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PriceTestRow(Base):
+    """An account's price experiment of one kind (ppv, subscription, bundle)."""
+
+    __tablename__ = "price_tests"
+    __table_args__ = (UniqueConstraint("account_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean)
+    proposed_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 metadata = Base.metadata
 
 __all__ = [
     "NAMING_CONVENTION",
     "AccountRow",
+    "ApiKeyRow",
     "AssetRow",
     "Base",
+    "BillingAccountRow",
     "CaptionRow",
+    "CheckoutOrderRow",
     "FanRow",
     "IdType",
     "IdeaRow",
     "IdentityRow",
     "JSONType",
     "Money",
+    "OfferRow",
+    "PriceTestRow",
     "ProfileRow",
+    "QuotaUsageRow",
+    "StripeEventRow",
+    "TransactionRow",
     "UTCDateTime",
     "UsageRow",
     "metadata",

@@ -428,6 +428,19 @@ class DiscordAdapter:
                 self.ready.clear()
                 log.info("discord_stopped")
 
+    async def notify(self, account_id: int, text: str) -> None:
+        """``core.ports.Notifier``: a DM to the account's Discord identities (when connected)."""
+        client = self.client
+        if client is None or not self.ready.is_set():
+            log.info("discord_notice_skipped", reason="not connected")
+            return
+        for identity in await self.assistant.store.accounts.identities(account_id):
+            if identity.platform != "discord" or not identity.external_id.isdigit():
+                continue
+            user = await client.fetch_user(int(identity.external_id))
+            for message in render(Reply.text(text)):
+                await user.send(**_send_kwargs(message))
+
     async def _drain(self) -> None:
         pending = [t for t in self._inflight if not t.done()]
         if pending:

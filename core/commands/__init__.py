@@ -6,9 +6,22 @@ from core.commands.registry import Registry
 
 
 def build_registry() -> Registry:
-    from core.commands import basics, captions, fans, ideas, link, profile, vault
+    from core.commands import (
+        basics,
+        billing,
+        captions,
+        fans,
+        ideas,
+        link,
+        pricing,
+        profile,
+        stats,
+        usage,
+        vault,
+    )
 
     reg = Registry()
-    for module in (basics, profile, ideas, captions, fans, vault, link):
+    modules = (basics, profile, ideas, captions, fans, stats, pricing, vault, link, usage, billing)
+    for module in modules:
         module.register(reg)
     return reg

@@ -1,20 +1,38 @@
-"""/fans (add, list) and /personalize."""
+"""/fans (add, list with segment filters) and /personalize (one fan, or a whole segment)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from core.chat import Reply, escape_markup
+from core.chat import FileBlock, Reply, escape_markup
 from core.commands.captions import LIMITED
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
-from core.models import Fan, FanTier, Profile
+from core.llm.offline.personalize import template_problems
+from core.models import Fan, FanTier, MessageDraft, Profile
+from core.ports import FanQuery
+from core.services.analytics import require_analytics
 from core.services.fans import normalise_handle
+from core.services.segments import SEGMENT_HELP, is_segment_term, parse_segment
+
+#: Fans listed in a /fans reply, and drafted in one /personalize ... to <segment>.
+LIST_LIMIT = 50
+MAX_SEGMENT_DRAFTS = 1000
+DRAFTS_PER_CALL = 50
+PREVIEW_DRAFTS = 3
+FANS_USAGE = (
+    "/fans [filters, e.g. inactive:14d spent>=100 tier:vip tag:cosplay] | "
+    "/fans add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD"
+)
+PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to <segment>'
 
 
 class FansArgs(BaseModel):
@@ -27,6 +45,11 @@ class FansArgs(BaseModel):
     spent: Decimal | None = Field(None, ge=0, description="Total spent so far")
     last_active: date | None = Field(None, description="Last active, YYYY-MM-DD")
     tags: str | None = Field(None, description="Comma-separated tags")
+    segment: str | None = Field(
+        None,
+        max_length=300,
+        description="Filter the list, e.g. inactive:14d spent>=100 tier:vip tag:cosplay",
+    )
 
     def to_fan(self) -> Fan:
         if not self.handle:
@@ -42,10 +65,14 @@ class FansArgs(BaseModel):
 
 
 def parse_fans(raw: str) -> dict[str, Any]:
+    """``add <handle> key=value...``, or ``[list] <segment filters>``."""
     tokens = split_args(raw)
     if not tokens:
         return {}
-    values: dict[str, Any] = {"action": tokens[0].lower()}
+    if tokens[0].lower() != "add":
+        rest = tokens[1:] if tokens[0].lower() == "list" else tokens
+        return {"action": "list", **({"segment": " ".join(rest)} if rest else {})}
+    values: dict[str, Any] = {"action": "add"}
     rest = tokens[1:]
     if rest and "=" not in rest[0]:
         values["handle"] = rest.pop(0)
@@ -67,15 +94,69 @@ def describe_fan(fan: Fan, today: date) -> str:
 
 
 class PersonalizeArgs(BaseModel):
-    template: str = Field(min_length=1, max_length=2000)
-    handle: str = Field(min_length=1)
+    template: str = Field(min_length=1, max_length=2000, description="Your message template")
+    handle: str | None = Field(None, min_length=1, description="One fan's handle, e.g. @mia")
+    segment: str | None = Field(
+        None,
+        min_length=1,
+        max_length=300,
+        description="Or a segment, e.g. inactive:14d tier:vip (a draft for every fan in it)",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PersonalizeArgs:
+        if bool(self.handle) == bool(self.segment):
+            raise ValueError("give either a fan's handle or a segment")
+        return self
+
+
+_PERSONALIZE_FORM = (
+    'Write the template in quotes, then "for" and a fan\'s handle, or "to" and a segment '
+    "(e.g. to inactive:14d tier:vip)."
+)
 
 
 def parse_personalize(raw: str) -> dict[str, str]:
     tokens = split_args(raw)
-    if len(tokens) != 3 or tokens[1].lower() not in {"for", "to"}:
-        raise UsageError('Write the template in quotes, then "for" and the fan\'s handle.')
-    return {"template": tokens[0], "handle": tokens[2]}
+    if len(tokens) < 3 or tokens[1].lower() not in {"for", "to"}:
+        raise UsageError(_PERSONALIZE_FORM)
+    template, word, rest = tokens[0], tokens[1].lower(), tokens[2:]
+    if word == "for":
+        if len(rest) != 1:
+            raise UsageError(_PERSONALIZE_FORM)
+        return {"template": template, "handle": rest[0]}
+    if len(rest) == 1 and not is_segment_term(rest[0]):
+        return {"template": template, "handle": rest[0]}  # "to @mia" still means one fan
+    return {"template": template, "segment": " ".join(rest)}
+
+
+def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
+    """The drafts as CSV (UTF-8 with BOM for spreadsheets; formula-looking cells defused)."""
+    by_handle = {f.handle: f for f in fans}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["handle", "name", "tier", "total_spent", "last_active", "draft"])
+
+    def cell(value: str) -> str:
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    for draft in drafts:
+        fan = by_handle.get(draft.fan_handle)
+        writer.writerow(
+            [
+                cell(draft.fan_handle),
+                cell(fan.name if fan else ""),
+                fan.tier if fan else "",
+                str(fan.total_spent) if fan else "",
+                fan.last_active.isoformat() if fan and fan.last_active else "",
+                cell(draft.text),
+            ]
+        )
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "all"
 
 
 async def complete_handle(ctx: Context, prefix: str) -> list[str]:
@@ -87,7 +168,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "fans",
         "Your fan list; add fans to personalise messages",
-        usage="/fans [add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD]",
+        usage=FANS_USAGE,
         args=FansArgs,
         parser=parse_fans,
         complete={"handle": complete_handle},
@@ -100,6 +181,8 @@ def register(reg: Registry) -> None:
             return Reply.text(
                 "Saved " + describe_fan(fan, today), result=fan.model_dump(mode="json")
             )
+        if args.segment:
+            return await _list_segment(ctx, args.segment, today)
         all_fans = await ctx.app.fans.list(ctx.account_id)
         if not all_fans:
             return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
@@ -111,15 +194,24 @@ def register(reg: Registry) -> None:
     @reg.command(
         "personalize",
         "Draft a personal message for a fan from a template (you send it)",
-        usage='/personalize "<template with {name}>" for <fan handle>',
+        usage=PERSONALIZE_USAGE,
         args=PersonalizeArgs,
         parser=parse_personalize,
         complete={"handle": complete_handle},
-        examples=['/personalize "Hey {name}, I missed you!" for @mia'],
+        examples=[
+            '/personalize "Hey {name}, I missed you!" for @mia',
+            '/personalize "Hey {name}, it has been {days_inactive} days!" to inactive:14d',
+        ],
         aliases=("personalise",),
     )
     async def personalize(ctx: Context, args: PersonalizeArgs) -> Reply:
+        if args.segment:
+            return await _personalize_segment(ctx, args.template, args.segment)
+        assert args.handle is not None
         fan = await ctx.app.fans.get(ctx.account_id, args.handle)
+        _check_template(args.template)
+        if ctx.app.quotas is not None:
+            await ctx.app.quotas.consume(ctx.account_id, "personalize", 1)
         profile = await ctx.profile() or Profile()
         seed = ctx.seed("personalize", args.template, fan.handle, ctx.request_id)
         out = await ctx.app.personalize.drafts(
@@ -134,3 +226,89 @@ def register(reg: Registry) -> None:
         if out.degraded:
             reply.add_text(LIMITED)
         return reply
+
+
+def _check_template(template: str) -> None:
+    problems = template_problems(template)
+    if problems:
+        raise UsageError("That template has a problem: " + "; ".join(problems) + ".")
+
+
+def _segment(text: str, today: date, usage: str) -> tuple[FanQuery, str]:
+    try:
+        return parse_segment(text, today)
+    except UsageError as exc:
+        raise UsageError(exc.message, usage=usage) from exc
+
+
+async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
+    query, canonical = _segment(segment, today, FANS_USAGE)
+    repo = require_analytics(ctx.app.store).fan_lists
+    total = await repo.count(ctx.account_id, FanQuery())
+    if not total:
+        return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
+    matching = await repo.count(ctx.account_id, query)
+    fans = await repo.query(ctx.account_id, query, limit=LIST_LIMIT)
+    head = f"**{matching} of {total} fans** match `{canonical}`"
+    if not matching:
+        return Reply.text(head + ". " + SEGMENT_HELP, result=[])
+    lines = [head + " (biggest spenders first):"] + [describe_fan(f, today) for f in fans]
+    if matching > len(fans):
+        lines.append(f"…and {matching - len(fans)} more.")
+    lines.append(f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}')
+    return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in fans])
+
+
+async def _personalize_segment(ctx: Context, template: str, segment: str) -> Reply:
+    today = ctx.app.clock.now().date()
+    query, canonical = _segment(segment, today, PERSONALIZE_USAGE)
+    _check_template(template)
+    repo = require_analytics(ctx.app.store).fan_lists
+    matching = await repo.count(ctx.account_id, query)
+    if not matching:
+        return Reply.text(f"No fans match `{canonical}`. " + SEGMENT_HELP)
+    if matching > MAX_SEGMENT_DRAFTS:
+        raise UsageError(
+            f"`{canonical}` has {matching:,} fans; I draft for up to {MAX_SEGMENT_DRAFTS:,} at "
+            "a time. Narrow it, e.g. add tier:vip or spent>=50."
+        )
+    fans = await repo.query(ctx.account_id, query, limit=MAX_SEGMENT_DRAFTS)
+    if ctx.app.quotas is not None:
+        await ctx.app.quotas.consume(ctx.account_id, "personalize", len(fans))
+    profile = await ctx.profile() or Profile()
+    drafts: list[MessageDraft] = []
+    degraded = False
+    for start in range(0, len(fans), DRAFTS_PER_CALL):
+        part = fans[start : start + DRAFTS_PER_CALL]
+        seed = ctx.seed("personalize-segment", template, canonical, start, ctx.request_id)
+        out = await ctx.app.personalize.drafts(ctx.account_id, profile, template, part, today, seed)
+        drafts += out.value
+        degraded = degraded or out.degraded
+    n = len(drafts)
+    reply = Reply(
+        result={
+            "segment": canonical,
+            "fans": len(fans),
+            "drafts": [d.model_dump(mode="json") for d in drafts],
+        },
+        degraded=degraded,
+    )
+    credits = ""
+    if ctx.app.quotas is not None:
+        credits = f" {len(fans):,} message credit{'s' * (len(fans) != 1)} used."
+    reply.add_text(
+        f"**{n:,} draft{'s' * (n != 1)}** for `{canonical}` — review them, then send them "
+        f"yourself.{credits} All drafts are in the CSV."
+    )
+    for draft in drafts[:PREVIEW_DRAFTS]:
+        reply.add_text(f"@{escape_markup(draft.fan_handle)}: {escape_markup(draft.text)}")
+    if n > PREVIEW_DRAFTS:
+        reply.add_text(f"…and {n - PREVIEW_DRAFTS} more in the file.")
+    reply.blocks.append(
+        FileBlock(
+            name=f"drafts-{_slug(canonical)}.csv", data=drafts_csv(fans, drafts), mime="text/csv"
+        )
+    )
+    if degraded:
+        reply.add_text(LIMITED)
+    return reply

@@ -187,7 +187,7 @@ class ProfileWizard:
         if "tone" in update:
             update["tone"] = update["tone"][0] if update["tone"] else existing.tone
         profile = existing.model_copy(update=update)
-        await ctx.app.store.profiles.save(ctx.account_id, profile)
+        await ctx.save_profile(profile)
         state.done = True
         reply = Reply.text("Saved! " + describe(profile), result=profile.model_dump(mode="json"))
         if not state.then:
@@ -247,7 +247,7 @@ def register(reg: Registry) -> None:
             return Reply.text(describe(current), result=current.model_dump(mode="json"))
         if args.action == "set":
             updated = apply_settings(current or Profile(), args.rest)
-            await ctx.app.store.profiles.save(ctx.account_id, updated)
+            await ctx.save_profile(updated)
             return Reply.text(
                 "Updated. " + describe(updated), result=updated.model_dump(mode="json")
             )

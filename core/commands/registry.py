@@ -38,6 +38,7 @@ def split_args(raw: str) -> list[str]:
         lexer = shlex.shlex(normalised, posix=True)
         lexer.whitespace_split = True
         lexer.escape = ""  # backslashes stay literal
+        lexer.commenters = ""  # "#summer" is a hashtag, not a comment
         lexer.quotes = '"'
         return list(lexer)
     except ValueError as exc:

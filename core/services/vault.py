@@ -2,19 +2,34 @@
 
 Order of writes keeps blobs and rows consistent: look up the hash first (a repeat stores nothing),
 put the blob, then insert the row; if the row fails, the blob just written is removed.
+
+``add_stream`` is the same for a stream of unknown length (the HTTP uploads API): the first bytes
+are sniffed before anything is written (a file that is not what it claims, or not a kind the vault
+keeps, raises ``UnsupportedType``), the rest streams into the blob store under a key of its own
+while it is hashed and counted (over the limit: ``TooLarge``, and the blob store aborts the
+partial write), then the hash is looked up (a repeat drops the new blob) and the row inserted.
+Whatever fails or is cancelled midway, no blob is left without a row and no row without a blob.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import mimetypes
 import re
+import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import puremagic
+import structlog
 
 from core.chat import Attachment
+from core.errors import HuntazeError, QuotaExceeded, UsageError
 from core.models import Asset
-from core.ports import BlobStore, Store
+from core.ports import BlobStore, QuotaGuard, Store
+
+log = structlog.get_logger("huntaze.vault")
 
 _STOP = {
     "the", "and", "for", "with", "this", "that", "from", "your", "my", "our", "new", "just",
@@ -41,6 +56,50 @@ def sniff(data: bytes, declared: str, name: str) -> str:
     except UnicodeDecodeError:
         return "application/octet-stream"
     return declared if declared.startswith("text/") else "text/plain"
+
+
+SNIFF_BYTES = 8192
+GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
+
+
+class TooLarge(HuntazeError):
+    """The file is over the upload limit (or over what the plan's vault has room for)."""
+
+
+class UnsupportedType(HuntazeError):
+    """The bytes are not what the file claims to be, or not a kind the vault keeps."""
+
+
+def family(mime: str) -> str:
+    """A coarse kind: image | av (audio and video share containers) | pdf | text | other."""
+    mime = mime.split(";", 1)[0].strip().lower()
+    if mime.startswith("image/"):
+        return "image"
+    if mime.startswith(("video/", "audio/")):
+        return "av"
+    if mime == "application/pdf":
+        return "pdf"
+    if mime.startswith("text/") or mime in CSV_TYPES:
+        return "text"
+    return "other"
+
+
+def check_claim(sniffed: str, declared: str, name: str) -> None:
+    """Raise ``UnsupportedType`` unless the bytes (``sniffed``) are a kind the vault keeps and
+    agree with what the upload claims: its declared type and its file name's extension."""
+    kind = family(sniffed)
+    if kind == "other":
+        raise UnsupportedType(f"{sniffed} files can't go in the vault")
+    claims = []
+    declared = declared.split(";", 1)[0].strip().lower()
+    if declared not in GENERIC_TYPES:
+        claims.append(declared)
+    guessed, _ = mimetypes.guess_type(name or "")
+    if guessed:
+        claims.append(guessed)
+    for claim in claims:
+        if family(claim) != kind:
+            raise UnsupportedType(f"the file says {claim} but its content is {sniffed}")
 
 
 def is_csv(attachment: Attachment) -> bool:
@@ -72,6 +131,7 @@ class VaultService:
     store: Store
     blobs: BlobStore
     max_bytes: int
+    quotas: QuotaGuard | None = None  # plan vault size ("vault_bytes"); None: no plan limit
 
     def too_big(self, size: int) -> str:
         return f"over the {self.max_bytes // (1024 * 1024)} MB limit ({size / 1048576:.1f} MB)"
@@ -91,6 +151,8 @@ class VaultService:
         if existing is not None:
             return existing, False
         mime = sniff(data, declared_mime, name)
+        if self.quotas is not None:
+            await self.quotas.consume(account_id, "vault_bytes", len(data))
         key = blob_key(account_id, digest)
         await self.blobs.put(key, data, mime)
         asset = Asset(
@@ -125,8 +187,117 @@ class VaultService:
             if not data:
                 result.rejected.append((att.name, "the file is empty"))
                 continue
-            asset, created = await self.add_bytes(
-                account_id, data, att.name, att.mime, tags, source
-            )
+            try:
+                asset, created = await self.add_bytes(
+                    account_id, data, att.name, att.mime, tags, source
+                )
+            except QuotaExceeded as exc:
+                result.rejected.append((att.name, exc.message.rstrip(".")))
+                continue
             (result.stored if created else result.duplicates).append(asset)
         return result
+
+    # ------------------------------------------------------------ streaming (HTTP uploads)
+
+    async def add_stream(
+        self,
+        account_id: int,
+        chunks: AsyncIterator[bytes],
+        name: str,
+        declared_mime: str,
+        tags: list[str],
+        source: str,
+        *,
+        declared_size: int | None = None,
+        max_bytes: int | None = None,
+        check_type: bool = True,
+    ) -> tuple[Asset, bool]:
+        """Store a stream; ``(asset, created)``. See the module docstring for the guarantees.
+
+        Raises ``TooLarge`` (over ``max_bytes``/the service limit, or the plan's vault room),
+        ``UnsupportedType`` (``check_type``: the sniffed type disagrees with the declared type or
+        the name, or is not a kind the vault keeps), ``UsageError`` (empty file) and whatever
+        the blob store or the database raise (nothing is left behind)."""
+        limit = min(self.max_bytes, max_bytes) if max_bytes is not None else self.max_bytes
+        too_big = self.too_big
+        room = await self._vault_room(account_id)
+        if room is not None and room < limit:
+            limit = room
+
+            def too_big(size: int) -> str:
+                return (
+                    "over the room left in your vault for your plan "
+                    f"({room / 1048576:.1f} MB left) — /plan shows bigger plans"
+                )
+
+        if declared_size is not None and declared_size > limit:
+            raise TooLarge(f"{name or 'The file'} is {too_big(declared_size)}.")
+        iterator = chunks.__aiter__()
+        head = bytearray()
+        while len(head) < SNIFF_BYTES:
+            try:
+                head += await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            if len(head) > limit:
+                raise TooLarge(f"{name or 'The file'} is {too_big(len(head))}.")
+        if not head:
+            raise UsageError("The file is empty.")
+        mime = sniff(bytes(head[:SNIFF_BYTES]), declared_mime, name)
+        if check_type:
+            check_claim(mime, declared_mime, name)
+        hasher = hashlib.sha256(head)
+        size = len(head)
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal size
+            yield bytes(head)
+            async for chunk in iterator:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"{name or 'The file'} is {too_big(size)}.")
+                hasher.update(chunk)
+                yield chunk
+
+        key = f"acct/{account_id}/up/{secrets.token_hex(16)}"
+        await self.blobs.put_stream(key, body(), mime)
+        try:
+            digest = hasher.hexdigest()
+            existing = await self.store.assets.by_sha256(account_id, digest)
+            if existing is not None:
+                await self.blobs.delete(key)
+                return existing, False
+            asset = Asset(
+                sha256=digest,
+                size=size,
+                mime=mime,
+                name=name,
+                tags=tags,
+                blob_key=key,
+                source=source,
+            )
+            if self.quotas is not None:
+                try:
+                    await self.quotas.consume(account_id, "vault_bytes", size)
+                except QuotaExceeded as exc:
+                    raise TooLarge(exc.message) from exc
+            saved, created = await self.store.assets.add(account_id, asset)
+            if not created:  # the same content won a race: keep one blob
+                await self.blobs.delete(key)
+            return saved, created
+        except BaseException:
+            await asyncio.shield(self._delete_quietly(key))
+            raise
+
+    async def _vault_room(self, account_id: int) -> int | None:
+        room = getattr(self.quotas, "vault_room", None)
+        if room is None:
+            return None
+        value = await room(account_id)
+        return None if value is None else int(value)
+
+    async def _delete_quietly(self, key: str) -> None:
+        try:
+            await self.blobs.delete(key)
+        except Exception:  # the original error matters more; the log has this one
+            log.warning("blob_cleanup_failed", key=key, exc_info=True)

@@ -225,7 +225,8 @@ async def test_commands_are_synced_once_and_only_when_they_change(world: World) 
     personalize = by_name["personalize"]["options"]
     assert [(o["name"], o.get("required")) for o in personalize] == [
         ("template", True),
-        ("handle", True),
+        ("handle", None),
+        ("segment", None),
     ]
     assert "options" not in by_name["help"]
     upload = {o["name"]: o for o in by_name["upload"]["options"]}

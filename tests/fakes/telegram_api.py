@@ -393,6 +393,7 @@ _HTML_TAGS = {
     "blockquote": "blockquote",
     "tg-emoji": "custom_emoji",
 }
+_HTML_SPECIAL_RE = re.compile(r"[<&]")
 _HTML_ENTITY_RE = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{1,10}));")
 _HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _TAG_NAME_RE = re.compile(r"[a-zA-Z0-9-]*")
@@ -455,8 +456,10 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
             i = decoded[1]
             continue
         if char != "<":
-            out.add(char)
-            i += 1
+            special = _HTML_SPECIAL_RE.search(text, i)  # plain text up to the next < or &
+            end = special.start() if special else n
+            out.add(text[i:end])
+            i = end
             continue
         start = i
         if text.startswith("</", i):

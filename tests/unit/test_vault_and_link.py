@@ -146,3 +146,10 @@ async def test_link_code_expires(app: Assistant) -> None:
     app.clock.advance(601)  # type: ignore[attr-defined]
     reply = await Chat(app, "999", platform="discord").say(f"/link {code}")
     assert "expired" in reply.plain_text
+
+
+async def test_photo_with_a_command_caption_is_stored_and_the_command_runs(app: Assistant) -> None:
+    reply = await send(app, "u1", "/caption beach day x", attachment("p.png", png(9), "image/png"))
+    assert "Stored 1 file" in reply.plain_text
+    assert reply.result["platform"] == "x"  # the /caption answer
+    assert len(await app.store.assets.list(1)) == 1

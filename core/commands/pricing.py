@@ -1,0 +1,422 @@
+"""/price [ppv|subscription|bundle], /price test, /sold, /unsold and the price-test buttons."""
+
+from __future__ import annotations
+
+import random
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.chat import Button, Reply, escape_markup
+from core.commands.registry import Registry, split_args
+from core.context import Context
+from core.errors import UsageError
+from core.services.analytics import format_money, require_analytics
+from core.services.pricing import (
+    KIND_LABELS,
+    OFFER_KINDS,
+    PriceAdvice,
+    PricingService,
+    Recorded,
+    TestStatus,
+)
+from core.services.pricing_model import MIN_OFFERS
+
+OfferKind = Literal["ppv", "subscription", "bundle"]
+_KIND_WORDS = {
+    "ppv": "ppv", "ppvs": "ppv", "message": "ppv", "messages": "ppv",
+    "sub": "subscription", "subs": "subscription", "subscription": "subscription",
+    "subscriptions": "subscription", "bundle": "bundle", "bundles": "bundle",
+}  # fmt: skip
+_ACTIONS = {
+    "test": "test", "experiment": "test", "status": "status", "report": "status",
+    "stop": "stop", "end": "stop", "finish": "stop", "advice": "advice",
+}  # fmt: skip
+_PRICE = re.compile(r"\$?\d+(?:[.,]\d{1,2})?\$?\Z")
+
+
+def _price(token: str) -> Decimal:
+    try:
+        value = Decimal(token.strip().strip("$").replace(",", "."))
+    except InvalidOperation:
+        raise UsageError(f"“{escape_markup(token)}” is not a price.") from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError("A price must be above zero.")
+    return value.quantize(Decimal("0.01"))
+
+
+class PriceArgs(BaseModel):
+    kind: OfferKind = Field("ppv", description="ppv, subscription or bundle")
+    action: Literal["advice", "test", "status", "stop"] = Field(
+        "advice", description="advice, or run a price test (test, status, stop)"
+    )
+    floor: Decimal | None = Field(None, gt=0, description="Lowest price you accept")
+    ceiling: Decimal | None = Field(None, gt=0, description="Highest price you accept")
+    ladder: str | None = Field(
+        None, max_length=200, description="Prices to test, e.g. 7.99 9.99 14.99"
+    )
+
+    def ladder_prices(self) -> list[Decimal]:
+        if not self.ladder:
+            return []
+        return [_price(t) for t in re.split(r"[\s,;]+", self.ladder.strip()) if t]
+
+
+def parse_price(raw: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    ladder: list[str] = []
+    for token in split_args(raw):
+        low = token.lower()
+        key, sep, value = low.partition("=")
+        if sep:
+            key = {"min": "floor", "max": "ceiling", "cap": "ceiling", "prices": "ladder"}.get(
+                key, key
+            )
+            if key not in ("floor", "ceiling", "ladder", "kind", "action"):
+                raise UsageError(f"“{escape_markup(token)}” is not a /price option.")
+            values[key] = value.strip("$") if key in ("floor", "ceiling") else value
+        elif low in _KIND_WORDS:
+            values["kind"] = _KIND_WORDS[low]
+        elif low in _ACTIONS:
+            action = _ACTIONS[low]
+            if values.get("action") == "test" and action in ("stop", "status"):
+                values["action"] = action
+            elif values.get("action") in ("stop", "status") and action == "test":
+                pass
+            else:
+                values["action"] = action
+        elif _PRICE.match(low):
+            ladder.append(low.strip("$"))
+        else:
+            raise UsageError(f"I don't understand “{escape_markup(token)}”.")
+    if ladder:
+        values["ladder"] = " ".join(ladder)
+        values.setdefault("action", "test")
+    return values
+
+
+class SoldArgs(BaseModel):
+    price: Decimal | None = Field(None, gt=0, description="The price offered (default: proposed)")
+    count: int = Field(1, ge=1, le=100000, description="How many offers (default 1)")
+    kind: OfferKind | None = Field(None, description="ppv, subscription or bundle")
+
+
+def parse_sold(raw: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    numbers: list[str] = []
+    for token in split_args(raw):
+        low = token.lower()
+        key, sep, value = low.partition("=")
+        if sep and key in ("price", "count", "n", "kind"):
+            values[{"n": "count"}.get(key, key)] = value.strip("$")
+        elif low in _KIND_WORDS:
+            values["kind"] = _KIND_WORDS[low]
+        elif re.fullmatch(r"x\d+|\d+x", low):
+            values["count"] = low.strip("x")
+        elif _PRICE.match(low):
+            numbers.append(low.strip("$").replace(",", "."))
+        else:
+            raise UsageError(f"I don't understand “{escape_markup(token)}”.")
+    if numbers:
+        values.setdefault("price", numbers[0])
+    if len(numbers) > 1:
+        values.setdefault("count", numbers[1])
+    if len(numbers) > 2:
+        raise UsageError("Give the price, then how many offers, e.g. /sold 9.99 3.")
+    return values
+
+
+def _service(ctx: Context) -> PricingService:
+    return PricingService(require_analytics(ctx.app.store), ctx.app.clock)
+
+
+def _rng(ctx: Context, *parts: object) -> random.Random:
+    return random.Random(ctx.seed("price", *parts, ctx.request_id))
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def render_advice(advice: PriceAdvice) -> str:
+    r = advice.recommendation
+    m = lambda v: format_money(Decimal(str(v)), advice.currency)  # noqa: E731
+    label = KIND_LABELS[advice.kind]
+    level = f"{r.level:.0%}"
+    lines = [
+        f"**{label[:1].upper() + label[1:]} price: {m(r.price)}**"
+        + (
+            f" ({level} credible range for the best price: "
+            f"{m(r.price_interval[0])}–{m(r.price_interval[1])})"
+            if r.offers
+            else ""
+        )
+    ]
+    if r.offers:
+        lines.append(
+            f"Expected revenue per offer {m(round(r.revenue_per_offer, 2))} "
+            f"({level}: {m(round(r.revenue_interval[0], 2))}–"
+            f"{m(round(r.revenue_interval[1], 2))}) · conversion {r.conversion:.1%} "
+            f"({r.conversion_interval[0]:.1%}–{r.conversion_interval[1]:.1%})"
+        )
+        tried = len({c.price for c in r.candidates if c.offers > 0})
+        lines.append(
+            f"Confidence: {r.confidence} — {_pct(r.probability_best)} chance it's the best "
+            f"price. From {r.offers:,} offers and {r.purchases:,} sales at {tried} "
+            f"price{'s' * (tried != 1)}."
+        )
+    else:
+        lines.append(f"No {label} offers recorded yet — this is a starting point, not a finding.")
+    lines.append(f"Guardrails: {m(r.floor)}–{m(r.ceiling)} (set yours with floor=… ceiling=…).")
+    if advice.other_currencies:
+        lines.append(
+            f"Offers in {', '.join(advice.other_currencies)} were left out (only "
+            f"{advice.currency} is modelled)."
+        )
+    lines.append(escape_markup(r.guidance))
+    return "\n".join(lines)
+
+
+def render_test(status: TestStatus) -> str:
+    rep = status.report
+    m = lambda v: format_money(Decimal(str(v)), status.currency)  # noqa: E731
+    label = KIND_LABELS[status.state.kind]
+    ladder = " · ".join(m(p) for p in status.ladder)
+    state = "running" if status.state.active else "stopped"
+    lines = [
+        f"**{label[:1].upper() + label[1:]} price test** ({state}, since "
+        f"{status.state.started_at:%b %d}) — prices {ladder}"
+    ]
+    if status.next_price is not None:
+        lines.append(
+            f"Next price to offer: **{m(status.next_price)}** — then tell me how it went "
+            "with the buttons, /sold or /unsold (or upload an offers CSV)."
+        )
+    if rep.offers == 0:
+        lines.append("No outcomes yet.")
+        return "\n".join(lines)
+    lines.append(
+        f"So far: {rep.offers:,} offer{'s' * (rep.offers != 1)}, {rep.sales:,} "
+        f"sale{'s' * (rep.sales != 1)}, {m(rep.revenue)} earned."
+    )
+    if rep.offers < MIN_OFFERS:
+        lines.append(f"Too early to call: keep going to at least {MIN_OFFERS} offers.")
+    restarts = int(getattr(rep, "restarts", 0) or 0)
+    if restarts:
+        lines.append(
+            "The market changed during the test, so it restarted from the newer outcomes"
+            + (f" ({restarts} times)." if restarts > 1 else ".")
+        )
+    lo, hi = rep.lift_interval
+    if rep.best_price == rep.baseline_price:
+        lift = f"the baseline {m(rep.baseline_price)} itself"
+    else:
+        lift = (
+            f"lift {rep.lift:+.0%} vs {m(rep.baseline_price)} "
+            f"({rep.level:.0%}: {lo:+.0%} to {hi:+.0%})"
+        )
+    lines.append(
+        f"Best so far: **{m(rep.best_price)}** ({_pct(rep.probability_best)} probability), {lift}."
+    )
+    lines.append(
+        f"Regret so far: about {m(round(max(rep.regret, 0.0), 2))} (what always offering the "
+        f"best price would have added, estimated); stopping now may cost "
+        f"{m(round(rep.expected_loss, 2))} per offer."
+    )
+    arms = [f"{m(a.price)}: {a.sales}/{a.offers}" for a in rep.arms if a.offers or a.sales]
+    if arms:
+        lines.append("Sold/offered: " + " · ".join(arms))
+    if rep.decided:
+        lines.append(f"That's decided: use {m(rep.best_price)} and stop the test (/price stop).")
+    return "\n".join(lines)
+
+
+def _test_buttons(status: TestStatus) -> list[list[Button]]:
+    kind = status.state.kind
+    rows: list[list[Button]] = []
+    if status.next_price is not None:
+        price = f"{status.next_price:.2f}"
+        rows.append(
+            [
+                Button(f"Sold at {price}", f"px:sold:{kind}:{price}"),
+                Button("Not sold", f"px:unsold:{kind}:{price}"),
+            ]
+        )
+        rows.append([Button("Stop the test", f"cmd:price stop {kind}")])
+    return rows
+
+
+def _recorded_reply(rec: Recorded) -> Reply:
+    o = rec.offer
+    what = f"{o.sent} offer{'s' * (o.sent != 1)}" if o.sent != 1 else "1 offer"
+    outcome = "sold" if o.bought else "not sold"
+    text = (
+        f"Recorded {what} at {format_money(o.price, o.currency)} "
+        f"({KIND_LABELS.get(o.kind, o.kind)}), {outcome}."
+    )
+    reply = Reply(
+        result={
+            "offer": {
+                "kind": o.kind,
+                "price": str(o.price),
+                "currency": o.currency,
+                "sent": o.sent,
+                "bought": o.bought,
+            }
+        }
+    )
+    if rec.status is None:
+        reply.add_text(text + " It counts for /price.")
+        return reply
+    if not rec.on_ladder:
+        text += " That price is not on the test's ladder: it counts for /price, not the test."
+    reply.add_text(text)
+    reply.add_text(render_test(rec.status))
+    reply.buttons = _test_buttons(rec.status)
+    reply.result["test"] = _test_result(rec.status)
+    return reply
+
+
+def _test_result(status: TestStatus) -> dict[str, Any]:
+    rep = status.report
+    return {
+        "kind": status.state.kind,
+        "active": status.state.active,
+        "ladder": [str(p) for p in status.ladder],
+        "next_price": None if status.next_price is None else str(status.next_price),
+        "offers": rep.offers,
+        "sales": rep.sales,
+        "revenue": str(rep.revenue),
+        "best_price": str(rep.best_price),
+        "probability_best": rep.probability_best,
+        "baseline_price": str(rep.baseline_price),
+        "lift": rep.lift,
+        "lift_interval": list(rep.lift_interval),
+        "regret": rep.regret,
+        "expected_loss": rep.expected_loss,
+        "decided": rep.decided,
+    }
+
+
+async def _record(
+    ctx: Context, sold: bool, price: Decimal | None, count: int, kind: str | None
+) -> Reply:
+    service = _service(ctx)
+    if kind is None:
+        active = await service.active_kinds(ctx.account_id)
+        if len(active) > 1:
+            raise UsageError(
+                f"You have tests running for {', '.join(active)}: add which one, e.g. "
+                f"/{'sold' if sold else 'unsold'} {active[0]}."
+            )
+        kind = active[0] if active else "ppv"
+    rec = await service.record(
+        ctx.account_id, kind, price, sold, count, ctx.request_id, _rng(ctx, "record", kind)
+    )
+    return _recorded_reply(rec)
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "price",
+        "Best price from your offer history, or run a price test",
+        usage="/price [ppv|subscription|bundle] [test [prices…]|stop] [floor=3 ceiling=50]",
+        args=PriceArgs,
+        parser=parse_price,
+        examples=["/price", "/price subscription", "/price test", "/price test 7.99 9.99 14.99"],
+    )
+    async def price(ctx: Context, args: PriceArgs) -> Reply:
+        service = _service(ctx)
+        kind = args.kind
+        if args.action == "advice":
+            advice = await service.advise(
+                ctx.account_id, kind, _rng(ctx, "advice", kind), args.floor, args.ceiling
+            )
+            r = advice.recommendation
+            reply = Reply.text(
+                render_advice(advice),
+                result={
+                    "kind": kind,
+                    "currency": advice.currency,
+                    "price": str(r.price),
+                    "price_interval": [str(p) for p in r.price_interval],
+                    "revenue_per_offer": r.revenue_per_offer,
+                    "revenue_interval": list(r.revenue_interval),
+                    "conversion": r.conversion,
+                    "probability_best": r.probability_best,
+                    "confidence": r.confidence,
+                    "enough_data": r.enough_data,
+                    "offers": r.offers,
+                    "purchases": r.purchases,
+                    "floor": str(r.floor),
+                    "ceiling": str(r.ceiling),
+                    "suggested_test": [str(p) for p in r.suggested_test],
+                },
+            )
+            reply.buttons = [[Button("Start a price test", f"cmd:price test {kind}")]]
+            return reply
+        if args.action == "stop":
+            status = await service.stop(ctx.account_id, kind)
+            if status is None:
+                return Reply.text(f"No {KIND_LABELS[kind]} price test is running.")
+            reply = Reply.text(render_test(status), result=_test_result(status))
+            return reply
+        ladder = args.ladder_prices()
+        status = None
+        if args.action == "status" or not ladder:
+            status = await service.status(ctx.account_id, kind)
+            if args.action == "status" and status is None:
+                return Reply.text(
+                    f"No {KIND_LABELS[kind]} price test yet — start one with /price test."
+                )
+            if status is not None and not status.state.active and args.action == "test":
+                status = None  # a stopped test: start a new one
+        if status is None:
+            status = await service.start_test(
+                ctx.account_id,
+                kind,
+                _rng(ctx, "start", kind),
+                ladder=ladder or None,
+                floor=args.floor,
+                ceiling=args.ceiling,
+            )
+            intro = (
+                "Price test started. I'll pick each offer's price to learn fast and lose little."
+            )
+            reply = Reply.text(intro)
+            reply.add_text(render_test(status))
+        else:
+            reply = Reply.text(render_test(status))
+        reply.buttons = _test_buttons(status)
+        reply.result = _test_result(status)
+        return reply
+
+    @reg.command(
+        "sold",
+        "Record offers that sold (for /price and a running price test)",
+        usage="/sold [price] [count] [ppv|subscription|bundle]",
+        args=SoldArgs,
+        parser=parse_sold,
+        examples=["/sold", "/sold 9.99", "/sold 14.99 3"],
+    )
+    async def sold(ctx: Context, args: SoldArgs) -> Reply:
+        return await _record(ctx, True, args.price, args.count, args.kind)
+
+    @reg.command(
+        "unsold",
+        "Record offers that did not sell",
+        usage="/unsold [price] [count] [ppv|subscription|bundle]",
+        args=SoldArgs,
+        parser=parse_sold,
+        examples=["/unsold", "/unsold 9.99", "/unsold 14.99 20"],
+    )
+    async def unsold(ctx: Context, args: SoldArgs) -> Reply:
+        return await _record(ctx, False, args.price, args.count, args.kind)
+
+    @reg.action("px")
+    async def price_button(ctx: Context, args: list[str]) -> Reply:
+        if len(args) != 3 or args[0] not in ("sold", "unsold") or args[1] not in OFFER_KINDS:
+            raise UsageError("That button no longer works. Try /price test.")
+        return await _record(ctx, args[0] == "sold", _price(args[2]), 1, args[1])

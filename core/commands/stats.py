@@ -1,0 +1,157 @@
+"""/stats [7d|30d|90d|all]: earnings figures, a narrative and a chart, from imported CSVs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.chat import Button, ImageBlock, Reply, escape_markup
+from core.commands.registry import Registry, split_args
+from core.context import Context
+from core.errors import UsageError
+from core.services.analytics import (
+    CATEGORY_LABELS,
+    PERIODS,
+    AnalyticsService,
+    StatsSummary,
+    format_change,
+    format_money,
+    period_words,
+    require_analytics,
+)
+from core.services.charts import stats_chart
+
+Period = Literal["7d", "30d", "90d", "all"]
+_PERIOD_WORDS = {
+    "7": "7d", "7d": "7d", "week": "7d", "1w": "7d", "w": "7d",
+    "30": "30d", "30d": "30d", "month": "30d", "1m": "30d", "m": "30d",
+    "90": "90d", "90d": "90d", "quarter": "90d", "3m": "90d", "q": "90d",
+    "all": "all", "alltime": "all", "ever": "all", "total": "all",
+}  # fmt: skip
+NO_DATA = (
+    "No earnings yet. Send me your earnings CSV export (date, amount, and optionally currency, "
+    "category and fan) as a file, then try /stats again."
+)
+
+
+class StatsArgs(BaseModel):
+    period: Period = Field("30d", description="7d, 30d, 90d or all")
+
+
+def parse_stats(raw: str) -> dict[str, Any]:
+    tokens = [t.lower() for t in split_args(raw)]
+    joined = "".join(t for t in tokens if t not in {"last", "days", "day", "the", "period="})
+    if not joined:
+        return {}
+    joined = joined.removeprefix("period=")
+    period = _PERIOD_WORDS.get(joined)
+    if period is None:
+        raise UsageError(
+            f"“{escape_markup(raw.strip())}” is not a period: use 7d, 30d, 90d or all."
+        )
+    return {"period": period}
+
+
+def render(s: StatsSummary, narrative: str) -> str:
+    m = lambda v: format_money(v, s.currency)  # noqa: E731
+    last_day = s.daily[-1][0] if s.daily else s.end.date()
+    lines = [
+        f"**Earnings — {period_words(s.period)}** ({s.start:%b %d, %Y} – {last_day:%b %d, %Y}, UTC)"
+    ]
+    if s.empty:
+        lines.append(escape_markup(narrative))
+        return "\n".join(lines)
+    head = f"Revenue **{m(s.revenue)}**"
+    if s.previous_revenue is not None:
+        if s.change is not None:
+            head += (
+                f" ({format_change(s.change)} vs {m(s.previous_revenue)} the "
+                f"{PERIODS[s.period]} days before)"
+            )
+        else:
+            head += f" (nothing the {PERIODS[s.period]} days before)"
+    head += f" · {s.transactions:,} transactions"
+    if s.average is not None:
+        head += f" · avg {m(s.average)}"
+    lines.append(head)
+    if s.by_category:
+        parts = []
+        for c in s.by_category:
+            share = f" ({c.share:.0%})" if c.share is not None else ""
+            parts.append(f"{CATEGORY_LABELS.get(c.category, c.category)} {m(c.amount)}{share}")
+        lines.append("By category: " + " · ".join(parts))
+    if s.top_share is not None:
+        fans = "fan" if s.paying_fans == 1 else "fans"
+        lines.append(
+            f"Top 10% of fans ({s.top_fans} of {s.paying_fans} paying {fans}) brought "
+            f"**{s.top_share:.0%}** of the {m(s.fan_revenue)} fans spent"
+        )
+        if s.previous_paying_fans is not None:
+            lines[-1] += f"; {s.previous_paying_fans} paying fans the period before"
+    when: list[str] = []
+    if s.best_weekday and s.best_weekday_average is not None:
+        when.append(f"best day **{s.best_weekday}** (avg {m(s.best_weekday_average)})")
+    if s.best_hour is not None:
+        when.append(f"best hour **{s.best_hour:02d}:00–{(s.best_hour + 1) % 24:02d}:00 UTC**")
+    elif s.best_weekday:
+        when.append("no times in your export, so no best hour")
+    if when:
+        lines.append(when[0][0].upper() + when[0][1:] + "".join(" · " + w for w in when[1:]))
+    if s.period != "all" and (s.new_fans or s.returning_fans):
+        lines.append(
+            f"New spenders: {s.new_fans} ({m(s.new_revenue)}) · returning: "
+            f"{s.returning_fans} ({m(s.returning_revenue)})"
+        )
+    others = {c: v for c, v in s.totals_by_currency.items() if c != s.currency}
+    if others:
+        lines.append(
+            "Also in other currencies (not converted, not in the figures above): "
+            + " · ".join(format_money(v, c) for c, v in others.items())
+        )
+    lines.append("")
+    lines.append(escape_markup(narrative))
+    return "\n".join(lines)
+
+
+def _buttons(current: str) -> list[list[Button]]:
+    return [
+        [
+            Button(("✓ " if p == current else "") + p, f"cmd:stats {p}")
+            for p in ("7d", "30d", "90d", "all")
+        ]
+    ]
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "stats",
+        "Earnings stats and a chart from your uploaded CSV exports",
+        usage="/stats [7d|30d|90d|all]",
+        args=StatsArgs,
+        parser=parse_stats,
+        examples=["/stats", "/stats 7d", "/stats all"],
+    )
+    async def stats(ctx: Context, args: StatsArgs) -> Reply:
+        service = AnalyticsService(
+            require_analytics(ctx.app.store),
+            ctx.app.clock,
+            narrator=getattr(ctx.app, "narrator", None),
+        )
+        summary = await service.summary(ctx.account_id, args.period)
+        if summary is None:
+            return Reply.text(NO_DATA)
+        narrative, from_llm = await service.narrative(ctx.account_id, summary)
+        reply = Reply(result=summary.facts())
+        reply.add_text(render(summary, narrative))
+        if not summary.empty:
+            png = await asyncio.to_thread(stats_chart, summary)
+            caption = (
+                f"Revenue, {period_words(summary.period)}: "
+                f"{format_money(summary.revenue, summary.currency)}"
+            )
+            reply.blocks.append(ImageBlock(png=png, caption=caption))
+        reply.buttons = _buttons(args.period)
+        reply.result["narrative_source"] = "llm" if from_llm else "rules"
+        return reply

@@ -1,0 +1,445 @@
+"""Earnings analytics for /stats: computed figures, a rule-based narrative, an LLM hook.
+
+Statistics, not prompts: every figure is computed here from the imported transactions. A
+``Narrator`` (an LLM) may only phrase the narrative around them; its text is rejected when it
+mentions a number the figures don't contain, and the rule-based narrative is used instead.
+
+Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days before)
+and ``all`` (everything, no comparison). Days, weekdays and hours are UTC.
+
+Currencies: nothing is converted (there are no exchange rates offline). The figures are for the
+account's *main currency* in the period — the one with the most revenue — and the totals of any
+other currency are listed beside them.
+
+Figures (main currency, period ``[start, end)``):
+- revenue (refunds, negative, included), transactions, paying fans, average per transaction;
+- change against the previous period of the same length (None when it had no revenue);
+- revenue by category with shares, and the change of each category;
+- the top 10% of paying fans (at least one fan) and their share of the revenue fans brought
+  (transactions without a fan are left out of that share);
+- best weekday (highest average revenue per occurrence of that weekday in the period) and
+  best hour (highest total); no best hour when the export has dates only;
+- new spenders (first transaction ever inside the period) against returning ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from core.errors import ServiceUnavailable
+from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
+
+PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+CATEGORY_LABELS = {
+    "subscription": "subscriptions",
+    "tip": "tips",
+    "ppv": "PPV",
+    "message": "messages",
+    "referral": "referrals",
+    "other": "other",
+}
+_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£"}
+ZERO = Decimal("0")
+
+
+def format_money(amount: Decimal, currency: str = "USD") -> str:
+    """``$1,234.50``, ``-€12.00``, ``1,000.00 CAD``."""
+    sign = "-" if amount < 0 else ""
+    body = f"{abs(amount):,.2f}"
+    symbol = _SYMBOL.get(currency.upper())
+    if symbol:
+        return f"{sign}{symbol}{body}"
+    return f"{sign}{body} {currency.upper()}"
+
+
+def format_change(change: float | None) -> str:
+    """``+12%``, ``-0.4%`` (one decimal below 1%), ``n/a``."""
+    if change is None:
+        return "n/a"
+    if change == 0:
+        return "±0%"
+    return f"{change:+.1%}" if abs(change) < 0.01 else f"{change:+.0%}"
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def require_analytics(store: object) -> AnalyticsStore:
+    """The store's analytics repositories, or a friendly error when the store has none."""
+    if all(hasattr(store, a) for a in ("earnings", "offers", "price_tests", "fan_lists")):
+        return cast(AnalyticsStore, store)
+    raise ServiceUnavailable("Analytics are not available with this storage backend.")
+
+
+# ---------------------------------------------------------------- figures
+
+
+@dataclass
+class CategoryFigure:
+    category: str
+    amount: Decimal
+    share: float | None  # of the period's revenue (None when revenue <= 0)
+    previous: Decimal
+
+
+@dataclass
+class StatsSummary:
+    period: str
+    start: datetime
+    end: datetime
+    currency: str
+    totals_by_currency: dict[str, Decimal]
+    revenue: Decimal
+    transactions: int
+    previous_revenue: Decimal | None  # None for "all"
+    previous_transactions: int | None
+    change: float | None  # revenue against the previous period
+    average: Decimal | None  # per transaction
+    by_category: list[CategoryFigure]
+    paying_fans: int
+    previous_paying_fans: int | None
+    top_fans: int  # how many fans are the top 10%
+    top_share: float | None  # their share of the revenue fans brought
+    fan_revenue: Decimal
+    best_weekday: str | None
+    best_weekday_average: Decimal | None
+    best_hour: int | None  # UTC hour, None when the export has no times
+    best_hour_revenue: Decimal | None
+    new_fans: int
+    new_revenue: Decimal
+    returning_fans: int
+    returning_revenue: Decimal
+    daily: list[tuple[date, dict[str, Decimal]]] = field(default_factory=list)
+    weekday_revenue: list[Decimal] = field(default_factory=list)  # Monday first, totals
+    weekday_average: list[Decimal] = field(default_factory=list)  # per occurrence in the period
+
+    @property
+    def empty(self) -> bool:
+        return self.transactions == 0
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-able figures (what a narrator may use, and the reply's ``result``)."""
+        data = asdict(self)
+        data.pop("daily")
+        out = json.loads(json.dumps(data, default=str))
+        out["daily"] = [
+            {"day": d.isoformat(), **{k: str(v) for k, v in cats.items()}} for d, cats in self.daily
+        ]
+        return cast(dict[str, Any], out)
+
+
+def _weekday_occurrences(start: date, end: date) -> list[int]:
+    """How many times each weekday (Monday first) occurs in ``[start, end]``."""
+    counts = [0] * 7
+    days = (end - start).days + 1
+    if days <= 0:
+        return counts
+    full, rest = divmod(days, 7)
+    counts = [full] * 7
+    for i in range(rest):
+        counts[(start.weekday() + i) % 7] += 1
+    return counts
+
+
+def _main_currency(*bucket_lists: list[RevenueBucket], default: str) -> str:
+    for buckets in bucket_lists:
+        totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for b in buckets:
+            totals[b.currency] += b.amount
+        if totals:
+            return sorted(totals, key=lambda c: (-totals[c], c))[0]
+    return default
+
+
+def compute_summary(
+    period: str,
+    start: datetime,
+    end: datetime,
+    current: list[RevenueBucket],
+    previous: list[RevenueBucket] | None,
+    fans: list[FanSpend],
+    previous_fans: list[FanSpend] | None,
+    default_currency: str = "USD",
+) -> StatsSummary:
+    """All /stats figures from the period's buckets and fan spend (pure; see module doc)."""
+    currency = _main_currency(current, previous or [], default=default_currency)
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for b in current:
+        totals[b.currency] += b.amount
+    mine = [b for b in current if b.currency == currency]
+    revenue = sum((b.amount for b in mine), ZERO)
+    transactions = sum(b.count for b in mine)
+
+    prev_revenue: Decimal | None = None
+    prev_transactions: int | None = None
+    prev_by_category: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    if previous is not None:
+        prev_mine = [b for b in previous if b.currency == currency]
+        prev_revenue = sum((b.amount for b in prev_mine), ZERO)
+        prev_transactions = sum(b.count for b in prev_mine)
+        for b in prev_mine:
+            prev_by_category[b.category] += b.amount
+    change = None
+    if prev_revenue is not None and prev_revenue != 0:
+        change = float((revenue - prev_revenue) / abs(prev_revenue))
+
+    by_cat: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for b in mine:
+        by_cat[b.category] += b.amount
+    categories = [
+        CategoryFigure(
+            category=c,
+            amount=by_cat[c],
+            share=float(by_cat[c] / revenue) if revenue > 0 else None,
+            previous=prev_by_category.get(c, ZERO),
+        )
+        for c in sorted(by_cat, key=lambda c: (-by_cat[c], c))
+    ]
+
+    # fans
+    spend = sorted(
+        (f for f in fans if f.currency == currency and f.amount > 0),
+        key=lambda f: (-f.amount, f.handle),
+    )
+    fan_revenue = sum((f.amount for f in spend), ZERO)
+    top_n = max(1, math.ceil(len(spend) * 0.10)) if spend else 0
+    top_share = float(sum((f.amount for f in spend[:top_n]), ZERO) / fan_revenue) if spend else None
+    new = [f for f in spend if f.first_seen >= start]
+    returning = [f for f in spend if f.first_seen < start]
+    prev_paying = None
+    if previous_fans is not None:
+        prev_paying = len(
+            {f.handle for f in previous_fans if f.currency == currency and f.amount > 0}
+        )
+
+    # when
+    first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+    occurrences = _weekday_occurrences(first_day, last_day)
+    weekday_total = [ZERO] * 7
+    hour_total = [ZERO] * 24
+    has_times = False
+    for b in mine:
+        weekday_total[b.day.weekday()] += b.amount
+        hour_total[b.hour] += b.amount
+        has_times = has_times or b.hour != 0
+    averages = [
+        (weekday_total[i] / occurrences[i]).quantize(Decimal("0.01")) if occurrences[i] else ZERO
+        for i in range(7)
+    ]
+    best_weekday = best_weekday_avg = None
+    if transactions:
+        best = max(range(7), key=lambda i: (averages[i], -i))
+        best_weekday, best_weekday_avg = WEEKDAYS[best], averages[best]
+    best_hour = best_hour_revenue = None
+    if transactions and has_times:
+        best_hour = max(range(24), key=lambda h: (hour_total[h], -h))
+        best_hour_revenue = hour_total[best_hour]
+
+    daily_map: dict[date, dict[str, Decimal]] = {}
+    for b in mine:
+        cats = daily_map.setdefault(b.day, defaultdict(lambda: ZERO))
+        cats[b.category] += b.amount
+    daily = []
+    day = first_day
+    while day <= last_day:
+        daily.append((day, dict(daily_map.get(day, {}))))
+        day += timedelta(days=1)
+
+    return StatsSummary(
+        period=period,
+        start=start,
+        end=end,
+        currency=currency,
+        totals_by_currency=dict(sorted(totals.items())),
+        revenue=revenue,
+        transactions=transactions,
+        previous_revenue=prev_revenue,
+        previous_transactions=prev_transactions,
+        change=change,
+        average=(revenue / transactions).quantize(Decimal("0.01")) if transactions else None,
+        by_category=categories,
+        paying_fans=len(spend),
+        previous_paying_fans=prev_paying,
+        top_fans=top_n,
+        top_share=top_share,
+        fan_revenue=fan_revenue,
+        best_weekday=best_weekday,
+        best_weekday_average=best_weekday_avg,
+        best_hour=best_hour,
+        best_hour_revenue=best_hour_revenue,
+        new_fans=len(new),
+        new_revenue=sum((f.amount for f in new), ZERO),
+        returning_fans=len(returning),
+        returning_revenue=sum((f.amount for f in returning), ZERO),
+        daily=daily,
+        weekday_revenue=weekday_total,
+        weekday_average=averages,
+    )
+
+
+# ---------------------------------------------------------------- narrative
+
+
+def period_words(period: str) -> str:
+    days = PERIODS.get(period)
+    return "all time" if days is None else f"the last {days} days"
+
+
+def rule_narrative(s: StatsSummary) -> str:
+    """Plain sentences from the figures (no markup)."""
+    m = lambda v: format_money(v, s.currency)  # noqa: E731
+    if s.empty:
+        if s.previous_revenue:
+            return (
+                f"No earnings in {period_words(s.period)}, against {m(s.previous_revenue)} in "
+                "the period before. Upload a newer export if this looks wrong."
+            )
+        return f"No earnings in {period_words(s.period)}."
+    out: list[str] = []
+    if s.change is not None and s.previous_revenue is not None:
+        direction = "up" if s.change > 0 else "down" if s.change < 0 else "flat"
+        how = f" {format_change(abs(s.change)).lstrip('+')}" if direction != "flat" else ""
+        out.append(
+            f"Revenue was {m(s.revenue)}, {direction}{how} on the previous "
+            f"{PERIODS[s.period]} days ({m(s.previous_revenue)})."
+        )
+        moves = sorted(s.by_category, key=lambda c: -abs(c.amount - c.previous))
+        if moves and moves[0].amount != moves[0].previous:
+            c = moves[0]
+            delta = c.amount - c.previous
+            verb = "grew" if delta > 0 else "fell"
+            out.append(
+                f"{_upper_first(CATEGORY_LABELS.get(c.category, c.category))} {verb} the most "
+                f"({'+' if delta > 0 else '-'}{m(abs(delta))})."
+            )
+    elif s.previous_revenue is not None:
+        out.append(f"Revenue was {m(s.revenue)}; there is nothing to compare with before that.")
+    else:
+        out.append(f"Revenue was {m(s.revenue)} over {s.transactions:,} transactions.")
+    if s.by_category and s.by_category[0].share is not None:
+        top = s.by_category[0]
+        out.append(
+            f"{_upper_first(CATEGORY_LABELS.get(top.category, top.category))} brought the most: "
+            f"{top.share:.0%} of revenue."
+        )
+    if s.top_share is not None and s.paying_fans >= 2:
+        fans = f"{s.top_fans} fan{'s' * (s.top_fans != 1)}"
+        out.append(
+            f"Your top 10% of fans ({fans}) brought {s.top_share:.0%} of what fans spent"
+            + (" — worth a personal thank-you." if s.top_share >= 0.5 else ".")
+        )
+    when: list[str] = []
+    if s.best_weekday:
+        when.append(f"best day {s.best_weekday}")
+    if s.best_hour is not None:
+        when.append(f"best hour {s.best_hour:02d}:00 UTC")
+    if when:
+        out.append(_upper_first("; ".join(when)) + " — schedule posts and PPV drops then.")
+    if s.period != "all" and (s.new_fans or s.returning_fans):
+        out.append(
+            f"{s.new_fans} new spender{'s' * (s.new_fans != 1)} brought {m(s.new_revenue)}, "
+            f"{s.returning_fans} returning {m(s.returning_revenue)}."
+        )
+    return " ".join(out)
+
+
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    found: set[Decimal] = set()
+    for raw in _NUMBER.findall(text):
+        try:
+            found.add(Decimal(raw.replace(",", "")).normalize())
+        except Exception:  # pragma: no cover - the regex only matches numbers
+            continue
+    return found
+
+
+def narrative_is_grounded(text: str, allowed_sources: list[str]) -> bool:
+    """True when every number in ``text`` appears in one of ``allowed_sources``."""
+    allowed: set[Decimal] = set()
+    for source in allowed_sources:
+        allowed |= numbers_in(source)
+    return numbers_in(text) <= allowed
+
+
+# ---------------------------------------------------------------- service
+
+
+@dataclass
+class AnalyticsService:
+    store: AnalyticsStore
+    clock: Clock
+    narrator: Narrator | None = None
+    default_currency: str = "USD"
+
+    def window(self, period: str) -> tuple[datetime | None, datetime, int | None]:
+        if period not in PERIODS:
+            raise ValueError(f"unknown period {period!r}")
+        end = self.clock.now()
+        days = PERIODS[period]
+        return (None if days is None else end - timedelta(days=days)), end, days
+
+    async def summary(self, account_id: int, period: str) -> StatsSummary | None:
+        """The period's figures; None when the account has no transactions at all."""
+        span = await self.store.earnings.span(account_id)
+        if span is None:
+            return None
+        start, end, days = self.window(period)
+        repo = self.store.earnings
+        current = await repo.buckets(account_id, start, end)
+        fans = await repo.fan_spend(account_id, start, end)
+        previous = previous_fans = None
+        if start is not None and days is not None:
+            before = start - timedelta(days=days)
+            previous = await repo.buckets(account_id, before, start)
+            previous_fans = await repo.fan_spend(account_id, before, start)
+        else:
+            start = min(span[0], end)
+        return compute_summary(
+            period, start, end, current, previous, fans, previous_fans, self.default_currency
+        )
+
+    async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:
+        """``(text, from_llm)``: the narrator's text when it stays within the figures."""
+        rules = rule_narrative(summary)
+        if self.narrator is None or summary.empty:
+            return rules, False
+        facts = summary.facts()
+        try:
+            text = await self.narrator.narrate(facts, account_id=account_id)
+        except Exception:
+            return rules, False
+        if not text or not text.strip():
+            return rules, False
+        if not narrative_is_grounded(text, [json.dumps(facts), rules]):
+            return rules, False
+        return text.strip(), True
+
+
+__all__ = [
+    "CATEGORY_LABELS",
+    "PERIODS",
+    "WEEKDAYS",
+    "AnalyticsService",
+    "CategoryFigure",
+    "StatsSummary",
+    "compute_summary",
+    "format_change",
+    "format_money",
+    "narrative_is_grounded",
+    "numbers_in",
+    "period_words",
+    "require_analytics",
+    "rule_narrative",
+]

@@ -1,0 +1,122 @@
+"""PNG charts for chat replies (matplotlib, Agg backend, no pyplot global state).
+
+Figures are built with ``matplotlib.figure.Figure`` and rendered by ``FigureCanvasAgg``: no
+display, no global figure registry, safe to call from a worker thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+from core.services.analytics import (
+    CATEGORY_LABELS,
+    WEEKDAYS,
+    StatsSummary,
+    format_change,
+    format_money,
+)
+
+#: Category colours (colour-blind friendly, Okabe-Ito).
+COLOURS = {
+    "subscription": "#0072B2",
+    "tip": "#E69F00",
+    "ppv": "#009E73",
+    "message": "#CC79A7",
+    "referral": "#56B4E9",
+    "other": "#999999",
+}
+ORDER = ("subscription", "ppv", "message", "tip", "referral", "other")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _series(summary: StatsSummary) -> tuple[list[date], dict[str, list[float]], str]:
+    """Daily (or weekly / monthly when the period is long) revenue per category."""
+    days = summary.daily
+    if len(days) <= 120:
+        labels = [d for d, _ in days]
+        grouped = [cats for _, cats in days]
+        unit = "day"
+    else:
+        step = 7 if len(days) <= 730 else 30
+        unit = "week" if step == 7 else "30 days"
+        labels, grouped = [], []
+        for i in range(0, len(days), step):
+            part = days[i : i + step]
+            merged: dict[str, Decimal] = {}
+            for _, cats in part:
+                for c, v in cats.items():
+                    merged[c] = merged.get(c, Decimal("0")) + v
+            labels.append(part[0][0])
+            grouped.append(merged)
+    present = [c for c in ORDER if any(c in g for g in grouped)]
+    series = {c: [float(g.get(c, 0)) for g in grouped] for c in present}
+    return labels, series, unit
+
+
+def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
+    """Revenue over the period (stacked by category) and revenue by weekday, as PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 2])
+
+    labels, series, unit = _series(summary)
+    xs = list(range(len(labels)))
+    base = [0.0] * len(xs)
+    neg_base = [0.0] * len(xs)
+    for category, values in series.items():
+        pos = [max(v, 0.0) for v in values]
+        neg = [min(v, 0.0) for v in values]
+        top.bar(
+            xs,
+            pos,
+            bottom=base,
+            color=COLOURS.get(category, "#999999"),
+            label=CATEGORY_LABELS.get(category, category),
+            width=0.85,
+        )
+        if any(neg):
+            top.bar(xs, neg, bottom=neg_base, color=COLOURS.get(category, "#999999"), width=0.85)
+        base = [b + p for b, p in zip(base, pos, strict=True)]
+        neg_base = [b + n for b, n in zip(neg_base, neg, strict=True)]
+    if series:
+        top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ticks = xs[:: max(1, len(xs) // 8)]
+    top.set_xticks(ticks, [labels[i].strftime("%b %d") for i in ticks], fontsize=8)
+    top.set_ylabel(summary.currency)
+    top.spines[["top", "right"]].set_visible(False)
+    change = ""
+    if summary.change is not None:
+        change = f" ({format_change(summary.change)} vs previous)"
+    top.set_title(
+        f"Revenue per {unit}, {_period_title(summary)}: "
+        f"{format_money(summary.revenue, summary.currency)}{change}",
+        fontsize=11,
+        loc="left",
+    )
+
+    weekday = [float(v) for v in summary.weekday_average] or [0.0] * 7
+    colours = ["#0072B2"] * 7
+    if summary.best_weekday in WEEKDAYS:
+        colours[WEEKDAYS.index(summary.best_weekday)] = "#E69F00"
+    bottom.bar([d[:3] for d in WEEKDAYS], weekday, color=colours)
+    bottom.set_title("Average revenue per weekday (UTC)", fontsize=10, loc="left")
+    bottom.set_ylabel(summary.currency)
+    bottom.spines[["top", "right"]].set_visible(False)
+
+    out = io.BytesIO()
+    fig.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def _period_title(summary: StatsSummary) -> str:
+    if summary.period == "all":
+        return f"since {summary.start:%b %d, %Y}"
+    return f"last {summary.period[:-1]} days"
+
+
+__all__ = ["COLOURS", "PNG_SIGNATURE", "stats_chart"]

@@ -1,0 +1,1313 @@
+"""CSV imports: earnings (transactions), fan lists and PPV offers, platform-neutral.
+
+Implements the ``core.ports.Importer`` port (``import_csv(account_id, name, data) -> str``) and a
+streaming API (``CsvImporter.import_stream``) the CLI and background jobs use.
+
+How a file is read
+------------------
+- **Encoding**: a BOM picks UTF-8 / UTF-16; UTF-16 without a BOM is recognised by its zero
+  bytes; otherwise UTF-8, or Windows-1252 when the start of the file is not valid UTF-8 (the
+  report says so). Stray invalid bytes later in a UTF-8 file are read as Windows-1252 and
+  counted. Zip/Excel, PDF and other binary files are refused with a clear message.
+- **Streaming**: bytes go through an incremental decoder into ``csv.reader`` line by line, and
+  rows are written in batches (``batch_size``), each batch its own transaction; memory does not
+  grow with the file (apart from a small digest per row used to tell identical rows apart).
+  ``progress`` is awaited after every batch.
+- **Header**: the first row (of the first five) whose columns name a known kind of file.
+  Columns are recognised by name with common aliases (``Date``/``Created at``/``Timestamp``,
+  ``Net``/``Amount``/``Earnings``, ``Type``/``Category``, ``Fan``/``Username``...); the
+  delimiter (``,`` ``;`` tab ``|``) is sniffed from that line.
+- **Kinds**: *offers* (price, sent, bought [+ date, type]), *earnings* (date, amount [+ currency,
+  category, fan, transaction id]) and *fans* (handle [+ name, tier, total spent, last active,
+  tags, notes]). The file name breaks ties (``fans.csv``, ``ppv_offers.csv``).
+- **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
+  file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
+  Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
+  UTC). Amounts with currency symbols or codes, thousands separators, decimal commas (always
+  with ``;``-separated files), ``(12.50)`` or ``-12.50`` for refunds.
+- **Currencies** are kept per row (column > symbol/code in the amount > a code in the amount's
+  header such as ``Amount (EUR)`` > ``default_currency``). Nothing is converted; reports give
+  totals per currency.
+- **Bad rows** are skipped and reported with their line number and reason; good rows are
+  kept. Soft problems (an unknown tier or category) are kept with a default and summarised.
+
+Idempotency
+-----------
+Earnings and offers rows get a ``row_key``: the export's own transaction id when it has one,
+otherwise a digest of the normalised row plus its occurrence number among identical rows of
+the same file (two identical $5 tips on one day stay two). The key is unique per account, so
+importing the same file again — or an overlapping export — inserts nothing new. Fans are upserted
+by handle, writing only the columns the file has, and only when something changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.chat import escape_markup
+from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
+from core.services.analytics import format_money
+from core.services.fans import normalise_handle
+
+KINDS = ("earnings", "fans", "offers")
+CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
+OFFER_KINDS = ("ppv", "subscription", "bundle")
+TIERS = ("new", "regular", "vip", "whale")
+
+HEAD_BYTES = 64 * 1024
+READ_CHUNK = 256 * 1024
+DATE_LOOKAHEAD_ROWS = 2000
+MAX_AMOUNT = Decimal("9999999999")  # what a BIGINT of cents comfortably holds, and then some
+MAX_BAD_KEPT = 1000
+
+
+class ImportProblem(Exception):
+    """The file as a whole cannot be imported (wrong type, no header, missing columns)."""
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class ImportProgress:
+    name: str
+    kind: str
+    rows: int  # data rows read so far
+    added: int
+    bytes_read: int
+    total_bytes: int | None
+    done: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total_bytes:
+            return None
+        return min(1.0, self.bytes_read / self.total_bytes)
+
+
+ProgressCallback = Callable[[ImportProgress], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    name: str
+    kind: str | None = None
+    encoding: str = ""
+    delimiter: str = ","
+    rows: int = 0  # data rows read (blank lines not counted)
+    added: int = 0  # new transactions / offers / fans
+    updated: int = 0  # fans whose stored values changed
+    unchanged: int = 0  # rows already imported (or fans already up to date)
+    bad_count: int = 0
+    bad: list[BadRow] = field(default_factory=list)  # the first MAX_BAD_KEPT
+    notes: list[str] = field(default_factory=list)
+    totals: dict[str, Decimal] = field(default_factory=dict)  # earnings, per currency
+    error: str | None = None  # the file could not be imported at all
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def text(self, max_bad: int = 10) -> str:
+        """A short chat report (markup)."""
+        name = escape_markup(self.name or "your file")
+        if self.error is not None:
+            return f"**{name}** was not imported: {self.error}"
+        what = {"earnings": "earnings", "fans": "fan list", "offers": "offers"}.get(
+            self.kind or "", "CSV"
+        )
+        lines = [f"**{name}** — {what}, {self.rows:,} row{'s' * (self.rows != 1)} read"]
+        if self.rows == 0:
+            lines.append("The file has a header but no rows: nothing to import.")
+        elif self.kind == "fans":
+            lines.append(
+                f"{self.added:,} new fan{'s' * (self.added != 1)}, {self.updated:,} updated, "
+                f"{self.unchanged:,} already up to date."
+            )
+        else:
+            noun = "transactions" if self.kind == "earnings" else "offer rows"
+            lines.append(
+                f"{self.added:,} new {noun} added, {self.unchanged:,} already imported before."
+            )
+        if self.bad_count:
+            lines.append(
+                f"{self.bad_count:,} row{'s' * (self.bad_count != 1)} skipped "
+                "(the others were kept):"
+            )
+            for bad in self.bad[:max_bad]:
+                lines.append(f"• line {bad.line}: {escape_markup(bad.reason)}")
+            if self.bad_count > max_bad:
+                lines.append(f"…and {self.bad_count - max_bad:,} more.")
+        if self.totals:
+            parts = [format_money(v, c) for c, v in sorted(self.totals.items())]
+            lines.append("Totals in this file: " + " · ".join(parts))
+        lines += [escape_markup(n) for n in self.notes]
+        if self.kind == "earnings" and self.rows:
+            lines.append("Next: /stats 30d")
+        elif self.kind == "offers" and self.rows:
+            lines.append("Next: /price ppv")
+        elif self.kind == "fans" and self.rows:
+            lines.append("Next: /fans inactive:14d")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "encoding": self.encoding,
+            "rows": self.rows,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "bad_count": self.bad_count,
+            "bad": [{"line": b.line, "reason": b.reason} for b in self.bad],
+            "notes": list(self.notes),
+            "totals": {c: str(v) for c, v in self.totals.items()},
+            "error": self.error,
+        }
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def sniff_encoding(head: bytes) -> tuple[str, str | None]:
+    """``(codec, note)`` for a file starting with ``head``; ImportProblem for binary files."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", None
+    if head.startswith(b"PK\x03\x04"):
+        raise ImportProblem(
+            "it is an Excel workbook or a zip file, not a CSV. Open it and save or export it "
+            "as CSV, then send that."
+        )
+    if head.startswith(b"%PDF"):
+        raise ImportProblem("it is a PDF, not a CSV. Download the CSV export instead.")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportProblem("it is an old Excel (.xls) file. Save it as CSV, then send that.")
+    sample = head[:4096]
+    if b"\x00" in sample:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        half = max(1, len(sample) // 2)
+        if odd > half * 0.3 and even < half * 0.05:
+            return "utf-16-le", None
+        if even > half * 0.3 and odd < half * 0.05:
+            return "utf-16-be", None
+        raise ImportProblem("it is a binary file, not a CSV text file.")
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    if sample and controls > len(sample) * 0.02:
+        raise ImportProblem("it is a binary file, not a CSV text file.")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        truncated = exc.reason == "unexpected end of data" and exc.start >= len(head) - 3
+        if not truncated:
+            return "cp1252", (
+                "The file is not UTF-8: it was read as Windows-1252 (Western European). If "
+                "names look wrong, export it again as UTF-8."
+            )
+    return "utf-8", None
+
+
+_SURROGATES = re.compile("[\udc80-\udcff]+")
+
+
+class _Decoder:
+    """Incremental text from byte chunks; bad UTF-8 bytes are read as Windows-1252."""
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        errors = "surrogateescape" if codec.startswith("utf-8") else "replace"
+        self._decoder = codecs.getincrementaldecoder(codec)(errors=errors)
+        self.fixed_bytes = 0
+        self.bytes_read = 0
+
+    def _fix(self, match: re.Match[str]) -> str:
+        raw = bytes(ord(c) - 0xDC00 for c in match.group(0))
+        self.fixed_bytes += len(raw)
+        return raw.decode("cp1252", errors="replace")
+
+    def decode(self, chunk: bytes, final: bool = False) -> str:
+        self.bytes_read += len(chunk)
+        text = self._decoder.decode(chunk, final)
+        if self.codec.startswith("utf-8") and not text.isascii() and _SURROGATES.search(text):
+            text = _SURROGATES.sub(self._fix, text)
+        return text
+
+
+def _lines(pieces: Iterator[str], mac: bool) -> Iterator[str]:
+    """Lines with their ``\\n`` (the csv module joins quoted fields that span lines)."""
+    rest = ""
+    for piece in pieces:
+        if mac:
+            piece = piece.replace("\r\n", "\n").replace("\r", "\n")
+        rest += piece
+        start = 0
+        while True:
+            end = rest.find("\n", start)
+            if end < 0:
+                break
+            yield rest[start : end + 1]
+            start = end + 1
+        rest = rest[start:]
+    if rest:
+        yield rest
+
+
+# ---------------------------------------------------------------- headers
+
+
+def normalise_header(raw: str) -> str:
+    cleaned = raw.replace("\ufeff", "").strip().strip('"').lower()
+    cleaned = cleaned.replace("&", " and ").replace("#", " number ").replace("@", " at ")
+    return re.sub(r"[^0-9a-z]+", "_", cleaned).strip("_")
+
+
+_DATE = [
+    "date", "datetime", "date_time", "date_and_time", "timestamp", "time", "created",
+    "created_at", "created_on", "created_date", "transaction_date", "payment_date", "paid_at",
+    "paid_on", "day", "date_utc", "sent_at", "sent_on", "offer_date",
+]  # fmt: skip
+SPECS: dict[str, dict[str, list[str]]] = {
+    "earnings": {
+        "date": _DATE,
+        "amount": [
+            "net", "net_amount", "amount", "earnings", "net_earnings", "net_earning", "total",
+            "sum", "value", "revenue", "income", "gross", "gross_amount", "price",
+        ],
+        "currency": ["currency", "currency_code", "cur", "ccy"],
+        "category": [
+            "category", "type", "transaction_type", "earning_type", "earnings_type", "kind",
+            "source", "item", "description", "details", "desc",
+        ],
+        "fan": [
+            "fan", "fan_handle", "fan_username", "handle", "username", "user_name", "user",
+            "from", "from_user", "customer", "subscriber", "buyer", "sender", "fan_name", "name",
+        ],
+        "id": [
+            "transaction_id", "txn_id", "transaction", "payment_id", "order_id", "reference",
+            "reference_id", "ref", "id",
+        ],
+    },
+    "fans": {
+        "handle": [
+            "handle", "fan_handle", "username", "user_name", "user", "fan", "fan_username",
+            "account", "profile", "at",
+        ],
+        "name": ["name", "display_name", "fan_name", "first_name", "full_name", "nickname"],
+        "tier": ["tier", "level", "status", "segment", "rank", "group"],
+        "total_spent": [
+            "total_spent", "spent", "total_spend", "lifetime_spend", "lifetime_spent",
+            "lifetime_value", "ltv", "amount_spent", "spend", "total", "total_earnings",
+            "earnings", "revenue",
+        ],
+        "last_active": [
+            "last_active", "last_seen", "last_activity", "last_online", "last_message",
+            "last_purchase", "last_active_at", "last_seen_at", "last_active_date",
+        ],
+        "tags": ["tags", "tag", "labels", "label", "lists", "list"],
+        "notes": ["notes", "note", "comment", "comments", "memo"],
+    },
+    "offers": {
+        "date": _DATE,
+        "price": ["price", "ppv_price", "offer_price", "unit_price", "cost", "amount"],
+        "sent": [
+            "sent", "offered", "offers", "recipients", "sent_to", "messages_sent", "delivered",
+            "audience", "reach", "sends", "offered_to",
+        ],
+        "bought": [
+            "bought", "purchased", "purchases", "sold", "sales", "unlocked", "unlocks", "buys",
+            "buyers", "conversions", "paid", "unlocks_count",
+        ],
+        "kind": ["kind", "type", "offer_type", "offer", "product"],
+        "currency": ["currency", "currency_code", "cur", "ccy"],
+        "id": ["offer_id", "message_id", "id"],
+    },
+}  # fmt: skip
+#: Header words that name a field when no alias matches exactly ("Net amount (USD)").
+TOKENS: dict[str, dict[str, tuple[str, ...]]] = {
+    "earnings": {"date": ("date",), "amount": ("net", "amount", "earnings")},
+    "fans": {"handle": ("username", "handle"), "last_active": ("last",)},
+    "offers": {"date": ("date",), "price": ("price",)},
+}
+REQUIRED = {
+    "earnings": ("date", "amount"),
+    "fans": ("handle",),
+    "offers": ("date", "price", "sent", "bought"),
+}
+NAME_HINTS = {
+    "fans": ("fan", "subscriber", "follower", "audience", "contacts"),
+    "offers": ("offer", "ppv", "price", "pricing", "mass"),
+    "earnings": ("earning", "transaction", "statement", "payout", "sales", "revenue", "income"),
+}
+
+
+def map_columns(headers: list[str], kind: str) -> dict[str, int]:
+    """Field -> column index for ``kind`` (each column used once, aliases in priority order)."""
+    norm = [normalise_header(h) for h in headers]
+    found: dict[str, int] = {}
+    used: set[int] = set()
+    for fld, aliases in SPECS[kind].items():
+        for alias in aliases:
+            if alias in norm and norm.index(alias) not in used:
+                found[fld] = norm.index(alias)
+                used.add(found[fld])
+                break
+    for fld, words in TOKENS.get(kind, {}).items():
+        if fld in found:
+            continue
+        for i, h in enumerate(norm):
+            if i not in used and any(w in h.split("_") for w in words):
+                found[fld] = i
+                used.add(i)
+                break
+    return found
+
+
+def detect_kind(headers: list[str], name: str) -> tuple[str, dict[str, int]] | None:
+    maps = {kind: map_columns(headers, kind) for kind in KINDS}
+    lowered = name.lower()
+    hinted = [k for k in KINDS if any(h in lowered for h in NAME_HINTS[k])]
+    complete = [k for k in KINDS if all(f in maps[k] for f in REQUIRED[k])]
+    if "fans" in complete and len(maps["fans"]) < 2 and "fans" not in hinted:
+        complete.remove("fans")  # a handle column alone does not make a fan list
+    for kind in hinted:
+        if kind in complete:
+            return kind, maps[kind]
+    if hinted and len(hinted) == 1:
+        return None  # "earnings.csv" without an amount: say what is missing for earnings
+    for kind in ("offers", "earnings", "fans"):
+        if kind in complete:
+            return kind, maps[kind]
+    return None
+
+
+def _missing_columns_message(headers: list[str], name: str) -> str:
+    shown = ", ".join(h.strip() for h in headers if h.strip())[:300] or "none"
+    lowered = name.lower()
+    kinds = [k for k in KINDS if any(h in lowered for h in NAME_HINTS[k])] or list(KINDS)
+    wants = {
+        "earnings": "an earnings file needs a date and an amount column (currency, category "
+        "and fan are optional)",
+        "fans": "a fan list needs a handle or username column (name, tier, total spent, last "
+        "active, tags, notes are optional)",
+        "offers": "an offers file needs date, price, sent and bought columns",
+    }
+    detail = "; ".join(wants[k] for k in kinds)
+    missing = ""
+    if len(kinds) == 1:
+        got = map_columns(headers, kinds[0])
+        lacking = [f for f in REQUIRED[kinds[0]] if f not in got]
+        if lacking:
+            missing = f"missing column{'s' * (len(lacking) > 1)}: {', '.join(lacking)}. "
+    return f"I couldn't recognise its columns ({shown}). {missing}{detail.capitalize()}."
+
+
+def sniff_delimiter(line: str) -> str:
+    counts = {d: line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+# ---------------------------------------------------------------- values
+
+_SIMPLE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?\Z")
+_CODE = re.compile(r"(?<![A-Za-z])([A-Za-z]{3})(?![A-Za-z])")
+_SYMBOLS = (
+    ("R$", "BRL"), ("CA$", "CAD"), ("C$", "CAD"), ("AU$", "AUD"), ("A$", "AUD"),
+    ("NZ$", "NZD"), ("US$", "USD"), ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"),
+    ("₹", "INR"), ("₽", "RUB"), ("₩", "KRW"), ("₺", "TRY"), ("zł", "PLN"), ("₱", "PHP"),
+)  # fmt: skip
+CURRENCY_CODES = frozenset(
+    [
+        "USD",
+        "EUR",
+        "GBP",
+        "CAD",
+        "AUD",
+        "NZD",
+        "JPY",
+        "CHF",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "HUF",
+        "RON",
+        "BGN",
+        "BRL",
+        "MXN",
+        "ARS",
+        "CLP",
+        "COP",
+        "INR",
+        "ZAR",
+        "SGD",
+        "HKD",
+        "KRW",
+        "TRY",
+        "RUB",
+        "CNY",
+        "TWD",
+        "THB",
+        "PHP",
+        "IDR",
+        "MYR",
+        "ILS",
+        "AED",
+        "SAR",
+        "UAH",
+    ]
+)
+
+
+def parse_money(raw: str, comma_decimal: bool = False) -> tuple[Decimal, str | None]:
+    """``(amount, currency or None)`` from text such as ``$1,234.50``, ``12,50 €``,
+    ``(4.99)``, ``USD -3``. ValueError with a short reason otherwise."""
+    s = raw.strip()
+    if not s:
+        raise ValueError("empty")
+    if _SIMPLE_NUMBER.match(s):
+        return Decimal(s), None
+    negative = False
+    if s.startswith("(") and s.endswith(")"):
+        negative, s = True, s[1:-1].strip()
+    currency: str | None = None
+    for symbol, code in _SYMBOLS:
+        if symbol in s:
+            currency = code
+            s = s.replace(symbol, " ")
+            break
+    m = _CODE.search(s)
+    if m:
+        code = m.group(1).upper()
+        if code not in CURRENCY_CODES:
+            raise ValueError("not a number")
+        currency = code
+        s = s[: m.start()] + " " + s[m.end() :]
+    s = s.replace("\u2212", "-").replace("\u00a0", "").replace("\u202f", "").replace("'", "")
+    s = s.replace(" ", "")
+    if s.startswith("+"):
+        s = s[1:]
+    if s.startswith("-"):
+        negative, s = not negative, s[1:]
+    elif s.endswith("-"):
+        negative, s = not negative, s[:-1]
+    if not s or not re.fullmatch(r"[\d.,]+", s) or not any(ch.isdigit() for ch in s):
+        raise ValueError("not a number")
+    if "," in s and "." in s:
+        dec, thousands = (",", ".") if s.rfind(",") > s.rfind(".") else (".", ",")
+        whole, _, frac = s.rpartition(dec)
+        grouped = re.fullmatch(r"\d{1,3}(?:" + re.escape(thousands) + r"\d{3})*", whole)
+        if dec in whole or not grouped or not frac.isdigit():
+            raise ValueError("not a number")
+        s = whole.replace(thousands, "") + "." + frac
+    elif "," in s:
+        if comma_decimal or not re.fullmatch(r"\d{1,3}(,\d{3})+", s):
+            if s.count(",") > 1:
+                raise ValueError("not a number")
+            s = s.replace(",", ".")
+        else:
+            s = s.replace(",", "")
+    elif s.count(".") > 1:
+        if not re.fullmatch(r"\d{1,3}(\.\d{3})+", s):
+            raise ValueError("not a number")
+        s = s.replace(".", "")
+    elif comma_decimal and re.fullmatch(r"\d{1,3}\.\d{3}", s):
+        s = s.replace(".", "")
+    try:
+        value = Decimal(s)
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    return (-value if negative else value), currency
+
+
+def parse_count(raw: str) -> int:
+    s = raw.strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
+    if not s:
+        raise ValueError("empty")
+    try:
+        value = Decimal(s)
+    except InvalidOperation:
+        raise ValueError("not a whole number") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )
+    for m in names
+}  # fmt: skip
+_NUMERIC_DATE = re.compile(r"(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})")
+_TIME = re.compile(
+    r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*([ap]\.?m\.?)?"
+    r"\s*(z|utc|gmt|(?:utc|gmt)?\s*[+-]\d{1,2}(?::?\d{2})?)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def numeric_date_parts(raw: str) -> tuple[int, int, str] | None:
+    """For ``a/b/yyyy`` dates (not year-first): ``(a, b, separator)``."""
+    m = _NUMERIC_DATE.match(raw.strip())
+    if not m or len(m.group(1)) > 2:
+        return None
+    return int(m.group(1)), int(m.group(3)), m.group(2)
+
+
+def decide_date_order(samples: Iterable[str]) -> tuple[str, bool]:
+    """``("mdy" | "dmy", ambiguous)`` from a file's date strings: a first number above 12 means
+    day first, a second above 12 means month first; ``.`` separators mean day first; otherwise
+    month first (the order of US exports) and ``ambiguous``."""
+    dots = numeric = 0
+    for raw in samples:
+        parts = numeric_date_parts(raw)
+        if parts is None:
+            continue
+        numeric += 1
+        a, b, sep = parts
+        if a > 12 >= b:
+            return "dmy", False
+        if b > 12 >= a:
+            return "mdy", False
+        dots += sep == "."
+    if dots:
+        return "dmy", False
+    return "mdy", numeric > 0
+
+
+def _tz(raw: str | None) -> timezone:
+    if not raw:
+        return UTC
+    s = raw.strip().lower().replace(" ", "")
+    for prefix in ("utc", "gmt"):
+        s = s.removeprefix(prefix)
+    if s in ("", "z"):
+        return UTC
+    sign = -1 if s[0] == "-" else 1
+    digits = s[1:].replace(":", "")
+    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+    if hours > 14 or minutes > 59:
+        raise ValueError("bad time zone")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def _time(rest: str) -> tuple[int, int, int, timezone]:
+    rest = rest.strip().lstrip(",T").strip()
+    if rest.lower().startswith("at "):
+        rest = rest[3:]
+    if not rest:
+        return 0, 0, 0, UTC
+    m = _TIME.match(rest)
+    if not m:
+        raise ValueError("unreadable time")
+    hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    ampm = (m.group(4) or "").lower().replace(".", "")
+    if ampm:
+        if not 1 <= hour <= 12:
+            raise ValueError("bad hour")
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    return hour, minute, second, _tz(m.group(5))
+
+
+def _year(raw: str) -> int:
+    year = int(raw)
+    if len(raw) <= 2:
+        year += 2000
+    return year
+
+
+def parse_datetime(raw: str, order: str = "mdy") -> datetime:
+    """A timezone-aware UTC datetime; ValueError with a short reason."""
+    s = raw.strip()
+    if not s:
+        raise ValueError("empty")
+    if s[4:5] == "-" and s[:4].isdigit():
+        try:
+            value = datetime.fromisoformat(s if s[-4:] != " UTC" else s[:-4] + "+00:00")
+        except ValueError:
+            value = None
+        if value is not None:
+            if value.tzinfo is None:
+                return value.replace(tzinfo=UTC)
+            return value.astimezone(UTC)
+    if s.isdigit() and len(s) in (10, 13):
+        seconds = int(s) / (1000 if len(s) == 13 else 1)
+        return datetime.fromtimestamp(seconds, UTC)
+    try:
+        m = _NUMERIC_DATE.match(s)
+        if m:
+            a, b, c = m.group(1), m.group(3), m.group(4)
+            if len(a) == 4:
+                year, month, day = int(a), int(b), int(c)
+            elif order == "dmy":
+                day, month, year = int(a), int(b), _year(c)
+            else:
+                month, day, year = int(a), int(b), _year(c)
+            hour, minute, second, tz = _time(s[m.end() :])
+        else:
+            time_at = re.search(r"\d{1,2}:\d{2}", s)
+            date_part = s[: time_at.start()] if time_at else s
+            words = re.findall(r"[A-Za-z]+", date_part)
+            months = [_MONTHS[w.lower()] for w in words if w.lower() in _MONTHS]
+            numbers = re.findall(r"\d+", date_part)
+            if len(months) != 1 or len(numbers) != 2:
+                raise ValueError("unreadable date")
+            month = months[0]
+            years = [n for n in numbers if len(n) == 4]
+            if len(years) != 1:
+                raise ValueError("unreadable date")
+            year = int(years[0])
+            day = int(next(n for n in numbers if n != years[0] or numbers.count(n) > 1))
+            hour, minute, second, tz = _time(s[time_at.start() :] if time_at else "")
+        local = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except (ValueError, OverflowError, StopIteration) as exc:
+        if "month must be" in str(exc) and order == "mdy":
+            raise ValueError("not a valid month/day date (the file uses MM/DD)") from None
+        if "month must be" in str(exc):
+            raise ValueError("not a valid day/month date (the file uses DD/MM)") from None
+        raise ValueError("not a date I can read") from None
+    return local.astimezone(UTC)
+
+
+def normalise_category(raw: str) -> str | None:
+    """One of CATEGORIES, or None when the text names none of them."""
+    s = raw.strip().lower()
+    if not s:
+        return None
+    if s in CATEGORIES:
+        return s
+    rules = (
+        ("referral", ("referr", "affiliate")),
+        ("tip", ("tip", "gift", "donation")),
+        ("subscription", ("subscri", "renew", "recurring", "rebill", "membership")),
+        ("ppv", ("ppv", "pay per view", "pay-per-view")),
+        ("message", ("message", "chat", "dm", "direct")),
+        ("ppv", ("post", "unlock", "purchase", "bundle")),
+    )
+    for category, words in rules:
+        if any(w in s for w in words):
+            return category
+    return None
+
+
+def normalise_offer_kind(raw: str) -> str | None:
+    s = raw.strip().lower()
+    if not s:
+        return "ppv"
+    if s in OFFER_KINDS:
+        return s
+    if any(w in s for w in ("bundle", "package", "pack")):
+        return "bundle"
+    if any(w in s for w in ("subscri", "renew", "membership")):
+        return "subscription"
+    if any(w in s for w in ("ppv", "pay", "message", "post", "unlock", "mass")):
+        return "ppv"
+    return None
+
+
+_TIER_ALIASES = {
+    "new": "new", "newbie": "new", "fresh": "new", "trial": "new",
+    "regular": "regular", "standard": "regular", "normal": "regular", "fan": "regular",
+    "member": "regular", "basic": "regular",
+    "vip": "vip", "v.i.p.": "vip", "gold": "vip", "premium": "vip", "loyal": "vip",
+    "whale": "whale", "whales": "whale", "top": "whale", "top spender": "whale",
+    "big spender": "whale", "platinum": "whale", "diamond": "whale",
+}  # fmt: skip
+
+
+def normalise_tier(raw: str) -> str | None:
+    return _TIER_ALIASES.get(raw.strip().lower())
+
+
+def split_tags(raw: str) -> list[str]:
+    tags: dict[str, None] = {}
+    for part in re.split(r"[,;|#]", raw):
+        tag = re.sub(r"\s+", "-", part.strip().lower())
+        if tag:
+            tags.setdefault(tag[:40], None)
+    return list(tags)
+
+
+def clean_fan(raw: str) -> str:
+    handle = normalise_handle(raw)
+    if handle in {"-", "n/a", "na", "none", "null", "anonymous", "unknown"}:
+        return ""
+    return handle[:255]
+
+
+# ---------------------------------------------------------------- rows
+
+
+class _RowError(Exception):
+    pass
+
+
+_FIELDS = ("date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind")
+_CACHE_LIMIT = 50_000
+
+
+@dataclass
+class _Context:
+    kind: str
+    columns: dict[str, int]
+    width: int
+    comma_decimal: bool
+    default_currency: str
+    header_currency: str | None
+    order: str
+    now: datetime
+    seen: dict[bytes, int] = field(default_factory=dict)  # content digest -> occurrences
+    ids: dict[str, int] = field(default_factory=dict)  # external id -> first line
+    warnings: dict[str, list[int]] = field(default_factory=dict)
+    warn_count: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, str | None] = field(default_factory=dict)  # raw -> normalised
+    fans: dict[str, str] = field(default_factory=dict)  # raw -> handle
+    currencies: dict[str, str] = field(default_factory=dict)  # raw -> code
+
+    def __post_init__(self) -> None:
+        self.future = self.now + timedelta(days=2)
+        ix = {f: self.columns.get(f, -1) for f in _FIELDS}
+        self.ix_date, self.ix_amount, self.ix_price = ix["date"], ix["amount"], ix["price"]
+        self.ix_currency, self.ix_category, self.ix_fan = ix["currency"], ix["category"], ix["fan"]
+        self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
+        self.ix_kind = ix["kind"]
+
+    def warn(self, key: str, line: int) -> None:
+        self.warn_count[key] = self.warn_count.get(key, 0) + 1
+        lines = self.warnings.setdefault(key, [])
+        if len(lines) < 3:
+            lines.append(line)
+
+    def cell(self, row: list[str], fld: str) -> str:
+        i = self.columns.get(fld)
+        if i is None or i >= len(row):
+            return ""
+        return row[i].strip()
+
+    def when(self, raw: str, what: str = "date") -> datetime:
+        if not raw:
+            raise _RowError(f"missing {what}")
+        try:
+            value = parse_datetime(raw, self.order)
+        except ValueError as exc:
+            raise _RowError(f"{what} “{raw[:40]}” is {exc}") from None
+        if value.year < 2000:
+            raise _RowError(f"{what} “{raw[:40]}” is before 2000")
+        if value > self.future:
+            raise _RowError(f"{what} “{raw[:40]}” is in the future")
+        return value
+
+    def money(self, raw: str, what: str) -> tuple[Decimal, str]:
+        if not raw:
+            raise _RowError(f"missing {what}")
+        if _SIMPLE_NUMBER.match(raw):
+            value, currency = Decimal(raw), None
+        else:
+            try:
+                value, currency = parse_money(raw, self.comma_decimal)
+            except ValueError:
+                raise _RowError(f"{what} “{raw[:40]}” is not a number") from None
+        if not value.is_finite() or abs(value) > MAX_AMOUNT:
+            raise _RowError(f"{what} “{raw[:40]}” is too large")
+        return value.quantize(_CENT), currency or ""
+
+    def currency(self, raw: str, from_amount: str) -> str:
+        if raw:
+            code = self.currencies.get(raw)
+            if code is None:
+                upper = raw.upper()
+                if re.fullmatch(r"[A-Z]{3}", upper):
+                    code = upper
+                else:
+                    symbol = dict(_SYMBOLS).get(upper) or dict(_SYMBOLS).get(raw)
+                    if symbol is None:
+                        raise _RowError(f"currency “{raw[:20]}” is not a currency code")
+                    code = symbol
+                if len(self.currencies) < _CACHE_LIMIT:
+                    self.currencies[raw] = code
+            return code
+        return from_amount or self.header_currency or self.default_currency
+
+    def category(self, raw: str, line: int) -> str:
+        try:
+            category = self.categories[raw]
+        except KeyError:
+            category = normalise_category(raw)
+            if len(self.categories) < _CACHE_LIMIT:
+                self.categories[raw] = category
+        if category is None:
+            if raw:
+                self.warn(f"unknown category “{raw[:30]}” counted as other", line)
+            return "other"
+        return category
+
+    def fan(self, raw: str) -> str:
+        handle = self.fans.get(raw)
+        if handle is None:
+            handle = clean_fan(raw)
+            if len(self.fans) < _CACHE_LIMIT:
+                self.fans[raw] = handle
+        return handle
+
+    def key(self, when: datetime, content: str) -> str:
+        """A row key: the time (hex seconds, so keys of an export sorted by time are nearly
+        sequential and the unique index stays cache-friendly) + a digest of the content and of
+        its occurrence number among identical rows of this file."""
+        digest = hashlib.blake2b(content.encode(), digest_size=16).digest()
+        n = self.seen.get(digest, 0)
+        self.seen[digest] = n + 1
+        if n:
+            digest = hashlib.blake2b(digest + f"#{n}".encode(), digest_size=16).digest()
+        return f"{max(0, int(when.timestamp())):010x}{digest.hex()[:22]}"
+
+    def external(self, row: list[str], line: int) -> str:
+        i = self.ix_id
+        ext = row[i].strip()[:128] if 0 <= i < len(row) else ""
+        if ext:
+            first = self.ids.get(ext)
+            if first is not None:
+                raise _RowError(f"transaction id “{ext[:40]}” appears twice (also line {first})")
+            self.ids[ext] = line
+        return ext
+
+
+_CENT = Decimal("0.01")
+
+
+def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
+    n = len(row)
+    i = ctx.ix_date
+    when = ctx.when(row[i].strip() if i < n else "")
+    i = ctx.ix_amount
+    amount, from_amount = ctx.money(row[i].strip() if i < n else "", "amount")
+    i = ctx.ix_currency
+    currency = ctx.currency(row[i].strip() if 0 <= i < n else "", from_amount)
+    i = ctx.ix_category
+    category = ctx.category(row[i].strip() if 0 <= i < n else "", line)
+    i = ctx.ix_fan
+    fan = ctx.fan(row[i] if 0 <= i < n else "")
+    ext = ctx.external(row, line) if ctx.ix_id >= 0 else ""
+    if ext:
+        key = hashlib.blake2b(f"id|{ext}".encode(), digest_size=16).hexdigest()
+    else:
+        key = ctx.key(when, f"tx|{when.timestamp()}|{amount}|{currency}|{category}|{fan}")
+    return Transaction(key, when, amount, currency, category, fan, ext)
+
+
+def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord:
+    when = ctx.when(ctx.cell(row, "date"))
+    price, from_amount = ctx.money(ctx.cell(row, "price"), "price")
+    if price <= 0:
+        raise _RowError(f"price {price} is not above zero")
+    currency = ctx.currency(ctx.cell(row, "currency"), from_amount)
+    counts: dict[str, int] = {}
+    for fld in ("sent", "bought"):
+        raw = ctx.cell(row, fld)
+        if not raw:
+            raise _RowError(f"missing {fld}")
+        try:
+            counts[fld] = parse_count(raw)
+        except ValueError:
+            raise _RowError(f"{fld} “{raw[:40]}” is not a whole number") from None
+        if counts[fld] < 0:
+            raise _RowError(f"{fld} is negative")
+    if counts["bought"] > counts["sent"]:
+        raise _RowError(f"bought ({counts['bought']}) is more than sent ({counts['sent']})")
+    raw_kind = ctx.cell(row, "kind")
+    kind = normalise_offer_kind(raw_kind)
+    if kind is None:
+        raise _RowError(f"unknown offer type “{raw_kind[:30]}” (use ppv, subscription or bundle)")
+    ext = ctx.external(row, line)
+    if ext:
+        key = hashlib.blake2b(f"offer|{ext}".encode(), digest_size=16).hexdigest()
+    else:
+        key = ctx.key(
+            when,
+            f"offer|{when.timestamp()}|{kind}|{price}|{currency}|{counts['sent']}|{counts['bought']}",
+        )
+    return OfferRecord(
+        row_key=key,
+        offered_at=when,
+        kind=kind,
+        price=price,
+        currency=currency,
+        sent=counts["sent"],
+        bought=counts["bought"],
+        source="import",
+    )
+
+
+def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
+    handle = clean_fan(ctx.cell(row, "handle"))
+    if not handle:
+        raise _RowError("missing handle")
+    values: dict[str, object] = {}
+    name = ctx.cell(row, "name")
+    if name:
+        values["name"] = name[:80]
+    tier_raw = ctx.cell(row, "tier")
+    if tier_raw:
+        tier = normalise_tier(tier_raw)
+        if tier is None:
+            ctx.warn(f"unknown tier “{tier_raw[:30]}” left as it was (new fans: regular)", line)
+        else:
+            values["tier"] = tier
+    spent_raw = ctx.cell(row, "total_spent")
+    if spent_raw:
+        spent, _ = ctx.money(spent_raw, "total spent")
+        if spent < 0:
+            raise _RowError("total spent is negative")
+        values["total_spent"] = spent
+    active_raw = ctx.cell(row, "last_active")
+    if active_raw:
+        values["last_active"] = ctx.when(active_raw, "last active date").date()
+    tags_raw = ctx.cell(row, "tags")
+    if tags_raw:
+        values["tags"] = split_tags(tags_raw)
+    notes = ctx.cell(row, "notes")
+    if notes:
+        values["notes"] = notes[:2000]
+    return FanPatch(handle=handle, values=values)
+
+
+_BUILDERS: dict[str, Callable[[_Context, list[str], int], Any]] = {
+    "earnings": _earning,
+    "offers": _offer,
+    "fans": _fan,
+}
+
+
+# ---------------------------------------------------------------- the importer
+
+
+def chunks_of(data: bytes, size: int = READ_CHUNK) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), size):
+        yield bytes(view[start : start + size])
+
+
+def file_chunks(path: Path, size: int = READ_CHUNK) -> Iterator[bytes]:
+    """A file read lazily, chunk by chunk (the CLI and background jobs stream from disk)."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+async def import_file(
+    importer: CsvImporter,
+    account_id: int,
+    path: Path,
+    err: TextIO | None = None,
+) -> ImportReport:
+    """``huntaze import FILE``: stream a file from disk; progress lines go to ``err``."""
+
+    async def show(p: ImportProgress) -> None:
+        if err is None:
+            return
+        share = f" ({p.fraction:.0%})" if p.fraction is not None else ""
+        end = "\n" if p.done else "\r"
+        err.write(f"{p.rows:,} rows read, {p.added:,} new{share}{end}")
+        err.flush()
+
+    size = (await asyncio.to_thread(path.stat)).st_size
+    return await importer.import_stream(
+        account_id, path.name, file_chunks(path), total_bytes=size, progress=show
+    )
+
+
+class CsvImporter:
+    """``Importer`` over an ``AnalyticsStore`` (``SqlStore`` is one)."""
+
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        clock: Clock,
+        *,
+        batch_size: int = 2000,
+        default_currency: str = "USD",
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.batch_size = batch_size
+        self.default_currency = default_currency
+
+    async def import_csv(
+        self,
+        account_id: int,
+        name: str,
+        data: bytes,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        report = await self.import_stream(
+            account_id, name, chunks_of(data), total_bytes=len(data), progress=progress
+        )
+        return report.text()
+
+    async def import_stream(
+        self,
+        account_id: int,
+        name: str,
+        chunks: Iterable[bytes],
+        *,
+        total_bytes: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import one CSV read chunk by chunk; never raises for a bad file (see ``error``)."""
+        report = ImportReport(name=name)
+        try:
+            await self._run(account_id, name, iter(chunks), total_bytes, progress, report)
+        except ImportProblem as exc:
+            report.error = str(exc)
+        return report
+
+    async def _run(
+        self,
+        account_id: int,
+        name: str,
+        chunks: Iterator[bytes],
+        total_bytes: int | None,
+        progress: ProgressCallback | None,
+        report: ImportReport,
+    ) -> None:
+        head = b""
+        for chunk in chunks:
+            head += chunk
+            if len(head) >= HEAD_BYTES:
+                break
+        if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+            raise ImportProblem("the file is empty.")
+        codec, note = sniff_encoding(head)
+        report.encoding = codec
+        if note:
+            report.notes.append(note)
+        decoder = _Decoder(codec)
+        first_text = decoder.decode(head)
+        mac = "\n" not in first_text and "\r" in first_text
+
+        def pieces() -> Iterator[str]:
+            yield first_text
+            for chunk in chunks:
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+
+        lines = _lines(pieces(), mac)
+        first_lines: list[str] = []
+        for line in lines:
+            if line.strip():
+                first_lines.append(line)
+                break
+        if not first_lines:
+            raise ImportProblem("the file is empty.")
+        delimiter = sniff_delimiter(first_lines[0])
+        report.delimiter = delimiter
+
+        def all_lines() -> Iterator[str]:
+            yield from first_lines
+            yield from lines
+
+        reader = csv.reader(all_lines(), delimiter=delimiter, strict=False)
+        headers: list[str] | None = None
+        detected: tuple[str, dict[str, int]] | None = None
+        candidates: list[list[str]] = []
+        for _ in range(5):
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise ImportProblem(f"its first lines are not valid CSV ({exc}).") from None
+            if not any(c.strip() for c in row):
+                continue
+            candidates.append(row)
+            detected = detect_kind(row, name)
+            if detected is not None:
+                headers = row
+                break
+        if detected is None or headers is None:
+            raise ImportProblem(_missing_columns_message(candidates[0] if candidates else [], name))
+        if len(candidates) > 1:
+            report.notes.append(f"Skipped {len(candidates) - 1} line(s) above the header row.")
+        kind, columns = detected
+        report.kind = kind
+        header_currency = None
+        if "amount" in columns or "price" in columns:
+            col = columns.get("amount", columns.get("price", 0))
+            for token in normalise_header(headers[col]).split("_"):
+                if token.upper() in CURRENCY_CODES:
+                    header_currency = token.upper()
+
+        # Look ahead to decide the date order (MM/DD or DD/MM) from unambiguous dates.
+        pending: list[tuple[int, list[str] | None, str | None]] = []
+        for row_or_error in self._rows(reader):
+            pending.append(row_or_error)
+            if len(pending) >= DATE_LOOKAHEAD_ROWS:
+                break
+        order, ambiguous = "mdy", False
+        date_field = "last_active" if kind == "fans" else "date"
+        if date_field in columns:
+            col = columns[date_field]
+            samples = (r[col] for _, r, _ in pending if r is not None and col < len(r))
+            order, ambiguous = decide_date_order(samples)
+        ctx = _Context(
+            kind=kind,
+            columns=columns,
+            width=len(headers),
+            comma_decimal=delimiter == ";",
+            default_currency=self.default_currency,
+            header_currency=header_currency,
+            order=order,
+            now=self.clock.now(),
+        )
+        build = _BUILDERS[kind]
+        batch: list[Any] = []
+
+        async def flush(done: bool = False) -> None:
+            if batch:
+                await self._write(account_id, kind, batch, report)
+                batch.clear()
+            if progress is not None:
+                await progress(
+                    ImportProgress(
+                        name=name,
+                        kind=kind,
+                        rows=report.rows,
+                        added=report.added,
+                        bytes_read=decoder.bytes_read,
+                        total_bytes=total_bytes,
+                        done=done,
+                    )
+                )
+
+        def rows() -> Iterator[tuple[int, list[str] | None, str | None]]:
+            yield from pending
+            yield from self._rows(reader)
+
+        saw_ambiguous = False
+        for line, row, error in rows():
+            report.rows += 1
+            if error is not None or row is None:
+                self._bad(report, line, error or "unreadable row")
+                continue
+            if len(row) > ctx.width and any(c.strip() for c in row[ctx.width :]):
+                self._bad(
+                    report,
+                    line,
+                    f"{len(row)} values but the header has {ctx.width} (a “{delimiter}” inside "
+                    "an unquoted value?)",
+                )
+                continue
+            try:
+                record = build(ctx, row, line)
+            except _RowError as exc:
+                self._bad(report, line, str(exc))
+                continue
+            if ambiguous and not saw_ambiguous:
+                saw_ambiguous = numeric_date_parts(ctx.cell(row, date_field)) is not None
+            if isinstance(record, Transaction):
+                report.totals[record.currency] = (
+                    report.totals.get(record.currency, Decimal("0")) + record.amount
+                )
+            batch.append(record)
+            if len(batch) >= self.batch_size:
+                await flush()
+        await flush(done=True)
+        if saw_ambiguous:
+            report.notes.append(
+                "Dates such as 03/04/2026 were read as month/day (MM/DD/YYYY): nothing in the "
+                "file says otherwise."
+            )
+        for reason, lines_ in ctx.warnings.items():
+            count = ctx.warn_count[reason]
+            where = ", ".join(str(n) for n in lines_) + ("…" if count > len(lines_) else "")
+            report.notes.append(f"{count} row{'s' * (count > 1)}: {reason} (line {where}).")
+        if decoder.fixed_bytes:
+            report.notes.append(
+                f"{decoder.fixed_bytes} byte(s) were not valid UTF-8 and were read as Windows-1252."
+            )
+
+    @staticmethod
+    def _rows(reader: Any) -> Iterator[tuple[int, list[str] | None, str | None]]:
+        """``(line, row, None)`` or ``(line, None, reason)``; blank lines skipped."""
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, None, f"not valid CSV ({exc})"
+                continue
+            if not row or not any(c.strip() for c in row):
+                continue
+            yield start, row, None
+
+    @staticmethod
+    def _bad(report: ImportReport, line: int, reason: str) -> None:
+        report.bad_count += 1
+        if len(report.bad) < MAX_BAD_KEPT:
+            report.bad.append(BadRow(line, reason))
+
+    async def _write(
+        self, account_id: int, kind: str, batch: list[Any], report: ImportReport
+    ) -> None:
+        if kind == "earnings":
+            added = await self.store.earnings.add_many(account_id, batch)
+            report.added += added
+            report.unchanged += len(batch) - added
+        elif kind == "offers":
+            added = await self.store.offers.add_many(account_id, batch)
+            report.added += added
+            report.unchanged += len(batch) - added
+        else:
+            added, updated = await self.store.fan_lists.upsert_many(account_id, batch)
+            report.added += added
+            report.updated += updated
+            report.unchanged += len({p.handle for p in batch}) - added - updated
+
+
+__all__ = [
+    "CATEGORIES",
+    "OFFER_KINDS",
+    "BadRow",
+    "CsvImporter",
+    "ImportProblem",
+    "ImportProgress",
+    "ImportReport",
+    "ProgressCallback",
+    "chunks_of",
+    "decide_date_order",
+    "detect_kind",
+    "file_chunks",
+    "import_file",
+    "map_columns",
+    "normalise_category",
+    "parse_datetime",
+    "parse_money",
+    "sniff_encoding",
+]

@@ -1,0 +1,591 @@
+"""SQL repositories behind imports, /stats, fan segments and /price (``core.ports``).
+
+Every method takes the account id and scopes every statement by it. Money is stored as integer
+cents (``amount_cents``, ``price_cents``) so sums are exact on SQLite as on PostgreSQL; the
+records going in and out carry ``Decimal``.
+
+Imports are idempotent: transactions and offers carry a ``row_key`` that is unique per account,
+and inserts use ``ON CONFLICT DO NOTHING``; fan rows are upserted by handle and a row equal to the
+stored one is not written at all (``ON CONFLICT DO UPDATE ... WHERE`` some field differs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.models import Fan
+from core.ports import (
+    Clock,
+    FanPatch,
+    FanQuery,
+    FanSpend,
+    OfferRecord,
+    PriceTestState,
+    RevenueBucket,
+    Transaction,
+)
+from storage.repositories import SqlStore, _Database, _fan
+from storage.tables import (
+    AccountRow,
+    FanRow,
+    IdentityRow,
+    OfferRow,
+    PriceTestRow,
+    TransactionRow,
+)
+
+_CENT = Decimal("0.01")
+#: Rows per INSERT statement (SQLite allows 32,766 bound parameters, asyncpg 32,767).
+_CHUNK = 500
+_KEY_CHUNK = 2000
+
+FAN_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "tier": "regular",
+    "total_spent": Decimal("0"),
+    "last_active": None,
+    "tags": [],
+    "notes": "",
+}
+
+
+def to_cents(amount: Decimal) -> int:
+    return int((amount / _CENT).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def from_cents(cents: int | None) -> Decimal:
+    return (Decimal(int(cents or 0)) * _CENT).quantize(_CENT)
+
+
+def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+# ---------------------------------------------------------------- earnings
+
+
+class SqlEarningsRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> int:
+        """Insert the rows whose row_key is new (one transaction); returns how many."""
+        if not rows:
+            return 0
+        async with self._db.transaction() as session:
+            pg = self._db.dialect(session) == "postgresql"
+            ts = _timestamp_param(pg)
+            created = ts(self._clock.now())
+            params = []
+            for r in rows:
+                at = r.occurred_at.astimezone(UTC)
+                day = at.date()
+                params.append(
+                    (
+                        account_id,
+                        r.row_key,
+                        ts(at),
+                        day if pg else day.isoformat(),
+                        at.hour,
+                        to_cents(r.amount),
+                        r.currency,
+                        r.category,
+                        r.fan_handle,
+                        r.external_id,
+                        created,
+                    )
+                )
+            return await _insert_new(session, pg, TransactionRow, account_id, _TX_COLUMNS, params)
+
+    async def buckets(
+        self, account_id: int, start: datetime | None, end: datetime
+    ) -> list[RevenueBucket]:
+        t = TransactionRow
+        scope = _period(t.account_id == account_id, t.occurred_at, start, end)
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        t.day,
+                        t.hour,
+                        t.category,
+                        t.currency,
+                        func.sum(t.amount_cents),
+                        func.count(),
+                    )
+                    .where(scope)
+                    .group_by(t.day, t.hour, t.category, t.currency)
+                    .order_by(t.day, t.hour, t.category, t.currency)
+                )
+            ).all()
+        return [
+            RevenueBucket(
+                day=_as_date(day),
+                hour=int(hour),
+                category=category,
+                currency=currency,
+                amount=from_cents(total),
+                count=int(count),
+            )
+            for day, hour, category, currency, total, count in rows
+        ]
+
+    async def fan_spend(
+        self, account_id: int, start: datetime | None, end: datetime
+    ) -> list[FanSpend]:
+        t = TransactionRow
+        firsts = (
+            select(t.fan_handle.label("handle"), func.min(t.occurred_at).label("first_seen"))
+            .where(t.account_id == account_id, t.fan_handle != "")
+            .group_by(t.fan_handle)
+            .subquery("firsts")
+        )
+        scope = _period(
+            and_(t.account_id == account_id, t.fan_handle != ""), t.occurred_at, start, end
+        )
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        t.fan_handle,
+                        t.currency,
+                        func.sum(t.amount_cents),
+                        func.count(),
+                        firsts.c.first_seen,
+                    )
+                    .join(firsts, firsts.c.handle == t.fan_handle)
+                    .where(scope)
+                    .group_by(t.fan_handle, t.currency, firsts.c.first_seen)
+                    .order_by(t.fan_handle, t.currency)
+                )
+            ).all()
+        return [
+            FanSpend(
+                handle=handle,
+                currency=currency,
+                amount=from_cents(total),
+                count=int(count),
+                first_seen=_as_utc(first),
+            )
+            for handle, currency, total, count, first in rows
+        ]
+
+    async def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+        t = TransactionRow
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(func.min(t.occurred_at), func.max(t.occurred_at)).where(
+                        t.account_id == account_id
+                    )
+                )
+            ).one()
+        if row[0] is None:
+            return None
+        return _as_utc(row[0]), _as_utc(row[1])
+
+
+def _period(
+    scope: ColumnElement[bool], column: Any, start: datetime | None, end: datetime
+) -> ColumnElement[bool]:
+    conditions = [scope, column < end]
+    if start is not None:
+        conditions.append(column >= start)
+    return and_(*conditions)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _as_utc(value: Any) -> datetime:
+    """Aggregates (min/max) bypass the column type on SQLite: parse and attach UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+_TX_COLUMNS = (
+    "account_id", "row_key", "occurred_at", "day", "hour", "amount_cents", "currency",
+    "category", "fan_handle", "external_id", "created_at",
+)  # fmt: skip
+_OFFER_COLUMNS = (
+    "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
+    "source", "created_at",
+)  # fmt: skip
+
+
+def _timestamp_param(pg: bool) -> Callable[[datetime], Any]:
+    """``UTCDateTime`` as the driver gets it: asyncpg takes aware datetimes; on SQLite it is
+    naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (what SQLAlchemy writes and compares)."""
+    if pg:
+        return _aware
+
+    def sqlite_text(value: datetime) -> str:
+        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    return sqlite_text
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+    return value
+
+
+async def _insert_new(
+    session: AsyncSession,
+    pg: bool,
+    model: type[TransactionRow] | type[OfferRow],
+    account_id: int,
+    columns: tuple[str, ...],
+    params: list[tuple[Any, ...]],
+) -> int:
+    """Insert the rows (``columns`` order, ``row_key`` second) whose key the account does not
+    have yet; returns how many.
+
+    The stored keys are looked up first (one indexed ``IN`` query per chunk) and only the
+    others are sent, in one driver-level executemany with ``ON CONFLICT DO NOTHING``: a
+    re-import writes nothing, and a concurrent import of the same rows cannot fail (at worst
+    the count includes rows the other import won). The driver-level path skips SQLAlchemy's
+    per-row parameter processing — imports write hundreds of thousands of rows — so callers
+    pass values already converted as the column types would (``_timestamp_param``, ISO dates
+    on SQLite).
+    """
+    table = model.__table__
+    existing: set[str] = set()
+    keys = list(dict.fromkeys(p[1] for p in params))
+    for chunk in _chunks(keys, _KEY_CHUNK):
+        existing.update(
+            await session.scalars(
+                select(table.c.row_key).where(
+                    table.c.account_id == account_id, table.c.row_key.in_(chunk)
+                )
+            )
+        )
+    fresh: dict[str, tuple[Any, ...]] = {}
+    for p in params:
+        if p[1] not in existing:
+            fresh.setdefault(p[1], p)
+    if not fresh:
+        return 0
+    if pg:
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    else:
+        marks = ", ".join("?" for _ in columns)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
+        "ON CONFLICT (account_id, row_key) DO NOTHING"
+    )
+    connection = await session.connection()
+    try:
+        await connection.exec_driver_sql(sql, list(fresh.values()))
+    except IntegrityError as error:
+        raise NotFound("That account does not exist.") from error
+    return len(fresh)
+
+
+# ---------------------------------------------------------------- offers
+
+
+def _offer(row: OfferRow) -> OfferRecord:
+    return OfferRecord(
+        row_key=row.row_key,
+        offered_at=row.offered_at,
+        kind=row.kind,
+        price=from_cents(row.price_cents),
+        currency=row.currency,
+        sent=row.sent,
+        bought=row.bought,
+        source=row.source,
+    )
+
+
+class SqlOfferRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int:
+        if not rows:
+            return 0
+        async with self._db.transaction() as session:
+            pg = self._db.dialect(session) == "postgresql"
+            ts = _timestamp_param(pg)
+            created = ts(self._clock.now())
+            params = [
+                (
+                    account_id,
+                    r.row_key,
+                    ts(r.offered_at),
+                    r.kind,
+                    to_cents(r.price),
+                    r.currency,
+                    r.sent,
+                    r.bought,
+                    r.source,
+                    created,
+                )
+                for r in rows
+            ]
+            return await _insert_new(session, pg, OfferRow, account_id, _OFFER_COLUMNS, params)
+
+    async def list(
+        self, account_id: int, kind: str, since: datetime | None = None
+    ) -> list[OfferRecord]:
+        stmt = select(OfferRow).where(OfferRow.account_id == account_id, OfferRow.kind == kind)
+        if since is not None:
+            stmt = stmt.where(OfferRow.offered_at >= since)
+        async with self._db.transaction() as session:
+            rows = await session.scalars(stmt.order_by(OfferRow.offered_at, OfferRow.id))
+            return [_offer(row) for row in rows]
+
+
+# ---------------------------------------------------------------- price tests
+
+
+def _price_test(row: PriceTestRow) -> PriceTestState:
+    return PriceTestState(
+        kind=row.kind,
+        config=dict(row.config or {}),
+        started_at=row.started_at,
+        active=bool(row.active),
+        proposed=None if row.proposed_cents is None else from_cents(row.proposed_cents),
+    )
+
+
+class SqlPriceTestRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, account_id: int, kind: str) -> PriceTestState | None:
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(PriceTestRow).where(
+                    PriceTestRow.account_id == account_id, PriceTestRow.kind == kind
+                )
+            )
+            return None if row is None else _price_test(row)
+
+    async def save(self, account_id: int, state: PriceTestState) -> None:
+        values = {
+            "config": dict(state.config),
+            "started_at": state.started_at,
+            "active": state.active,
+            "proposed_cents": None if state.proposed is None else to_cents(state.proposed),
+            "updated_at": self._clock.now(),
+        }
+        async with self._db.transaction() as session:
+            stmt = self._db.insert(session, PriceTestRow).values(
+                account_id=account_id, kind=state.kind, **values
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["account_id", "kind"],
+                set_={key: getattr(stmt.excluded, key) for key in values},
+            )
+            try:
+                await session.execute(stmt)
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+    async def list(self, account_id: int) -> list[PriceTestState]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(PriceTestRow)
+                .where(PriceTestRow.account_id == account_id)
+                .order_by(PriceTestRow.kind)
+            )
+            return [_price_test(row) for row in rows]
+
+
+# ---------------------------------------------------------------- fan lists and segments
+
+
+_SPENT_OPS = {
+    ">=": lambda c, v: c >= v,
+    ">": lambda c, v: c > v,
+    "<=": lambda c, v: c <= v,
+    "<": lambda c, v: c < v,
+    "=": lambda c, v: c == v,
+}
+
+
+class SqlFanListRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def upsert_many(self, account_id: int, patches: Sequence[FanPatch]) -> tuple[int, int]:
+        """Insert new fans and update changed ones, in one transaction; ``(added, updated)``.
+
+        Only the fields present in a patch are written to an existing fan; a patch that equals
+        the stored fan is not written (``updated_at`` stays). Later patches for the same handle
+        win over earlier ones.
+        """
+        merged: dict[str, dict[str, Any]] = {}
+        for patch in patches:
+            if not patch.handle:
+                raise ValueError("a fan needs a handle")
+            merged.setdefault(patch.handle, {}).update(patch.values)
+        if not merged:
+            return 0, 0
+        groups: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
+        for handle, values in merged.items():
+            unknown = set(values) - set(FAN_DEFAULTS)
+            if unknown:
+                raise ValueError(f"unknown fan fields: {sorted(unknown)}")
+            groups.setdefault(tuple(sorted(values)), []).append((handle, values))
+        now = self._clock.now()
+        added = updated = 0
+        async with self._db.transaction() as session:
+            for fields, members in groups.items():
+                for chunk in _chunks(members, 400):
+                    handles = [h for h, _ in chunk]
+                    existing = set(
+                        await session.scalars(
+                            select(FanRow.handle).where(
+                                FanRow.account_id == account_id, FanRow.handle.in_(handles)
+                            )
+                        )
+                    )
+                    rows = [
+                        {
+                            "account_id": account_id,
+                            "handle": handle,
+                            **FAN_DEFAULTS,
+                            **values,
+                            "updated_at": now,
+                        }
+                        for handle, values in chunk
+                    ]
+                    stmt = self._db.insert(session, FanRow).values(rows)
+                    if fields:
+                        changed = or_(
+                            *(
+                                getattr(FanRow, f).is_distinct_from(getattr(stmt.excluded, f))
+                                for f in fields
+                            )
+                        )
+                        set_ = {f: getattr(stmt.excluded, f) for f in (*fields, "updated_at")}
+                        stmt = stmt.on_conflict_do_update(
+                            index_elements=["account_id", "handle"], set_=set_, where=changed
+                        )
+                    else:
+                        stmt = stmt.on_conflict_do_nothing(index_elements=["account_id", "handle"])
+                    try:
+                        written = list(await session.scalars(stmt.returning(FanRow.handle)))
+                    except IntegrityError as error:
+                        raise NotFound("That account does not exist.") from error
+                    for handle in written:
+                        if handle in existing:
+                            updated += 1
+                        else:
+                            added += 1
+        return added, updated
+
+    def _conditions(
+        self, session: AsyncSession, account_id: int, query: FanQuery
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [FanRow.account_id == account_id]
+        if query.tiers is not None:
+            conditions.append(FanRow.tier.in_(sorted(query.tiers)) if query.tiers else false())
+        if query.exclude_tiers:
+            conditions.append(FanRow.tier.not_in(sorted(query.exclude_tiers)))
+        for alternatives in query.tags_all:
+            conditions.append(self._has_any_tag(session, alternatives))
+        if query.tags_none:
+            conditions.append(~self._has_any_tag(session, query.tags_none))
+        for op, amount in query.spent:
+            conditions.append(_SPENT_OPS[op](FanRow.total_spent, amount))
+        if query.active_from is not None:
+            conditions.append(FanRow.last_active >= query.active_from)
+        if query.active_until is not None:
+            conditions.append(FanRow.last_active <= query.active_until)
+        return conditions
+
+    def _has_any_tag(self, session: AsyncSession, tags: frozenset[str]) -> ColumnElement[bool]:
+        wanted = sorted(tags)
+        if not wanted:
+            return false()
+        if self._db.dialect(session) == "postgresql":
+            return or_(*(FanRow.tags.bool_op("@>")(func.jsonb_build_array(tag)) for tag in wanted))
+        each = func.json_each(FanRow.tags).table_valued("value").alias("fan_tag")
+        return exists(select(literal(1)).select_from(each).where(each.c.value.in_(wanted)))
+
+    async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(FanRow)
+                .where(*self._conditions(session, account_id, query))
+                .order_by(FanRow.total_spent.desc(), FanRow.handle)
+                .limit(max(limit, 0))
+            )
+            return [_fan(row) for row in rows]
+
+    async def count(self, account_id: int, query: FanQuery) -> int:
+        async with self._db.transaction() as session:
+            total = await session.scalar(
+                select(func.count())
+                .select_from(FanRow)
+                .where(*self._conditions(session, account_id, query))
+            )
+            return int(total or 0)
+
+
+# ---------------------------------------------------------------- accounts by reference
+
+
+async def find_accounts(store: SqlStore, ref: str) -> list[int]:
+    """Accounts matching an operator's reference (``huntaze import --account``): an account id
+    (``42``), an identity ``platform:external_id`` (``telegram:777001``) or a username
+    (``@mia`` / ``mia``, any platform, case-insensitive). Several matches are possible for a
+    username; the caller decides."""
+    ref = ref.strip()
+    if not ref:
+        return []
+    async with store.sessions() as session:
+        if ref.isdigit():
+            found = await session.scalar(select(AccountRow.id).where(AccountRow.id == int(ref)))
+            return [] if found is None else [int(found)]
+        platform, sep, external = ref.partition(":")
+        if sep and platform and external:
+            rows = await session.scalars(
+                select(IdentityRow.account_id).where(
+                    IdentityRow.platform == platform.lower(),
+                    IdentityRow.external_id == external,
+                )
+            )
+            return sorted({int(r) for r in rows})
+        name = ref.lstrip("@").lower()
+        rows = await session.scalars(
+            select(IdentityRow.account_id).where(func.lower(IdentityRow.username) == name)
+        )
+        return sorted({int(r) for r in rows})
+
+
+__all__ = [
+    "FAN_DEFAULTS",
+    "SqlEarningsRepository",
+    "SqlFanListRepository",
+    "SqlOfferRepository",
+    "SqlPriceTestRepository",
+    "find_accounts",
+    "from_cents",
+    "to_cents",
+]

@@ -1,0 +1,188 @@
+"""CSV uploads, /stats, /price and the drafts file end to end: chat messages with attachments go
+through ``Assistant.handle`` (real SQLite file, offline engine, real importer) and the replies
+through the terminal, Telegram and Discord renderers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.console import render as console_render
+from adapters.discord.render import render_reply as discord_render
+from adapters.telegram.render import OutDocument, OutPhoto, OutText
+from adapters.telegram.render import render_reply as telegram_render
+from core.app import Assistant
+from core.chat import Attachment, ExternalUser, FileBlock, ImageBlock, Incoming, Reply
+from core.commands import build_registry, pricing, stats
+from core.commands.registry import Registry
+from core.llm.offline import OfflineEngine
+from core.resilience.cache import MemoryKV
+from core.services.charts import PNG_SIGNATURE
+from core.services.imports import CsvImporter
+from storage.db import create_engine, migrate
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"
+
+
+def registry() -> Registry:
+    """The product registry, with /stats and /price when they are not registered yet."""
+    reg = build_registry()
+    if reg.get("stats") is None:
+        stats.register(reg)
+    if reg.get("price") is None:
+        pricing.register(reg)
+    return reg
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[Assistant]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/huntaze.db"
+    await migrate(url)
+    engine = create_engine(url)
+    clock = FakeClock()
+    store = SqlStore(engine, clock)
+    yield Assistant(
+        store=store,
+        generator=OfflineEngine(),
+        kv=MemoryKV(max_entries=1000, clock=clock),
+        clock=clock,
+        importer=CsvImporter(store, clock),
+        registry=registry(),
+    )
+    await engine.dispose()
+
+
+class Person:
+    def __init__(self, app: Assistant, name: str, platform: str = "telegram") -> None:
+        self.app = app
+        self.user = ExternalUser(platform=platform, id=name, username=name, display_name=name)
+
+    async def say(self, text: str) -> Reply:
+        return await self.app.handle(Incoming(user=self.user, chat_id=self.user.id, text=text))
+
+    async def press(self, action: str) -> Reply:
+        return await self.app.handle(Incoming(user=self.user, chat_id=self.user.id, action=action))
+
+    async def upload(self, name: str, caption: str = "") -> Reply:
+        data = (FIXTURES / name).read_bytes()
+
+        async def read() -> bytes:
+            return data
+
+        attachment = Attachment(name=name, mime="text/csv", size=len(data), read=read)
+        return await self.app.handle(
+            Incoming(user=self.user, chat_id=self.user.id, text=caption, attachments=[attachment])
+        )
+
+
+def button(reply: Reply, label: str) -> str:
+    for row in reply.buttons:
+        for b in row:
+            if b.label.startswith(label):
+                return b.action
+    raise AssertionError(f"no button {label!r} in {reply.buttons}")
+
+
+async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Path) -> None:
+    mia = Person(app, "mia")
+    assert "No earnings yet" in (await mia.say("/stats")).plain_text
+    first = await mia.upload("earnings_week.csv")
+    assert "14 new transactions added" in first.plain_text
+    assert "Next: /stats 30d" in first.plain_text
+    again = await mia.upload("earnings_week.csv")
+    assert "0 new transactions added, 14 already imported" in again.plain_text
+
+    reply = await mia.say("/stats 7d")
+    text = reply.plain_text
+    assert "Revenue $126.00 (+26% vs $100.00 the 7 days before) · 9 transactions" in text
+    assert "tips $76.00 (60%)" in text
+    assert "Top 10% of fans (1 of 6 paying fans) brought 47%" in text
+    assert "Best day Saturday (avg $50.00) · best hour 21:00–22:00 UTC" in text
+    assert "New spenders: 3 ($16.00) · returning: 3 ($90.00)" in text
+    assert "€30.00" in text  # the other currency, not converted
+    images = [b for b in reply.blocks if isinstance(b, ImageBlock)]
+    assert len(images) == 1 and images[0].png.startswith(PNG_SIGNATURE)
+    assert reply.result["revenue"] == "126.00" and reply.result["narrative_source"] == "rules"
+
+    # Terminal: the chart is written to a file.
+    shown, buttons = console_render(reply, tmp_path / "out", color=False)
+    assert "[image: " in shown and [b.label for b in buttons] == ["✓ 7d", "30d", "90d", "all"]
+    written = list((tmp_path / "out").glob("*.png"))
+    assert len(written) == 1 and written[0].read_bytes() == images[0].png
+    # Telegram: text within limits, then the photo with its caption.
+    tg = telegram_render(reply)
+    assert isinstance(tg[0], OutText) and isinstance(tg[-1], OutPhoto)
+    assert tg[-1].png == images[0].png and "Revenue" in (tg[-1].caption_html or "")
+    # Discord: content within 2,000 characters, the chart as a file.
+    dc = discord_render(reply)
+    assert all(len(m.content) <= 2000 for m in dc)
+    assert any(f.name == "image.png" and f.data == images[0].png for m in dc for f in m.files)
+
+    # The period buttons.
+    month = await mia.press(button(reply, "30d"))
+    assert "the last 30 days" in month.plain_text and "Revenue $226.00" in month.plain_text
+    everything = await mia.press(button(month, "all"))
+    assert "all time" in everything.plain_text and "Revenue $326.00" in everything.plain_text
+
+    # Someone else's /stats knows nothing of Mia's earnings.
+    assert "No earnings yet" in (await Person(app, "leo").say("/stats 30d")).plain_text
+
+
+async def test_price_advice_and_a_test_run_from_buttons(app: Assistant) -> None:
+    mia = Person(app, "mia", platform="discord")
+    upload = await mia.upload("ppv_offers.csv")
+    assert "5 new offer rows added" in upload.plain_text and "line 6" in upload.plain_text
+    advice = await mia.say("/price ppv")
+    assert "PPV price: $" in advice.plain_text and "Guardrails: $3.00–$200.00" in advice.plain_text
+    assert advice.result["offers"] == 600 and advice.result["kind"] == "ppv"
+    started = await mia.press(button(advice, "Start a price test"))
+    assert "Price test started" in started.plain_text
+    ladder = started.result["ladder"]
+    assert len(ladder) >= 2 and started.result["next_price"] in ladder
+    sold = await mia.press(button(started, "Sold at"))
+    assert "Recorded 1 offer at" in sold.plain_text and sold.result["test"]["offers"] == 1
+    assert sold.result["test"]["sales"] == 1
+    unsold = await mia.press(button(sold, "Not sold"))
+    assert unsold.result["test"]["offers"] == 2 and unsold.result["test"]["sales"] == 1
+    by_text = await mia.say(f"/unsold {ladder[0]} x4")
+    assert "Recorded 4 offers" in by_text.plain_text and by_text.result["test"]["offers"] == 6
+    status = await mia.say("/price test status")
+    assert status.result["offers"] == 6 and "Best so far" in status.plain_text
+    stop = await mia.say("/price stop")
+    assert "stopped" in stop.plain_text and stop.result["active"] is False
+    nothing = await mia.say("/price stop")
+    assert "No PPV price test is running" in nothing.plain_text
+    # Outcomes after the test still count for the advice.
+    after = await mia.say("/price")
+    assert after.result["offers"] == 606
+
+
+async def test_bad_inputs_get_the_usage(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    assert "not a period" in (await mia.say("/stats 12d")).plain_text
+    assert "Usage: /price" in (await mia.say("/price cheap")).plain_text
+    assert "Which price?" in (await mia.say("/sold")).plain_text
+    upload = await mia.upload("header_only.csv")
+    assert "header but no rows" in upload.plain_text
+
+
+async def test_personalize_drafts_file_reaches_the_renderers(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    assert "4 new fans" in (await mia.upload("fans.csv")).plain_text
+    reply = await mia.say('/personalize "Hey {name}, I have something new for you" to cosplay')
+    assert "don't have a fan called @cosplay" in reply.plain_text  # a word alone is a handle
+    reply = await mia.say('/personalize "Hey {name}, I have something new for you" to #cosplay')
+    files = [b for b in reply.blocks if isinstance(b, FileBlock)]
+    assert len(files) == 1
+    rows = list(csv.DictReader(io.StringIO(files[0].data.decode("utf-8-sig"))))
+    assert [r["handle"] for r in rows] == ["mia_rose", "leo"]
+    tg = telegram_render(reply)
+    assert any(isinstance(m, OutDocument) and m.data == files[0].data for m in tg)
+    dc = discord_render(reply)
+    assert any(f.data == files[0].data for m in dc for f in m.files)

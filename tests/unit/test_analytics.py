@@ -1,0 +1,247 @@
+"""/stats figures against hand-computed expectations, the narrative guard, the chart.
+
+The data set is ``tests/fixtures/csv/earnings_week.csv``; the clock stands at
+2026-11-24 12:00 UTC (a Tuesday). For ``7d`` the period is [Nov 17 12:00, Nov 24 12:00) and the
+previous one [Nov 10 12:00, Nov 17 12:00). By hand, in USD:
+
+- current: 1 (hugo, exactly at the start) + 10 + 25 (anna) + 20 (referral, no fan) + 15 (ben)
+  + 50 (cara) + 10 (dan) + 5 (erin) - 10 (ben's refund) = 126.00 over 9 transactions; the EUR
+  tip (30.00) is listed apart;
+- previous: 10 (anna) + 40 (cara) + 50 (gabe) = 100.00 -> +26%;
+- categories: tip 76, referral 20, subscription 20, message 5, ppv 5 (15 - 10);
+- paying fans: cara 50, anna 35, dan 10, ben 5, erin 5, hugo 1 = 106 -> the top 10% is one fan
+  (cara), 50 / 106 = 47.2%;
+- new spenders (first transaction ever in the period): ben, dan, hugo = 16.00; returning:
+  anna, cara, erin (erin first paid on Oct 1) = 90.00;
+- weekdays: Nov 17..24 has two Tuesdays; Saturday (Nov 21) has 50.00, the best average;
+- hours: 21:00 has 10 + 25 + 50 + 5 = 90.00.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.models import Identity
+from core.services.analytics import (
+    AnalyticsService,
+    compute_summary,
+    format_change,
+    format_money,
+    narrative_is_grounded,
+    rule_narrative,
+)
+from core.services.charts import PNG_SIGNATURE, stats_chart
+from core.services.imports import CsvImporter
+from storage.db import create_engine
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"
+D = Decimal
+
+
+async def load(store: SqlStore, clock: FakeClock, name: str = "alice") -> int:
+    acct = (await store.accounts.resolve(Identity(platform="console", external_id=name))).id
+    data = (FIXTURES / "earnings_week.csv").read_bytes()
+    await CsvImporter(store, clock).import_csv(acct, "earnings_week.csv", data)
+    return acct
+
+
+@pytest.fixture
+async def sqlite_store(migrated_sqlite_url: str, clock: FakeClock) -> AsyncIterator[SqlStore]:
+    engine = create_engine(migrated_sqlite_url)
+    try:
+        yield SqlStore(engine, clock)
+    finally:
+        await engine.dispose()
+
+
+async def test_seven_days_by_hand(store: SqlStore, clock: FakeClock) -> None:
+    acct = await load(store, clock)
+    s = await AnalyticsService(store, clock).summary(acct, "7d")
+    assert s is not None
+    assert s.start == datetime(2026, 11, 17, 12, tzinfo=UTC)
+    assert s.end == datetime(2026, 11, 24, 12, tzinfo=UTC)
+    assert s.currency == "USD"
+    assert s.totals_by_currency == {"EUR": D("30.00"), "USD": D("126.00")}
+    assert (s.revenue, s.transactions, s.average) == (D("126.00"), 9, D("14.00"))
+    assert (s.previous_revenue, s.previous_transactions) == (D("100.00"), 3)
+    assert s.change == pytest.approx(0.26)
+    assert [(c.category, c.amount, c.previous) for c in s.by_category] == [
+        ("tip", D("76.00"), D("40.00")),
+        ("referral", D("20.00"), D("0")),
+        ("subscription", D("20.00"), D("10.00")),
+        ("message", D("5.00"), D("0")),
+        ("ppv", D("5.00"), D("50.00")),
+    ]
+    assert s.by_category[0].share == pytest.approx(76 / 126)
+    assert (s.paying_fans, s.previous_paying_fans, s.fan_revenue) == (6, 3, D("106.00"))
+    assert s.top_fans == 1 and s.top_share == pytest.approx(50 / 106)
+    assert (s.new_fans, s.new_revenue) == (3, D("16.00"))
+    assert (s.returning_fans, s.returning_revenue) == (3, D("90.00"))
+    assert (s.best_weekday, s.best_weekday_average) == ("Saturday", D("50.00"))
+    assert s.weekday_average[1] == D("0.50")  # Tuesday: 1.00 over two Tuesdays
+    assert (s.best_hour, s.best_hour_revenue) == (21, D("90.00"))
+    assert [d for d, _ in s.daily] == [date(2026, 11, d) for d in range(17, 25)]
+    assert s.daily[6] == (date(2026, 11, 23), {"message": D("5.00"), "ppv": D("-10.00")})
+
+
+async def test_thirty_days_and_all_time(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await load(sqlite_store, clock)
+    service = AnalyticsService(sqlite_store, clock)
+    month = await service.summary(acct, "30d")
+    assert month is not None
+    assert (month.revenue, month.previous_revenue) == (D("226.00"), D("100.00"))
+    assert month.change == pytest.approx(1.26)
+    assert (month.new_fans, month.returning_fans) == (6, 1)  # only erin paid before Oct 25
+    everything = await service.summary(acct, "all")
+    assert everything is not None
+    assert everything.start == datetime(2026, 10, 1, 12, tzinfo=UTC)
+    assert everything.revenue == D("326.00") and everything.transactions == 13
+    assert everything.previous_revenue is None and everything.change is None
+    assert len(everything.daily) == 55  # Oct 1 .. Nov 24
+
+
+async def test_a_quiet_period_and_an_account_without_data(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    service = AnalyticsService(sqlite_store, clock)
+    nobody = (await sqlite_store.accounts.resolve(Identity(platform="c", external_id="n"))).id
+    assert await service.summary(nobody, "30d") is None
+    acct = await load(sqlite_store, clock)
+    clock.advance(20 * 86400)  # three quiet weeks later
+    s = await service.summary(acct, "7d")
+    assert s is not None and s.empty and s.revenue == 0 and s.change is None
+    assert s.best_weekday is None and s.top_share is None
+    assert rule_narrative(s) == "No earnings in the last 7 days."
+
+
+async def test_figures_never_include_another_accounts_rows(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    alice = await load(store, clock, "alice")
+    bob = (await store.accounts.resolve(Identity(platform="console", external_id="bob"))).id
+    data = b"date,amount,fan\n2026-11-20 10:00,1000,@whale\n"
+    await CsvImporter(store, clock).import_csv(bob, "bob.csv", data)
+    s = await AnalyticsService(store, clock).summary(alice, "7d")
+    assert s is not None and s.revenue == D("126.00") and s.paying_fans == 6
+    b = await AnalyticsService(store, clock).summary(bob, "7d")
+    assert b is not None and b.revenue == D("1000.00") and b.paying_fans == 1
+
+
+def test_main_currency_is_the_biggest() -> None:
+    from core.ports import RevenueBucket
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    end = datetime(2026, 11, 8, tzinfo=UTC)
+    day = date(2026, 11, 2)
+    buckets = [
+        RevenueBucket(day, 10, "tip", "USD", D("10"), 1),
+        RevenueBucket(day, 11, "tip", "EUR", D("40"), 2),
+    ]
+    s = compute_summary("7d", start, end, buckets, [], [], [])
+    assert s.currency == "EUR" and s.revenue == D("40") and s.transactions == 2
+    assert s.totals_by_currency == {"EUR": D("40"), "USD": D("10")}
+    assert s.best_hour == 11
+
+
+def test_no_times_in_the_export_means_no_best_hour() -> None:
+    from core.ports import RevenueBucket
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    end = datetime(2026, 11, 8, tzinfo=UTC)
+    buckets = [RevenueBucket(date(2026, 11, 3), 0, "tip", "USD", D("10"), 1)]
+    s = compute_summary("7d", start, end, buckets, [], [], [])
+    assert s.best_hour is None and s.best_weekday == "Tuesday"
+
+
+def test_money_and_change_formats() -> None:
+    assert format_money(D("1234.5"), "USD") == "$1,234.50"
+    assert format_money(D("-12"), "EUR") == "-€12.00"
+    assert format_money(D("1000"), "CAD") == "1,000.00 CAD"
+    assert format_change(0.26) == "+26%"
+    assert format_change(-0.0017) == "-0.2%"
+    assert format_change(None) == "n/a"
+
+
+# ---------------------------------------------------------------- narrative
+
+
+async def test_rule_narrative_states_the_figures(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await load(sqlite_store, clock)
+    s = await AnalyticsService(sqlite_store, clock).summary(acct, "7d")
+    assert s is not None
+    text = rule_narrative(s)
+    assert text.startswith("Revenue was $126.00, up 26% on the previous 7 days ($100.00).")
+    assert "PPV fell the most (-$45.00)." in text
+    assert "Tips brought the most: 60% of revenue." in text
+    assert "top 10% of fans (1 fan) brought 47% of what fans spent" in text
+    assert "Best day Saturday; best hour 21:00 UTC" in text
+    assert "3 new spenders brought $16.00, 3 returning $90.00." in text
+
+
+class Narrator:
+    def __init__(self, text: str | None, fail: bool = False) -> None:
+        self.text = text
+        self.fail = fail
+        self.facts: dict[str, object] | None = None
+
+    async def narrate(self, facts: dict[str, object], *, account_id: int) -> str | None:
+        self.facts = facts
+        if self.fail:
+            raise RuntimeError("LLM down")
+        return self.text
+
+
+@pytest.mark.parametrize(
+    ("narrator", "expected_llm"),
+    [
+        (Narrator("Great week: $126.00 in, 26% more than before, tips lead."), True),
+        (Narrator("Great week: $150.00 in, your best ever!"), False),  # invented number
+        (Narrator(None), False),
+        (Narrator("anything", fail=True), False),
+    ],
+)
+async def test_llm_may_only_phrase_the_figures(
+    sqlite_store: SqlStore, clock: FakeClock, narrator: Narrator, expected_llm: bool
+) -> None:
+    acct = await load(sqlite_store, clock)
+    service = AnalyticsService(sqlite_store, clock, narrator=narrator)
+    s = await service.summary(acct, "7d")
+    assert s is not None
+    text, from_llm = await service.narrative(acct, s)
+    assert from_llm is expected_llm
+    if expected_llm:
+        assert text == narrator.text
+    else:
+        assert text == rule_narrative(s)
+    assert narrator.facts is not None and narrator.facts["revenue"] == "126.00"
+
+
+def test_grounding_check() -> None:
+    assert narrative_is_grounded("Up 26% to $1,234.50", ["revenue 1234.50 change 26"])
+    assert not narrative_is_grounded("Up 27%", ["change 26"])
+
+
+# ---------------------------------------------------------------- chart
+
+
+async def test_chart_is_a_real_png(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    from matplotlib.image import imread
+
+    acct = await load(sqlite_store, clock)
+    s = await AnalyticsService(sqlite_store, clock).summary(acct, "7d")
+    assert s is not None
+    png = stats_chart(s)
+    assert png.startswith(PNG_SIGNATURE)
+    pixels = imread(io.BytesIO(png))
+    assert pixels.shape[:2] == (600, 800)
+    assert pixels.std() > 0.05  # not a blank image
+    everything = await AnalyticsService(sqlite_store, clock).summary(acct, "all")
+    assert everything is not None and stats_chart(everything).startswith(PNG_SIGNATURE)

@@ -1,0 +1,515 @@
+"""CSV imports: value parsing, encodings, bad files and bad rows, idempotency, fans and offers.
+
+Files go through the real importer into a real database (SQLite; the idempotency and fan-list
+tests run on PostgreSQL too, through the ``store`` fixture).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import itertools
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.errors import NotFound
+from core.models import Identity
+from core.ports import FanQuery
+from core.services.imports import (
+    CsvImporter,
+    ImportProgress,
+    ImportReport,
+    chunks_of,
+    decide_date_order,
+    detect_kind,
+    import_file,
+    parse_datetime,
+    parse_money,
+    sniff_encoding,
+)
+from storage.analytics import find_accounts
+from storage.db import create_engine
+from storage.repositories import SqlStore
+from storage.tables import FanRow, OfferRow, TransactionRow
+from tests.fakes.clock import FakeClock
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"
+FAR = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sqlite_store(migrated_sqlite_url: str, clock: FakeClock) -> AsyncIterator[SqlStore]:
+    engine = create_engine(migrated_sqlite_url)
+    try:
+        yield SqlStore(engine, clock)
+    finally:
+        await engine.dispose()
+
+
+async def account(store: SqlStore, name: str = "alice") -> int:
+    ident = Identity(platform="console", external_id=name, username=name)
+    return (await store.accounts.resolve(ident)).id
+
+
+async def run(
+    store: SqlStore, clock: FakeClock, account_id: int, name: str, data: bytes, **kw: object
+) -> ImportReport:
+    importer = CsvImporter(store, clock, **kw)  # type: ignore[arg-type]
+    return await importer.import_stream(account_id, name, chunks_of(data, 7), total_bytes=len(data))
+
+
+async def transactions(store: SqlStore, account_id: int) -> list[TransactionRow]:
+    async with store.sessions() as session:
+        rows = await session.scalars(
+            select(TransactionRow)
+            .where(TransactionRow.account_id == account_id)
+            .order_by(TransactionRow.occurred_at, TransactionRow.id)
+        )
+        return list(rows)
+
+
+# ---------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize(
+    ("raw", "comma_decimal", "expected"),
+    [
+        ("12.50", False, (Decimal("12.50"), None)),
+        ("$1,234.56", False, (Decimal("1234.56"), "USD")),
+        ("1.234,56 €", False, (Decimal("1234.56"), "EUR")),
+        ("€12,50", False, (Decimal("12.50"), "EUR")),
+        ("USD 12.50", False, (Decimal("12.50"), "USD")),
+        ("12 gbp", False, (Decimal("12"), "GBP")),
+        ("(4.99)", False, (Decimal("-4.99"), None)),
+        ("-$3", False, (Decimal("-3"), "USD")),
+        ("1,234", False, (Decimal("1234"), None)),
+        ("1,234", True, (Decimal("1.234"), None)),
+        ("1 234,50", False, (Decimal("1234.50"), None)),
+        ("R$ 10,00", False, (Decimal("10.00"), "BRL")),
+    ],
+)
+def test_parse_money(raw: str, comma_decimal: bool, expected: tuple[Decimal, str | None]) -> None:
+    assert parse_money(raw, comma_decimal) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "", "1e5", "12.5.6,7", "$", "US DOLLARS", "1,2,3"])
+def test_parse_money_refuses_non_numbers(raw: str) -> None:
+    with pytest.raises(ValueError):
+        parse_money(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "order", "expected"),
+    [
+        ("2026-11-03", "mdy", datetime(2026, 11, 3, tzinfo=UTC)),
+        ("2026-11-03 14:22:11", "mdy", datetime(2026, 11, 3, 14, 22, 11, tzinfo=UTC)),
+        ("2026-11-03T14:22:00Z", "mdy", datetime(2026, 11, 3, 14, 22, tzinfo=UTC)),
+        ("2026-11-03T14:22:00+02:00", "mdy", datetime(2026, 11, 3, 12, 22, tzinfo=UTC)),
+        ("11/03/2026", "mdy", datetime(2026, 11, 3, tzinfo=UTC)),
+        ("11/03/2026", "dmy", datetime(2026, 3, 11, tzinfo=UTC)),
+        ("03.11.2026 18:30", "dmy", datetime(2026, 11, 3, 18, 30, tzinfo=UTC)),
+        ("Nov 3, 2026", "mdy", datetime(2026, 11, 3, tzinfo=UTC)),
+        ("3 Nov 2026 2:22 PM", "mdy", datetime(2026, 11, 3, 14, 22, tzinfo=UTC)),
+        ("November 3, 2026 at 9:05 pm", "dmy", datetime(2026, 11, 3, 21, 5, tzinfo=UTC)),
+        ("Mon, Nov 3, 2026 14:22", "mdy", datetime(2026, 11, 3, 14, 22, tzinfo=UTC)),
+        ("11/03/26 2:22 PM UTC+2", "mdy", datetime(2026, 11, 3, 12, 22, tzinfo=UTC)),
+        ("1762179731", "mdy", datetime(2025, 11, 3, 14, 22, 11, tzinfo=UTC)),
+        ("2026/11/03 10:00", "dmy", datetime(2026, 11, 3, 10, tzinfo=UTC)),
+    ],
+)
+def test_parse_datetime(raw: str, order: str, expected: datetime) -> None:
+    assert parse_datetime(raw, order) == expected
+
+
+def test_parse_datetime_explains_failures() -> None:
+    with pytest.raises(ValueError, match="MM/DD"):
+        parse_datetime("13/02/2026", "mdy")
+    with pytest.raises(ValueError, match="not a date"):
+        parse_datetime("soon", "mdy")
+
+
+def test_date_order_comes_from_the_files_own_dates() -> None:
+    assert decide_date_order(["01/02/2026", "13/02/2026"]) == ("dmy", False)
+    assert decide_date_order(["01/02/2026", "02/13/2026"]) == ("mdy", False)
+    assert decide_date_order(["01.02.2026"]) == ("dmy", False)
+    assert decide_date_order(["01/02/2026"]) == ("mdy", True)  # ambiguous: month first
+    assert decide_date_order(["2026-02-01"]) == ("mdy", False)  # nothing ambiguous
+
+
+def test_kind_detection_by_header_aliases_and_name() -> None:
+    kind, cols = detect_kind(["Date", "Net amount (EUR)", "Type", "Fan"], "export.csv") or ("", {})
+    assert kind == "earnings" and cols == {"date": 0, "amount": 1, "category": 2, "fan": 3}
+    found = detect_kind(["Username", "Name", "Tier", "Total spent", "Last active"], "x.csv")
+    assert found is not None and found[0] == "fans"
+    found = detect_kind(["date", "price", "sent", "bought"], "x.csv")
+    assert found is not None and found[0] == "offers"
+    assert detect_kind(["foo", "bar"], "x.csv") is None
+
+
+def test_encoding_sniffing() -> None:
+    assert sniff_encoding(codecs.BOM_UTF8 + b"a,b\n") == ("utf-8-sig", None)
+    assert sniff_encoding("a,b\n".encode("utf-16"))[0] == "utf-16"
+    assert sniff_encoding("date,amount\n1,2\n".encode("utf-16-le"))[0] == "utf-16-le"
+    assert sniff_encoding("Zoë,1\n".encode())[0] == "utf-8"
+    codec, note = sniff_encoding("Zoë,1\n".encode("cp1252"))
+    assert codec == "cp1252" and note is not None and "Windows-1252" in note
+
+
+# ---------------------------------------------------------------- bad files
+
+
+def xlsx_bytes() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"\r\n\r\n", "empty"),
+        (xlsx_bytes(), "Excel"),
+        (b"%PDF-1.7\n...", "PDF"),
+        (bytes(range(256)) * 8, "binary"),
+        (b"foo,bar\n1,2\n", "couldn't recognise"),
+    ],
+)
+async def test_files_that_cannot_be_imported_say_why(
+    sqlite_store: SqlStore, clock: FakeClock, data: bytes, message: str
+) -> None:
+    acct = await account(sqlite_store)
+    report = await run(sqlite_store, clock, acct, "upload.csv", data)
+    assert report.error is not None and message in report.error
+    assert "was not imported" in report.text()
+    assert await transactions(sqlite_store, acct) == []
+
+
+async def test_missing_columns_are_named(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = b"Date,Fan,Type\n2026-11-01,@mia,tip\n"
+    report = await run(sqlite_store, clock, acct, "earnings.csv", data)
+    assert report.error is not None
+    assert "missing column: amount" in report.error
+    assert "Date, Fan, Type" in report.error  # what the file has
+
+
+async def test_header_only_file(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = (FIXTURES / "header_only.csv").read_bytes()
+    report = await run(sqlite_store, clock, acct, "header_only.csv", data)
+    assert report.ok and report.kind == "earnings" and report.rows == 0 and report.added == 0
+    assert "header but no rows" in report.text()
+
+
+async def test_garbage_rows_are_reported_by_line_and_good_rows_kept(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    data = (FIXTURES / "earnings_bad_rows.csv").read_bytes()
+    report = await run(sqlite_store, clock, acct, "earnings_bad_rows.csv", data)
+    assert report.ok and report.kind == "earnings"
+    bad = {b.line: b.reason for b in report.bad}
+    assert sorted(bad) == [3, 4, 5, 8, 9, 10]
+    assert "not a date" in bad[3] and "“not a date”" in bad[3]
+    assert "amount “abc” is not a number" in bad[4]
+    assert bad[5] == "missing amount"
+    assert "currency" in bad[8]
+    assert "future" in bad[9]
+    assert "8 values but the header has 6" in bad[10]
+    assert report.added == 4 and report.bad_count == 6
+    rows = await transactions(sqlite_store, acct)
+    assert [(r.amount_cents, r.category, r.fan_handle) for r in rows] == [
+        (1250, "tip", "mia"),
+        (125000, "subscription", "zoe"),  # the quoted value spans lines 6-7
+        (400, "other", "kim"),
+        (-250, "tip", "mia"),  # (2.50) is a refund
+    ]
+    assert report.totals == {"USD": Decimal("1264.00")}
+    text = report.text()
+    assert "• line 3:" in text and "6 rows skipped" in text
+    assert "unknown category “Streams” counted as other (line 11)" in text
+
+
+async def test_too_many_bad_rows_are_summarised(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    lines = ["date,amount"] + [f"2026-11-01,x{i}" for i in range(30)] + ["2026-11-02,5"]
+    report = await run(sqlite_store, clock, acct, "e.csv", "\n".join(lines).encode())
+    assert report.bad_count == 30 and report.added == 1
+    text = report.text(max_bad=10)
+    assert text.count("• line") == 10 and "…and 20 more." in text
+
+
+# ---------------------------------------------------------------- encodings
+
+
+async def test_windows_1252_file_is_read_with_a_note(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    data = "Date,Amount,Fan\n2026-11-01,5.00,Zoë\n2026-11-02,€7,Renée\n".encode("cp1252")
+    report = await run(sqlite_store, clock, acct, "cp.csv", data)
+    assert report.ok and report.encoding == "cp1252" and report.added == 2
+    assert any("Windows-1252" in n for n in report.notes)
+    rows = await transactions(sqlite_store, acct)
+    assert [(r.fan_handle, r.currency) for r in rows] == [("zoë", "USD"), ("renée", "EUR")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
+async def test_utf16_and_bom_files(sqlite_store: SqlStore, clock: FakeClock, encoding: str) -> None:
+    acct = await account(sqlite_store)
+    data = "Date,Amount,Fan\r\n2026-11-01,5.00,Zoë\r\n2026-11-02,6.00,Łukasz\r\n".encode(encoding)
+    report = await run(sqlite_store, clock, acct, "u.csv", data)
+    assert report.ok and report.added == 2, report.text()
+    assert [r.fan_handle for r in await transactions(sqlite_store, acct)] == ["zoë", "łukasz"]
+
+
+async def test_stray_invalid_bytes_later_in_a_utf8_file(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    head = "Date,Amount,Fan\n" + "".join(f"2026-11-01,1.00,fan{i}\n" for i in range(9000))
+    data = head.encode() + "2026-11-02,2.00,Zoë\n".encode("cp1252")
+    report = await run(sqlite_store, clock, acct, "mixed.csv", data)
+    assert report.encoding == "utf-8" and report.added == 9001
+    assert any("1 byte(s) were not valid UTF-8" in n for n in report.notes)
+    assert (await transactions(sqlite_store, acct))[-1].fan_handle == "zoë"
+
+
+async def test_european_format(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = (FIXTURES / "earnings_eu.csv").read_bytes()
+    report = await run(sqlite_store, clock, acct, "earnings_eu.csv", data)
+    assert report.ok and report.delimiter == ";" and report.bad_count == 0
+    rows = await transactions(sqlite_store, acct)
+    assert [(r.day, r.hour, r.amount_cents, r.currency, r.category) for r in rows] == [
+        (date(2026, 11, 3), 0, 123450, "EUR", "subscription"),
+        (date(2026, 11, 4), 18, 1200, "EUR", "tip"),
+        (date(2026, 11, 5), 0, 750, "EUR", "message"),
+    ]
+
+
+async def test_day_first_dates_are_detected(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = b"date,amount\n01/02/2026,1\n03/04/2026,2\n25/04/2026,3\n"
+    report = await run(sqlite_store, clock, acct, "e.csv", data)
+    assert report.bad_count == 0
+    days = [r.day for r in await transactions(sqlite_store, acct)]
+    assert days == [date(2026, 2, 1), date(2026, 4, 3), date(2026, 4, 25)]
+    ambiguous = await run(sqlite_store, clock, acct, "e2.csv", b"date,amount\n01/02/2026,9\n")
+    assert any("month/day" in n for n in ambiguous.notes)
+
+
+async def test_currency_from_the_amount_header(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = b"Date,Amount (GBP)\n2026-11-01,4.00\n"
+    await run(sqlite_store, clock, acct, "e.csv", data)
+    assert [r.currency for r in await transactions(sqlite_store, acct)] == ["GBP"]
+
+
+async def test_title_lines_above_the_header_are_skipped(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    data = b"Earnings statement,,\nCreator: mia,,\nDate,Amount,Fan\n2026-11-01,4.00,@x\n"
+    report = await run(sqlite_store, clock, acct, "e.csv", data)
+    assert report.added == 1 and any("above the header" in n for n in report.notes)
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+async def test_importing_the_same_file_twice_changes_nothing(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(store)
+    data = (FIXTURES / "earnings_week.csv").read_bytes()
+    first = await run(store, clock, acct, "earnings_week.csv", data)
+    assert first.added == 14 and first.unchanged == 0
+    before = [(r.id, r.row_key, r.amount_cents) for r in await transactions(store, acct)]
+    clock.advance(3600)
+    second = await run(store, clock, acct, "earnings_week.csv", data, batch_size=3)
+    assert second.added == 0 and second.unchanged == 14
+    assert "0 new transactions added, 14 already imported" in second.text()
+    after = [(r.id, r.row_key, r.amount_cents) for r in await transactions(store, acct)]
+    assert after == before
+
+
+async def test_overlapping_exports_add_only_new_rows_and_keep_identical_rows(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(store)
+    # Two identical $5 tips on one day are two tips, in every export that has them.
+    first = b"date,amount,fan\n2026-11-01,5,@a\n2026-11-01,5,@a\n2026-11-02,7,@b\n"
+    second = b"Date,Amount,Fan\n2026-11-01,$5.00,a\n2026-11-01,5.00,A\n2026-11-03,9,c\n"
+    assert (await run(store, clock, acct, "oct.csv", first)).added == 3
+    report = await run(store, clock, acct, "nov.csv", second)
+    assert report.added == 1 and report.unchanged == 2
+    cents = [r.amount_cents for r in await transactions(store, acct)]
+    assert cents == [500, 500, 700, 900]
+
+
+async def test_transaction_ids_make_the_key(store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(store)
+    data = b"id,date,amount\nT1,2026-11-01,5\nT2,2026-11-01,5\nT1,2026-11-02,6\n"
+    report = await run(store, clock, acct, "tx.csv", data)
+    assert report.added == 2 and [b.line for b in report.bad] == [4]
+    assert "appears twice (also line 2)" in report.bad[0].reason
+    # The same ids in a later export (a corrected amount) are not imported twice.
+    again = await run(store, clock, acct, "tx2.csv", b"id,date,amount\nT2,2026-11-01,5.5\n")
+    assert again.added == 0
+    assert sorted(r.external_id for r in await transactions(store, acct)) == ["T1", "T2"]
+
+
+async def test_imports_never_touch_another_account(store: SqlStore, clock: FakeClock) -> None:
+    alice, bob = await account(store, "alice"), await account(store, "bob")
+    data = (FIXTURES / "earnings_week.csv").read_bytes()
+    await run(store, clock, alice, "e.csv", data)
+    # Bob imports the very same file: same row keys, his own rows.
+    report = await run(store, clock, bob, "e.csv", data)
+    assert report.added == 14
+    assert len(await transactions(store, alice)) == 14 and len(await transactions(store, bob)) == 14
+    assert await store.earnings.buckets(bob + 1000, None, FAR) == []
+
+
+async def test_import_into_a_missing_account_is_refused(store: SqlStore, clock: FakeClock) -> None:
+    with pytest.raises(NotFound):
+        await run(store, clock, 987654, "e.csv", b"date,amount\n2026-11-01,5\n")
+
+
+# ---------------------------------------------------------------- fans and offers
+
+
+async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(store)
+    data = (FIXTURES / "fans.csv").read_bytes()
+    report = await run(store, clock, acct, "fans.csv", data)
+    assert report.kind == "fans" and report.added == 4 and [b.line for b in report.bad] == [6]
+    assert "missing handle" in report.bad[0].reason
+    assert any("unknown tier “superfan”" in n for n in report.notes)
+    mia = await store.fans.get(acct, "mia_rose")
+    assert mia is not None
+    assert (mia.name, mia.tier, mia.total_spent, mia.last_active, mia.tags) == (
+        "Mia",
+        "vip",
+        Decimal("1250.00"),
+        date(2026, 11, 20),
+        ["cosplay", "gym"],
+    )
+    assert mia.notes == "loves behind the scenes"
+    zoe = await store.fans.get(acct, "zoe")
+    assert zoe is not None and zoe.tier == "regular" and zoe.tags == ["feet", "outdoors"]
+    assert await store.fan_lists.count(acct, FanQuery()) == 4
+
+
+async def test_fan_reimport_writes_nothing_and_partial_files_update_only_their_columns(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(store)
+    data = (FIXTURES / "fans.csv").read_bytes()
+    await run(store, clock, acct, "fans.csv", data)
+
+    async def rows() -> list[tuple[object, ...]]:
+        async with store.sessions() as session:
+            found = await session.scalars(
+                select(FanRow).where(FanRow.account_id == acct).order_by(FanRow.handle)
+            )
+            return [
+                (f.handle, f.name, f.tier, f.total_spent, f.last_active, f.tags, f.updated_at)
+                for f in found
+            ]
+
+    before = await rows()
+    clock.advance(86400)
+    again = await run(store, clock, acct, "fans.csv", data)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
+    assert await rows() == before  # not even updated_at moved
+
+    tiers = b"handle,tier\nleo,vip\nkim,regular\nnew_fan,new\n"
+    partial = await run(store, clock, acct, "tiers.csv", tiers)
+    assert (partial.added, partial.updated, partial.unchanged) == (1, 1, 1)
+    leo = await store.fans.get(acct, "leo")
+    assert leo is not None and leo.tier == "vip" and leo.name == "Leo"  # name kept
+    assert leo.total_spent == Decimal("980.00") and leo.tags == ["cosplay"]
+
+
+async def test_offers_import(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    data = (FIXTURES / "ppv_offers.csv").read_bytes()
+    report = await run(sqlite_store, clock, acct, "ppv_offers.csv", data)
+    assert report.kind == "offers" and report.added == 5
+    assert [b.line for b in report.bad] == [6]
+    assert "bought (60) is more than sent (50)" in report.bad[0].reason
+    offers = await sqlite_store.offers.list(acct, "ppv")
+    assert [(o.price, o.sent, o.bought) for o in offers] == [
+        (Decimal("9.99"), 200, 17),
+        (Decimal("14.99"), 200, 11),
+        (Decimal("19.99"), 100, 3),
+        (Decimal("4.99"), 100, 14),
+    ]
+    bundles = await sqlite_store.offers.list(acct, "bundle")
+    assert [(o.price, o.sent, o.bought) for o in bundles] == [(Decimal("29.99"), 10, 1)]
+    again = await run(sqlite_store, clock, acct, "ppv_offers.csv", data)
+    assert again.added == 0
+    async with sqlite_store.sessions() as session:
+        count = len(list(await session.scalars(select(OfferRow.id))))
+    assert count == 5
+
+
+# ---------------------------------------------------------------- streaming, CLI path
+
+
+async def test_progress_is_reported_per_batch(sqlite_store: SqlStore, clock: FakeClock) -> None:
+    acct = await account(sqlite_store)
+    lines = ["date,amount,fan"] + [f"2026-11-01 10:{i % 60:02d},{i}.00,f{i}" for i in range(250)]
+    data = "\n".join(lines).encode()
+    seen: list[ImportProgress] = []
+
+    async def progress(p: ImportProgress) -> None:
+        seen.append(p)
+
+    importer = CsvImporter(sqlite_store, clock, batch_size=100)
+    report = await importer.import_stream(
+        acct, "e.csv", chunks_of(data, 512), total_bytes=len(data), progress=progress
+    )
+    assert report.added == 250
+    assert [p.rows for p in seen] == [100, 200, 250] and [p.done for p in seen][-1] is True
+    assert [p.added for p in seen] == [100, 200, 250]
+    assert seen[-1].fraction == 1.0
+    assert all(a.bytes_read <= b.bytes_read for a, b in itertools.pairwise(seen))
+
+
+async def test_import_csv_port_answers_a_chat_report(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    text = await CsvImporter(sqlite_store, clock).import_csv(
+        acct, "earnings_week.csv", (FIXTURES / "earnings_week.csv").read_bytes()
+    )
+    assert "**earnings\\_week.csv**" in text and "14 new transactions added" in text
+    assert "Totals in this file: €30.00 · $326.00" in text and "/stats 30d" in text
+
+
+async def test_import_file_and_account_lookup_for_the_cli(
+    sqlite_store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    acct = await account(sqlite_store, "mia")
+    await sqlite_store.accounts.resolve(
+        Identity(platform="telegram", external_id="77", username="Mia")
+    )
+    assert await find_accounts(sqlite_store, str(acct)) == [acct]
+    assert await find_accounts(sqlite_store, "console:mia") == [acct]
+    assert len(await find_accounts(sqlite_store, "@MIA")) == 2  # two identities named mia
+    assert await find_accounts(sqlite_store, "999999") == []
+    path = tmp_path / "earnings.csv"
+    path.write_bytes((FIXTURES / "earnings_week.csv").read_bytes())
+    err = io.StringIO()
+    report = await import_file(CsvImporter(sqlite_store, clock), acct, path, err)
+    assert report.added == 14 and "14 rows read, 14 new (100%)\n" in err.getvalue()

@@ -1,0 +1,300 @@
+"""Fan segments: the filter grammar, SQL against the Python rule on both backends, tenancy, and
+the chat commands that use them (/fans filters, /personalize ... to <segment>)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from core.app import Assistant
+from core.chat import FileBlock
+from core.commands import fans as fans_commands
+from core.errors import QuotaExceeded, UsageError
+from core.models import Fan, Identity
+from core.ports import FanPatch, FanQuery
+from core.services.segments import is_segment_term, matches, parse_segment
+from storage.repositories import SqlStore
+from tests.unit.conftest import Chat
+
+TODAY = date(2026, 11, 24)  # the FakeClock's day
+
+
+# ---------------------------------------------------------------- grammar
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical", "query"),
+    [
+        ("all", "all", FanQuery()),
+        (
+            "inactive:14d spent>=100 tier:vip tag:cosplay",
+            "inactive:14d spent>=100 tier:vip tag:cosplay",
+            FanQuery(
+                tiers=frozenset({"vip"}),
+                tags_all=(frozenset({"cosplay"}),),
+                spent=((">=", Decimal("100")),),
+                active_until=date(2026, 11, 10),
+            ),
+        ),
+        ("inactive-14d", "inactive:14d", FanQuery(active_until=date(2026, 11, 10))),
+        ("inactive>=2w", "inactive:14d", FanQuery(active_until=date(2026, 11, 10))),
+        ("active:7d", "active:7d", FanQuery(active_from=date(2026, 11, 17))),
+        ("!inactive:7d", "active:7d", FanQuery(active_from=date(2026, 11, 17))),
+        ("lapsed", "inactive:30d", FanQuery(active_until=date(2026, 10, 25))),
+        ("spent:$50", "spent>=50", FanQuery(spent=((">=", Decimal("50")),))),
+        (
+            "spent>10 spent<=1,000",
+            "spent>10 spent<=1000",
+            FanQuery(spent=((">", Decimal("10")), ("<=", Decimal("1000")))),
+        ),
+        (
+            "whales #Cosplay,feet",
+            "tier:whale tag:cosplay,feet",
+            FanQuery(tiers=frozenset({"whale"}), tags_all=(frozenset({"cosplay", "feet"}),)),
+        ),
+        (
+            "tier:vip,whale tier:whale",
+            "tier:vip,whale tier:whale",
+            FanQuery(tiers=frozenset({"whale"})),
+        ),
+        (
+            "!tier:new -tag:muted",
+            "!tier:new !tag:muted",
+            FanQuery(exclude_tiers=frozenset({"new"}), tags_none=frozenset({"muted"})),
+        ),
+    ],
+)
+def test_grammar(text: str, canonical: str, query: FanQuery) -> None:
+    assert parse_segment(text, TODAY) == (query, canonical)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rich", "don't understand the filter “rich”"),
+        ("inactive:soon", "not a duration"),
+        ("tier:gold", "not a tier"),
+        ("spent-100", "spent>=100"),
+        ("spent>=lots", "not an amount"),
+        ("tag:", "don't understand"),
+    ],
+)
+def test_grammar_errors_show_the_filters(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_segment(text, TODAY)
+    assert message in info.value.message
+
+
+def test_segment_terms_against_handles() -> None:
+    assert is_segment_term("inactive:14d") and is_segment_term("vip") and is_segment_term("#x")
+    assert not is_segment_term("@mia") and not is_segment_term("mia_rose")
+
+
+# ---------------------------------------------------------------- SQL == the rule, per account
+
+
+def random_fans(seed: int, n: int) -> list[Fan]:
+    rng = random.Random(seed)
+    tags = ["cosplay", "feet", "gym", "muted", "outdoors"]
+    out = []
+    for i in range(n):
+        last = None if rng.random() < 0.15 else TODAY - timedelta(days=rng.randint(0, 90))
+        out.append(
+            Fan(
+                handle=f"fan{i:03d}",
+                tier=rng.choice(["new", "regular", "vip", "whale"]),
+                total_spent=Decimal(rng.randint(0, 50000)) / 100,
+                last_active=last,
+                tags=rng.sample(tags, rng.randint(0, 3)),
+            )
+        )
+    return out
+
+
+async def put(store: SqlStore, account_id: int, fans: list[Fan]) -> None:
+    patches = [
+        FanPatch(f.handle, {k: v for k, v in f.model_dump().items() if k != "handle"}) for f in fans
+    ]
+    added, updated = await store.fan_lists.upsert_many(account_id, patches)
+    assert (added, updated) == (len(fans), 0)
+
+
+SEGMENTS = [
+    "all",
+    "inactive:14d",
+    "active:7d",
+    "inactive:30d spent>=100",
+    "spent>=100 tier:vip",
+    "tier:vip,whale tag:cosplay",
+    "tag:cosplay tag:gym",
+    "tag:cosplay,feet !tag:muted",
+    "!tier:new spent<50",
+    "spent=0",
+    "inactive:14d spent>=100 tier:vip tag:cosplay",
+]
+
+
+async def test_sql_matches_the_rule_and_never_crosses_accounts(store: SqlStore) -> None:
+    alice = (await store.accounts.resolve(Identity(platform="console", external_id="a"))).id
+    bob = (await store.accounts.resolve(Identity(platform="console", external_id="b"))).id
+    mine = random_fans(1, 160)
+    # Bob's fans have the same handles but other tiers, tags, spend and dates: any leak shows.
+    theirs = random_fans(2, 160)
+    await put(store, alice, mine)
+    await put(store, bob, theirs)
+    for text in SEGMENTS:
+        query, _ = parse_segment(text, TODAY)
+        expected = {f.handle: f for f in mine if matches(query, f)}
+        found = await store.fan_lists.query(alice, query, limit=1000)
+        assert {f.handle for f in found} == set(expected), text
+        assert all(f == expected[f.handle] for f in found), text  # Alice's own rows
+        assert await store.fan_lists.count(alice, query) == len(expected), text
+        spent = [f.total_spent for f in found]
+        assert spent == sorted(spent, reverse=True)  # biggest spenders first
+    vip, _ = parse_segment("tier:vip", TODAY)
+    assert len(await store.fan_lists.query(alice, vip, limit=3)) == 3
+    assert await store.fan_lists.query(alice + bob + 100, FanQuery()) == []
+
+
+# ---------------------------------------------------------------- chat
+
+
+class Quota:
+    def __init__(self, credits: int) -> None:
+        self.credits = credits
+        self.spent: list[tuple[int, str, int]] = []
+
+    async def consume(self, account_id: int, feature: str, amount: int = 1) -> None:
+        if amount > self.credits:
+            raise QuotaExceeded(
+                f"You have {self.credits} message credits left; this needs {amount}. "
+                "Buy more with /buy credits."
+            )
+        self.credits -= amount
+        self.spent.append((account_id, feature, amount))
+
+    async def remaining(self, account_id: int) -> dict[str, int]:
+        return {"personalize": self.credits}
+
+
+FAN_LIST = [
+    "/fans add @mia name=Mia tier=vip spent=240 last_active=2026-10-01 tags=cosplay",
+    "/fans add @leo name=Leo tier=whale spent=980 last_active=2026-11-01 tags=cosplay,gym",
+    "/fans add @zoe name=Zoe tier=vip spent=40 last_active=2026-09-01 tags=cosplay",
+    "/fans add @kim name=Kim tier=new spent=0 last_active=2026-11-23",
+]
+
+
+async def fill(chat: Chat) -> None:
+    for line in FAN_LIST:
+        await chat.say(line)
+
+
+async def test_fans_filters(chat: Chat) -> None:
+    await fill(chat)
+    reply = await chat.say("/fans inactive:14d spent>=100 tag:cosplay")
+    text = reply.plain_text
+    assert "2 of 4 fans match inactive:14d spent>=100 tag:cosplay" in text
+    assert [f["handle"] for f in reply.result] == ["leo", "mia"]  # biggest spender first
+    assert "@zoe" not in text and "@kim" not in text
+    assert "/personalize" in text  # the next step
+    reply = await chat.say("/fans list whales")
+    assert [f["handle"] for f in reply.result] == ["leo"]
+    none = await chat.say("/fans tier:vip active:7d")
+    assert "0 of 4 fans" in none.plain_text and "Filters:" in none.plain_text
+    bad = await chat.say("/fans rich")
+    assert "don't understand the filter" in bad.plain_text and "Usage: /fans" in bad.plain_text
+    # Another account sees none of these.
+    other = await Chat(chat.app, "bob").say("/fans tier:vip")
+    assert "fan list is empty" in other.plain_text
+
+
+async def test_personalize_a_segment(chat: Chat, assistant: Assistant) -> None:
+    quota = Quota(credits=10)
+    assistant.quotas = quota
+    await fill(chat)
+    template = "Hey {name}, it has been {days_inactive} days!"
+    reply = await chat.say(f'/personalize "{template}" to inactive:14d tag:cosplay')
+    text = reply.plain_text
+    assert "3 drafts for inactive:14d tag:cosplay" in text and "3 message credits used" in text
+    files = [b for b in reply.blocks if isinstance(b, FileBlock)]
+    assert len(files) == 1 and files[0].mime == "text/csv"
+    assert files[0].name == "drafts-inactive-14d-tag-cosplay.csv"
+    rows = list(csv.DictReader(io.StringIO(files[0].data.decode("utf-8-sig"))))
+    assert [r["handle"] for r in rows] == ["leo", "mia", "zoe"]
+    by_handle = {r["handle"]: r for r in rows}
+    assert "Mia" in by_handle["mia"]["draft"] and "54" in by_handle["mia"]["draft"]
+    assert "Zoe" in by_handle["zoe"]["draft"] and "84" in by_handle["zoe"]["draft"]
+    assert all("{" not in r["draft"] for r in rows)
+    assert by_handle["leo"]["tier"] == "whale" and by_handle["leo"]["total_spent"] == "980.00"
+    assert [d["fan_handle"] for d in reply.result["drafts"]] == ["leo", "mia", "zoe"]
+    account = await assistant.store.accounts.resolve(
+        Identity(platform="console", external_id="alice")
+    )
+    assert quota.spent == [(account.id, "personalize", 3)] and quota.credits == 7
+
+    # The single-fan forms still work, and spend one credit.
+    one = await chat.say('/personalize "Hey {name}!" for @kim')
+    assert "Draft for @kim" in one.plain_text and quota.credits == 6
+    also = await chat.say('/personalize "Hey {name}!" to @kim')
+    assert "Draft for @kim" in also.plain_text and quota.credits == 5
+
+
+async def test_personalize_without_enough_credits_drafts_nothing(
+    chat: Chat, assistant: Assistant
+) -> None:
+    quota = Quota(credits=2)
+    assistant.quotas = quota
+    await fill(chat)
+    reply = await chat.say('/personalize "Hey {name}!" to tag:cosplay')
+    assert "2 message credits left; this needs 3" in reply.plain_text
+    assert not any(isinstance(b, FileBlock) for b in reply.blocks)
+    assert quota.spent == [] and quota.credits == 2
+
+
+async def test_personalize_segment_edge_cases(
+    chat: Chat, assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quota = Quota(credits=100)
+    assistant.quotas = quota
+    await fill(chat)
+    empty = await chat.say('/personalize "Hi {name}" to tier:whale active:1d')
+    assert "No fans match tier:whale active:1d" in empty.plain_text
+    broken = await chat.say('/personalize "Hi {nmae}" to all')
+    assert "nmae" in broken.plain_text
+    monkeypatch.setattr(fans_commands, "MAX_SEGMENT_DRAFTS", 3)
+    big = await chat.say('/personalize "Hi {name}" to all')
+    assert "has 4 fans; I draft for up to 3 at a time" in big.plain_text
+    assert quota.spent == []  # nothing was spent on any of these
+    wrong = await chat.say('/personalize "Hi {name}" at vips')
+    assert 'then "for" and a fan\'s handle, or "to" and a segment' in wrong.plain_text
+
+
+async def test_personalize_segment_from_typed_options(chat: Chat, assistant: Assistant) -> None:
+    """Discord sends typed options instead of text."""
+    from core.chat import Incoming
+
+    await fill(chat)
+    reply = await assistant.handle(
+        Incoming(
+            user=chat.user,
+            chat_id="c",
+            text="/personalize",
+            options={"template": "Hi {name}!", "segment": "tier:vip", "handle": None},
+        )
+    )
+    assert [d["fan_handle"] for d in reply.result["drafts"]] == ["mia", "zoe"]
+    both = await assistant.handle(
+        Incoming(
+            user=chat.user,
+            chat_id="c",
+            text="/personalize",
+            options={"template": "Hi {name}!", "segment": "tier:vip", "handle": "@mia"},
+        )
+    )
+    assert "either a fan's handle or a segment" in both.plain_text

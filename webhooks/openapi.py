@@ -1,0 +1,276 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 description of every route the application has.
+
+The document is built from the application's router when it is asked for, so a route added
+anywhere shows up; :data:`OPERATIONS` holds the descriptions of the known ones. A route without
+an entry is still listed (summary from its handler) - ``tests/e2e/test_http_app.py`` checks that
+every route has a real description.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(ERROR, description)
+
+
+ASSET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "size": {"type": "integer"},
+        "mime": {"type": "string"},
+        "name": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "source": {"type": "string"},
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["id", "sha256", "size", "mime"],
+}
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "object"}},
+    },
+    "required": ["status"],
+}
+
+BEARER = [{"apiKey": []}]
+
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/webhooks/stripe"): {
+        "summary": "Stripe webhook deliveries",
+        "description": (
+            "Verified with the Stripe-Signature header (300 s tolerance; several secrets during "
+            "rotation). Each event id is applied once; unknown event types are acknowledged."
+        ),
+        "parameters": [
+            {"name": "Stripe-Signature", "in": "header", "required": True, "schema": {}}
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {"received": {"type": "boolean"}, "outcome": {"type": "string"}},
+                },
+                "Received (applied, a duplicate, or ignored)",
+            ),
+            "400": _error("Bad signature, stale timestamp or malformed event; nothing written"),
+            "503": _error("Database unavailable; Stripe delivers again"),
+        },
+    },
+    ("POST", "/webhooks/telegram"): {
+        "summary": "Telegram Bot API webhook updates",
+        "description": "Checked with X-Telegram-Bot-Api-Secret-Token; processed after the answer.",
+        "parameters": [
+            {
+                "name": "X-Telegram-Bot-Api-Secret-Token",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "200": _json({"type": "object"}, "Accepted"),
+            "400": _error("Not a Telegram update"),
+            "401": _error("Wrong secret token"),
+        },
+    },
+    ("POST", "/api/v1/uploads"): {
+        "summary": "Upload a file into your vault",
+        "description": (
+            "multipart/form-data with a `file` part (optional `tags` or `caption` fields "
+            "before it). Streamed into the blob store; the type is sniffed from the bytes; the "
+            "same bytes twice are stored once."
+        ),
+        "security": BEARER,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "tags": {"type": "string"},
+                            "caption": {"type": "string"},
+                        },
+                        "required": ["file"],
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": _json(
+                {
+                    "type": "object",
+                    "properties": {"asset": ASSET_SCHEMA, "created": {"const": True}},
+                },
+                "Stored",
+            ),
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {"asset": ASSET_SCHEMA, "created": {"const": False}},
+                },
+                "Already in the vault (same sha256)",
+            ),
+            "400": _error("Not multipart, no file, empty file or an incomplete upload"),
+            "401": _error("Missing or invalid API key"),
+            "413": _error("Over the size limit or the plan's vault room"),
+            "415": _error("The bytes are not what the upload claims to be"),
+            "503": _error("Blob store or database unavailable"),
+        },
+    },
+    ("GET", "/api/v1/assets"): {
+        "summary": "List your vault's files (newest first)",
+        "security": BEARER,
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+            },
+            {"name": "tag", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {"assets": {"type": "array", "items": ASSET_SCHEMA}},
+                },
+                "The caller's assets only",
+            ),
+            "401": _error("Missing or invalid API key"),
+        },
+    },
+    ("GET", "/metrics"): {
+        "summary": "Prometheus metrics",
+        "responses": {
+            "200": {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    },
+    ("GET", "/health/live"): {
+        "summary": "Liveness: the process answers",
+        "responses": {"200": _json(HEALTH_SCHEMA, "Alive")},
+    },
+    ("GET", "/health/ready"): {
+        "summary": "Readiness: database, Redis, blob store, LLM breaker",
+        "responses": {
+            "200": _json(HEALTH_SCHEMA, "Ready (possibly degraded)"),
+            "503": _json(HEALTH_SCHEMA, "A critical dependency (database, Redis) is down"),
+        },
+    },
+    ("GET", "/openapi.json"): {
+        "summary": "This document",
+        "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
+    },
+    ("GET", "/billing/return"): {
+        "summary": "Where Stripe Checkout sends the buyer back",
+        "parameters": [
+            {
+                "name": "status",
+                "in": "query",
+                "schema": {"type": "string", "enum": ["success", "cancel"]},
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "A short page pointing back to the chat",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
+        },
+    },
+}
+
+_PARAM = re.compile(r"\{([^}:]+)(:[^}]*)?\}")
+
+
+def routes_of(app: web.Application) -> list[tuple[str, str, Any]]:
+    """(method, path pattern, handler) for every route (HEAD twins of GETs left out)."""
+    out = []
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method in ("HEAD", "*"):
+            continue
+        out.append((route.method, _PARAM.sub(r"{\1}", resource.canonical), route.handler))
+    return out
+
+
+def build_openapi(app: web.Application, title: str = "Huntaze", version: str = "0.1.0") -> dict:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, handler in routes_of(app):
+        operation = OPERATIONS.get((method, path))
+        if operation is None:
+            name = getattr(handler, "__name__", "handler")
+            operation = {
+                "summary": name.replace("_", " "),
+                "responses": {"200": {"description": "OK"}},
+            }
+        op = dict(operation)
+        op.setdefault("operationId", f"{method.lower()}_{path.strip('/').replace('/', '_')}")
+        op["responses"] = {**op.get("responses", {}), "500": _error("Unexpected error")}
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{title} HTTP API",
+            "version": version,
+            "description": (
+                "Webhooks (Stripe, Telegram), the uploads API, metrics and health. Every answer "
+                "carries an X-Request-Id header; errors are JSON."
+            ),
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                    "required": ["error"],
+                }
+            },
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A key from /apikey in chat",
+                }
+            },
+        },
+    }
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    """The aiohttp handler for ``GET /openapi.json``."""
+    return web.json_response(build_openapi(request.app))
+
+
+__all__ = ["OPERATIONS", "build_openapi", "openapi_view", "routes_of"]

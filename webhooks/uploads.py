@@ -1,0 +1,210 @@
+"""The uploads API: ``POST /api/v1/uploads`` and ``GET /api/v1/assets``.
+
+Both take ``Authorization: Bearer <key>`` (``/apikey`` in chat makes one; only its SHA-256 is
+stored) and only ever see the key's own account.
+
+``POST /api/v1/uploads`` takes ``multipart/form-data`` with one file part (``file``; optional
+text fields before it: ``tags``, comma- or space-separated, or ``caption``, whose hashtags or
+words become tags as for files sent in chat). The file streams, chunk by chunk, through
+``VaultService.add_stream`` into the blob store (a local file renamed into place, or S3 with a
+multipart upload for large files); nothing is buffered whole. Answers:
+
+- 201 with the asset (``"created": true``), or 200 with the existing one when the account already
+  has the same bytes (sha256 de-duplication);
+- 400 not multipart / no file / empty file; 401 no or bad key; 413 over the size limit or the
+  plan's vault room; 415 the bytes are not what the upload claims (or not a kind the vault keeps);
+  503 the blob store or the database is down.
+
+A client that disconnects halfway leaves nothing behind: the blob store aborts the partial write
+and no row is inserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import BodyPartReader, ClientError, web
+
+from core.commands.billing import hash_api_key
+from core.errors import HuntazeError, QuotaExceeded, ServiceUnavailable, UsageError
+from core.models import Asset
+from core.ports import ApiKeyRepository, AssetRepository
+from core.services.vault import TooLarge, UnsupportedType, VaultService, tags_from_caption
+from webhooks.metrics import Metrics
+
+log = structlog.get_logger("huntaze.webhooks.uploads")
+
+UPLOADS_PATH = "/api/v1/uploads"
+ASSETS_PATH = "/api/v1/assets"
+CHUNK = 256 * 1024
+FORM_OVERHEAD = 1024 * 1024  # headers and text fields around the file part
+TEXT_FIELD_LIMIT = 2048
+
+
+def explicit_tags(text: str, limit: int = 20) -> list[str]:
+    """``"#beach, sunset"`` -> ``["beach", "sunset"]``."""
+    words = (w.strip().lstrip("#").lower() for w in re.split(r"[,\s]+", text))
+    return list(dict.fromkeys(w[:40] for w in words if w))[:limit]
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def asset_json(asset: Asset) -> dict[str, Any]:
+    return {
+        "id": asset.id,
+        "sha256": asset.sha256,
+        "size": asset.size,
+        "mime": asset.mime,
+        "name": asset.name,
+        "tags": list(asset.tags),
+        "source": asset.source,
+        "created_at": asset.created_at.isoformat() if asset.created_at else None,
+    }
+
+
+class UploadsApi:
+    def __init__(
+        self,
+        vault: VaultService | None,
+        api_keys: ApiKeyRepository,
+        assets: AssetRepository,
+        *,
+        metrics: Metrics | None = None,
+        store_name: str = "local",
+        chunk_size: int = CHUNK,
+    ) -> None:
+        self.vault = vault
+        self.api_keys = api_keys
+        self.assets = assets
+        self.metrics = metrics
+        self.store_name = store_name
+        self.chunk_size = chunk_size
+
+    def _count(self, outcome: str, size: int) -> None:
+        if self.metrics is not None:
+            self.metrics.upload(self.store_name, outcome, size)
+
+    async def authenticate(self, request: web.Request) -> int | None:
+        """The account behind the request's bearer key, or None."""
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        return await self.api_keys.account_for(hash_api_key(secret))
+
+    @staticmethod
+    def _unauthorized() -> web.Response:
+        response = json_error(401, "send Authorization: Bearer <key> (/apikey in chat makes one)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="huntaze"'
+        return response
+
+    # ------------------------------------------------------------ POST /api/v1/uploads
+
+    async def upload(self, request: web.Request) -> web.Response:
+        account_id = await self.authenticate(request)
+        if account_id is None:
+            return self._unauthorized()
+        if self.vault is None:
+            return json_error(503, "the vault is not configured on this server")
+        if not request.content_type.startswith("multipart/"):
+            return json_error(400, "send multipart/form-data with a file part named 'file'")
+        length = request.content_length
+        if length is not None and length > self.vault.max_bytes + FORM_OVERHEAD:
+            self._count("too_large", 0)
+            return json_error(413, f"the file is {self.vault.too_big(length)}")
+        received = 0
+        try:
+            reader = await request.multipart()
+            tags: list[str] = []
+            part: BodyPartReader | None = None
+            while True:
+                candidate = await reader.next()
+                if candidate is None:
+                    break
+                if not isinstance(candidate, BodyPartReader):
+                    continue  # nested multipart: not ours
+                if candidate.filename is None and candidate.name in ("tags", "caption"):
+                    text = (await candidate.read_chunk(TEXT_FIELD_LIMIT)).decode("utf-8", "replace")
+                    tags = (
+                        explicit_tags(text) if candidate.name == "tags" else tags_from_caption(text)
+                    )
+                    continue
+                if candidate.filename is not None or candidate.name == "file":
+                    part = candidate
+                    break
+            if part is None:
+                return json_error(400, "no file part: send the file in a part named 'file'")
+            name = (part.filename or "upload").replace("/", "_").replace("\\", "_")[:255]
+            declared = part.headers.get("Content-Type", "application/octet-stream")
+            chunk_size = self.chunk_size
+
+            async def chunks() -> AsyncIterator[bytes]:
+                nonlocal received
+                while True:
+                    chunk = await part.read_chunk(chunk_size)
+                    if not chunk:
+                        return
+                    received += len(chunk)
+                    yield chunk
+
+            asset, created = await self.vault.add_stream(
+                account_id, chunks(), name, declared, tags, source="api"
+            )
+        except TooLarge as exc:
+            self._count("too_large", received)
+            return json_error(413, exc.message)
+        except QuotaExceeded as exc:
+            self._count("too_large", received)
+            return json_error(413, exc.message)
+        except UnsupportedType as exc:
+            self._count("unsupported", received)
+            return json_error(415, exc.message)
+        except UsageError as exc:
+            self._count("rejected", received)
+            return json_error(400, exc.message)
+        except ServiceUnavailable as exc:
+            self._count("unavailable", received)
+            return json_error(503, exc.message)
+        except (ConnectionError, ClientError, asyncio.IncompleteReadError, ValueError) as exc:
+            # The client went away (or sent a broken body) midway: nothing was kept.
+            self._count("aborted", received)
+            log.info("upload_aborted", error=type(exc).__name__, received=received)
+            return json_error(400, "the upload did not arrive complete")
+        except HuntazeError as exc:
+            self._count("rejected", received)
+            return json_error(400, exc.message)
+        self._count("stored" if created else "duplicate", received)
+        log.info("upload_stored", created=created, size=asset.size, mime=asset.mime)
+        return web.json_response(
+            {"asset": asset_json(asset), "created": created}, status=201 if created else 200
+        )
+
+    # ------------------------------------------------------------ GET /api/v1/assets
+
+    async def list_assets(self, request: web.Request) -> web.Response:
+        account_id = await self.authenticate(request)
+        if account_id is None:
+            return self._unauthorized()
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return json_error(400, "limit must be a number from 1 to 500")
+        if not 1 <= limit <= 500:
+            return json_error(400, "limit must be a number from 1 to 500")
+        tag = request.query.get("tag") or None
+        assets = await self.assets.list(account_id, tag=tag, limit=limit)
+        return web.json_response({"assets": [asset_json(a) for a in assets]})
+
+
+def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
+    app.router.add_post(UPLOADS_PATH, api.upload)
+    app.router.add_get(ASSETS_PATH, api.list_assets)
+    return api
+
+
+__all__ = ["ASSETS_PATH", "UPLOADS_PATH", "UploadsApi", "add_uploads_api", "asset_json"]
