@@ -28,7 +28,6 @@ from core.errors import (
     ServiceUnavailable,
     UsageError,
 )
-from core.models import Identity
 from core.ports import (
     BlobStore,
     Clock,
@@ -49,16 +48,6 @@ from core.services.vault import VaultService
 log = structlog.get_logger("huntaze.core")
 
 AttachmentHandler = Callable[[Context], Awaitable[Reply]]
-
-
-def _identity(user: ExternalUser) -> Identity:
-    return Identity(
-        platform=user.platform,
-        external_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        language=user.language or "en",
-    )
 
 
 class Observer(Protocol):
@@ -123,7 +112,7 @@ class Assistant:
             request_id=request_id, platform=incoming.user.platform
         ):
             try:
-                account = await self.store.accounts.resolve(_identity(incoming.user))
+                account = await self.store.accounts.resolve(incoming.user.identity())
                 await self._check_rate(account.id)
                 ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
                 name, reply = await self._route(ctx)
@@ -176,7 +165,7 @@ class Assistant:
         completer = cmd.complete.get(field) if cmd else None
         if completer is None:
             return []
-        account = await self.store.accounts.resolve(_identity(user))
+        account = await self.store.accounts.resolve(user.identity())
         incoming = Incoming(user=user, chat_id=chat_id)
         ctx = Context(incoming=incoming, account=account, app=self, request_id="complete")
         return (await completer(ctx, prefix))[:25]

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.models import Identity
+
 MAX_ACTION_BYTES = 64  # Telegram's callback_data limit; Discord custom_id allows 100
 
 
@@ -25,6 +27,15 @@ class ExternalUser:
     username: str = ""
     display_name: str = ""
     language: str = "en"
+
+    def identity(self) -> Identity:
+        return Identity(
+            platform=self.platform,
+            external_id=self.id,
+            username=self.username,
+            display_name=self.display_name,
+            language=self.language or "en",
+        )
 
 
 @dataclass(frozen=True)

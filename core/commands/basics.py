@@ -27,7 +27,7 @@ def register(reg: Registry) -> None:
             ],
         )
 
-    @reg.command("help", "List what I can do", usage="/help [command]", aliases=("commands",))
+    @reg.command("help", "List what I can do", aliases=("commands",))
     async def help_cmd(ctx: Context, _: None) -> Reply:
         lines = ["**What I can do**"]
         for command in reg.all():

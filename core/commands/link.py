@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from core.chat import Reply
 from core.commands.registry import Registry
 from core.context import Context
-from core.models import Identity
 
 CODE_TTL = 600
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -47,15 +46,9 @@ def register(reg: Registry) -> None:
         target = int(raw)
         if target == ctx.account_id:
             return Reply.text("This chat already uses that account.")
-        user = ctx.incoming.user
-        identity = Identity(
-            platform=user.platform,
-            external_id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            language=user.language,
+        await ctx.app.store.accounts.move_identity(
+            ctx.account_id, ctx.incoming.user.identity(), target
         )
-        await ctx.app.store.accounts.move_identity(ctx.account_id, identity, target)
         return Reply.text(
             "Linked! This chat now uses the same account — profile, ideas, fans and vault — as "
             "your other app.",

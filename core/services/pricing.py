@@ -171,7 +171,7 @@ class PricingService:
             raise UsageError("A price test needs at least two prices, e.g. 7.99 9.99 14.99.")
         if len(prices) > MAX_LADDER:
             raise UsageError(f"Test at most {MAX_LADDER} prices at a time.")
-        # The model's own defaults (see bench/pricing.py, docs/PERFORMANCE_pricing.md); the
+        # The model's own defaults (see bench/pricing.py, docs/performance/pricing.md); the
         # model kind is kept so that a running test keeps its model across upgrades.
         experiment = PriceExperiment(prices)
         config: dict[str, object] = {

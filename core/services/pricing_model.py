@@ -50,7 +50,7 @@ low-price market (80% against 90%). The semiparametric mix did not earn its comp
 one, Thompson sampling keeps testing the ends of the ladder. The shift detector is what
 makes the shifting market work (95% against 83% without it, 90% with ``decay=0.995``) and
 raised no false alarm on the stationary markets.
-Figures: ``docs/PERFORMANCE_pricing.md``.
+Figures: ``docs/performance/pricing.md``.
 
 Public API
 ----------
