@@ -34,6 +34,7 @@ from core.ports import (
     ContentGenerator,
     Importer,
     KeyValueStore,
+    Narrator,
     QuotaGuard,
     Store,
 )
@@ -80,6 +81,7 @@ class Assistant:
     importer: Importer | None = None
     quotas: QuotaGuard | None = None  # None: no plan limits (embedded default)
     billing: BillingService | None = None  # plans, checkout, API keys
+    narrator: Narrator | None = None  # an LLM phrasing /stats; None: the rule-based narrative
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
     registry: Registry = field(default_factory=build_registry)

@@ -204,6 +204,15 @@ class Store(Protocol):
     fans: FanRepository
     usage: UsageRepository
     assets: AssetRepository
+    # analytics, fan lists, pricing
+    earnings: EarningsRepository
+    offers: OfferRepository
+    price_tests: PriceTestRepository
+    fan_lists: FanListRepository
+    # billing
+    billing: BillingRepository
+    api_keys: ApiKeyRepository
+    quota_usage: QuotaRepository
 
     async def ping(self) -> bool: ...
 

@@ -16,7 +16,6 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry
 from core.context import Context
 from core.errors import UsageError
-from core.ports import ApiKeyRepository
 from core.services.billing import LIVE_STATUSES, BillingService, Catalog, Plan, default_catalog
 from core.services.quotas import UNLIMITED
 
@@ -48,11 +47,6 @@ def billing_of(ctx: Context) -> BillingService | None:
 def catalog_of(ctx: Context) -> Catalog:
     billing = billing_of(ctx)
     return billing.catalog if billing is not None else default_catalog()
-
-
-def api_keys_of(ctx: Context) -> ApiKeyRepository | None:
-    found = getattr(ctx.app.store, "api_keys", None)
-    return found  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- text
@@ -200,9 +194,7 @@ def register(reg: Registry) -> None:
         examples=["/apikey", "/apikey list", "/apikey revoke 3"],
     )
     async def apikey(ctx: Context, args: ApiKeyArgs) -> Reply:
-        keys = api_keys_of(ctx)
-        if keys is None:
-            return Reply.text("The HTTP API is not set up on this server.")
+        keys = ctx.app.store.api_keys
         action = args.action or ("revoke" if args.key_id else "new")
         if action == "list":
             live = await keys.list(ctx.account_id)

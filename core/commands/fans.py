@@ -19,7 +19,6 @@ from core.errors import UsageError
 from core.llm.offline.personalize import template_problems
 from core.models import Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
-from core.services.analytics import require_analytics
 from core.services.fans import normalise_handle
 from core.services.segments import SEGMENT_HELP, is_segment_term, parse_segment
 
@@ -243,7 +242,7 @@ def _segment(text: str, today: date, usage: str) -> tuple[FanQuery, str]:
 
 async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
     query, canonical = _segment(segment, today, FANS_USAGE)
-    repo = require_analytics(ctx.app.store).fan_lists
+    repo = ctx.app.store.fan_lists
     total = await repo.count(ctx.account_id, FanQuery())
     if not total:
         return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
@@ -263,7 +262,7 @@ async def _personalize_segment(ctx: Context, template: str, segment: str) -> Rep
     today = ctx.app.clock.now().date()
     query, canonical = _segment(segment, today, PERSONALIZE_USAGE)
     _check_template(template)
-    repo = require_analytics(ctx.app.store).fan_lists
+    repo = ctx.app.store.fan_lists
     matching = await repo.count(ctx.account_id, query)
     if not matching:
         return Reply.text(f"No fans match `{canonical}`. " + SEGMENT_HELP)

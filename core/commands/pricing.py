@@ -13,7 +13,7 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
-from core.services.analytics import format_money, require_analytics
+from core.services.analytics import format_money
 from core.services.pricing import (
     KIND_LABELS,
     OFFER_KINDS,
@@ -129,7 +129,7 @@ def parse_sold(raw: str) -> dict[str, Any]:
 
 
 def _service(ctx: Context) -> PricingService:
-    return PricingService(require_analytics(ctx.app.store), ctx.app.clock)
+    return PricingService(ctx.app.store, ctx.app.clock)
 
 
 def _rng(ctx: Context, *parts: object) -> random.Random:

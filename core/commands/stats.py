@@ -19,7 +19,6 @@ from core.services.analytics import (
     format_change,
     format_money,
     period_words,
-    require_analytics,
 )
 from core.services.charts import stats_chart
 
@@ -135,9 +134,9 @@ def register(reg: Registry) -> None:
     )
     async def stats(ctx: Context, args: StatsArgs) -> Reply:
         service = AnalyticsService(
-            require_analytics(ctx.app.store),
+            ctx.app.store,
             ctx.app.clock,
-            narrator=getattr(ctx.app, "narrator", None),
+            narrator=ctx.app.narrator,
         )
         summary = await service.summary(ctx.account_id, args.period)
         if summary is None:

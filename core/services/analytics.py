@@ -33,7 +33,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from core.errors import ServiceUnavailable
 from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
@@ -71,13 +70,6 @@ def format_change(change: float | None) -> str:
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def require_analytics(store: object) -> AnalyticsStore:
-    """The store's analytics repositories, or a friendly error when the store has none."""
-    if all(hasattr(store, a) for a in ("earnings", "offers", "price_tests", "fan_lists")):
-        return cast(AnalyticsStore, store)
-    raise ServiceUnavailable("Analytics are not available with this storage backend.")
 
 
 # ---------------------------------------------------------------- figures
@@ -440,6 +432,5 @@ __all__ = [
     "narrative_is_grounded",
     "numbers_in",
     "period_words",
-    "require_analytics",
     "rule_narrative",
 ]
