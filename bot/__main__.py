@@ -5,6 +5,8 @@ huntaze serve               adapters that are configured + the HTTP server (neve
 huntaze chat [--once TEXT]  the terminal chat; --once answers one message and exits
 huntaze migrate             apply database migrations and exit
 huntaze import FILE --account ID   import a CSV export into an account
+huntaze worker              consume background jobs from Redis (REDIS_URL)
+huntaze jobs dead | retry ID      list dead-lettered jobs / re-queue one
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a CSV export (earnings, fans, PPV offers)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--account", required=True, help="account id, @username or platform:id")
+    sub.add_parser("worker", help="run background jobs from the Redis queue")
+    jobs = sub.add_parser("jobs", help="background jobs: list dead letters, re-queue one")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_sub.add_parser("dead", help="list jobs that failed on every attempt")
+    retry = jobs_sub.add_parser("retry", help="re-queue a dead-lettered job")
+    retry.add_argument("id")
     return parser
 
 
@@ -86,6 +94,48 @@ async def _import(settings: Settings, path: Path, ref: str) -> int:
         await container.aclose()
 
 
+async def _jobs(settings: Settings, action: str, job_id: str | None) -> int:
+    from bot.container import build
+    from bot.jobs import LocalJobQueue, format_dead, retry_dead
+    from bot.lifecycle import build_adapters
+
+    container = await build(settings)
+    adapters = None
+    try:
+        assert container.dead_letters is not None and container.jobs is not None
+        if action == "dead":
+            letters = await container.dead_letters.list()
+            print(format_dead(letters) if letters else "no dead-lettered jobs")
+            return 0
+        assert job_id is not None
+        if isinstance(container.jobs, LocalJobQueue):
+            adapters = build_adapters(container)  # the job runs here: let it notify
+        new_id = await retry_dead(container.dead_letters, container.jobs, job_id)
+        if new_id is None:
+            print(f"huntaze: no dead-lettered job {job_id!r}", file=sys.stderr)
+            return 1
+        if isinstance(container.jobs, LocalJobQueue):
+            await container.jobs.join()
+            again = {d.id for d in await container.dead_letters.list()}
+            if new_id in again:
+                print(f"job {job_id} failed again (now {new_id}, dead-lettered)")
+                return 1
+            print(f"job {job_id} re-ran as {new_id}: done")
+            return 0
+        print(f"job {job_id} re-queued as {new_id}")
+        return 0
+    finally:
+        if adapters is not None:
+            await adapters.aclose()
+        await container.aclose()
+
+
+async def _worker(settings: Settings) -> int:
+    from bot.lifecycle import run_worker_process
+
+    return await run_worker_process(settings)
+
+
 async def _run(settings: Settings, interactive: bool) -> int:
     from bot.lifecycle import run_services
 
@@ -112,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             code = asyncio.run(_import(settings, args.file, args.account))
         elif args.command == "migrate":
             code = asyncio.run(_migrate(settings))
+        elif args.command == "worker":
+            code = asyncio.run(_worker(settings))
+        elif args.command == "jobs":
+            code = asyncio.run(_jobs(settings, args.jobs_command, getattr(args, "id", None)))
         else:
             code = asyncio.run(_run(settings, interactive=chatting))
     except StartupError as exc:

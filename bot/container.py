@@ -25,6 +25,7 @@ from bot.settings import Settings
 from core.app import Assistant, Limits
 from core.clock import SystemClock
 from core.errors import StartupError
+from core.jobs import DeadLetters, JobQueue, JobRunner
 from core.llm.offline import OfflineEngine
 from core.llm.policies import (
     SPECS,
@@ -90,6 +91,16 @@ class Container:
     quotas: QuotaService | None = None
     notifier: FanoutNotifier = field(default_factory=FanoutNotifier)
     health: Health = field(default_factory=Health)
+    jobs: JobQueue | None = None  # LocalJobQueue (embedded) or SaqJobQueue (REDIS_URL)
+    job_runner: JobRunner | None = None
+    dead_letters: DeadLetters | None = None
+
+    async def drain_jobs(self) -> None:
+        """In-process jobs finish (bounded) while the chat adapters can still notify."""
+        from bot.jobs import LocalJobQueue
+
+        if isinstance(self.jobs, LocalJobQueue):
+            await self.jobs.aclose()
 
     async def aclose(self) -> None:
         await self.exit_stack.aclose()
@@ -205,7 +216,10 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             quotas=quotas,
             billing=billing,
             importer=CsvImporter(store, clock),
-            limits=Limits(max_upload_bytes=settings.max_upload_bytes),
+            limits=Limits(
+                max_upload_bytes=settings.max_upload_bytes,
+                scheduled_summaries=bool(settings.redis_url),  # `huntaze worker` runs the cron
+            ),
             observer=metrics,
             rate_limiter=RateLimiter(
                 f"{settings.rate_limit_per_minute}/minute",
@@ -213,6 +227,10 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
                 namespace="cmd",
             ),
         )
+
+        jobs, job_runner, dead_letters = _build_jobs(settings, assistant, notifier, redis, clock)
+        stack.push_async_callback(jobs.aclose)
+        assistant.jobs = jobs
 
         health = Health()
         health.add("database", store.ping, critical=True)
@@ -244,7 +262,32 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             quotas=quotas,
             notifier=notifier,
             health=health,
+            jobs=jobs,
+            job_runner=job_runner,
+            dead_letters=dead_letters,
         )
     except BaseException:
         await stack.aclose()
         raise
+
+
+def _build_jobs(
+    settings: Settings, assistant: Assistant, notifier: Notifier, redis: Any, clock: Clock
+) -> tuple[Any, JobRunner, DeadLetters]:
+    """SAQ over Redis with ``REDIS_URL`` (``huntaze worker`` consumes), else in-process."""
+    from bot.jobs import (
+        FileDeadLetters,
+        LocalJobQueue,
+        RedisDeadLetters,
+        SaqJobQueue,
+        saq_queue,
+    )
+
+    runner = JobRunner(assistant, notifier)
+    if settings.redis_url and redis is not None:
+        # JOBS_QUEUE (when Settings has it): instances and workers sharing one Redis must agree.
+        name = str(getattr(settings, "jobs_queue", None) or "huntaze")
+        dead: DeadLetters = RedisDeadLetters(redis, key=f"{name}:jobs:dead")
+        return SaqJobQueue(saq_queue(settings.redis_url, name), runner), runner, dead
+    dead = FileDeadLetters(settings.data_dir / "jobs" / "dead-letters.json")
+    return LocalJobQueue(runner, dead, clock), runner, dead

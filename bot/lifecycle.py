@@ -49,15 +49,22 @@ def build_adapters(container: Container) -> Adapters:
         from adapters.telegram import TelegramAdapter
 
         secret = s.telegram_webhook_secret.get_secret_value() if s.telegram_webhook_secret else None
+        token = s.telegram_bot_token.get_secret_value()
+        pacer = None
+        if container.redis is not None:  # instances sharing a bot token share its flood limits
+            from adapters.telegram.redis_pacer import RedisChatPacer, pacer_namespace
+
+            pacer = RedisChatPacer(container.redis, pacer_namespace(token))
         try:
             adapters.telegram = TelegramAdapter(
                 container.assistant,
-                s.telegram_bot_token.get_secret_value(),
+                token,
                 api_base=s.telegram_api_base,
                 webhook_url=s.telegram_webhook_url,
                 webhook_secret=secret,
                 state_kv=container.kv,
                 max_upload_bytes=s.max_upload_bytes,
+                pacer=pacer,
             )
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
@@ -210,7 +217,49 @@ async def run_services(settings: Settings, interactive: bool) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stopper.cancel()
+        await container.drain_jobs()  # in-process jobs finish while adapters can still notify
         await adapters.aclose()  # after the HTTP server stopped: webhook work has finished
         await container.aclose()
     log.info("stopped")
+    return 0
+
+
+async def run_worker_process(settings: Settings) -> int:
+    """``huntaze worker``: consume the Redis job queue (and queue scheduled summaries) until
+    SIGTERM/SIGINT; running jobs finish first. Chat adapters are built only to notify."""
+    from bot.jobs import SaqJobQueue, build_worker, run_worker
+
+    if not settings.redis_url:
+        print(
+            "huntaze: the worker needs REDIS_URL; without it `huntaze run` / `serve` run jobs "
+            "in-process"
+        )
+        return 2
+    container = await build(settings)
+    try:
+        adapters = build_adapters(container)
+    except BaseException:
+        await container.aclose()
+        raise
+    try:
+        assert isinstance(container.jobs, SaqJobQueue) and container.job_runner is not None
+        assert container.dead_letters is not None
+        worker = build_worker(
+            container.jobs.queue,
+            container.job_runner,
+            container.dead_letters,
+            container.clock,
+            kv=container.kv,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        log.info("worker_started")
+        await run_worker(worker, stop)
+    finally:
+        await adapters.aclose()
+        await container.aclose()
+    log.info("worker_stopped")
     return 0

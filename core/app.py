@@ -28,6 +28,7 @@ from core.errors import (
     ServiceUnavailable,
     UsageError,
 )
+from core.jobs import JobQueue
 from core.ports import (
     BlobStore,
     Clock,
@@ -68,6 +69,7 @@ class Limits:
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_import_bytes: int = 100 * 1024 * 1024
+    scheduled_summaries: bool = False  # a worker runs the daily/weekly summary schedule
     recent_ideas_window: int = 50
 
 
@@ -82,6 +84,7 @@ class Assistant:
     quotas: QuotaGuard | None = None  # None: no plan limits (embedded default)
     billing: BillingService | None = None  # plans, checkout, API keys
     narrator: Narrator | None = None  # an LLM phrasing /stats; None: the rule-based narrative
+    jobs: JobQueue | None = None  # background jobs (big imports, big segments, summaries)
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
     registry: Registry = field(default_factory=build_registry)

@@ -16,6 +16,7 @@ from core.commands.captions import LIMITED
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
+from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
 from core.models import Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
@@ -271,6 +272,13 @@ async def _personalize_segment(ctx: Context, template: str, segment: str) -> Rep
             f"`{canonical}` has {matching:,} fans; I draft for up to {MAX_SEGMENT_DRAFTS:,} at "
             "a time. Narrow it, e.g. add tier:vip or spent>=50."
         )
+    jobs = ctx.app.jobs
+    if (
+        jobs is not None
+        and matching > BACKGROUND_SEGMENT_FANS
+        and ctx.incoming.user.platform != "job"
+    ):
+        return Reply.text(await enqueue_personalize(jobs, ctx.account_id, template, segment))
     fans = await repo.query(ctx.account_id, query, limit=MAX_SEGMENT_DRAFTS)
     if ctx.app.quotas is not None:
         await ctx.app.quotas.consume(ctx.account_id, "personalize", len(fans))

@@ -11,6 +11,7 @@ from core.chat import Button, ImageBlock, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
+from core.jobs import set_summary
 from core.services.analytics import (
     CATEGORY_LABELS,
     PERIODS,
@@ -123,7 +124,31 @@ def _buttons(current: str) -> list[list[Button]]:
     ]
 
 
+class SummaryArgs(BaseModel):
+    period: Literal["daily", "weekly", "off"] = Field(
+        "weekly", description="daily (08:00 UTC), weekly (Mondays 08:00 UTC) or off"
+    )
+
+
 def register(reg: Registry) -> None:
+    @reg.command(
+        "summary",
+        "Get your stats summary every day or week",
+        usage="/summary [daily|weekly|off]",
+        args=SummaryArgs,
+    )
+    async def summary(ctx: Context, args: SummaryArgs) -> Reply:
+        if not ctx.app.limits.scheduled_summaries:
+            return Reply.text(
+                "Scheduled summaries need the background worker, which this server does not run. "
+                "Ask for /stats 7d any time."
+            )
+        await set_summary(ctx.app.kv, ctx.account_id, args.period)
+        if args.period == "off":
+            return Reply.text("Scheduled summaries are off.")
+        when = "every day at 08:00 UTC" if args.period == "daily" else "every Monday at 08:00 UTC"
+        return Reply.text(f"Done — you'll get your summary {when}. /summary off stops it.")
+
     @reg.command(
         "stats",
         "Earnings stats and a chart from your uploaded CSV exports",

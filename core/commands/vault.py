@@ -9,6 +9,7 @@ from core.commands.captions import caption_reply
 from core.commands.registry import Registry
 from core.context import Context
 from core.errors import NotFound
+from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
 from core.models import Asset, Profile
 from core.services.vault import is_csv
 
@@ -42,6 +43,9 @@ async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
     for att in files:
         if att.size > ctx.app.limits.max_import_bytes:
             reply.add_text(f"{escape_markup(att.name)} is too big to import.")
+            continue
+        if ctx.app.jobs is not None and att.size > BACKGROUND_IMPORT_BYTES:
+            reply.add_text(await enqueue_import(ctx.app, ctx.app.jobs, ctx.account_id, att))
             continue
         report = await importer.import_csv(ctx.account_id, att.name, await att.read())
         reply.add_text(report)

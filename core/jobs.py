@@ -1,0 +1,373 @@
+"""Background jobs: the ``JobQueue`` port, the job handlers and dead letters, platform-neutral.
+
+A job is a name and a JSON payload. ``bot/`` picks the queue: in-process asyncio tasks on the
+embedded default, SAQ over Redis when ``REDIS_URL`` is set (consumed by ``huntaze worker``).
+Either way a job runs ``run_job(env, name, payload)`` with the same semantics: a failing handler
+is retried with exponential backoff up to its spec's ``attempts``; after the last failure the job
+becomes a ``DeadLetter`` the operator lists (``huntaze jobs dead``) and re-queues
+(``huntaze jobs retry ID``).
+
+Handlers tell the creator about progress and results through the ``Notifier`` port (long
+imports report "Importing… 40%"); they never raise for a problem that a retry cannot fix (a bad
+file, an empty segment): they answer it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
+from core.errors import HuntazeError
+from core.ports import KeyValueStore, Notifier
+
+if TYPE_CHECKING:
+    from core.app import Assistant
+    from core.services.imports import ImportProgress
+
+log = structlog.get_logger("huntaze.jobs")
+
+#: CSV attachments bigger than this are imported by a background job (core answers at once).
+BACKGROUND_IMPORT_BYTES = 2 * 1024 * 1024
+#: Segments with more fans than this are drafted by a background job.
+BACKGROUND_SEGMENT_FANS = 200
+#: Blob keys of uploads waiting for their import job.
+PENDING_PREFIX = "jobs/pending"
+#: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
+SUMMARY_KEY = "jobs:summaries"
+SUMMARY_PERIODS = ("daily", "weekly")
+
+
+class JobQueue(Protocol):
+    async def enqueue(
+        self, name: str, payload: dict[str, Any], *, job_id: str | None = None
+    ) -> str:
+        """Queue a job; returns its id. A ``job_id`` already queued or running is not queued
+        twice."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job that failed on every attempt."""
+
+    id: str
+    name: str
+    payload: dict[str, Any]
+    error: str
+    attempts: int
+    failed_at: datetime
+
+    @property
+    def account_id(self) -> int | None:
+        value = self.payload.get("account_id")
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "name": self.name,
+                "payload": self.payload,
+                "error": self.error,
+                "attempts": self.attempts,
+                "failed_at": self.failed_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> DeadLetter:
+        d = json.loads(raw)
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            payload=d["payload"],
+            error=d["error"],
+            attempts=int(d["attempts"]),
+            failed_at=datetime.fromisoformat(d["failed_at"]),
+        )
+
+
+class DeadLetters(Protocol):
+    """Where exhausted jobs are kept for the operator (a Redis hash, or a file)."""
+
+    async def add(self, letter: DeadLetter) -> None: ...
+
+    async def list(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        ...
+
+    async def take(self, letter_id: str) -> DeadLetter | None:
+        """Remove and return one letter (None when there is no such id)."""
+        ...
+
+
+@dataclass
+class JobEnv:
+    """What a job handler gets: the assistant's services and a way to talk to the creator."""
+
+    app: Assistant
+    notifier: Notifier
+    job_id: str = ""
+    attempt: int = 1
+
+
+JobHandler = Callable[[JobEnv, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    handler: JobHandler
+    attempts: int = 3  # tries in all, the first included
+    backoff: float = 1.0  # seconds before the second try; doubles each time
+    max_backoff: float = 60.0
+    timeout: float = 600.0
+
+    def delay(self, failed_attempts: int) -> float:
+        return float(min(self.max_backoff, self.backoff * 2 ** max(0, failed_attempts - 1)))
+
+
+class JobFailed(HuntazeError):
+    """A job payload that can never run (unknown job, missing account)."""
+
+
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """Sends "Importing x… 40%" notices at most once per ``step`` (a fraction)."""
+
+    def __init__(self, notifier: Notifier, account_id: int, what: str, step: float = 0.2) -> None:
+        self.notifier = notifier
+        self.account_id = account_id
+        self.what = what
+        self.step = step
+        self._next = step
+        self.sent: list[int] = []
+
+    async def update(self, fraction: float | None) -> None:
+        if fraction is None or fraction >= 1.0 or fraction < self._next:
+            return
+        percent = int(fraction * 100) // int(self.step * 100) * int(self.step * 100)
+        self._next = (percent / 100) + self.step
+        self.sent.append(percent)
+        await self.notifier.notify(self.account_id, f"{self.what}… {percent}%")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def reply_text(reply: Reply) -> str:
+    """A reply as one chat message (text blocks only; files and images are announced)."""
+    parts: list[str] = []
+    for block in reply.blocks:
+        if isinstance(block, TextBlock):
+            parts.append(block.text)
+        elif isinstance(block, FileBlock):
+            parts.append(f"(file {block.name})")
+    return "\n\n".join(p for p in parts if p)
+
+
+async def job_context(app: Assistant, account_id: int, request_id: str) -> Any:
+    """A ``Context`` for running command code on behalf of an account outside a chat."""
+    from core.context import Context
+
+    account = await app.store.accounts.get(account_id)
+    user = ExternalUser(platform="job", id=str(account_id))
+    incoming = Incoming(user=user, chat_id=f"job:{account_id}", request_id=request_id)
+    return Context(incoming=incoming, account=account, app=app, request_id=request_id)
+
+
+def pending_key(account_id: int) -> str:
+    return f"{PENDING_PREFIX}/{account_id}/{uuid.uuid4().hex}.csv"
+
+
+# ---------------------------------------------------------------- enqueue helpers (core side)
+
+
+async def enqueue_import(app: Assistant, queue: JobQueue, account_id: int, att: Attachment) -> str:
+    """Keep a big CSV upload as a pending blob and queue its import; answers what to tell the
+    creator right away."""
+    if app.blobs is None:
+        raise JobFailed("Background imports need a file store.")
+    data = await att.read()
+    key = pending_key(account_id)
+    await app.blobs.put(key, data, "text/csv")
+    payload = {"account_id": account_id, "blob_key": key, "name": att.name, "size": len(data)}
+    try:
+        await queue.enqueue("import_csv", payload)
+    except BaseException:
+        await app.blobs.delete(key)
+        raise
+    return "Importing in the background — I'll tell you when it's done."
+
+
+async def enqueue_personalize(queue: JobQueue, account_id: int, template: str, segment: str) -> str:
+    await queue.enqueue(
+        "personalize_segment",
+        {"account_id": account_id, "template": template, "segment": segment},
+    )
+    return "That's a big segment — drafting in the background, I'll send the drafts when done."
+
+
+async def summary_subscribers(kv: KeyValueStore) -> dict[int, str]:
+    raw = await kv.get(SUMMARY_KEY)
+    if not raw:
+        return {}
+    return {int(k): v for k, v in json.loads(raw).items() if v in SUMMARY_PERIODS}
+
+
+async def set_summary(kv: KeyValueStore, account_id: int, period: str | None) -> None:
+    """Opt an account in to daily or weekly summaries (``None``/"off": out)."""
+    subs = await summary_subscribers(kv)
+    if period in SUMMARY_PERIODS:
+        subs[account_id] = str(period)
+    else:
+        subs.pop(account_id, None)
+    await kv.set(SUMMARY_KEY, json.dumps({str(k): v for k, v in subs.items()}).encode())
+
+
+async def enqueue_summaries(
+    kv: KeyValueStore, queue: JobQueue, period: str, stamp: str
+) -> list[str]:
+    """Queue one summary per subscribed account; ``stamp`` (the day) makes the job ids unique
+    per period, so several schedulers never send one summary twice."""
+    ids = []
+    for account_id, wanted in sorted((await summary_subscribers(kv)).items()):
+        if wanted == period:
+            ids.append(
+                await queue.enqueue(
+                    "summary",
+                    {"account_id": account_id, "period": period},
+                    job_id=f"summary-{period}-{stamp}-{account_id}",
+                )
+            )
+    return ids
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def import_csv_job(env: JobEnv, payload: dict[str, Any]) -> None:
+    from core.errors import NotFound
+    from core.services.imports import READ_CHUNK, CsvImporter, chunks_of
+
+    app = env.app
+    account_id = int(payload["account_id"])
+    key = str(payload["blob_key"])
+    name = str(payload.get("name") or "import.csv")
+    if app.blobs is None or app.importer is None:
+        raise JobFailed("imports are not configured")
+    try:
+        data = await app.blobs.get(key)
+    except NotFound:
+        await env.notifier.notify(
+            account_id, f"I lost the upload of {name} before importing it — please send it again."
+        )
+        return
+    progress = Progress(env.notifier, account_id, f"Importing {name}")
+
+    async def on_progress(p: ImportProgress) -> None:
+        await progress.update(p.fraction)
+
+    importer = app.importer
+    if isinstance(importer, CsvImporter):
+        report = await importer.import_stream(
+            account_id,
+            name,
+            chunks_of(data, max(16 * 1024, min(READ_CHUNK, len(data) // 25))),  # fine progress
+            total_bytes=len(data),
+            progress=on_progress,
+        )
+        text = report.text()
+    else:
+        text = await importer.import_csv(account_id, name, data)
+    await env.notifier.notify(account_id, text)
+    await app.blobs.delete(key)
+
+
+async def personalize_segment_job(env: JobEnv, payload: dict[str, Any]) -> None:
+    from core.commands.fans import _personalize_segment
+
+    app = env.app
+    account_id = int(payload["account_id"])
+    ctx = await job_context(app, account_id, env.job_id or "job")
+    try:
+        reply = await _personalize_segment(ctx, str(payload["template"]), str(payload["segment"]))
+    except HuntazeError as exc:  # usage problems, quota: a retry cannot fix them
+        await env.notifier.notify(account_id, exc.message)
+        return
+    files = [b for b in reply.blocks if isinstance(b, FileBlock)]
+    text = reply_text(Reply(blocks=[b for b in reply.blocks if isinstance(b, TextBlock)]))
+    if files and app.vault is not None:
+        stored = await _keep_files(app, account_id, files)
+        if stored:
+            text += "\n\nThe drafts CSV is in your /vault: " + ", ".join(stored)
+    await env.notifier.notify(account_id, text)
+
+
+async def _keep_files(app: Assistant, account_id: int, files: list[FileBlock]) -> list[str]:
+    assert app.vault is not None
+    atts = []
+    for f in files:
+        data = f.data
+
+        async def read(data: bytes = data) -> bytes:
+            return data
+
+        atts.append(Attachment(name=f.name, mime=f.mime, size=len(data), read=read))
+    out = await app.vault.ingest(account_id, atts, "#drafts", source="job")
+    return [f"#{a.id}" for a in out.stored + out.duplicates]
+
+
+async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
+    app = env.app
+    account_id = int(payload["account_id"])
+    period = str(payload.get("period", "weekly"))
+    ctx = await job_context(app, account_id, env.job_id or "job")
+    window = "7d"  # /stats periods start at 7d: a daily summary shows the trailing week
+    _, reply = await app.run_command(ctx, f"/stats {window}")
+    title = "Your daily summary" if period == "daily" else "Your weekly summary"
+    await env.notifier.notify(account_id, f"**{title}**\n\n{reply_text(reply)}")
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("import_csv", import_csv_job, attempts=3, timeout=1800.0),
+        JobSpec("personalize_segment", personalize_segment_job, attempts=3, timeout=1800.0),
+        JobSpec("summary", summary_job, attempts=2, timeout=300.0),
+    )
+}
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class JobRunner:
+    """Runs one attempt of a job by name. Queues call ``run`` and own retries and dead
+    letters (``specs`` lets tests register their own jobs)."""
+
+    app: Assistant
+    notifier: Notifier
+    specs: dict[str, JobSpec] = field(default_factory=lambda: dict(JOBS))
+
+    def spec(self, name: str) -> JobSpec:
+        spec = self.specs.get(name)
+        if spec is None:
+            raise JobFailed(f"unknown job {name!r}")
+        return spec
+
+    async def run(self, name: str, payload: dict[str, Any], job_id: str, attempt: int) -> None:
+        spec = self.spec(name)
+        env = JobEnv(app=self.app, notifier=self.notifier, job_id=job_id, attempt=attempt)
+        with structlog.contextvars.bound_contextvars(job=name, job_id=job_id, attempt=attempt):
+            await spec.handler(env, payload)

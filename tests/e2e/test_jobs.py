@@ -1,0 +1,506 @@
+"""Background jobs: the in-process queue (embedded default) and SAQ over the real Redis.
+
+Retries then success, exhausted jobs in the dead-letter list, a big CSV import that reports
+progress and its result in chat, and ``huntaze jobs dead`` / ``huntaze jobs retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.jobs import (
+    FileDeadLetters,
+    LocalJobQueue,
+    RedisDeadLetters,
+    SaqJobQueue,
+    build_worker,
+    format_dead,
+    retry_dead,
+    run_worker,
+    saq_queue,
+)
+from bot.settings import Settings
+from core.app import Assistant
+from core.chat import Attachment
+from core.jobs import (
+    JOBS,
+    PENDING_PREFIX,
+    JobEnv,
+    JobRunner,
+    JobSpec,
+    enqueue_import,
+    enqueue_summaries,
+    set_summary,
+)
+from core.llm.offline import OfflineEngine
+from core.models import Identity
+from core.resilience.cache import MemoryKV
+from core.services.imports import CsvImporter
+from storage.blobs import LocalBlobStore
+from storage.db import create_engine
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+
+CATEGORIES = ("Subscription", "Tip", "Post purchase", "Message")
+
+
+class RecordingNotifier:
+    """``core.ports.Notifier`` that keeps what each account was told."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.changed = asyncio.Event()
+
+    async def notify(self, account_id: int, text: str) -> None:
+        self.sent.append((account_id, text))
+        self.changed.set()
+
+    def texts(self, account_id: int) -> list[str]:
+        return [t for a, t in self.sent if a == account_id]
+
+    async def wait_until(self, predicate: Any) -> None:
+        while not predicate():
+            self.changed.clear()
+            await self.changed.wait()
+
+
+async def eventually(fetch: Any) -> Any:
+    """Poll ``fetch`` until it answers something truthy (state in another process)."""
+    while True:
+        value = await fetch()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def export_csv(rows: int, every_minutes: int = 7) -> tuple[bytes, Decimal]:
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    lines = ["Date,Net,Currency,Type,Fan"]
+    total = Decimal(0)
+    for i in range(rows):
+        at = start + timedelta(minutes=every_minutes * i)
+        amount = Decimal(100 + (i * 37) % 900) / 100
+        total += amount
+        lines.append(f"{at:%Y-%m-%d %H:%M:%S},{amount},USD,{CATEGORIES[i % 4]},@fan_{i % 300}")
+    return ("\r\n".join(lines) + "\r\n").encode(), total
+
+
+def attachment(name: str, data: bytes) -> Attachment:
+    async def read() -> bytes:
+        return data
+
+    return Attachment(name=name, mime="text/csv", size=len(data), read=read)
+
+
+@pytest.fixture
+async def app(
+    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Assistant]:
+    engine = create_engine(migrated_sqlite_url)
+    store = SqlStore(engine, clock)
+    try:
+        yield Assistant(
+            store=store,
+            generator=OfflineEngine(),
+            kv=MemoryKV(max_entries=1000, clock=clock),
+            clock=clock,
+            blobs=LocalBlobStore(tmp_path / "blobs"),
+            importer=CsvImporter(store, clock, batch_size=400),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def account(app: Assistant, who: str = "mia") -> int:
+    acct = await app.store.accounts.resolve(Identity(platform="telegram", external_id=who))
+    return acct.id
+
+
+class Flaky:
+    """A job that fails ``failures`` times, then succeeds (and tells the creator)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[int] = []
+
+    async def __call__(self, env: JobEnv, payload: dict[str, Any]) -> None:
+        self.calls.append(env.attempt)
+        if len(self.calls) <= self.failures:
+            raise RuntimeError(f"upstream down (call {len(self.calls)})")
+        await env.notifier.notify(int(payload["account_id"]), "flaky job done")
+
+
+def runner_with(app: Assistant, notifier: RecordingNotifier, flaky: Flaky) -> JobRunner:
+    runner = JobRunner(app, notifier)
+    runner.specs["flaky"] = JobSpec("flaky", flaky, attempts=3, backoff=0.01, max_backoff=0.05)
+    return runner
+
+
+# ---------------------------------------------------------------- in-process queue
+
+
+async def test_in_process_job_is_retried_then_succeeds(app: Assistant, tmp_path: Path) -> None:
+    notifier, flaky = RecordingNotifier(), Flaky(failures=2)
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    queue = LocalJobQueue(runner_with(app, notifier, flaky), dead, app.clock)
+    acct = await account(app)
+    await queue.enqueue("flaky", {"account_id": acct})
+    await asyncio.wait_for(queue.join(), 20)
+    assert flaky.calls == [1, 2, 3]
+    assert notifier.texts(acct) == ["flaky job done"]
+    assert await dead.list() == []
+
+
+async def test_in_process_job_that_always_fails_is_dead_lettered_and_can_be_retried(
+    app: Assistant, tmp_path: Path
+) -> None:
+    notifier, flaky = RecordingNotifier(), Flaky(failures=3)
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    queue = LocalJobQueue(runner_with(app, notifier, flaky), dead, app.clock)
+    acct = await account(app)
+    job_id = await queue.enqueue("flaky", {"account_id": acct}, job_id="job-1")
+    await asyncio.wait_for(queue.join(), 20)
+    assert flaky.calls == [1, 2, 3] and notifier.sent == []
+
+    # Another process (``huntaze jobs dead``) reads the same file.
+    letters = await FileDeadLetters(tmp_path / "dead.json").list()
+    assert [(d.id, d.name, d.account_id, d.attempts) for d in letters] == [
+        (job_id, "flaky", acct, 3)
+    ]
+    assert "upstream down (call 3)" in letters[0].error
+    table = format_dead(letters)
+    assert "job-1\tflaky\t" in table and "upstream down" in table
+
+    new_id = await retry_dead(dead, queue, job_id)
+    assert new_id is not None and new_id != job_id
+    await asyncio.wait_for(queue.join(), 20)
+    assert len(flaky.calls) == 4 and notifier.texts(acct) == ["flaky job done"]
+    assert await dead.list() == []
+    assert await retry_dead(dead, queue, job_id) is None  # taken once
+
+
+async def test_unknown_job_is_refused_at_enqueue(app: Assistant, tmp_path: Path) -> None:
+    queue = LocalJobQueue(
+        JobRunner(app, RecordingNotifier()), FileDeadLetters(tmp_path / "d.json"), app.clock
+    )
+    with pytest.raises(Exception, match="unknown job"):
+        await queue.enqueue("no_such_job", {})
+
+
+async def test_big_csv_import_runs_in_the_background_with_progress(
+    app: Assistant, tmp_path: Path
+) -> None:
+    notifier = RecordingNotifier()
+    queue = LocalJobQueue(
+        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
+    )
+    acct = await account(app)
+    data, total = export_csv(4000)
+    answer = await enqueue_import(app, queue, acct, attachment("earnings.csv", data))
+    assert "background" in answer
+    await asyncio.wait_for(queue.join(), 60)
+
+    texts = notifier.texts(acct)
+    progress = [t for t in texts if t.startswith("Importing earnings.csv…")]
+    percents = [int(t.rsplit(" ", 1)[1].rstrip("%")) for t in progress]
+    assert len(percents) >= 3 and percents == sorted(set(percents))
+    assert all(0 < p < 100 for p in percents)
+    final = texts[-1]
+    assert "4,000" in final or "4000" in final, final
+    span = await app.store.earnings.span(acct)  # type: ignore[attr-defined]
+    assert span is not None
+    buckets = await app.store.earnings.buckets(  # type: ignore[attr-defined]
+        acct, None, datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    assert sum(b.amount for b in buckets) == total
+    assert not (tmp_path / "blobs" / PENDING_PREFIX / str(acct)).exists() or not any(
+        (tmp_path / "blobs" / PENDING_PREFIX / str(acct)).iterdir()
+    )
+
+
+async def test_summaries_are_queued_once_per_subscriber_and_period(
+    app: Assistant, tmp_path: Path
+) -> None:
+    notifier = RecordingNotifier()
+    queue = LocalJobQueue(
+        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
+    )
+    mia, zoe, ann = await account(app, "mia"), await account(app, "zoe"), await account(app, "ann")
+    await set_summary(app.kv, mia, "weekly")
+    await set_summary(app.kv, zoe, "daily")
+    await set_summary(app.kv, ann, "weekly")
+    await set_summary(app.kv, ann, "off")
+    ids = await enqueue_summaries(app.kv, queue, "weekly", "20261124")
+    assert ids == [f"summary-weekly-20261124-{mia}"]
+    await asyncio.wait_for(queue.join(), 30)
+    assert [a for a, _ in notifier.sent] == [mia]
+    assert notifier.texts(mia)[0].startswith("**Your weekly summary**")
+
+
+async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(
+    app: Assistant, tmp_path: Path
+) -> None:
+    from core.ports import FanPatch
+
+    notifier = RecordingNotifier()
+    queue = LocalJobQueue(
+        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
+    )
+    acct = await account(app)
+    patches = [
+        FanPatch(f"fan{i}", {"name": f"Fan{i}", "tier": "vip" if i % 2 else "regular"})
+        for i in range(40)
+    ]
+    await app.store.fan_lists.upsert_many(acct, patches)  # type: ignore[attr-defined]
+    await queue.enqueue(
+        "personalize_segment",
+        {"account_id": acct, "template": "Hey {name}, thank you!", "segment": "tier:vip"},
+    )
+    await asyncio.wait_for(queue.join(), 60)
+    [text] = notifier.texts(acct)
+    assert "**20 drafts**" in text and "Hey Fan" in text
+    assets = await app.store.assets.list(acct)
+    assert [a.mime for a in assets] == ["text/csv"] and f"#{assets[0].id}" in text
+
+    await queue.enqueue(  # a problem a retry cannot fix is answered, not retried
+        "personalize_segment",
+        {"account_id": acct, "template": "Hey {nme}", "segment": "tier:vip"},
+    )
+    await asyncio.wait_for(queue.join(), 30)
+    assert "template" in notifier.texts(acct)[-1]
+    assert await queue.dead.list() == []
+
+
+# ---------------------------------------------------------------- SAQ over Redis
+
+
+@pytest.fixture
+def queue_name(redis_url: str, redis_prefix: str) -> Iterator[str]:
+    import redis
+
+    name = redis_prefix.rstrip(":") + "-jobs"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for pattern in (f"saq:{name}:*", f"saq:job:{name}:*", f"saq:abort:{name}:*"):
+            keys = list(client.scan_iter(match=pattern, count=500))
+            if keys:
+                client.delete(*keys)
+        client.delete(f"{name}:jobs:dead")
+    finally:
+        client.close()
+
+
+@contextlib.asynccontextmanager
+async def saq_worker(
+    redis_url: str, name: str, runner: JobRunner, dead: RedisDeadLetters, clock: FakeClock
+) -> AsyncIterator[SaqJobQueue]:
+    jobs = SaqJobQueue(saq_queue(redis_url, name), runner)
+    worker = build_worker(jobs.queue, runner, dead, clock, cron=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(worker, stop))
+    try:
+        yield jobs
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await jobs.aclose()
+
+
+async def test_redis_worker_imports_a_big_csv_with_progress(
+    app: Assistant, redis_url: str, redis_client: Any, queue_name: str, clock: FakeClock
+) -> None:
+    notifier = RecordingNotifier()
+    runner = JobRunner(app, notifier)
+    dead = RedisDeadLetters(redis_client, key=f"{queue_name}:jobs:dead")
+    acct = await account(app)
+    data, total = export_csv(3000)
+    async with saq_worker(redis_url, queue_name, runner, dead, clock) as jobs:
+        await enqueue_import(app, jobs, acct, attachment("big.csv", data))
+        done = notifier.wait_until(lambda: any("3,000" in t for t in notifier.texts(acct)))
+        await asyncio.wait_for(done, 60)
+    texts = notifier.texts(acct)
+    assert any(t.startswith("Importing big.csv…") for t in texts[:-1])
+    buckets = await app.store.earnings.buckets(  # type: ignore[attr-defined]
+        acct, None, datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    assert sum(b.amount for b in buckets) == total
+    assert await dead.list() == []
+
+
+async def test_redis_failing_job_is_dead_lettered_and_cli_retry_reruns_it(
+    app: Assistant,
+    redis_url: str,
+    redis_client: Any,
+    queue_name: str,
+    clock: FakeClock,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.__main__ import _jobs
+
+    notifier, flaky = RecordingNotifier(), Flaky(failures=3)
+    runner = runner_with(app, notifier, flaky)
+    dead = RedisDeadLetters(redis_client, key=f"{queue_name}:jobs:dead")
+    acct = await account(app)
+
+    class JobSettings(Settings):
+        jobs_queue: str = queue_name
+
+    settings = JobSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        http_enabled=False,
+    )
+    async with saq_worker(redis_url, queue_name, runner, dead, clock) as jobs:
+        job_id = await jobs.enqueue("flaky", {"account_id": acct})
+        await asyncio.wait_for(eventually(dead.list), 30)
+        letters = await dead.list()
+        assert [(d.id, d.name, d.account_id, d.attempts) for d in letters] == [
+            (job_id, "flaky", acct, 3)
+        ]
+        assert "upstream down (call 3)" in letters[0].error
+        assert flaky.calls == [1, 2, 3] and notifier.sent == []
+
+        assert await _jobs(settings, "dead", None) == 0
+        listed = capsys.readouterr().out
+        assert job_id in listed and "flaky" in listed
+
+        # ``huntaze jobs retry ID`` re-queues it on the shared Redis; the worker runs it again.
+        assert await _jobs(settings, "retry", job_id) == 0
+        assert "re-queued" in capsys.readouterr().out
+        done = notifier.wait_until(lambda: notifier.texts(acct) == ["flaky job done"])
+        await asyncio.wait_for(done, 30)
+    assert len(flaky.calls) == 4
+    assert await dead.list() == []
+    assert await _jobs(settings, "retry", job_id) == 1  # gone from the list
+
+
+def test_every_job_has_a_spec_with_retries() -> None:
+    assert set(JOBS) == {"import_csv", "personalize_segment", "summary"}
+    assert all(spec.attempts >= 2 for spec in JOBS.values())
+
+
+# ---------------------------------------------------------------- huntaze worker
+
+
+def test_worker_needs_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["worker"]) == 2
+
+
+async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
+    tmp_path: Path, redis_url: str, redis_client: Any
+) -> None:
+    """The real CLI on the default queue name; only this test's job key is touched."""
+    import os
+    import signal
+    import sys
+
+    from saq.job import Status
+
+    db = tmp_path / "worker.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{db}",
+        REDIS_URL=redis_url,
+        DATA_DIR=str(tmp_path / "data"),
+        LOG_FORMAT="json",
+        HTTP_ENABLED="false",
+    )
+    for key in [k for k in env if k.startswith(("TELEGRAM_", "DISCORD_", "JOBS_"))]:
+        del env[key]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "worker",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    queue = saq_queue(redis_url)
+    jobs = SaqJobQueue(queue)
+    key = f"test-worker-{os.getpid()}-{id(proc)}"
+    try:
+        # An unknown job name: the worker refuses it -> retried, then dead-lettered.
+        await jobs.enqueue("no_such_job", {"account_id": 1}, job_id=key)
+
+        async def finished() -> Any:
+            job = await queue.job(key)
+            return job if job is not None and job.status == Status.FAILED else None
+
+        job = await asyncio.wait_for(eventually(finished), 60)
+        assert job.attempts == 3
+        dead = RedisDeadLetters(redis_client, key="huntaze:jobs:dead")
+        letter = await dead.take(key)
+        assert letter is not None and letter.name == "no_such_job" and "unknown job" in letter.error
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        out = b""
+        with contextlib.suppress(TimeoutError):
+            out, _ = await asyncio.wait_for(proc.communicate(), 40)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await redis_client.delete(f"saq:job:huntaze:{key}")
+        await jobs.aclose()
+    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    assert b'"worker_started"' in out and b'"worker_stopped"' in out, out[-3000:]
+    assert b"unknown job 'no_such_job'" in out  # the job's own failures are logged
+
+
+async def test_a_big_csv_sent_in_chat_goes_to_the_queue(app: Assistant, tmp_path: Path) -> None:
+    from core.chat import ExternalUser, Incoming
+
+    notifier = RecordingNotifier()
+    queue = LocalJobQueue(
+        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
+    )
+    app.jobs = queue
+    data, total = export_csv(50_000, every_minutes=1)  # > BACKGROUND_IMPORT_BYTES
+    assert len(data) > 2 * 1024 * 1024
+    user = ExternalUser(platform="telegram", id="77", username="big")
+    reply = await app.handle(
+        Incoming(user=user, chat_id="77", attachments=[attachment("earnings.csv", data)])
+    )
+    assert "background" in reply.plain_text
+    await asyncio.wait_for(queue.join(), 120)
+    acct = (await app.store.accounts.resolve(user.identity())).id
+    assert "50,000 new transactions" in notifier.texts(acct)[-1]
+    buckets = await app.store.earnings.buckets(acct, None, datetime(2027, 1, 1, tzinfo=UTC))
+    assert sum(b.amount for b in buckets) == total
+
+
+async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
+    from core.chat import ExternalUser, Incoming
+    from core.jobs import summary_subscribers
+
+    user = ExternalUser(platform="telegram", id="5")
+
+    async def say(text: str) -> str:
+        return (await app.handle(Incoming(user=user, chat_id="5", text=text))).plain_text
+
+    assert "background worker" in await say("/summary weekly")
+    assert await summary_subscribers(app.kv) == {}
+    app.limits.scheduled_summaries = True
+    assert "every Monday" in await say("/summary weekly")
+    acct = (await app.store.accounts.resolve(user.identity())).id
+    assert await summary_subscribers(app.kv) == {acct: "weekly"}
+    assert "off" in await say("/summary off")
+    assert await summary_subscribers(app.kv) == {}
