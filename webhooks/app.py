@@ -98,7 +98,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 async def _with_request_id(
     request: web.Request, handler: Handler, request_id: str, started: float
 ) -> web.StreamResponse:
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+    # A token set/reset, not ``bound_contextvars`` (which snapshots every context variable on
+    # the way in and sets the key twice on the way out): same effect, a fraction of the CPU.
+    tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
         response = await handler(request)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
@@ -112,6 +115,8 @@ async def _with_request_id(
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 @web.middleware
