@@ -24,7 +24,6 @@ idempotency key, so a retried create never makes a second session.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +37,7 @@ from core.ports import CheckoutRequest, CheckoutSession
 from core.resilience.errors import UpstreamError, parse_retry_after
 from core.resilience.policy import Policy
 from core.services.billing import BillingService, EventResult, InvalidEvent
+from webhooks.background import BackgroundTasks
 from webhooks.metrics import Metrics
 
 log = structlog.get_logger("huntaze.webhooks.stripe")
@@ -66,7 +66,7 @@ class StripeWebhook:
         self.secrets = [s for s in secrets if s.strip()]
         self.tolerance = tolerance
         self.metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("stripe notices")
 
     def _count(self, event_type: str, outcome: str) -> None:
         if self.metrics is not None:
@@ -119,9 +119,7 @@ class StripeWebhook:
         return web.json_response({"received": True, "outcome": result.outcome})
 
     def _announce(self, result: EventResult) -> None:
-        task = asyncio.create_task(self.billing.announce(result))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self.billing.announce(result))
 
     @property
     def pending(self) -> int:
@@ -129,10 +127,7 @@ class StripeWebhook:
 
     async def drain(self, grace: float = 10.0) -> None:
         """Wait (up to ``grace`` seconds) for the notices still being sent."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            if pending:
-                log.warning("stripe_notice_drain_timeout", pending=len(pending))
+        await self._tasks.drain(grace)
 
 
 def add_stripe_webhook(

@@ -11,13 +11,14 @@ delivers it again, which bounds the backlog instead of letting every answer get 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
+
+from webhooks.background import BackgroundTasks
 
 log = structlog.get_logger("huntaze.webhooks.telegram")
 
@@ -36,7 +37,7 @@ class TelegramWebhookHandler:
         self._sink = sink
         self._secret = secret.encode() if secret else None
         self.max_pending = max_pending
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("telegram updates")
         self.accepted = 0
         self.rejected = 0
         self.shed = 0
@@ -65,9 +66,7 @@ class TelegramWebhookHandler:
             return web.json_response(
                 {"ok": False, "error": "busy"}, status=503, headers={"Retry-After": "1"}
             )
-        task = asyncio.create_task(self._feed(update))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._feed(update))
         self.accepted += 1
         return web.json_response({"ok": True})
 
@@ -83,10 +82,7 @@ class TelegramWebhookHandler:
 
     async def drain(self, grace: float = 10.0) -> None:
         """Wait (up to ``grace`` seconds) for the updates still being processed."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            if pending:
-                log.warning("telegram_webhook_drain_timeout", pending=len(pending))
+        await self._tasks.drain(grace)
 
 
 def telegram_webhook_handler(
