@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
+import structlog.testing
 from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
@@ -735,3 +737,106 @@ async def test_audio_animation_and_video_note_are_stored(h: Harness) -> None:
     assert names[:2] == ["loop.mp4", "song.mp3"]
     assert names[2] == f"video_note_{note.file_unique_id}.mp4"
     assert len(h.tg.downloads) == 3
+
+
+def _raw_updates(first_id: int) -> list[dict[str, Any]]:
+    """Update kinds as Telegram sends them (raw JSON, not built by the fake): none may crash."""
+    user = {"id": USER, "is_bot": False, "first_name": "Mia", "language_code": "en"}
+    private = {"id": USER, "type": "private", "first_name": "Mia"}
+    group = {"id": -100_123, "type": "supergroup", "title": "Team"}
+    channel = {"id": -100_999, "type": "channel", "title": "News"}
+    now = 1_790_000_000
+
+    def msg(chat: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        base = {"message_id": 9_000 + len(extra), "date": now, "chat": chat}
+        if chat["type"] != "channel":
+            base["from"] = user
+        return {**base, **extra}
+
+    kinds: list[tuple[str, Any]] = [
+        (
+            "message",
+            msg(
+                private,
+                sticker={
+                    "file_id": "stk",
+                    "file_unique_id": "stk-u",
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                },
+            ),
+        ),
+        ("message", msg(private, location={"latitude": 48.85, "longitude": 2.35})),
+        ("message", msg(private, contact={"phone_number": "+100", "first_name": "Ann"})),
+        ("message", msg(private, dice={"emoji": "🎲", "value": 4})),
+        (
+            "message",
+            msg(
+                private,
+                text="hi",
+                forward_origin={
+                    "type": "hidden_user",
+                    "date": now,
+                    "sender_user_name": "Someone",
+                },
+            ),
+        ),
+        ("message", msg(group, new_chat_members=[user])),
+        ("message", msg(group, left_chat_member=user)),
+        (
+            "message",
+            msg(
+                group,
+                text="/ideas@some_other_bot 3",
+                entities=[{"type": "bot_command", "offset": 0, "length": 20}],
+            ),
+        ),
+        ("channel_post", msg(channel, text="/ideas 3")),
+        ("edited_channel_post", msg(channel, text="edited", edit_date=now + 5)),
+        ("inline_query", {"id": "iq1", "from": user, "query": "ideas", "offset": ""}),
+        (
+            "poll",
+            {
+                "id": "p1",
+                "question": "Which set?",
+                "total_voter_count": 1,
+                "options": [{"text": "A", "voter_count": 1}, {"text": "B", "voter_count": 0}],
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+            },
+        ),
+        ("poll_answer", {"poll_id": "p1", "user": user, "option_ids": [0]}),
+        ("chat_join_request", {"chat": group, "from": user, "user_chat_id": USER, "date": now}),
+        (
+            "message_reaction",
+            {
+                "chat": private,
+                "message_id": 1,
+                "user": user,
+                "date": now,
+                "old_reaction": [],
+                "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+            },
+        ),
+    ]
+    return [{"update_id": first_id + i, kind: body} for i, (kind, body) in enumerate(kinds)]
+
+
+async def test_every_kind_of_update_is_accepted_without_a_crash(h: Harness) -> None:
+    with structlog.testing.capture_logs() as logs:
+        for update in _raw_updates(first_id=50_000):
+            assert await h.post(update) == 200, update
+        await h.settle()
+    errors = [e for e in logs if e["log_level"] in {"error", "critical", "exception"}]
+    assert errors == []
+    failed = [c for c in h.tg.log if not c.ok]
+    assert failed == []  # nothing the bot sent was refused
+    to_others = {c.params.get("chat_id") for c in h.tg.calls("sendMessage")} - {USER, str(USER)}
+    assert to_others == set()  # channels and other bots' commands get no answer
+    again = await h.say("/help")  # and the bot still answers
+    assert "What I can do" in h.text_of(again)
