@@ -286,7 +286,7 @@ def _build_jobs(
     runner = JobRunner(assistant, notifier)
     if settings.redis_url and redis is not None:
         # JOBS_QUEUE (when Settings has it): instances and workers sharing one Redis must agree.
-        name = str(getattr(settings, "jobs_queue", None) or "huntaze")
+        name = settings.jobs_queue
         dead: DeadLetters = RedisDeadLetters(redis, key=f"{name}:jobs:dead")
         return SaqJobQueue(saq_queue(settings.redis_url, name), runner), runner, dead
     dead = FileDeadLetters(settings.data_dir / "jobs" / "dead-letters.json")

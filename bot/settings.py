@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(8, ge=1)
     llm_cache_ttl: float = Field(600.0, ge=0)
 
+    # background jobs
+    jobs_queue: str = Field("huntaze", min_length=1)  # SAQ queue name in Redis
+
     # limits
     rate_limit_per_minute: int = Field(30, ge=1)
     max_upload_mb: int = Field(20, ge=1)

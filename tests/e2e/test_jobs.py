@@ -352,10 +352,8 @@ async def test_redis_failing_job_is_dead_lettered_and_cli_retry_reruns_it(
     dead = RedisDeadLetters(redis_client, key=f"{queue_name}:jobs:dead")
     acct = await account(app)
 
-    class JobSettings(Settings):
-        jobs_queue: str = queue_name
-
-    settings = JobSettings(
+    settings = Settings(
+        jobs_queue=queue_name,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/cli.db",
         redis_url=redis_url,
         data_dir=tmp_path / "data",
