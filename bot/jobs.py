@@ -21,7 +21,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +364,3 @@ async def run_worker(worker: Any, stop: asyncio.Event) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -8,21 +8,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
-
-class Platform(StrEnum):
-    """Where a draft will be published (content platforms, not chat platforms)."""
-
-    onlyfans = "onlyfans"
-    fansly = "fansly"
-    instagram = "instagram"
-    tiktok = "tiktok"
-    x = "x"
-
 
 PlatformName = Literal["onlyfans", "fansly", "instagram", "tiktok", "x"]
 Creativity = Literal["conservative", "balanced", "creative"]

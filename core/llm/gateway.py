@@ -267,10 +267,6 @@ class LLMGateway:
             return self._hold_reason
         return None
 
-    def release_hold(self) -> None:
-        """Operator control: try the endpoint again on the next call."""
-        self._hold_until = None
-
     def _hold(self, problem: str, error: BaseException | None) -> None:
         if self.held is not None:
             return  # one log line per episode
