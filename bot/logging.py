@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
+
+
+def _dumps(obj: object, **_: object) -> str:
+    # orjson: a log line rendered in a few microseconds (structlog's recommended serializer);
+    # anything it cannot encode natively is logged as its str().
+    return orjson.dumps(obj, default=str).decode()
 
 
 def configure(level: str = "INFO", fmt: str = "auto", stream: object = None) -> None:
@@ -17,7 +24,9 @@ def configure(level: str = "INFO", fmt: str = "auto", stream: object = None) -> 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
+        if use_json
+        else structlog.dev.ConsoleRenderer()
     )
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):

@@ -468,24 +468,33 @@ class Order:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class EventClaim:
+    """A Stripe event to record: its id, type, creation time and outcome so far."""
+
+    event_id: str
+    event_type: str
+    created: datetime
+    outcome: str = "processing"
+
+
 class BillingUnit(Protocol):
-    """Reads and writes of ONE database transaction (a Stripe event and all its effects).
+    """Reads and writes of ONE database transaction (a batch of Stripe events and all their
+    effects).
 
     ``state``, ``state_for_subscription`` and ``order`` lock the rows they return until the
-    transaction ends. The event id is recorded in the same transaction: ``begin_event`` first
-    (False: already recorded, do nothing), ``record_event`` last (False: a concurrent delivery
-    recorded it first - the caller rolls back). An implementation records it in either call."""
+    transaction ends. Event ids are recorded in the same transaction: ``claim_events`` first,
+    ``finish_events`` last with the outcomes."""
 
-    async def begin_event(self, event_id: str, event_type: str, created: datetime) -> bool: ...
+    async def claim_events(self, claims: Sequence[EventClaim]) -> set[str]:
+        """Record these events; the ids that were new. An id already recorded - or being
+        recorded by a concurrent transaction, which this waits for - is left out. Ids are
+        claimed in sorted order, so concurrent batches cannot deadlock on them."""
+        ...
 
-    async def record_event(
-        self,
-        event_id: str,
-        event_type: str,
-        created: datetime,
-        outcome: str,
-        account_id: int | None,
-    ) -> bool: ...
+    async def finish_events(self, outcomes: Sequence[tuple[str, str, int | None]]) -> None:
+        """``(event_id, outcome, account_id)`` for events claimed in this unit."""
+        ...
 
     async def account_exists(self, account_id: int) -> bool: ...
 
@@ -522,6 +531,10 @@ class BillingUnit(Protocol):
 class BillingRepository(Protocol):
     def unit(self) -> AbstractAsyncContextManager[BillingUnit]:
         """One transaction: committed when the block exits normally, rolled back otherwise."""
+        ...
+
+    async def record_events(self, claims: Sequence[EventClaim]) -> set[str]:
+        """``BillingUnit.claim_events`` for events that have no effects, committed at once."""
         ...
 
     async def state(self, account_id: int) -> BillingState | None: ...

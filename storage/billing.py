@@ -1,10 +1,10 @@
 """SQL repositories for billing (``core.ports.BillingRepository``), API keys and quota counters.
 
-- ``SqlBillingRepository.unit()`` is ONE transaction for a Stripe event: the event id is claimed
-  first (``INSERT ... ON CONFLICT DO NOTHING`` on its primary key), so a concurrent delivery of
-  the same event waits for the first one and then sees the conflict; billing-state, order and
-  account rows are read ``FOR UPDATE`` on PostgreSQL (SQLite serialises writers anyway, and the
-  claim is the transaction's first statement, so it is a writer from the start).
+- ``SqlBillingRepository.unit()`` is ONE transaction for a batch of Stripe events: their ids
+  are claimed first (``INSERT ... ON CONFLICT DO NOTHING`` on the primary key), so a concurrent
+  delivery of the same event waits for the first one and then sees the conflict; billing-state,
+  order and account rows are read ``FOR UPDATE`` on PostgreSQL (SQLite serialises writers
+  anyway, and the claim is the transaction's first statement, so it is a writer from the start).
 - ``SqlQuotaRepository.consume`` takes allowance and credits in one transaction, locking the
   counter row (created on first use) and the account row.
 - ``SqlApiKeyRepository`` stores a key's SHA-256 only.
@@ -14,9 +14,8 @@ Like ``storage.repositories``, a database that went away raises ``ServiceUnavail
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
@@ -26,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import NotFound
-from core.ports import ApiKey, BillingState, Clock, Order
+from core.ports import ApiKey, BillingState, Clock, EventClaim, Order
 from storage.tables import (
     AccountRow,
     ApiKeyRow,
@@ -183,56 +182,51 @@ def _statements(dialect: str) -> _Statements:
 class SqlBillingUnit:
     """``core.ports.BillingUnit`` on one connection in one transaction (SQLAlchemy Core).
 
-    Where the event id is recorded depends on the database. PostgreSQL: once, last, with its
-    outcome (``INSERT ... ON CONFLICT DO NOTHING``; a concurrent delivery of the same event
-    waits on the key and then sees the conflict) - one round trip. SQLite: first, so the
-    transaction is a writer from its first statement (a reader that later writes can fail with
-    SQLITE_BUSY when another writer committed meanwhile), and the outcome is filled in last.
+    Event ids are claimed first, in one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+    for the whole batch (in id order, so two batches that share ids lock them in the same order
+    and cannot deadlock): a concurrent delivery of the same event waits on the key and then sees
+    the conflict. On SQLite the claim also makes the transaction a writer from its first
+    statement (a reader that later writes can fail with SQLITE_BUSY when another writer
+    committed meanwhile). The outcomes are written last, in one ``executemany``.
     """
 
     def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
         self._clock = clock
-        self._claim_first = conn.dialect.name != "postgresql"
         self._sql = _statements(conn.dialect.name)
 
     async def _scalar(self, stmt: Any, **params: Any) -> Any:
         return (await self._conn.execute(stmt, params)).scalar_one_or_none()
 
-    async def _insert_event(
-        self, event_id: str, event_type: str, created: datetime, outcome: str, acct: int | None
-    ) -> bool:
-        inserted = await self._scalar(
-            self._sql.record,
-            event_id=event_id[:255],
-            event_type=event_type[:128],
-            event_created=created,
-            event_outcome=outcome[:32],
-            acct=acct,
-            now=self._clock.now(),
-        )
-        return inserted is not None
+    async def claim_events(self, claims: Sequence[EventClaim]) -> set[str]:
+        if not claims:
+            return set()
+        now = self._clock.now()
+        rows = [
+            {
+                "event_id": claim.event_id[:255],
+                "event_type": claim.event_type[:128],
+                "event_created": claim.created,
+                "event_outcome": claim.outcome[:32],
+                "acct": None,
+                "now": now,
+            }
+            for claim in sorted(claims, key=lambda c: c.event_id)
+        ]
+        result = await self._conn.execute(self._sql.record, rows)
+        new = {str(found) for found in result.scalars()}
+        # Ids longer than the column were stored cut; answer in the caller's terms.
+        return {c.event_id for c in claims if c.event_id[:255] in new}
 
-    async def begin_event(self, event_id: str, event_type: str, created: datetime) -> bool:
-        if not self._claim_first:
-            return True
-        return await self._insert_event(event_id, event_type, created, "processing", None)
-
-    async def record_event(
-        self,
-        event_id: str,
-        event_type: str,
-        created: datetime,
-        outcome: str,
-        account_id: int | None,
-    ) -> bool:
-        if not self._claim_first:
-            return await self._insert_event(event_id, event_type, created, outcome, account_id)
-        await self._conn.execute(
-            self._sql.finish,
-            {"event_id": event_id[:255], "event_outcome": outcome[:32], "acct": account_id},
-        )
-        return True
+    async def finish_events(self, outcomes: Sequence[tuple[str, str, int | None]]) -> None:
+        if outcomes:
+            await self._conn.execute(
+                self._sql.finish,
+                [
+                    {"event_id": event_id[:255], "event_outcome": outcome[:32], "acct": acct}
+                    for event_id, outcome, acct in outcomes
+                ],
+            )
 
     async def account_exists(self, account_id: int) -> bool:
         return await self._scalar(self._sql.exists, acct=account_id) is not None
@@ -309,8 +303,13 @@ class SqlBillingRepository:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlBillingUnit]:
-        async with self._db.transaction() as session:
-            yield SqlBillingUnit(await session.connection(), self._clock)
+        async with self._db.connection() as conn:
+            yield SqlBillingUnit(conn, self._clock)
+
+    async def record_events(self, claims: Sequence[EventClaim]) -> set[str]:
+        # One statement: atomic on its own, so no BEGIN/COMMIT around it.
+        async with self._db.connection(autocommit=True) as conn:
+            return await SqlBillingUnit(conn, self._clock).claim_events(claims)
 
     async def state(self, account_id: int) -> BillingState | None:
         async with self._db.transaction() as session:

@@ -2,8 +2,9 @@
 
 - ``create_engine(url)``: an async engine. SQLite (``aiosqlite``) gets WAL, foreign keys and a busy
   timeout on every connection, and its directory is created; PostgreSQL (``asyncpg``) gets a
-  pre-pinged pool. ``postgres://`` / ``postgresql://`` / ``sqlite://`` URLs are accepted and
-  given the async driver.
+  pool whose connections are checked at checkout with one empty query (see
+  ``_install_pg_liveness``). ``postgres://`` / ``postgresql://`` / ``sqlite://`` URLs are
+  accepted and given the async driver.
 - ``await migrate(url)``: Alembic ``upgrade head``, programmatically, inside the running event
   loop. Called at start-up; the only way the schema changes.
 
@@ -25,6 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, exc, pool, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from core.errors import StartupError
 
@@ -137,7 +139,6 @@ def _build_engine(url: URL, *, echo: bool, foreign_keys: bool, **overrides: Any)
             max_overflow=10,
             pool_timeout=15,
             pool_recycle=1800,
-            pool_pre_ping=True,
             connect_args={
                 "timeout": PG_CONNECT_TIMEOUT_S,
                 "command_timeout": 60,
@@ -148,10 +149,39 @@ def _build_engine(url: URL, *, echo: bool, foreign_keys: bool, **overrides: Any)
         if options.get("poolclass") is pool.NullPool:
             for key in ("pool_size", "max_overflow", "pool_timeout"):
                 options.pop(key, None)
-        return create_async_engine(url, **options)
+        engine = create_async_engine(url, **options)
+        _install_pg_liveness(engine)
+        return engine
     raise StartupError(
         f"unsupported database URL scheme {url.drivername!r}: use sqlite:/// or postgresql://"
     )
+
+
+def _install_pg_liveness(engine: AsyncEngine) -> None:
+    """A pooled connection the server closed (a restart, a failover, an idle timeout,
+    ``pg_terminate_backend``) is replaced at checkout, before a transaction starts on it.
+
+    SQLAlchemy's ``pool_pre_ping`` does this with three round trips on asyncpg (its ping is
+    wrapped in BEGIN/ROLLBACK for pgbouncer) before every transaction - most of a short
+    transaction's cost. Here: a connection asyncpg already knows is closed is dropped without
+    a round trip; any other is pinged with one empty query (``;``, no transaction). A failed
+    ping raises ``DisconnectionError``, after which the pool connects afresh - SQLAlchemy's
+    documented custom pessimistic check (a ``checkout`` listener). Pool checkout runs inside
+    SQLAlchemy's greenlet, where ``await_only`` drives the driver's coroutine, as its own ping
+    does.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(_dbapi: Any, _record: Any, proxy: Any) -> None:
+        driver = proxy.driver_connection
+        if driver is None:
+            return
+        if driver.is_closed():
+            raise exc.DisconnectionError("the server closed this pooled connection")
+        try:
+            await_only(driver.fetchrow(";"))
+        except Exception as error:
+            raise exc.DisconnectionError(f"ping failed: {error!r}") from error
 
 
 def _install_sqlite_pragmas(engine: AsyncEngine, *, foreign_keys: bool, wal: bool) -> None:

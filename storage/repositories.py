@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import Select, and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
@@ -69,24 +69,43 @@ def _normalise_tags(tags: Sequence[str]) -> list[str]:
     return list(seen)
 
 
+@asynccontextmanager
+async def _unavailable_on_disconnect() -> AsyncIterator[None]:
+    try:
+        yield
+    except ServiceUnavailable:
+        raise
+    except Exception as error:
+        if is_connection_error(error):
+            log.warning("database_unavailable", error=repr(error))
+            raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE) from error
+        raise
+
+
 class _Database:
     """Sessions with one transaction each, and "database went away" mapped to ServiceUnavailable."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self.engine: AsyncEngine = sessions.kw["bind"]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self.sessions() as session, session.begin():
-                yield session
-        except ServiceUnavailable:
-            raise
-        except Exception as error:
-            if is_connection_error(error):
-                log.warning("database_unavailable", error=repr(error))
-                raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE) from error
-            raise
+        async with _unavailable_on_disconnect(), self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def connection(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in one transaction - without an ORM session, for work that is
+        statements only (the Stripe webhook's path) - or, with ``autocommit``, where each
+        statement is its own transaction (no BEGIN/COMMIT round trips for a lone statement)."""
+        async with _unavailable_on_disconnect():
+            if autocommit:
+                async with self.engine.connect() as conn:
+                    yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                async with self.engine.begin() as conn:
+                    yield conn
 
     def dialect(self, session: AsyncSession) -> str:
         return session.get_bind().dialect.name

@@ -18,9 +18,9 @@ it gracefully: stop listening, let in-flight requests and webhook follow-ups fin
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import structlog
@@ -82,7 +82,8 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+    # A request id correlates log lines; it needs to be unique, not unguessable (no urandom).
+    request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(64):016x}"
     request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
     in_flight = request.app.get(IN_FLIGHT)

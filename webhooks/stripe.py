@@ -7,14 +7,16 @@ Webhook (docs.stripe.com/webhooks):
    tolerance). Several secrets are accepted (rotation: the new and the old one); any one that
    verifies will do. A forged signature, a stale timestamp or a body that is not a JSON event
    is a 400 and nothing is written.
-2. The verified body is parsed with ``json`` into plain dicts (core reads them leniently).
+2. The verified body is parsed with ``orjson`` into plain dicts (core reads them leniently).
    ``stripe.Webhook.construct_event`` would verify the same way and then build a StripeObject
    tree, which costs ~1 ms of CPU per event - twenty times the verification - for objects core
    does not use.
 3. ``BillingService.apply_event`` records the event id and its effects in one transaction; a
-   repeat is a no-op. The answer is 200 as soon as that commits; the chat notices go out in a
-   background task afterwards (drained at shutdown). Unknown types are 200 too (ignored, counted).
-   A database outage is a 503 and any other failure a 500, so Stripe delivers the event again.
+   repeat is a no-op. Deliveries that arrive together share that transaction (group commit, see
+   ``core.resilience.groupcommit``), each still answered with its own outcome. The answer is 200
+   as soon as that commits; the chat notices go out in a background task afterwards (drained at
+   shutdown). Unknown types are 200 too (ignored, counted). A database outage is a 503 and any
+   other failure a 500, so Stripe delivers the event again.
 
 Checkout: :class:`StripeCheckout` creates Checkout Sessions through ``stripe.StripeClient``
 (``STRIPE_API_BASE`` points it at a self-hosted mock; SDK retries off) behind the resilience
@@ -24,10 +26,10 @@ idempotency key, so a retried create never makes a second session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import stripe
 import structlog
 from aiohttp import web
@@ -81,7 +83,7 @@ class StripeWebhook:
             except stripe.SignatureVerificationError as exc:
                 error = exc
                 continue
-            event = json.loads(payload)
+            event = orjson.loads(payload)
             if not isinstance(event, dict) or event.get("object", "event") != "event":
                 raise ValueError("the body is not a Stripe event")
             return event
@@ -97,7 +99,7 @@ class StripeWebhook:
             self._count("unverified", "bad_signature")
             log.warning("stripe_bad_signature", remote=request.remote)
             return _error(400, "invalid or stale signature")
-        except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except ValueError:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
             self._count("unverified", "malformed")
             return _error(400, "the body is not a JSON Stripe event")
         event_type = str(event.get("type") or "")

@@ -33,6 +33,7 @@ from core.resilience.errors import (
     parse_retry_after,
     retry_after_from_headers,
 )
+from core.resilience.groupcommit import GroupCommit
 from core.resilience.policy import (
     Fallback,
     NullObserver,
@@ -58,6 +59,7 @@ __all__ = [
     "ConcurrencyCap",
     "FakeMonotonic",
     "Fallback",
+    "GroupCommit",
     "JsonCodec",
     "MemoryKV",
     "MonotonicClock",

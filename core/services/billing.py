@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,11 +36,13 @@ from core.ports import (
     BillingUnit,
     CheckoutRequest,
     Clock,
+    EventClaim,
     Notifier,
     Order,
     PaymentGateway,
 )
 from core.resilience.errors import ResilienceError
+from core.resilience.groupcommit import GroupCommit
 
 log = structlog.get_logger("huntaze.billing")
 
@@ -186,8 +188,17 @@ class InvalidEvent(ValueError):
     """The event lacks what every Stripe event has (id, type, created)."""
 
 
-class _Duplicate(Exception):
-    """Raised inside the unit to roll back a delivery another one already recorded."""
+@dataclass(frozen=True)
+class _Pending:
+    """A verified event waiting for its batch."""
+
+    claim: EventClaim
+    obj: Any
+    handler: Handler | None
+
+
+# Logged at debug: types we do not handle and repeats (Stripe retries, several endpoints).
+_QUIET_OUTCOMES = frozenset({"ignored", "duplicate"})
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -234,6 +245,19 @@ def _date(moment: datetime | None) -> str:
     return f"{moment:%-d %B %Y}" if moment else "the end of the period"
 
 
+def _lane_key(obj: Any) -> str | None:
+    """Who an event's effects lock: events of one customer (or account) never go in two
+    concurrent batches, whose row locks could then deadlock."""
+    for value in (
+        _ref(_get(obj, "customer")),
+        _get(obj, "client_reference_id"),
+        _get(obj, "metadata", "account_id"),
+    ):
+        if value:
+            return str(value)
+    return None
+
+
 Handler = Callable[[BillingUnit, Mapping[str, Any], datetime, str], Awaitable[EventResult]]
 
 
@@ -253,6 +277,8 @@ class BillingService:
     idempotency_window: int = 900  # seconds: a repeated /buy within it reuses the session
 
     def __post_init__(self) -> None:
+        # Public for metrics and tests: batches and items flushed so far.
+        self.commits: GroupCommit[_Pending, EventResult] = GroupCommit(self._apply_batch)
         self._handlers: dict[str, Handler] = {
             "checkout.session.completed": self._on_session,
             "checkout.session.async_payment_succeeded": self._on_session,
@@ -333,7 +359,11 @@ class BillingService:
 
     async def apply_event(self, event: Mapping[str, Any]) -> EventResult:
         """Apply one verified Stripe event (see the module docstring). Raises
-        :class:`InvalidEvent` when it lacks an id, a type or a creation time."""
+        :class:`InvalidEvent` when it lacks an id, a type or a creation time.
+
+        Events delivered concurrently are applied together, in one transaction per batch
+        (group commit): each one's id is still recorded in the same transaction as its own
+        effects, and each caller gets its own event's result."""
         event_id, event_type, created = (
             event.get("id"),
             event.get("type"),
@@ -344,30 +374,76 @@ class BillingService:
         if created is None:
             raise InvalidEvent("an event needs a created timestamp")
         obj = _get(event, "data", "object")
-        handler = self._handlers.get(event_type)
+        handler = self._handlers.get(event_type) if isinstance(obj, Mapping) else None
+        # An event with nothing to apply is recorded with its final outcome straight away.
+        claim = EventClaim(event_id, event_type, created, "processing" if handler else "ignored")
+        return await self.commits.submit(_Pending(claim, obj, handler), _lane_key(obj))
+
+    async def _apply_batch(self, batch: Sequence[_Pending]) -> list[EventResult | BaseException]:
+        """One transaction for the batch; when it fails for any reason but an outage, each
+        event again in its own transaction, so one bad event cannot fail the others."""
         try:
-            async with self.billing.unit() as unit:
-                if not await unit.begin_event(event_id, event_type, created):
-                    return EventResult("duplicate")
-                if handler is None or not isinstance(obj, Mapping):
-                    result = EventResult("ignored")
-                else:
-                    result = await handler(unit, obj, created, event_type)
-                recorded = await unit.record_event(
-                    event_id, event_type, created, result.outcome, result.account_id
-                )
-                if not recorded:  # a concurrent delivery won: undo ours
-                    raise _Duplicate
-        except _Duplicate:
+            return list(await self._apply_together(batch))
+        except ServiceUnavailable:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.warning("stripe_batch_failed", size=len(batch), exc_info=True)
+        results: list[EventResult | BaseException] = []
+        for one in batch:
+            try:
+                results.extend(await self._apply_together([one]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _apply_together(self, batch: Sequence[_Pending]) -> list[EventResult]:
+        unique: dict[str, EventClaim] = {}
+        for one in batch:
+            unique.setdefault(one.claim.event_id, one.claim)
+        if all(one.handler is None for one in batch):
+            claimed = await self.billing.record_events(list(unique.values()))
+            results = [self._claimed(one, claimed, EventResult("ignored")) for one in batch]
+        else:
+            results = await self._apply_in_unit(batch, list(unique.values()))
+        for one, result in zip(batch, results, strict=True):
+            (log.debug if result.outcome in _QUIET_OUTCOMES else log.info)(
+                "stripe_event",
+                event_id=one.claim.event_id,
+                type=one.claim.event_type,
+                outcome=result.outcome,
+                account_id=result.account_id,
+            )
+        return results
+
+    @staticmethod
+    def _claimed(one: _Pending, claimed: set[str], result: EventResult) -> EventResult:
+        """``result``, or a duplicate when another delivery (or an earlier copy of this one in
+        the same batch) recorded the event first."""
+        if one.claim.event_id not in claimed:
             return EventResult("duplicate")
-        log.info(
-            "stripe_event",
-            event_id=event_id,
-            type=event_type,
-            outcome=result.outcome,
-            account_id=result.account_id,
-        )
+        claimed.discard(one.claim.event_id)
         return result
+
+    async def _apply_in_unit(
+        self, batch: Sequence[_Pending], claims: list[EventClaim]
+    ) -> list[EventResult]:
+        results: list[EventResult] = []
+        async with self.billing.unit() as unit:
+            claimed = await unit.claim_events(claims)
+            finished: list[tuple[str, str, int | None]] = []
+            for one in batch:
+                if one.claim.event_id not in claimed or one.handler is None:
+                    results.append(self._claimed(one, claimed, EventResult("ignored")))
+                    continue
+                claimed.discard(one.claim.event_id)
+                result = await one.handler(unit, one.obj, one.claim.created, one.claim.event_type)
+                finished.append((one.claim.event_id, result.outcome, result.account_id))
+                results.append(result)
+            if finished:
+                await unit.finish_events(finished)
+        return results
 
     async def announce(self, result: EventResult) -> None:
         """Send the result's notices (after the transaction committed). Never raises."""

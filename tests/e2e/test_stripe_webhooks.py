@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from core.resilience import GroupCommit
 from storage.tables import StripeEventRow
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import (
@@ -123,6 +124,92 @@ async def test_concurrent_duplicate_deliveries_grant_once(world: HttpWorld) -> N
     assert all(status == 200 for status, _ in results)
     assert outcomes.count("applied") == 1 and outcomes.count("duplicate") == 7
     assert await plan_and_credits(world, account_id) == ("free", 500)
+
+
+async def test_a_burst_of_deliveries_is_grouped_and_each_answered_for_itself(
+    world: HttpWorld,
+) -> None:
+    """Concurrent deliveries share transactions (group commit); every answer, every grant and
+    every record is still the event's own, repeats included."""
+    accounts = [await new_account(world, f"creator{i}") for i in range(6)]
+    packs = [
+        for_account(
+            "checkout.session.completed.payment",
+            account_id,
+            id=f"evt_pack_{account_id}",
+            data__object__id=f"cs_test_pack_{account_id}",
+            data__object__payment_intent=f"pi_pack_{account_id}",
+            data__object__customer=f"cus_pack_{account_id}",
+        )
+        for account_id in accounts
+    ]
+    ignored = [load_event("customer.created", id=f"evt_ignored_{i}") for i in range(10)]
+    repeated = packs[0]
+    deliveries = [*packs, *ignored, repeated, repeated, ignored[0]]
+    answers = await asyncio.gather(*(world.post_event(event) for event in deliveries))
+    assert all(status == 200 for status, _ in answers)
+    outcomes = [body["outcome"] for _, body in answers]
+    pack_outcomes = outcomes[: len(packs)] + outcomes[-3:-1]
+    ignored_outcomes = outcomes[len(packs) : len(packs) + len(ignored)] + outcomes[-1:]
+    # Whichever copy of a repeated event is recorded first applies it; the others are repeats.
+    assert sorted(pack_outcomes) == ["applied"] * len(packs) + ["duplicate"] * 2
+    assert sorted(ignored_outcomes) == ["duplicate"] + ["ignored"] * len(ignored)
+    for account_id in accounts:
+        assert await plan_and_credits(world, account_id) == ("free", 500)
+    assert await event_rows(world) == len(packs) + len(ignored)
+    commits = world.container.billing.commits
+    assert commits.items == len(deliveries)
+    assert commits.batches < len(deliveries)  # grouped: fewer transactions than events
+
+
+async def test_a_failing_event_in_a_batch_fails_alone(world: HttpWorld) -> None:
+    """One event whose effects fail (here: an error injected after a write in its
+    transaction) is not recorded and its write is rolled back, so Stripe's redelivery applies
+    it; the events that shared its batch are applied."""
+    accounts = [await new_account(world, f"batch{i}") for i in range(4)]
+    events = [
+        for_account(
+            "checkout.session.completed.payment",
+            account_id,
+            id=f"evt_batch_{account_id}",
+            data__object__id=f"cs_test_batch_{account_id}",
+            data__object__payment_intent=f"pi_batch_{account_id}",
+            data__object__customer=f"cus_batch_{account_id}",
+        )
+        for account_id in accounts
+    ]
+    poisoned = accounts[2]
+    billing = world.container.billing
+    handler = billing._handlers["checkout.session.completed"]
+
+    async def failing(unit: Any, obj: Any, created: Any, event_type: str) -> Any:
+        if obj.get("client_reference_id") == str(poisoned):
+            await unit.set_plan(poisoned, "studio")  # a write that must be rolled back
+            raise RuntimeError("injected failure")
+        return await handler(unit, obj, created, event_type)
+
+    billing._handlers["checkout.session.completed"] = failing
+    billing.commits = GroupCommit(billing._apply_batch, lanes=1)  # all four in one batch
+    results = await asyncio.gather(
+        *(billing.apply_event(event) for event in events), return_exceptions=True
+    )
+    assert billing.commits.batches == 1
+    for account_id, result in zip(accounts, results, strict=True):
+        if account_id == poisoned:
+            assert isinstance(result, RuntimeError)
+        else:
+            assert result.outcome == "applied"
+    for account_id in accounts:
+        expected = ("free", 0) if account_id == poisoned else ("free", 500)
+        assert await plan_and_credits(world, account_id) == expected
+    assert await event_rows(world) == len(accounts) - 1
+    status, _ = await world.post_event(events[2])  # over HTTP: a 500, so Stripe retries
+    assert status == 500
+
+    billing._handlers["checkout.session.completed"] = handler  # fixed: the redelivery applies
+    status, body = await world.post_event(events[2])
+    assert (status, body["outcome"]) == (200, "applied")
+    assert await plan_and_credits(world, poisoned) == ("free", 500)
 
 
 async def test_the_same_session_in_a_new_event_does_not_grant_twice(world: HttpWorld) -> None:
