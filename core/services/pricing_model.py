@@ -50,6 +50,13 @@ low-price market (80% against 90%). The semiparametric mix did not earn its comp
 one, Thompson sampling keeps testing the ends of the ladder. The shift detector is what
 makes the shifting market work (95% against 83% without it, 90% with ``decay=0.995``) and
 raised no false alarm on the stationary markets.
+The experiment policy is Thompson sampling. Information-directed sampling raised the mean
+share of the oracle by about 2 points but made worst seeds worse: deterministic IDS by 13
+points on high-price (and it can stay away from the best price of a clear market), Russo & Van
+Roy's randomised two-price mix by 4 points on two-segments (12 seeds) and 6 on the wide ladder
+(24 seeds).
+A two-segment WTP slice (a mixture of two log-logistic components) did not improve
+two-segments and made the wide ladder's worst seeds 10-12 points worse. None was kept.
 Figures: ``docs/performance/pricing.md``.
 
 Public API
