@@ -2,8 +2,8 @@
 
 - ``create_engine(url)``: an async engine. SQLite (``aiosqlite``) gets WAL, foreign keys and a busy
   timeout on every connection, and its directory is created; PostgreSQL (``asyncpg``) gets a
-  pool whose connections are checked at checkout with one empty query (see
-  ``_install_pg_liveness``). ``postgres://`` / ``postgresql://`` / ``sqlite://`` URLs are
+  pool whose connections are checked at checkout, with one empty query when they have been
+  idle (see ``_install_pg_liveness``). ``postgres://`` / ``postgresql://`` / ``sqlite://`` URLs are
   accepted and given the async driver.
 - ``await migrate(url)``: Alembic ``upgrade head``, programmatically, inside the running event
   loop. Called at start-up; the only way the schema changes.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,27 +158,47 @@ def _build_engine(url: URL, *, echo: bool, foreign_keys: bool, **overrides: Any)
     )
 
 
+PING_IF_IDLE_S = 1.0
+
+
 def _install_pg_liveness(engine: AsyncEngine) -> None:
     """A pooled connection the server closed (a restart, a failover, an idle timeout,
     ``pg_terminate_backend``) is replaced at checkout, before a transaction starts on it.
 
-    SQLAlchemy's ``pool_pre_ping`` does this with three round trips on asyncpg (its ping is
-    wrapped in BEGIN/ROLLBACK for pgbouncer) before every transaction - most of a short
-    transaction's cost. Here: a connection asyncpg already knows is closed is dropped without
-    a round trip; any other is pinged with one empty query (``;``, no transaction). A failed
-    ping raises ``DisconnectionError``, after which the pool connects afresh - SQLAlchemy's
-    documented custom pessimistic check (a ``checkout`` listener). Pool checkout runs inside
-    SQLAlchemy's greenlet, where ``await_only`` drives the driver's coroutine, as its own ping
-    does.
+    SQLAlchemy's ``pool_pre_ping`` costs three round trips on asyncpg (its ping is wrapped in
+    BEGIN/ROLLBACK for pgbouncer) before every transaction - most of a short transaction's
+    cost, and under load each await also waits for a turn of the busy event loop. Here
+    (SQLAlchemy's documented custom pessimistic check: a ``checkout`` listener raising
+    ``DisconnectionError``, after which the pool connects afresh):
+
+    - a connection asyncpg already knows is closed (it saw the server's FIN or its
+      termination notice) is dropped without a round trip;
+    - a connection idle for more than ``PING_IF_IDLE_S`` is pinged with one empty query
+      (like Django's ``CONN_HEALTH_CHECKS``: a connection that finished a transaction a moment
+      ago is taken as alive);
+    - a connection that dies in that moment fails its transaction with ``ServiceUnavailable``
+      (nothing was written), and SQLAlchemy then invalidates the whole pool, so the next one
+      connects afresh.
+
+    Pool checkout runs inside SQLAlchemy's greenlet, where ``await_only`` drives the driver's
+    coroutine, as SQLAlchemy's own ping does.
     """
 
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(_dbapi: Any, _record: Any, proxy: Any) -> None:
+    def _on_checkout(_dbapi: Any, record: Any, proxy: Any) -> None:
         driver = proxy.driver_connection
         if driver is None:
             return
         if driver.is_closed():
             raise exc.DisconnectionError("the server closed this pooled connection")
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < PING_IF_IDLE_S:
+            return  # new, or busy a moment ago
         try:
             await_only(driver.fetchrow(";"))
         except Exception as error:
