@@ -206,6 +206,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             success_url=settings.checkout_success_url,
             cancel_url=settings.checkout_cancel_url,
         )
+        metrics.watch_group_commit("stripe_events", billing.commits)
 
         assistant = Assistant(
             store=store,

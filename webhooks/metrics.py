@@ -11,7 +11,9 @@ What is measured, and where it comes from:
 - LLM requests, tokens, cost and latency by feature and model: :class:`MeteredUsage` wraps the
   usage repository the LLM gateway writes one row per call to;
 - rate-limit rejections (commands, LLM), Stripe webhook events by type and outcome, uploads and
-  upload bytes.
+  upload bytes;
+- group commits (the Stripe event writer): transactions run and writes committed, read at
+  scrape time.
 
 Labels never carry user, chat or account ids, message texts or secrets.
 """
@@ -20,12 +22,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from core.ports import UsageRecord, UsageRepository, UsageSummary
 
@@ -44,6 +49,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None, namespace: str = "huntaze"):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.namespace = namespace
         r, ns = self.registry, namespace
         self.http_requests = Counter(
             "http_requests",
@@ -195,8 +201,38 @@ class Metrics:
         if size > 0:
             self.upload_bytes.labels(store, outcome).inc(size)
 
+    def watch_group_commit(self, name: str, commits: GroupCommitStats) -> None:
+        """Export a group commit's flushes and items (read at scrape time: nothing on the hot
+        path). ``rate(items) / rate(batches)`` is the mean batch size."""
+        self.registry.register(_GroupCommitCollector(self.namespace, name, commits))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class GroupCommitStats(Protocol):
+    batches: int
+    items: int
+
+
+class _GroupCommitCollector(Collector):
+    def __init__(self, namespace: str, name: str, commits: GroupCommitStats) -> None:
+        self._namespace, self._name, self._commits = namespace, name, commits
+
+    def collect(self) -> Iterable[Metric]:
+        batches = CounterMetricFamily(
+            f"{self._namespace}_group_commit_batches",
+            "Transactions run by a group commit (several writes each when busy), by writer.",
+            labels=["writer"],
+        )
+        batches.add_metric([self._name], self._commits.batches)
+        items = CounterMetricFamily(
+            f"{self._namespace}_group_commit_items",
+            "Writes committed through a group commit, by writer.",
+            labels=["writer"],
+        )
+        items.add_metric([self._name], self._commits.items)
+        return [batches, items]
 
 
 class PolicyMetrics:

@@ -612,8 +612,13 @@ def exported_metric_names() -> set[str]:
         "info": ("_info",),
         "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
     }
+    from types import SimpleNamespace
+
+    metrics = Metrics()
+    # Registered by the wiring (bot/container.py), for the Stripe event writer.
+    metrics.watch_group_commit("stripe_events", SimpleNamespace(batches=0, items=0))
     names: set[str] = set()
-    for family in Metrics().registry.collect():
+    for family in metrics.registry.collect():
         for suffix in suffixes.get(family.type, ("",)):
             names.add(family.name + suffix)
         names.update(sample.name for sample in family.samples)

@@ -160,6 +160,13 @@ async def test_a_burst_of_deliveries_is_grouped_and_each_answered_for_itself(
     commits = world.container.billing.commits
     assert commits.items == len(deliveries)
     assert commits.batches < len(deliveries)  # grouped: fewer transactions than events
+    exported = world.container.metrics.render().decode()
+    assert f'huntaze_group_commit_items_total{{writer="stripe_events"}} {len(deliveries)}.0' in (
+        exported
+    )
+    assert f'huntaze_group_commit_batches_total{{writer="stripe_events"}} {commits.batches}.0' in (
+        exported
+    )
 
 
 async def test_a_failing_event_in_a_batch_fails_alone(world: HttpWorld) -> None:
