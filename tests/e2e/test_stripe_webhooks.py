@@ -126,23 +126,25 @@ async def test_concurrent_duplicate_deliveries_grant_once(world: HttpWorld) -> N
     assert await plan_and_credits(world, account_id) == ("free", 500)
 
 
+def pack_bought(account_id: int, tag: str) -> dict[str, Any]:
+    """A paid credit-pack checkout of its own (event, session, payment and customer ids)."""
+    return for_account(
+        "checkout.session.completed.payment",
+        account_id,
+        id=f"evt_{tag}_{account_id}",
+        data__object__id=f"cs_test_{tag}_{account_id}",
+        data__object__payment_intent=f"pi_{tag}_{account_id}",
+        data__object__customer=f"cus_{tag}_{account_id}",
+    )
+
+
 async def test_a_burst_of_deliveries_is_grouped_and_each_answered_for_itself(
     world: HttpWorld,
 ) -> None:
     """Concurrent deliveries share transactions (group commit); every answer, every grant and
     every record is still the event's own, repeats included."""
     accounts = [await new_account(world, f"creator{i}") for i in range(6)]
-    packs = [
-        for_account(
-            "checkout.session.completed.payment",
-            account_id,
-            id=f"evt_pack_{account_id}",
-            data__object__id=f"cs_test_pack_{account_id}",
-            data__object__payment_intent=f"pi_pack_{account_id}",
-            data__object__customer=f"cus_pack_{account_id}",
-        )
-        for account_id in accounts
-    ]
+    packs = [pack_bought(account_id, "pack") for account_id in accounts]
     ignored = [load_event("customer.created", id=f"evt_ignored_{i}") for i in range(10)]
     repeated = packs[0]
     deliveries = [*packs, *ignored, repeated, repeated, ignored[0]]
@@ -174,17 +176,7 @@ async def test_a_failing_event_in_a_batch_fails_alone(world: HttpWorld) -> None:
     transaction) is not recorded and its write is rolled back, so Stripe's redelivery applies
     it; the events that shared its batch are applied."""
     accounts = [await new_account(world, f"batch{i}") for i in range(4)]
-    events = [
-        for_account(
-            "checkout.session.completed.payment",
-            account_id,
-            id=f"evt_batch_{account_id}",
-            data__object__id=f"cs_test_batch_{account_id}",
-            data__object__payment_intent=f"pi_batch_{account_id}",
-            data__object__customer=f"cus_batch_{account_id}",
-        )
-        for account_id in accounts
-    ]
+    events = [pack_bought(account_id, "batch") for account_id in accounts]
     poisoned = accounts[2]
     billing = world.container.billing
     handler = billing._handlers["checkout.session.completed"]
