@@ -88,6 +88,14 @@ class _Database:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.engine: AsyncEngine = sessions.kw["bind"]
+        # PostgreSQL: the same pool with each statement its own transaction (no BEGIN/COMMIT
+        # round trips). SQLite: a plain transaction - switching aiosqlite's isolation level per
+        # checkout costs more thread hops than the BEGIN it saves.
+        self.autocommit: AsyncEngine | None = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -97,20 +105,21 @@ class _Database:
     @asynccontextmanager
     async def connection(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection in one transaction - without an ORM session, for work that is
-        statements only (the Stripe webhook's path) - or, with ``autocommit``, where each
-        statement is its own transaction (no BEGIN/COMMIT round trips for a lone statement)."""
+        statements only (the Stripe webhook's path, the reads every message makes) - or, with
+        ``autocommit``, where each statement may be its own transaction (no BEGIN/COMMIT round
+        trips on PostgreSQL): only for work whose statements stand on their own."""
         async with _unavailable_on_disconnect():
-            if autocommit:
-                async with self.engine.connect() as conn:
-                    yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if autocommit and self.autocommit is not None:
+                async with self.autocommit.connect() as conn:
+                    yield conn
             else:
                 async with self.engine.begin() as conn:
                     yield conn
 
-    def dialect(self, session: AsyncSession) -> str:
-        return session.get_bind().dialect.name
+    def dialect(self, session: AsyncSession | AsyncConnection) -> str:
+        return self.engine.dialect.name
 
-    def insert(self, session: AsyncSession, table: Any) -> Any:
+    def insert(self, session: AsyncSession | AsyncConnection, table: Any) -> Any:
         """A dialect ``INSERT`` that has ``on_conflict_do_nothing`` / ``_do_update``."""
         if self.dialect(session) == "postgresql":
             return postgresql.insert(table)
@@ -151,29 +160,40 @@ class SqlAccountRepository:
         raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE)  # pragma: no cover - pathological
 
     async def _find(self, identity: Identity) -> Account | None:
-        async with self._db.transaction() as session:
-            result = await session.execute(
-                select(AccountRow, IdentityRow)
-                .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
-                .where(
-                    IdentityRow.platform == identity.platform,
-                    IdentityRow.external_id == identity.external_id,
+        # Every message starts here: one statement, without BEGIN/COMMIT or an ORM session.
+        async with self._db.connection(autocommit=True) as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        AccountRow.id,
+                        AccountRow.created_at,
+                        AccountRow.plan,
+                        AccountRow.credits,
+                        IdentityRow.id.label("identity_id"),
+                        IdentityRow.username,
+                        IdentityRow.display_name,
+                        IdentityRow.language,
+                    )
+                    .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
+                    .where(
+                        IdentityRow.platform == identity.platform,
+                        IdentityRow.external_id == identity.external_id,
+                    )
                 )
-            )
-            row = result.first()
+            ).first()
             if row is None:
                 return None
-            account, ident = row
             details = {
                 "username": identity.username,
                 "display_name": identity.display_name,
                 "language": identity.language,
             }
-            if any(getattr(ident, key) != value for key, value in details.items()):
-                await session.execute(
-                    update(IdentityRow).where(IdentityRow.id == ident.id).values(**details)
+            if any(getattr(row, key) != value for key, value in details.items()):
+                # Display details only: the last message's win, no transaction needed.
+                await conn.execute(
+                    update(IdentityRow).where(IdentityRow.id == row.identity_id).values(**details)
                 )
-            return _account(account)
+            return Account(id=row.id, created_at=row.created_at, plan=row.plan, credits=row.credits)
 
     async def _create(self, identity: Identity) -> Account | None:
         """Insert account + identity in one transaction; None when someone else won the race."""
@@ -252,11 +272,11 @@ class SqlProfileRepository:
         self._clock = clock
 
     async def get(self, account_id: int) -> Profile | None:
-        async with self._db.transaction() as session:
-            data = await session.scalar(
+        async with self._db.connection(autocommit=True) as conn:
+            data = await conn.scalar(
                 select(ProfileRow.data).where(ProfileRow.account_id == account_id)
             )
-            return None if data is None else Profile.model_validate(data)
+        return None if data is None else Profile.model_validate(data)
 
     async def save(self, account_id: int, profile: Profile) -> None:
         now = self._clock.now()
@@ -304,10 +324,10 @@ class SqlIdeaRepository:
             }
             for idea in ideas
         ]
-        async with self._db.transaction() as session:
+        async with self._db.connection() as conn:
             try:
-                result = await session.execute(
-                    self._db.insert(session, IdeaRow).returning(
+                result = await conn.execute(
+                    self._db.insert(conn, IdeaRow).returning(
                         IdeaRow.id, sort_by_parameter_order=True
                     ),
                     values,
@@ -318,8 +338,8 @@ class SqlIdeaRepository:
         return [idea.model_copy(update={"id": id_}) for idea, id_ in zip(ideas, ids, strict=True)]
 
     async def recent_titles(self, account_id: int, limit: int = 50) -> list[str]:
-        async with self._db.transaction() as session:
-            rows = await session.scalars(
+        async with self._db.connection(autocommit=True) as conn:
+            rows = await conn.scalars(
                 select(IdeaRow.title)
                 .where(IdeaRow.account_id == account_id)
                 .order_by(IdeaRow.created_at.desc(), IdeaRow.id.desc())
