@@ -155,6 +155,49 @@ def _unlink_quietly(path: str) -> None:
 # ---------------------------------------------------------------- S3
 
 
+class _PartBuffer:
+    """Chunks held until a part is full; each part is joined once (one copy of every byte,
+    where growing a bytearray and slicing it copied each byte three times)."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.chunks: list[bytes | memoryview] = []
+        self.size = 0  # bytes held
+        self.total = 0  # bytes seen
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.part_size
+
+    def add(self, chunk: bytes | memoryview) -> None:
+        if chunk:
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            self.total += len(chunk)
+
+    def take_all(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks, self.size = [], 0
+        return data
+
+    def take_part(self) -> bytes:
+        """Exactly ``part_size`` bytes; a chunk that straddles the boundary is split without
+        copying (memoryview), and its rest stays for the next part."""
+        need, out = self.part_size, []
+        while need:
+            chunk = self.chunks.pop(0)
+            if len(chunk) <= need:
+                out.append(chunk)
+                need -= len(chunk)
+            else:
+                view = memoryview(chunk)
+                out.append(view[:need])
+                self.chunks.insert(0, view[need:])
+                need = 0
+        self.size -= self.part_size
+        return b"".join(out)
+
+
 class S3BlobStore:
     """Blobs in an S3 (or S3-compatible) bucket, through one boto3 client.
 
@@ -223,40 +266,36 @@ class S3BlobStore:
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> int:
         check_key(key)
+        pending = _PartBuffer(self.part_size)
         iterator = chunks.__aiter__()
-        buffer = bytearray()
-        total = 0
         # Fill the first part; a stream that ends before that is one PutObject.
-        while len(buffer) < self.part_size:
+        while not pending.full:
             try:
-                chunk = await iterator.__anext__()
+                pending.add(await iterator.__anext__())
             except StopAsyncIteration:
-                await self.put(key, bytes(buffer), content_type)
-                return len(buffer)
-            buffer += chunk
-            total += len(chunk)
+                body = pending.take_all()
+                await self.put(key, body, content_type)
+                return len(body)
 
         upload_id = await self._create_multipart(key, content_type)
         parts: list[dict[str, Any]] = []
         in_flight: asyncio.Task[Any] | None = None
         try:
             while True:
-                while len(buffer) >= self.part_size:
-                    data = bytes(buffer[: self.part_size])
-                    del buffer[: self.part_size]
+                while pending.full:
+                    data = pending.take_part()
                     in_flight = self._start_part(key, upload_id, len(parts) + 1, data)
                     # shield: when we are cancelled the part still finishes before the abort.
                     response = await asyncio.shield(in_flight)
                     in_flight = None
                     parts.append({"ETag": response["ETag"], "PartNumber": len(parts) + 1})
                 try:
-                    chunk = await iterator.__anext__()
+                    pending.add(await iterator.__anext__())
                 except StopAsyncIteration:
                     break
-                buffer += chunk
-                total += len(chunk)
-            if buffer:
-                in_flight = self._start_part(key, upload_id, len(parts) + 1, bytes(buffer))
+            if pending.size:
+                data = pending.take_all()
+                in_flight = self._start_part(key, upload_id, len(parts) + 1, data)
                 response = await asyncio.shield(in_flight)
                 in_flight = None
                 parts.append({"ETag": response["ETag"], "PartNumber": len(parts) + 1})
@@ -270,7 +309,7 @@ class S3BlobStore:
         except BaseException:
             await asyncio.shield(self._abort(key, upload_id, in_flight))
             raise
-        return total
+        return pending.total
 
     async def _create_multipart(self, key: str, content_type: str) -> str:
         task = asyncio.ensure_future(
