@@ -7,14 +7,15 @@
   :class:`~core.ports.PaymentGateway` port (idempotency key; ``client_reference_id`` = the
   account) and records the order.
 - :meth:`BillingService.apply_event` applies one verified Stripe event in ONE transaction that
-  also records the event id, so a repeat changes nothing. It writes state, not deltas: the
-  subscription state carries the ``created`` of the event that wrote it and an older event never
-  overwrites a newer one; a deleted subscription never comes back; an order grants its credits
-  once (``credits_granted``) and a refund takes back up to what was granted, never below zero.
-  Shapes are Stripe's current ones (period fields on subscription items, an invoice's
-  subscription under ``parent.subscription_details``), read leniently: missing optional fields,
-  empty metadata and a null ``client_reference_id`` (then the customer id maps the account) are
-  all fine.
+  also records the event id, so a repeat changes nothing. Events delivered concurrently share
+  that transaction (group commit); a batch that fails is replayed one event per transaction.
+  It writes state, not deltas: the subscription state carries the ``created`` of the event
+  that wrote it and an older event never overwrites a newer one; a deleted subscription never
+  comes back; an order grants its credits once (``credits_granted``) and a refund takes back
+  up to what was granted, never below zero. Shapes are Stripe's current ones (period fields on
+  subscription items, an invoice's subscription under ``parent.subscription_details``), read
+  leniently: missing optional fields, empty metadata and a null ``client_reference_id`` (then
+  the customer id maps the account) are all fine.
 - The creator is told in chat (:class:`~core.ports.Notifier`) after the transaction commits.
 """
 
