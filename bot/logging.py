@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -10,9 +11,13 @@ import structlog
 
 
 def _dumps(obj: object, **_: object) -> str:
-    # orjson: a log line rendered in a few microseconds (structlog's recommended serializer);
-    # anything it cannot encode natively is logged as its str().
-    return orjson.dumps(obj, default=str).decode()
+    """orjson (structlog's recommended serializer: a log line in a few microseconds); what it
+    cannot encode natively is logged as its ``str()``. It refuses non-string keys and integers
+    past 64 bits outright: those lines go through ``json``, so a log call never fails."""
+    try:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(obj, default=str)
 
 
 def configure(level: str = "INFO", fmt: str = "auto", stream: object = None) -> None:
