@@ -82,7 +82,7 @@ class SqlEarningsRepository:
         if not rows:
             return 0
         async with self._db.transaction() as session:
-            pg = self._db.dialect(session) == "postgresql"
+            pg = self._db.dialect == "postgresql"
             ts = _timestamp_param(pg)
             created = ts(self._clock.now())
             params = []
@@ -325,7 +325,7 @@ class SqlOfferRepository:
         if not rows:
             return 0
         async with self._db.transaction() as session:
-            pg = self._db.dialect(session) == "postgresql"
+            pg = self._db.dialect == "postgresql"
             ts = _timestamp_param(pg)
             created = ts(self._clock.now())
             params = [
@@ -392,7 +392,7 @@ class SqlPriceTestRepository:
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:
-            stmt = self._db.insert(session, PriceTestRow).values(
+            stmt = self._db.insert(PriceTestRow).values(
                 account_id=account_id, kind=state.kind, **values
             )
             stmt = stmt.on_conflict_do_update(
@@ -474,7 +474,7 @@ class SqlFanListRepository:
                         }
                         for handle, values in chunk
                     ]
-                    stmt = self._db.insert(session, FanRow).values(rows)
+                    stmt = self._db.insert(FanRow).values(rows)
                     if fields:
                         changed = or_(
                             *(
@@ -523,7 +523,7 @@ class SqlFanListRepository:
         wanted = sorted(tags)
         if not wanted:
             return false()
-        if self._db.dialect(session) == "postgresql":
+        if self._db.dialect == "postgresql":
             return or_(*(FanRow.tags.bool_op("@>")(func.jsonb_build_array(tag)) for tag in wanted))
         each = func.json_each(FanRow.tags).table_valued("value").alias("fan_tag")
         return exists(select(literal(1)).select_from(each).where(each.c.value.in_(wanted)))

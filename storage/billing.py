@@ -321,7 +321,7 @@ class SqlBillingRepository:
         async with self._db.transaction() as session:
             try:
                 await session.execute(
-                    self._db.insert(session, CheckoutOrderRow)
+                    self._db.insert(CheckoutOrderRow)
                     .values(
                         session_id=order.session_id,
                         created_at=order.created_at or now,
@@ -375,7 +375,7 @@ class SqlApiKeyRepository:
             try:
                 row = (
                     await session.execute(
-                        self._db.insert(session, ApiKeyRow)
+                        self._db.insert(ApiKeyRow)
                         .values(
                             account_id=account_id,
                             prefix=prefix[:32],
@@ -446,7 +446,7 @@ class SqlQuotaRepository:
         async with self._db.transaction() as session:
             try:
                 await session.execute(
-                    self._db.insert(session, QuotaUsageRow)
+                    self._db.insert(QuotaUsageRow)
                     .values(account_id=account_id, feature=feature, period=period, used=0)
                     .on_conflict_do_nothing(index_elements=["account_id", "feature", "period"])
                 )

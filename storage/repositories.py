@@ -116,12 +116,13 @@ class _Database:
                 async with self.engine.begin() as conn:
                     yield conn
 
-    def dialect(self, session: AsyncSession | AsyncConnection) -> str:
+    @property
+    def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def insert(self, session: AsyncSession | AsyncConnection, table: Any) -> Any:
+    def insert(self, table: Any) -> Any:
         """A dialect ``INSERT`` that has ``on_conflict_do_nothing`` / ``_do_update``."""
-        if self.dialect(session) == "postgresql":
+        if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
 
@@ -193,7 +194,7 @@ class SqlAccountRepository:
                 await conn.execute(
                     update(IdentityRow).where(IdentityRow.id == row.identity_id).values(**details)
                 )
-            return Account(id=row.id, created_at=row.created_at, plan=row.plan, credits=row.credits)
+            return _account(row)  # type: ignore[arg-type]
 
     async def _create(self, identity: Identity) -> Account | None:
         """Insert account + identity in one transaction; None when someone else won the race."""
@@ -201,14 +202,12 @@ class SqlAccountRepository:
         async with self._db.transaction() as session:
             account_id = (
                 await session.execute(
-                    self._db.insert(session, AccountRow)
-                    .values(created_at=now)
-                    .returning(AccountRow.id)
+                    self._db.insert(AccountRow).values(created_at=now).returning(AccountRow.id)
                 )
             ).scalar_one()
             inserted = (
                 await session.execute(
-                    self._db.insert(session, IdentityRow)
+                    self._db.insert(IdentityRow)
                     .values(
                         platform=identity.platform,
                         external_id=identity.external_id,
@@ -282,7 +281,7 @@ class SqlProfileRepository:
         now = self._clock.now()
         data = profile.model_dump(mode="json")
         async with self._db.transaction() as session:
-            stmt = self._db.insert(session, ProfileRow).values(
+            stmt = self._db.insert(ProfileRow).values(
                 account_id=account_id, data=data, updated_at=now
             )
             stmt = stmt.on_conflict_do_update(
@@ -327,9 +326,7 @@ class SqlIdeaRepository:
         async with self._db.connection() as conn:
             try:
                 result = await conn.execute(
-                    self._db.insert(conn, IdeaRow).returning(
-                        IdeaRow.id, sort_by_parameter_order=True
-                    ),
+                    self._db.insert(IdeaRow).returning(IdeaRow.id, sort_by_parameter_order=True),
                     values,
                 )
             except IntegrityError as error:
@@ -387,7 +384,7 @@ class SqlCaptionRepository:
             try:
                 return (
                     await session.execute(
-                        self._db.insert(session, CaptionRow)
+                        self._db.insert(CaptionRow)
                         .values(
                             account_id=account_id,
                             topic=topic,
@@ -438,9 +435,7 @@ class SqlFanRepository:
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:
-            stmt = self._db.insert(session, FanRow).values(
-                account_id=account_id, handle=handle, **values
-            )
+            stmt = self._db.insert(FanRow).values(account_id=account_id, handle=handle, **values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["account_id", "handle"],
                 set_={key: getattr(stmt.excluded, key) for key in values},
@@ -490,7 +485,7 @@ class SqlUsageRepository:
         async with self._db.transaction() as session:
             try:
                 await session.execute(
-                    self._db.insert(session, UsageRow).values(
+                    self._db.insert(UsageRow).values(
                         account_id=account_id,
                         feature=record.feature,
                         model=record.model,
@@ -569,7 +564,7 @@ class SqlAssetRepository:
                 try:
                     row = (
                         await session.execute(
-                            self._db.insert(session, AssetRow)
+                            self._db.insert(AssetRow)
                             .values(
                                 account_id=account_id,
                                 sha256=sha256,
@@ -629,7 +624,7 @@ class SqlAssetRepository:
             return [_asset(row) for row in rows]
 
     def _has_tag(self, session: AsyncSession, tag: str) -> Any:
-        if self._db.dialect(session) == "postgresql":
+        if self._db.dialect == "postgresql":
             return AssetRow.tags.op("@>")(func.jsonb_build_array(tag))
         each = func.json_each(AssetRow.tags).table_valued("value").alias("tag_each")
         return exists(select(literal(1)).select_from(each).where(each.c.value == tag))

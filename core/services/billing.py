@@ -198,6 +198,15 @@ class _Pending:
     handler: Handler | None
 
 
+def _first_copy(one: _Pending, claimed: set[str]) -> bool:
+    """Whether this delivery recorded its event: False when another delivery did first (or an
+    earlier copy of it in the same batch, which this takes out of ``claimed``)."""
+    if one.claim.event_id not in claimed:
+        return False
+    claimed.discard(one.claim.event_id)
+    return True
+
+
 # Logged at debug: types we do not handle and repeats (Stripe retries, several endpoints).
 _QUIET_OUTCOMES = frozenset({"ignored", "duplicate"})
 
@@ -405,7 +414,10 @@ class BillingService:
             unique.setdefault(one.claim.event_id, one.claim)
         if all(one.handler is None for one in batch):
             claimed = await self.billing.record_events(list(unique.values()))
-            results = [self._claimed(one, claimed, EventResult("ignored")) for one in batch]
+            results = [
+                EventResult("ignored" if _first_copy(one, claimed) else "duplicate")
+                for one in batch
+            ]
         else:
             results = await self._apply_in_unit(batch, list(unique.values()))
         for one, result in zip(batch, results, strict=True):
@@ -418,15 +430,6 @@ class BillingService:
             )
         return results
 
-    @staticmethod
-    def _claimed(one: _Pending, claimed: set[str], result: EventResult) -> EventResult:
-        """``result``, or a duplicate when another delivery (or an earlier copy of this one in
-        the same batch) recorded the event first."""
-        if one.claim.event_id not in claimed:
-            return EventResult("duplicate")
-        claimed.discard(one.claim.event_id)
-        return result
-
     async def _apply_in_unit(
         self, batch: Sequence[_Pending], claims: list[EventClaim]
     ) -> list[EventResult]:
@@ -435,10 +438,12 @@ class BillingService:
             claimed = await unit.claim_events(claims)
             finished: list[tuple[str, str, int | None]] = []
             for one in batch:
-                if one.claim.event_id not in claimed or one.handler is None:
-                    results.append(self._claimed(one, claimed, EventResult("ignored")))
+                if not _first_copy(one, claimed):
+                    results.append(EventResult("duplicate"))
                     continue
-                claimed.discard(one.claim.event_id)
+                if one.handler is None:
+                    results.append(EventResult("ignored"))
+                    continue
                 result = await one.handler(unit, one.obj, one.claim.created, one.claim.event_type)
                 finished.append((one.claim.event_id, result.outcome, result.account_id))
                 results.append(result)
