@@ -549,7 +549,7 @@ class BillingService:
         failed = event_type == "checkout.session.async_payment_failed"
         paid = not failed and (
             event_type == "checkout.session.async_payment_succeeded"
-            or session.get("payment_status") in PAID_STATUSES
+            or str(session.get("payment_status") or "") in PAID_STATUSES
         )
         if session.get("mode") == "subscription":
             return await self._subscription_checkout(
