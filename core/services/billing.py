@@ -240,8 +240,14 @@ def _int(value: Any) -> int | None:
 
 
 def _ts(value: Any) -> datetime | None:
+    """Unix seconds as a UTC datetime; None when missing or outside what a datetime holds."""
     seconds = _int(value)
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _items(obj: Any, *path: str) -> list[Mapping[str, Any]]:
