@@ -42,6 +42,10 @@ HEALTH = web.AppKey("health", Health)
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# A request id correlates log lines; it needs to be unique, not unguessable (no urandom per
+# request). A generator of its own: anything that re-seeds the shared ``random`` module (a test
+# library, a careless dependency) would otherwise make every request get the same id.
+_REQUEST_IDS = random.Random()
 _QUIET_ROUTES = {"/metrics", "/health/live", "/health/ready"}
 
 
@@ -82,8 +86,7 @@ IN_FLIGHT = web.AppKey("in_flight", InFlight)
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    # A request id correlates log lines; it needs to be unique, not unguessable (no urandom).
-    request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(64):016x}"
+    request_id = given if _REQUEST_ID.match(given) else f"{_REQUEST_IDS.getrandbits(64):016x}"
     request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
     in_flight = request.app.get(IN_FLIGHT)

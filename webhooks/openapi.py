@@ -89,12 +89,22 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Telegram Update (core.telegram.org/bots/api#update)",
+                        "properties": {"update_id": {"type": "integer"}},
+                        "required": ["update_id"],
+                    }
+                }
+            },
         },
         "responses": {
             "200": _json({"type": "object"}, "Accepted"),
             "400": _error("Not a Telegram update"),
             "401": _error("Wrong secret token"),
+            "503": _error("Too many updates in progress; Telegram delivers again (Retry-After)"),
         },
     },
     ("POST", "/api/v1/uploads"): {
@@ -136,7 +146,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 },
                 "Already in the vault (same sha256)",
             ),
-            "400": _error("Not multipart, no file, empty file or an incomplete upload"),
+            "400": _error(
+                "Not multipart or malformed, no file, empty file or an incomplete upload"
+            ),
             "401": _error("Missing or invalid API key"),
             "413": _error("Over the size limit or the plan's vault room"),
             "415": _error("The bytes are not what the upload claims to be"),
@@ -162,6 +174,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 },
                 "The caller's assets only",
             ),
+            "400": _error("limit is not a whole number from 1 to 500"),
             "401": _error("Missing or invalid API key"),
         },
     },

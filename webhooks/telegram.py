@@ -55,7 +55,7 @@ class TelegramWebhookHandler:
                 return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
         try:
             update = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.json_response({"ok": False, "error": "not a Telegram update"}, status=400)

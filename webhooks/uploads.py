@@ -11,9 +11,9 @@ multipart upload for large files); nothing is buffered whole. Answers:
 
 - 201 with the asset (``"created": true``), or 200 with the existing one when the account already
   has the same bytes (sha256 de-duplication);
-- 400 not multipart / no file / empty file; 401 no or bad key; 413 over the size limit or the
-  plan's vault room; 415 the bytes are not what the upload claims (or not a kind the vault keeps);
-  503 the blob store or the database is down.
+- 400 not multipart or malformed multipart / no file / empty file; 401 no or bad key; 413 over
+  the size limit or the plan's vault room; 415 the bytes are not what the upload claims (or not a
+  kind the vault keeps); 503 the blob store or the database is down.
 
 A client that disconnects halfway leaves nothing behind: the blob store aborts the partial write
 and no row is inserted.
@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 from aiohttp import BodyPartReader, ClientError, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from core.commands.billing import hash_api_key
 from core.errors import HuntazeError, QuotaExceeded, ServiceUnavailable, UsageError
@@ -170,6 +171,11 @@ class UploadsApi:
         except ServiceUnavailable as exc:
             self._count("unavailable", received)
             return json_error(503, exc.message)
+        except BadHttpMessage as exc:
+            # A part's headers are not valid HTTP (control characters, no colon...).
+            self._count("rejected", received)
+            log.info("upload_malformed", error=type(exc).__name__, received=received)
+            return json_error(400, "the multipart/form-data body is malformed")
         except (ConnectionError, ClientError, asyncio.IncompleteReadError, ValueError) as exc:
             # The client went away (or sent a broken body) midway: nothing was kept.
             self._count("aborted", received)
