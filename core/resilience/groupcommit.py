@@ -15,12 +15,15 @@ asyncio library offers it on its own, so it is written here.
 ``flush(items)`` returns one result per item, in order; a result that is an exception is raised
 to that item's caller only. An exception raised by ``flush`` itself goes to every item of the
 batch. A caller that stops waiting (cancelled) does not take its item out of a batch already
-being flushed.
+being flushed. The flushes run in a context of their own (no caller's context variables):
+whatever concerns one item - its log line with its request id - belongs with its caller, after
+``submit`` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
@@ -55,7 +58,9 @@ class GroupCommit(Generic[T, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         lane.pending.append((item, future))
         if lane.runner is None:
-            lane.runner = asyncio.create_task(self._run(lane))
+            # A context of its own: the runner flushes many callers' items, so it must not carry
+            # the first caller's context variables (its request id in every later log line).
+            lane.runner = asyncio.create_task(self._run(lane), context=contextvars.Context())
         return await future
 
     async def _run(self, lane: _Lane[T, R]) -> None:

@@ -393,7 +393,16 @@ class BillingService:
         handler = self._handlers.get(event_type) if isinstance(obj, Mapping) else None
         # An event with nothing to apply is recorded with its final outcome straight away.
         claim = EventClaim(event_id, event_type, created, "processing" if handler else "ignored")
-        return await self.commits.submit(_Pending(claim, obj, handler), _lane_key(obj))
+        result = await self.commits.submit(_Pending(claim, obj, handler), _lane_key(obj))
+        # Logged here, in the delivery's own context (its request id), not in the batch's.
+        (log.debug if result.outcome in _QUIET_OUTCOMES else log.info)(
+            "stripe_event",
+            event_id=event_id,
+            type=event_type,
+            outcome=result.outcome,
+            account_id=result.account_id,
+        )
+        return result
 
     async def _apply_batch(self, batch: Sequence[_Pending]) -> list[EventResult | BaseException]:
         """One transaction for the batch; when it fails for any reason but an outage, each
@@ -420,21 +429,11 @@ class BillingService:
             unique.setdefault(one.claim.event_id, one.claim)
         if all(one.handler is None for one in batch):
             claimed = await self.billing.record_events(list(unique.values()))
-            results = [
+            return [
                 EventResult("ignored" if _first_copy(one, claimed) else "duplicate")
                 for one in batch
             ]
-        else:
-            results = await self._apply_in_unit(batch, list(unique.values()))
-        for one, result in zip(batch, results, strict=True):
-            (log.debug if result.outcome in _QUIET_OUTCOMES else log.info)(
-                "stripe_event",
-                event_id=one.claim.event_id,
-                type=one.claim.event_type,
-                outcome=result.outcome,
-                account_id=result.account_id,
-            )
-        return results
+        return await self._apply_in_unit(batch, list(unique.values()))
 
     async def _apply_in_unit(
         self, batch: Sequence[_Pending], claims: list[EventClaim]

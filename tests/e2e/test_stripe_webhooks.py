@@ -171,6 +171,38 @@ async def test_a_burst_of_deliveries_is_grouped_and_each_answered_for_itself(
     )
 
 
+async def test_each_event_is_logged_with_its_own_delivery_request_id(world: HttpWorld) -> None:
+    """Batched events are applied by one task for many requests: each event's log line must
+    still carry the request id of the delivery that brought it."""
+    import structlog
+
+    captured: list[dict[str, Any]] = []
+
+    def keep(_: Any, __: str, event: dict[str, Any]) -> Any:
+        captured.append(dict(event))
+        raise structlog.DropEvent
+
+    # Applied events only: they log at info (ignored ones at debug, which a run may filter).
+    accounts = [await new_account(world, f"creator{i}") for i in range(12)]
+    events = [pack_bought(a, "pack") for a in accounts]
+
+    async def deliver(i: int, event: dict[str, Any]) -> None:
+        raw = json.dumps(event).encode()
+        headers = {"Stripe-Signature": sign(raw, world.secret), "X-Request-Id": f"delivery-{i}"}
+        async with world.http.post(f"{world.url}/webhooks/stripe", data=raw, headers=headers) as r:
+            assert r.status == 200
+
+    old = structlog.get_config()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, keep])
+    try:
+        await asyncio.gather(*(deliver(i, e) for i, e in enumerate(events)))
+    finally:
+        structlog.configure(**old)
+    assert world.container.billing.commits.batches < len(events)  # some were batched
+    logged = {e["event_id"]: e.get("request_id") for e in captured if e["event"] == "stripe_event"}
+    assert logged == {e["id"]: f"delivery-{i}" for i, e in enumerate(events)}
+
+
 async def test_a_failing_event_in_a_batch_fails_alone(world: HttpWorld) -> None:
     """One event whose effects fail (here: an error injected after a write in its
     transaction) is not recorded and its write is rolled back, so Stripe's redelivery applies
@@ -494,24 +526,31 @@ async def test_odd_field_values_in_a_signed_event_are_never_a_500(
     object or a list (a sweep that once found ``payment_status: {}`` crashing the handler)."""
     world = await start_world(migrated_sqlite_url, tmp_path, clock)
     failures: list[tuple[str, str, str, int]] = []
+    gate = asyncio.Semaphore(16)  # concurrent deliveries, so they share group commits too
+
+    async def deliver(event: dict[str, Any], name: str, field: str, label: str) -> None:
+        async with gate:
+            status, _ = await world.post_event(event)
+        if status >= 500:
+            failures.append((name, field, label, status))
+
     try:
         account_id = await new_account(world)
-        n = 0
+        deliveries = []
         for name in fixture_names():
             base = for_account(name, account_id)
             for field in base["data"]["object"]:
                 for label in ("null", "dropped", "object", "list"):
                     event = json.loads(json.dumps(base))
-                    n += 1
-                    event["id"] = f"evt_odd_{n}"
+                    event["id"] = f"evt_odd_{len(deliveries)}"
                     obj = event["data"]["object"]
                     if label == "dropped":
                         del obj[field]
                     else:
                         obj[field] = {"null": None, "object": {}, "list": []}[label]
-                    status, _ = await world.post_event(event)
-                    if status >= 500:
-                        failures.append((name, field, label, status))
+                    deliveries.append(deliver(event, name, field, label))
+        n = len(deliveries)
+        await asyncio.gather(*deliveries)
     finally:
         await world.aclose()
     assert n > 500  # every fixture has dozens of fields

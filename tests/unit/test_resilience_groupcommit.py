@@ -111,3 +111,26 @@ def test_bad_sizes_are_refused() -> None:
         GroupCommit(Store().flush, max_batch=0)
     with pytest.raises(ValueError):
         GroupCommit(Store().flush, lanes=0)
+
+
+async def test_flushes_do_not_run_in_a_callers_context() -> None:
+    """The runner serves many callers: the first one's context variables (a request id, say)
+    must not leak into every later flush."""
+    import contextvars
+
+    caller = contextvars.ContextVar("caller", default="nobody")
+    seen: list[str] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        seen.append(caller.get())
+        await asyncio.sleep(0.001)
+        return list(items)
+
+    commits: GroupCommit[int, int] = GroupCommit(flush, lanes=1)
+
+    async def submit_as(name: str, item: int) -> int:
+        caller.set(name)
+        return await commits.submit(item)
+
+    assert await asyncio.gather(*(submit_as(f"r{i}", i) for i in range(5))) == list(range(5))
+    assert seen and set(seen) == {"nobody"}
