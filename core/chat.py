@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import Identity
+from core.models import Identity, clean_text
 
 MAX_ACTION_BYTES = 64  # Telegram's callback_data limit; Discord custom_id allows 100
 
@@ -46,6 +46,9 @@ class Attachment:
     read: Callable[[], Awaitable[bytes]]
     kind: str = "document"  # photo | video | voice | audio | document
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_text(self.name))
+
 
 @dataclass
 class Incoming:
@@ -59,6 +62,9 @@ class Incoming:
     options: dict[str, Any] | None = (
         None  # typed command options (Discord), instead of parsing text
     )
+
+    def __post_init__(self) -> None:
+        self.text = clean_text(self.text)
 
 
 @dataclass(frozen=True)

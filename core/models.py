@@ -10,11 +10,30 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PlatformName = Literal["onlyfans", "fansly", "instagram", "tiktok", "x"]
 Creativity = Literal["conservative", "balanced", "creative"]
 Difficulty = Literal["easy", "medium", "hard"]
+
+# Bounds of what the database holds, checked where input arrives (chat arguments, CSV rows) so
+# an absurd number is a clear answer, never a failed write: money columns are NUMERIC(12, 2)
+# (and BIGINT cents), row ids are BIGINT.
+MAX_AMOUNT = Decimal("9999999999")
+MAX_ID = 2**63 - 1
+
+
+def clean_text(value: str) -> str:
+    """``value`` as a database can store it: no NUL characters (PostgreSQL refuses them in
+    text) and no lone surrogates (they cannot be encoded as UTF-8), each dropped or replaced.
+    Applied where text enters core: chat messages, identities, file names, CSV cells."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 class Profile(BaseModel):
@@ -116,6 +135,11 @@ class Identity(BaseModel):
     username: str = ""
     display_name: str = ""
     language: str = "en"
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return clean_text(value)
 
 
 # ---------------------------------------------------------------- generation requests

@@ -16,6 +16,7 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry
 from core.context import Context
 from core.errors import UsageError
+from core.models import MAX_ID
 from core.services.billing import LIVE_STATUSES, BillingService, Catalog, Plan, default_catalog
 from core.services.quotas import UNLIMITED
 
@@ -103,7 +104,9 @@ class ApiKeyArgs(BaseModel):
     action: Literal["new", "list", "revoke"] | None = Field(
         None, description="new (default), list, or revoke"
     )
-    key_id: int | None = Field(None, ge=1, description="Which key to revoke (default: all)")
+    key_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Which key to revoke (default: all)"
+    )
 
 
 async def complete_product(ctx: Context, prefix: str) -> list[str]:

@@ -18,7 +18,7 @@ from core.context import Context
 from core.errors import UsageError
 from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
-from core.models import Fan, FanTier, MessageDraft, Profile
+from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
 from core.services.fans import normalise_handle
 from core.services.segments import SEGMENT_HELP, is_segment_term, parse_segment
@@ -42,7 +42,7 @@ class FansArgs(BaseModel):
     handle: str | None = Field(None, description="The fan's handle, e.g. @mia")
     name: str | None = Field(None, max_length=80, description="The fan's first name")
     tier: FanTier | None = Field(None, description="new, regular, vip or whale")
-    spent: Decimal | None = Field(None, ge=0, description="Total spent so far")
+    spent: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT, description="Total spent so far")
     last_active: date | None = Field(None, description="Last active, YYYY-MM-DD")
     tags: str | None = Field(None, description="Comma-separated tags")
     segment: str | None = Field(

@@ -13,6 +13,7 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
+from core.models import MAX_AMOUNT
 from core.services.analytics import format_money
 from core.services.pricing import (
     KIND_LABELS,
@@ -52,8 +53,10 @@ class PriceArgs(BaseModel):
     action: Literal["advice", "test", "status", "stop"] = Field(
         "advice", description="advice, or run a price test (test, status, stop)"
     )
-    floor: Decimal | None = Field(None, gt=0, description="Lowest price you accept")
-    ceiling: Decimal | None = Field(None, gt=0, description="Highest price you accept")
+    floor: Decimal | None = Field(None, gt=0, le=MAX_AMOUNT, description="Lowest price you accept")
+    ceiling: Decimal | None = Field(
+        None, gt=0, le=MAX_AMOUNT, description="Highest price you accept"
+    )
     ladder: str | None = Field(
         None, max_length=200, description="Prices to test, e.g. 7.99 9.99 14.99"
     )
@@ -98,7 +101,9 @@ def parse_price(raw: str) -> dict[str, Any]:
 
 
 class SoldArgs(BaseModel):
-    price: Decimal | None = Field(None, gt=0, description="The price offered (default: proposed)")
+    price: Decimal | None = Field(
+        None, gt=0, le=MAX_AMOUNT, description="The price offered (default: proposed)"
+    )
     count: int = Field(1, ge=1, le=100000, description="How many offers (default 1)")
     kind: OfferKind | None = Field(None, description="ppv, subscription or bundle")
 

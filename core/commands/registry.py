@@ -86,25 +86,43 @@ def _is_choice(annotation: Any) -> bool:
     return any(typing.get_origin(a) is typing.Literal for a in typing.get_args(annotation))
 
 
+_NUMBER_ERRORS = {
+    "less_than_equal",
+    "less_than",
+    "greater_than_equal",
+    "greater_than",
+    "int_parsing",
+    "decimal_parsing",
+    "float_parsing",
+    "finite_number",
+}
+
+
+def _bounds_phrase(metadata: list[Any]) -> str | None:
+    """ "a number from 1 to 10", "a number above 0, at most 9,999,999,999"... or None."""
+    bounds = {type(m).__name__: m for m in metadata}
+    ge, gt, le = bounds.get("Ge"), bounds.get("Gt"), bounds.get("Le")
+    low = f"from {ge.ge:,}" if ge is not None else f"above {gt.gt:,}" if gt is not None else ""
+    if ge is not None and le is not None:
+        return f"a number from {ge.ge:,} to {le.le:,}"
+    if low and le is not None:
+        return f"a number {low}, at most {le.le:,}"
+    if low:
+        return f"a number {low}"
+    if le is not None:
+        return f"a number, at most {le.le:,}"
+    return None
+
+
 def friendly_validation(exc: ValidationError, model: type[BaseModel]) -> str:
-    """One short sentence for the first problem, e.g. "count must be 1 to 10"."""
+    """One short sentence for the first problem, e.g. "count must be a number from 1 to 10"."""
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err["loc"] else "value"
     info = model.model_fields.get(name)
     if info is not None:
-        bounds = {type(m).__name__: m for m in info.metadata}
-        ge, le = bounds.get("Ge"), bounds.get("Le")
-        if (
-            ge is not None
-            and le is not None
-            and err["type"]
-            in {
-                "less_than_equal",
-                "greater_than_equal",
-                "int_parsing",
-            }
-        ):
-            return f"{name} must be a number from {ge.ge} to {le.le}."
+        phrase = _bounds_phrase(info.metadata)
+        if phrase is not None and err["type"] in _NUMBER_ERRORS:
+            return f"{name} must be {phrase}."
         if err["type"] == "literal_error":
             choices = ", ".join(str(a) for a in typing.get_args(info.annotation) if a is not None)
             if not choices:

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.chat import escape_markup
+from core.models import MAX_AMOUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
@@ -67,7 +68,6 @@ TIERS = ("new", "regular", "vip", "whale")
 HEAD_BYTES = 64 * 1024
 READ_CHUNK = 256 * 1024
 DATE_LOOKAHEAD_ROWS = 2000
-MAX_AMOUNT = Decimal("9999999999")  # what a BIGINT of cents comfortably holds, and then some
 MAX_BAD_KEPT = 1000
 
 
@@ -248,6 +248,8 @@ class _Decoder:
         text = self._decoder.decode(chunk, final)
         if self.codec.startswith("utf-8") and not text.isascii() and _SURROGATES.search(text):
             text = _SURROGATES.sub(self._fix, text)
+        if "\x00" in text:  # NUL bytes: the csv module keeps them, PostgreSQL refuses them
+            text = text.replace("\x00", "")
         return text
 
 

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 
 from core.chat import escape_markup
 from core.errors import UsageError
-from core.models import Fan
+from core.models import MAX_AMOUNT, Fan
 from core.ports import FanQuery
 
 TIERS = ("new", "regular", "vip", "whale")
@@ -143,6 +143,8 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
                 ) from None
             if not amount.is_finite() or amount < 0:
                 raise UsageError("The amount must be zero or more, e.g. spent>=100.")
+            if amount > MAX_AMOUNT:
+                raise UsageError(f"The amount must be at most {MAX_AMOUNT:,}, e.g. spent>=100.")
             q = replace(q, spent=(*q.spent, (_SPENT_OP[op], amount)))
             canonical.append(f"spent{_SPENT_OP[op]}{amount}")
         elif key in ("tier", "tiers"):

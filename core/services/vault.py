@@ -26,7 +26,7 @@ import structlog
 
 from core.chat import Attachment
 from core.errors import HuntazeError, QuotaExceeded, UsageError
-from core.models import Asset
+from core.models import Asset, clean_text
 from core.ports import BlobStore, QuotaGuard, Store
 
 log = structlog.get_logger("huntaze.vault")
@@ -218,6 +218,7 @@ class VaultService:
         ``UnsupportedType`` (``check_type``: the sniffed type disagrees with the declared type or
         the name, or is not a kind the vault keeps), ``UsageError`` (empty file) and whatever
         the blob store or the database raise (nothing is left behind)."""
+        name, tags = clean_text(name), [clean_text(tag) for tag in tags]
         limit = min(self.max_bytes, max_bytes) if max_bytes is not None else self.max_bytes
         too_big = self.too_big
         room = await self._vault_room(account_id)

@@ -409,6 +409,21 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     assert await store.fan_lists.count(acct, FanQuery()) == 4
 
 
+async def test_nul_bytes_in_a_file_are_dropped(store: SqlStore, clock: FakeClock) -> None:
+    # NUL bytes at the start mark a binary file; past the first 4 KB the csv module kept them
+    # and PostgreSQL refused them in text (the import failed).
+    acct = await account(store)
+    good = b"".join(b"fan%d,Fan %d,10,\n" % (i, i) for i in range(400))
+    odd = b"mia_rose,Mi\x00a,1\x0025,likes\x00 cosplay\n"
+    data = b"handle,name,total_spent,notes\n" + good + odd
+    assert len(good) > 4096
+    report = await run(store, clock, acct, "fans.csv", data)
+    assert report.kind == "fans" and report.added == 401 and report.bad == []
+    mia = await store.fans.get(acct, "mia_rose")
+    assert mia is not None
+    assert (mia.name, mia.total_spent, mia.notes) == ("Mia", Decimal("125.00"), "likes cosplay")
+
+
 async def test_fan_reimport_writes_nothing_and_partial_files_update_only_their_columns(
     store: SqlStore, clock: FakeClock
 ) -> None:
