@@ -53,6 +53,16 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class StripeWebhook:
     """The aiohttp handler for Stripe's webhook deliveries (see the module docstring)."""
 
@@ -86,6 +96,9 @@ class StripeWebhook:
             event = orjson.loads(payload)
             if not isinstance(event, dict) or event.get("object", "event") != "event":
                 raise ValueError("the body is not a Stripe event")
+            if b"\\u0000" in payload and _holds_nul(event):
+                # No database text column can hold a NUL: refused (400), not retried for days.
+                raise ValueError("the event holds a NUL character")
             return event
         raise error or stripe.SignatureVerificationError("no webhook secret", header, "")
 

@@ -53,6 +53,8 @@ GB = 1024 * MB
 # Subscription statuses that keep the paid plan (past_due: Stripe is still retrying the card).
 LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
+MAX_STRIPE_ID = 255  # Stripe's ids are far shorter; the columns that keep them hold 255
+MAX_EVENT_TYPE = 128
 
 HANDLED_EVENTS = (
     "checkout.session.completed",
@@ -221,11 +223,12 @@ def _get(obj: Any, *path: str) -> Any:
 
 
 def _ref(value: Any) -> str | None:
-    """An expandable field's id: ``"cus_1"`` or ``{"id": "cus_1", ...}``."""
-    if isinstance(value, str) and value:
+    """An expandable field's id: ``"cus_1"`` or ``{"id": "cus_1", ...}``; None when missing or
+    longer than any Stripe id (the columns hold 255)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_STRIPE_ID:
         return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
     return None
 
 
@@ -387,6 +390,8 @@ class BillingService:
         )
         if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
             raise InvalidEvent("an event needs an id and a type")
+        if len(event_id) > MAX_STRIPE_ID or len(event_type) > MAX_EVENT_TYPE:
+            raise InvalidEvent("an event id or type longer than Stripe makes them")
         if created is None:
             raise InvalidEvent("an event needs a created timestamp")
         obj = _get(event, "data", "object")

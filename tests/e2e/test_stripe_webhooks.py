@@ -495,6 +495,41 @@ async def test_signed_but_malformed_bodies_are_400(world: HttpWorld, raw: bytes)
     assert await event_rows(world) == 0
 
 
+async def test_a_nul_character_in_an_event_is_400_and_writes_nothing(world: HttpWorld) -> None:
+    # PostgreSQL refuses NUL in text: it was a 500 there, so Stripe would redeliver for days.
+    account_id = await new_account(world)
+    event = for_account("checkout.session.completed.payment", account_id)
+    event["data"]["object"]["customer"] = "cus_\x00nul"
+    status, body = await world.post_event(event)
+    assert status == 400, body
+    assert await event_rows(world) == 0
+    # A literal backslash-u text is not a NUL: accepted.
+    event = for_account("checkout.session.completed.payment", account_id, id="evt_backslash")
+    event["data"]["object"]["metadata"]["note"] = "\\u0000 is how JSON writes NUL"
+    status, body = await world.post_event(event)
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("field", ["id", "type"])
+async def test_an_event_id_or_type_longer_than_stripe_makes_is_400(
+    world: HttpWorld, field: str
+) -> None:
+    # Past the columns' 255 / 128 characters: PostgreSQL refused the write, a 500 there.
+    event = load_event("invoice.paid", **{field: "x" * 300})
+    status, _ = await world.post_event(event)
+    assert status == 400
+    assert await event_rows(world) == 0
+
+
+async def test_an_overlong_customer_id_is_no_id_at_all(world: HttpWorld) -> None:
+    account_id = await new_account(world)
+    event = for_account("checkout.session.completed.payment", account_id)
+    event["data"]["object"]["customer"] = "cus_" + "x" * 300
+    status, body = await world.post_event(event)
+    assert (status, body["outcome"]) == (200, "applied")  # found by its reference instead
+    assert await plan_and_credits(world, account_id) == ("free", 500)
+
+
 @pytest.mark.parametrize("created", ["<drop>", 10**14, -(10**14), "soon"])
 async def test_an_event_without_a_usable_created_is_400(world: HttpWorld, created: Any) -> None:
     event = load_event("invoice.paid")
