@@ -39,7 +39,7 @@ class FansArgs(BaseModel):
     """Flat, so that every platform can offer the fields as typed options."""
 
     action: Literal["list", "add"] = Field("list", description="list, or add a fan")
-    handle: str | None = Field(None, description="The fan's handle, e.g. @mia")
+    handle: str | None = Field(None, max_length=100, description="The fan's handle, e.g. @mia")
     name: str | None = Field(None, max_length=80, description="The fan's first name")
     tier: FanTier | None = Field(None, description="new, regular, vip or whale")
     spent: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT, description="Total spent so far")

@@ -114,6 +114,13 @@ def _bounds_phrase(metadata: list[Any]) -> str | None:
     return None
 
 
+def _literal_values(annotation: Any) -> list[str]:
+    """The allowed values of ``Literal[...]``, also inside ``Literal[...] | None``."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    return [v for a in typing.get_args(annotation) for v in _literal_values(a)]
+
+
 def friendly_validation(exc: ValidationError, model: type[BaseModel]) -> str:
     """One short sentence for the first problem, e.g. "count must be a number from 1 to 10"."""
     err = exc.errors()[0]
@@ -124,12 +131,9 @@ def friendly_validation(exc: ValidationError, model: type[BaseModel]) -> str:
         if phrase is not None and err["type"] in _NUMBER_ERRORS:
             return f"{name} must be {phrase}."
         if err["type"] == "literal_error":
-            choices = ", ".join(str(a) for a in typing.get_args(info.annotation) if a is not None)
-            if not choices:
-                choices = ", ".join(
-                    str(x) for a in typing.get_args(info.annotation) for x in typing.get_args(a)
-                )
-            return f"{name} must be one of: {choices}."
+            return f"{name} must be one of: {', '.join(_literal_values(info.annotation))}."
+        if err["type"] == "string_too_long":
+            return f"{name} must be at most {err['ctx']['max_length']} characters."
         if err["type"] == "missing":
             return f"{name} is missing."
     return f"{name}: {err['msg']}."

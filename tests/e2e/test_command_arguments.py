@@ -41,7 +41,8 @@ ODD = [
     "11", "0 balanced", "creative creative", "instagram instagram", "3 unknownstyle",
     '"{name}" to vip', '"{name" for x', '"{0}{1}{__class__}" to all',
     '"{name!r:>9999999}" to all', "5 999999999999999999999", "add @nul name=a\x00b notes=\x00",
-    "set tone=\ud800", "\udcff lone surrogate",
+    "set tone=\ud800", "\udcff lone surrogate", "add @" + "h" * 300, "add @a name=" + "x" * 300,
+    "add @d tier=" + "v" * 30,
 ]  # fmt: skip
 PROFILE = (
     "/profile set niches=fitness platforms=instagram content_types=photo "

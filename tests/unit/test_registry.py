@@ -49,3 +49,21 @@ def test_suggestions_and_aliases() -> None:
 def test_every_command_has_help_and_usage() -> None:
     for command in build_registry().all():
         assert command.help and command.usage.startswith("/" + command.name)
+
+
+@pytest.mark.parametrize(
+    ("command", "raw", "message"),
+    [
+        ("fans", "add @d tier=gold", "tier must be one of: new, regular, vip, whale."),
+        ("fans", "add @" + "h" * 150, "handle must be at most 100 characters."),
+        ("fans", "add @a name=" + "x" * 90, "name must be at most 80 characters."),
+        ("sold", "0", "price must be a number above 0, at most 9,999,999,999."),
+        ("fans", "add @a spent=1e12", "spent must be a number from 0 to 9,999,999,999."),
+    ],
+)
+def test_argument_errors_are_worded_for_people(command: str, raw: str, message: str) -> None:
+    found = build_registry().get(command)
+    assert found is not None
+    with pytest.raises(UsageError) as caught:
+        found.parse_text(raw)
+    assert caught.value.message == message
