@@ -32,7 +32,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from core.commands.billing import hash_api_key
 from core.errors import HuntazeError, QuotaExceeded, ServiceUnavailable, UsageError
-from core.models import Asset
+from core.models import Asset, clean_text
 from core.ports import ApiKeyRepository, AssetRepository
 from core.services.vault import TooLarge, UnsupportedType, VaultService, tags_from_caption
 from webhooks.metrics import Metrics
@@ -202,7 +202,7 @@ class UploadsApi:
             return json_error(400, "limit must be a number from 1 to 500")
         if not 1 <= limit <= 500:
             return json_error(400, "limit must be a number from 1 to 500")
-        tag = request.query.get("tag") or None
+        tag = clean_text(request.query.get("tag", "")) or None
         assets = await self.assets.list(account_id, tag=tag, limit=limit)
         return web.json_response({"assets": [asset_json(a) for a in assets]})
 
