@@ -140,7 +140,7 @@ class UploadsApi:
                     break
             if part is None:
                 return json_error(400, "no file part: send the file in a part named 'file'")
-            name = (part.filename or "upload").replace("/", "_").replace("\\", "_")[:255]
+            name = (part.filename or "upload").replace("/", "_").replace("\\", "_")
             declared = part.headers.get("Content-Type", "application/octet-stream")
             chunk_size = self.chunk_size
 

@@ -43,6 +43,20 @@ CSV_TYPES = {
 }
 
 
+MAX_NAME = 255  # the vault index's name and mime columns
+
+
+def storable_name(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` cut to ``limit`` characters, keeping a short extension: a file sent from a
+    phone may carry a name longer than the index holds."""
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 16:
+        return stem[: limit - len(ext) - 1] + "." + ext
+    return name[:limit]
+
+
 def sniff(data: bytes, declared: str, name: str) -> str:
     """The type the bytes really are; text files fall back to the declared type or the name."""
     try:
@@ -218,7 +232,10 @@ class VaultService:
         ``UnsupportedType`` (``check_type``: the sniffed type disagrees with the declared type or
         the name, or is not a kind the vault keeps), ``UsageError`` (empty file) and whatever
         the blob store or the database raise (nothing is left behind)."""
-        name, tags = clean_text(name), [clean_text(tag) for tag in tags]
+        name, tags = storable_name(clean_text(name)), [clean_text(tag) for tag in tags]
+        declared_mime = clean_text(declared_mime)
+        if len(declared_mime) > MAX_NAME:  # no real type is that long (RFC 6838: 127 + 127)
+            declared_mime = "application/octet-stream"
         limit = min(self.max_bytes, max_bytes) if max_bytes is not None else self.max_bytes
         too_big = self.too_big
         room = await self._vault_room(account_id)

@@ -114,3 +114,25 @@ async def test_text_the_database_cannot_hold_is_cleaned_where_it_enters(
     assert created and asset.name == "beach?.png" and asset.tags == ["sunset"]
     (stored,) = await assistant.store.assets.list(account.id)
     assert (stored.name, stored.tags) == ("beach?.png", ["sunset"])
+
+
+async def test_a_file_name_or_type_longer_than_the_index_holds_is_cut_to_fit(
+    assistant: Assistant,
+) -> None:
+    """A phone may send a 300-character file name (varchar(255) refused it on PostgreSQL)."""
+    user = ExternalUser(platform="console", id="long", username="long")
+    account = await assistant.store.accounts.resolve(user.identity())
+    assert assistant.vault is not None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"%PDF-1.4\n" + b"0" * 64
+
+    name = "holiday " * 40 + ".pdf"
+    asset, _ = await assistant.vault.add_stream(
+        account.id, chunks(), name, "application/" + "x" * 300, [], source="api"
+    )
+    assert (
+        len(asset.name) == 255 and asset.name.startswith("holiday ") and asset.name.endswith(".pdf")
+    )
+    (stored,) = await assistant.store.assets.list(account.id)
+    assert stored.name == asset.name and stored.mime == "application/pdf"
