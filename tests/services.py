@@ -47,6 +47,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+def require_tool(name: str) -> str:
+    """The path of the command ``name``; skips the test when it is missing, or FAILS it when
+    ``CI=true`` (scripts/ensure-tools.sh installs the tools the tests use)."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (scripts/ensure-tools.sh installs it as root)"
+        if in_ci():
+            pytest.fail(f"{message}; it is required when CI=true", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
 def _private_only() -> bool:
     """``TEST_PRIVATE_SERVERS=1``: always start throw-away servers, ignore the default ports."""
     return os.environ.get("TEST_PRIVATE_SERVERS", "").strip().lower() in ("1", "true", "yes")

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.services import in_ci
+from tests.services import in_ci, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -79,16 +78,6 @@ COMMON_PASS_THROUGH = [
 PROMETHEUS_SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (scripts/ensure-tools.sh installs it as root)"
-        if in_ci():
-            pytest.fail(f"{message}; it is required when CI=true", pytrace=False)
-        pytest.skip(message)
-    return path
-
-
 def _clean_env(**extra: str) -> dict[str, str]:
     """The test process' environment without anything compose would substitute."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -98,7 +87,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    binary = _tool("docker-compose")
+    binary = require_tool("docker-compose")
     # An empty --env-file: a developer's .env must not change what the test sees.
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.env"
@@ -336,7 +325,7 @@ def test_only_loopback_ports_are_published(compose_model: dict[str, Any]) -> Non
 
 def _promtool(*args: str, cwd: Path = PROM_DIR) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_tool("promtool"), *args],
+        [require_tool("promtool"), *args],
         cwd=cwd,
         capture_output=True,
         text=True,

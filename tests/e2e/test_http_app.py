@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from aiohttp import web
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import HttpWorld, load_event, start_world
-from tests.services import TcpProxy, free_port, in_ci
+from tests.services import TcpProxy, free_port, require_tool
 from webhooks.app import HttpServer, create_app
 from webhooks.openapi import OPERATIONS, build_openapi, routes_of
 
@@ -191,12 +190,7 @@ async def test_metrics_cover_the_product_and_pass_promtool(world: HttpWorld) -> 
 
 
 async def _promtool_check(text: str) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        message = "promtool is missing (Debian package prometheus; make test installs it)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    promtool = require_tool("promtool")
     proc = await asyncio.create_subprocess_exec(
         promtool,
         "check",

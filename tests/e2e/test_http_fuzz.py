@@ -17,7 +17,6 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import hypothesis.configuration
@@ -34,8 +33,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fakes.clock import FakeClock
-from tests.fakes.stripe_api import WEBHOOK_SECRET, HttpWorld, sign, start_world
+from tests.fakes.stripe_api import WEBHOOK_SECRET, HttpWorld, sign
+from tests.fakes.stripe_api import world as world  # both backends: PostgreSQL refuses more
 from webhooks.app import TELEGRAM_WEBHOOK, HttpServer
 from webhooks.telegram import SECRET_HEADER
 
@@ -132,16 +131,6 @@ def fuzz(
             except FailureGroup as exc:
                 run.failures.append(f"{operation.label} ({mode.value}): {exc}")
     return run
-
-
-@pytest.fixture
-async def world(db_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[HttpWorld]:
-    # Both backends: PostgreSQL refuses what SQLite keeps (NUL characters, overlong text).
-    w = await start_world(db_url, tmp_path, clock)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 class _Sink:

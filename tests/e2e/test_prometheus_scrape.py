@@ -13,7 +13,7 @@ rules (deploy/prometheus/), pointed at the product's HTTP server on 127.0.0.1, a
 - every alert rule evaluates without error, and when the product stops answering, ``up``
   drops to 0 and the replica-down alert goes pending.
 
-A missing ``prometheus`` skips these tests, or FAILS them when ``CI=true``.
+A missing ``prometheus`` skips these tests, or FAILS them when ``CI=true`` (``require_tool``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import yaml
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import HttpWorld, load_event, start_world
-from tests.services import free_port, in_ci
+from tests.services import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -103,12 +102,7 @@ async def world(
 
 @pytest.fixture
 async def prometheus(world: HttpWorld, tmp_path: Path) -> AsyncIterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        message = "prometheus is missing (Debian package prometheus; make test installs it)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = require_tool("prometheus")
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config(world.url.removeprefix("http://"))))
     port = free_port()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,11 @@ from tests.fakes.stripe_api import (
     sign,
     start_world,
 )
+from tests.fakes.stripe_api import world as world  # both backends
 
 SUB = "sub_1QyCzxLkdIwHu7ixK7nB2vC4"
 CUSTOMER = "cus_RtYq2JkLmN3oPq"
 PAYMENT_INTENT = "pi_3QyCjxLkdIwHu7ix0mZ4sR7a"
-
-
-@pytest.fixture
-async def world(db_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[HttpWorld]:
-    w = await start_world(db_url, tmp_path, clock)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 async def new_account(world: HttpWorld, name: str = "mia") -> int:

@@ -453,6 +453,17 @@ async def start_world(
 
 
 @pytest.fixture
+async def world(db_url: str, tmp_path: Path, clock: Any) -> AsyncIterator[HttpWorld]:
+    """The product's HTTP server (:func:`start_world`) on each database backend. Import it
+    as ``from tests.fakes.stripe_api import world as world``."""
+    w = await start_world(db_url, tmp_path, clock)
+    try:
+        yield w
+    finally:
+        await w.aclose()
+
+
+@pytest.fixture
 async def stripe_api() -> AsyncIterator[FakeStripeAPI]:
     fake = FakeStripeAPI()
     await fake.start()
