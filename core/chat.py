@@ -65,6 +65,10 @@ class Incoming:
 
     def __post_init__(self) -> None:
         self.text = clean_text(self.text)
+        if self.options:
+            self.options = {
+                k: clean_text(v) if isinstance(v, str) else v for k, v in self.options.items()
+            }
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,11 @@ async def test_text_the_database_cannot_hold_is_cleaned_where_it_enters(
     account = await assistant.store.accounts.resolve(user.identity())
     fan = await assistant.store.fans.get(account.id, "kim")
     assert fan is not None and fan.name == "Kim"
+    # Typed options (Discord's slash commands) are cleaned like text.
+    options = {"action": "add", "handle": "@lee", "name": "L\x00ee"}
+    await assistant.handle(Incoming(user=user, chat_id="c", text="/fans", options=options))
+    fan = await assistant.store.fans.get(account.id, "lee")
+    assert fan is not None and fan.name == "Lee"
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
