@@ -18,9 +18,10 @@ Difficulty = Literal["easy", "medium", "hard"]
 
 # Bounds of what the database holds, checked where input arrives (chat arguments, CSV rows) so
 # an absurd number is a clear answer, never a failed write: money columns are NUMERIC(12, 2)
-# (and BIGINT cents), row ids are BIGINT.
+# (and BIGINT cents), row ids are BIGINT, counts INTEGER.
 MAX_AMOUNT = Decimal("9999999999")
 MAX_ID = 2**63 - 1
+MAX_COUNT = 2**31 - 1  # INTEGER columns: offers sent and bought
 
 
 def clean_text(value: str) -> str:

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.chat import escape_markup
-from core.models import MAX_AMOUNT
+from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
@@ -939,6 +939,8 @@ def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord:
             raise _RowError(f"{fld} “{raw[:40]}” is not a whole number") from None
         if counts[fld] < 0:
             raise _RowError(f"{fld} is negative")
+        if counts[fld] > MAX_COUNT:
+            raise _RowError(f"{fld} “{raw[:40]}” is too large")
     if counts["bought"] > counts["sent"]:
         raise _RowError(f"bought ({counts['bought']}) is more than sent ({counts['sent']})")
     raw_kind = ctx.cell(row, "kind")

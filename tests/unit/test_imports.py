@@ -409,6 +409,22 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     assert await store.fan_lists.count(acct, FanQuery()) == 4
 
 
+async def test_an_offer_count_past_what_the_column_holds_is_a_bad_row(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # It overflowed the INTEGER column and failed the whole import (both backends).
+    acct = await account(store)
+    data = (
+        b"Date,PPV price,Sent,Unlocked,Type\n"
+        b"2026-10-01,$9.99,99999999999999999999,17,PPV\n"
+        b"2026-10-02,$9.99,1e400,17,PPV\n"
+        b"2026-10-03,$9.99,200,17,PPV\n"
+    )
+    report = await run(store, clock, acct, "ppv_offers.csv", data)
+    assert report.kind == "offers" and report.added == 1
+    assert [(b.line, "too large" in b.reason) for b in report.bad] == [(2, True), (3, True)]
+
+
 async def test_nul_bytes_in_a_file_are_dropped(store: SqlStore, clock: FakeClock) -> None:
     # NUL bytes at the start mark a binary file; past the first 4 KB the csv module kept them
     # and PostgreSQL refused them in text (the import failed).
