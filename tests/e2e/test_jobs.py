@@ -402,7 +402,9 @@ def test_worker_needs_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
     tmp_path: Path, redis_url: str, redis_client: Any
 ) -> None:
-    """The real CLI on the default queue name; only this test's job key is touched."""
+    """The real CLI on a queue of this test's own (JOBS_QUEUE): another test run sharing the
+    Redis server - a second checkout, CI next to a developer - cannot take its job or stop the
+    worker that holds it."""
     import os
     import signal
     import sys
@@ -420,6 +422,8 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
     )
     for key in [k for k in env if k.startswith(("TELEGRAM_", "DISCORD_", "JOBS_"))]:
         del env[key]
+    name = f"huntaze-test-{os.getpid()}-{os.urandom(4).hex()}"
+    env["JOBS_QUEUE"] = name
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -431,9 +435,9 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
     )
-    queue = saq_queue(redis_url)
+    queue = saq_queue(redis_url, name)
     jobs = SaqJobQueue(queue)
-    key = f"test-worker-{os.getpid()}-{id(proc)}"
+    key = "test-worker"
     try:
         # An unknown job name: the worker refuses it -> retried, then dead-lettered.
         await jobs.enqueue("no_such_job", {"account_id": 1}, job_id=key)
@@ -444,7 +448,7 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
 
         job = await asyncio.wait_for(eventually(finished), 60)
         assert job.attempts == 3
-        dead = RedisDeadLetters(redis_client, key="huntaze:jobs:dead")
+        dead = RedisDeadLetters(redis_client, key=f"{name}:jobs:dead")
         letter = await dead.take(key)
         assert letter is not None and letter.name == "no_such_job" and "unknown job" in letter.error
     finally:
@@ -456,7 +460,9 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        await redis_client.delete(f"saq:job:huntaze:{key}")
+        leftovers = [k async for k in redis_client.scan_iter(match=f"*{name}*")]
+        if leftovers:
+            await redis_client.delete(*leftovers)
         await jobs.aclose()
     assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
     assert b'"worker_started"' in out and b'"worker_stopped"' in out, out[-3000:]
