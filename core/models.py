@@ -24,6 +24,15 @@ MAX_ID = 2**63 - 1
 MAX_COUNT = 2**31 - 1  # INTEGER columns: offers sent and bought
 
 
+def parse_id(text: str) -> int | None:
+    """A row id written in a button's payload (which a modified client can forge): plain ASCII
+    digits within BIGINT, else None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 def clean_text(value: str) -> str:
     """``value`` as a database can store it: no NUL characters (PostgreSQL refuses them in
     text) and no lone surrogates (they cannot be encoded as UTF-8), each dropped or replaced.

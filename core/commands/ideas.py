@@ -10,7 +10,7 @@ from core.commands.captions import LIMITED, caption_reply
 from core.commands.registry import Registry
 from core.context import Context
 from core.errors import NotFound
-from core.models import Creativity, Generated, Idea, PlatformName, Profile
+from core.models import Creativity, Generated, Idea, PlatformName, Profile, parse_id
 
 
 class IdeasArgs(BaseModel):
@@ -52,8 +52,8 @@ def ideas_reply(out: Generated[list[Idea]], intro: str) -> Reply:
 
 
 async def _idea(ctx: Context, args: list[str]) -> Idea:
-    idea_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else -1
-    idea = await ctx.app.store.ideas.get(ctx.account_id, idea_id)
+    idea_id = parse_id(args[1]) if len(args) > 1 else None
+    idea = await ctx.app.store.ideas.get(ctx.account_id, idea_id) if idea_id else None
     if idea is None:
         raise NotFound("I can't find that idea any more. Ask for new ones with /ideas.")
     return idea

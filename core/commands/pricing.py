@@ -45,6 +45,8 @@ def _price(token: str) -> Decimal:
         raise UsageError(f"“{escape_markup(token)}” is not a price.") from None
     if not value.is_finite() or value <= 0:
         raise UsageError("A price must be above zero.")
+    if value > MAX_AMOUNT:
+        raise UsageError(f"A price must be at most {MAX_AMOUNT:,}.")
     return value.quantize(Decimal("0.01"))
 
 

@@ -10,7 +10,7 @@ from core.commands.registry import Registry
 from core.context import Context
 from core.errors import NotFound
 from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
-from core.models import Asset, Profile
+from core.models import Asset, Profile, parse_id
 from core.services.vault import is_csv
 
 
@@ -111,8 +111,8 @@ def register(reg: Registry) -> None:
 
     @reg.action("vault")
     async def vault_action(ctx: Context, args: list[str]) -> Reply:
-        asset_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else -1
-        asset = await ctx.app.store.assets.get(ctx.account_id, asset_id)
+        asset_id = parse_id(args[1]) if len(args) > 1 else None
+        asset = await ctx.app.store.assets.get(ctx.account_id, asset_id) if asset_id else None
         if asset is None or args[0] != "cap":
             raise NotFound("I can't find that file in your vault any more.")
         profile = await ctx.profile() or Profile()

@@ -42,7 +42,7 @@ ODD = [
     '"{name}" to vip', '"{name" for x', '"{0}{1}{__class__}" to all',
     '"{name!r:>9999999}" to all', "5 999999999999999999999", "add @nul name=a\x00b notes=\x00",
     "set tone=\ud800", "\udcff lone surrogate", "add @" + "h" * 300, "add @a name=" + "x" * 300,
-    "add @d tier=" + "v" * 30,
+    "add @d tier=" + "v" * 30, "²", "٣ creative", "5 ²",
 ]  # fmt: skip
 PROFILE = (
     "/profile set niches=fitness platforms=instagram content_types=photo "
@@ -141,3 +141,42 @@ async def test_a_file_name_or_type_longer_than_the_index_holds_is_cut_to_fit(
     )
     (stored,) = await assistant.store.assets.list(account.id)
     assert stored.name == asset.name and stored.mime == "application/pdf"
+
+
+FORGED = ["", "1", "0", "-1", "99999999999999999999", "²", "٣", "1.5", "x", "1:2", ":", "9" * 300]
+PREFIXES = ["idea:save", "idea:cap", "idea:more", "idea", "vault:cap", "vault", "px:sold:ppv",
+            "px:unsold:bundle", "px:sold", "px", "wz", "wz:pick", "nope"]  # fmt: skip
+
+
+async def test_forged_button_payloads_get_an_answer_and_reach_no_other_account(
+    assistant: Assistant,
+) -> None:
+    """A modified client can send any callback data: each button prefix with odd or foreign
+    ids gets words back, and another account's idea is never touched."""
+    owner = ExternalUser(platform="console", id="owner", username="owner")
+    other = ExternalUser(platform="console", id="other", username="other")
+
+    async def press(user: ExternalUser, action: str) -> str:
+        reply = await assistant.handle(Incoming(user=user, chat_id=user.id, action=action))
+        return reply.plain_text
+
+    for user in (owner, other):
+        await assistant.handle(Incoming(user=user, chat_id=user.id, text=PROFILE))
+    ideas = await assistant.handle(Incoming(user=owner, chat_id="owner", text="/ideas 2"))
+    saves = [b.action for row in ideas.buttons for b in row if b.action.startswith("idea:save:")]
+    owner_account = await assistant.store.accounts.resolve(owner.identity())
+    idea = await assistant.store.ideas.get(owner_account.id, int(saves[0].rsplit(":", 1)[1]))
+    assert idea is not None and idea.id is not None
+    failures: list[tuple[str, Any]] = []
+    for prefix in PREFIXES:
+        for payload in [*FORGED, str(idea.id)]:
+            action = f"{prefix}:{payload}" if payload else prefix
+            with structlog.testing.capture_logs() as logs:
+                answer = await press(other, action)
+            errors = [e["event"] for e in logs if e["log_level"] in {"error", "critical"}]
+            if errors or APOLOGY in answer or not answer.strip():
+                failures.append((action[:40], errors or answer[:120]))
+    assert failures == []
+    assert "can't find that idea" in await press(other, f"idea:save:{idea.id}")
+    again = await assistant.store.ideas.get(owner_account.id, idea.id)
+    assert again is not None and not again.saved
