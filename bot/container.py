@@ -123,14 +123,17 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
 
             from storage.cache import RedisKV
 
-            redis = aioredis.Redis.from_url(settings.redis_url)
+            timeout = settings.redis_timeout
+            redis = aioredis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+            )
             stack.push_async_callback(redis.aclose)
             try:
                 await redis.ping()
             except Exception as exc:
                 raise StartupError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
             kv = RedisKV(redis, prefix="huntaze:")
-            limits_storage = open_limits_storage(settings.redis_url)
+            limits_storage = open_limits_storage(settings.redis_url, timeout=timeout)
             stack.push_async_callback(close_limits_storage, limits_storage)
         else:
             kv = MemoryKV(max_entries=100_000, clock=clock)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # storage
     database_url: str = "sqlite+aiosqlite:///./data/huntaze.db"
     redis_url: str | None = None
+    # Seconds a Redis connection or command may take before the answer is "not reachable": a
+    # Redis that accepts but never answers (a network partition) must not hold every message.
+    redis_timeout: float = Field(2.0, gt=0, le=60)
     data_dir: Path = Path("data")
     blob_dir: Path | None = None  # default: <data_dir>/blobs
     s3_bucket: str | None = None

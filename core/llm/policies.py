@@ -394,12 +394,19 @@ def open_limits_storage(
     *,
     key_prefix: str = "huntaze:limits",
     implementation: Literal["redispy", "coredis"] = "redispy",
+    timeout: float | None = None,
 ) -> Storage:
     """A ``limits`` async storage on Redis (shared rate limits). ``limits`` imports the Redis
     client lazily, so core itself never imports redis. Close it with
     :func:`close_limits_storage`."""
+    options: dict[str, Any] = {}
+    if timeout is not None:  # passed on to the Redis client limits builds
+        options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
     storage = storage_from_string(
-        limits_storage_uri(redis_url), implementation=implementation, key_prefix=key_prefix
+        limits_storage_uri(redis_url),
+        implementation=implementation,
+        key_prefix=key_prefix,
+        **options,
     )
     if not isinstance(storage, Storage):
         raise TypeError("not an async limits storage")

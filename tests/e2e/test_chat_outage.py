@@ -7,6 +7,8 @@ nothing is half-written, and once the database is back the same inputs work.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -103,3 +105,92 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
         assert "Stored 1 file" in await send("beach day", files=1)
     finally:
         await engine.dispose()
+
+
+class SilentProxy:
+    """A TCP proxy to Redis that can go silent: it keeps every connection open but forwards
+    nothing (a network partition, or a server that hangs), where a stopped one would refuse."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.silent = False
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    if not self.silent:
+                        dst.write(data)
+                        await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.mark.redis
+async def test_a_redis_that_stops_answering_costs_a_clear_answer_not_a_hang(
+    migrated_sqlite_url: str, redis_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    from urllib.parse import urlsplit
+
+    from bot.settings import Settings
+    from core.errors import StartupError
+    from tests.fakes.stripe_api import start_world
+
+    target = urlsplit(redis_url)
+    proxy = SilentProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    proxied = f"redis://127.0.0.1:{proxy.port}{target.path}"
+    try:
+        # Silent from the start: the start-up ping gives up after REDIS_TIMEOUT (redis-py's own
+        # default is 5 s, with retries; a guard of 30 s fails the test instead of letting it
+        # hang; no timing is asserted).
+        proxy.silent = True
+        from bot.container import build
+
+        config = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=migrated_sqlite_url,
+            data_dir=tmp_path,
+            redis_url=proxied,
+            redis_timeout=0.5,
+        )
+        with pytest.raises(StartupError, match="Redis"):
+            await asyncio.wait_for(build(config, clock=clock), 30)
+
+        proxy.silent = False
+        world = await start_world(
+            migrated_sqlite_url, tmp_path, clock, redis_url=proxied, redis_timeout=0.5
+        )
+        try:
+            pool = world.container.redis.connection_pool.connection_kwargs
+            assert (pool["socket_timeout"], pool["socket_connect_timeout"]) == (0.5, 0.5)
+            assert "What I can do" in (await world.say("mia", "/help")).plain_text
+            proxy.silent = True
+            reply = await asyncio.wait_for(world.say("mia", "/help"), 30)
+            assert "not reachable" in reply.plain_text
+            proxy.silent = False
+            # The client dropped the connections that timed out; new ones go through.
+            reply = await asyncio.wait_for(world.say("mia", "/help"), 30)
+            assert "What I can do" in reply.plain_text
+        finally:
+            proxy.silent = False
+            await world.aclose()
+    finally:
+        await proxy.stop()
