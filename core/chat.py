@@ -46,9 +46,6 @@ class Attachment:
     read: Callable[[], Awaitable[bytes]]
     kind: str = "document"  # photo | video | voice | audio | document
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_text(self.name))
-
 
 @dataclass
 class Incoming:

@@ -57,6 +57,14 @@ def storable_name(name: str, limit: int = MAX_NAME) -> str:
     return name[:limit]
 
 
+def _storable(name: str, declared_mime: str, tags: list[str]) -> tuple[str, str, list[str]]:
+    """What a file arrives with, as the vault index can hold it (every way in goes through)."""
+    declared_mime = clean_text(declared_mime)
+    if len(declared_mime) > MAX_NAME:  # no real type is that long (RFC 6838: 127 + 127)
+        declared_mime = "application/octet-stream"
+    return storable_name(clean_text(name)), declared_mime, [clean_text(tag) for tag in tags]
+
+
 def sniff(data: bytes, declared: str, name: str) -> str:
     """The type the bytes really are; text files fall back to the declared type or the name."""
     try:
@@ -160,6 +168,7 @@ class VaultService:
         source: str,
     ) -> tuple[Asset, bool]:
         """Store one file; ``(asset, created)``. Never leaves a blob without a row."""
+        name, declared_mime, tags = _storable(name, declared_mime, tags)
         digest = hashlib.sha256(data).hexdigest()
         existing = await self.store.assets.by_sha256(account_id, digest)
         if existing is not None:
@@ -232,10 +241,7 @@ class VaultService:
         ``UnsupportedType`` (``check_type``: the sniffed type disagrees with the declared type or
         the name, or is not a kind the vault keeps), ``UsageError`` (empty file) and whatever
         the blob store or the database raise (nothing is left behind)."""
-        name, tags = storable_name(clean_text(name)), [clean_text(tag) for tag in tags]
-        declared_mime = clean_text(declared_mime)
-        if len(declared_mime) > MAX_NAME:  # no real type is that long (RFC 6838: 127 + 127)
-            declared_mime = "application/octet-stream"
+        name, declared_mime, tags = _storable(name, declared_mime, tags)
         limit = min(self.max_bytes, max_bytes) if max_bytes is not None else self.max_bytes
         too_big = self.too_big
         room = await self._vault_room(account_id)

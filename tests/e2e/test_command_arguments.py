@@ -19,7 +19,7 @@ import pytest
 import structlog
 
 from core.app import Assistant
-from core.chat import ExternalUser, Incoming
+from core.chat import Attachment, ExternalUser, Incoming
 from core.llm.offline import OfflineEngine
 from core.resilience.cache import MemoryKV
 from storage.blobs import LocalBlobStore
@@ -141,6 +141,19 @@ async def test_a_file_name_or_type_longer_than_the_index_holds_is_cut_to_fit(
     )
     (stored,) = await assistant.store.assets.list(account.id)
     assert stored.name == asset.name and stored.mime == "application/pdf"
+
+    # The same through chat (a Telegram or Discord attachment), with a NUL in the name.
+    photo = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+
+    async def read() -> bytes:
+        return photo
+
+    sent = Attachment(name="beach\x00 " * 60 + ".png", mime="image/png", size=len(photo), read=read)
+    reply = await assistant.handle(Incoming(user=user, chat_id="c", attachments=[sent]))
+    assert "Stored 1 file" in reply.plain_text
+    names = {a.name for a in await assistant.store.assets.list(account.id)} - {asset.name}
+    (kept,) = names
+    assert len(kept) == 255 and kept.startswith("beach beach") and kept.endswith(".png")
 
 
 FORGED = ["", "1", "0", "-1", "99999999999999999999", "²", "٣", "1.5", "x", "1:2", ":", "9" * 300]
