@@ -146,6 +146,7 @@ class Reply:
 
 _SPAN = re.compile(r"\\(.)|\*\*(.+?)\*\*|(?<![\w\\])_(.+?)_(?!\w)|`([^`]+)`", re.S)
 _UNESCAPE = re.compile(r"\\(.)", re.S)
+_MARKUP_CHARS = re.compile(r"([\\*_`])")
 
 
 def parse_markup(text: str) -> list[tuple[str, str]]:
@@ -184,4 +185,4 @@ def strip_markup(text: str) -> str:
 
 def escape_markup(text: str) -> str:
     """Make user text literal inside markup: ``*``, ``_``, backticks and backslashes escaped."""
-    return re.sub(r"([\\*_`])", r"\\\1", text)
+    return _MARKUP_CHARS.sub(r"\\\1", text)

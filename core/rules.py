@@ -258,8 +258,11 @@ def fit_caption(text: str, hashtags: list[str], platform: str) -> CaptionDraft:
 # ---------------------------------------------------------------- restricted words
 
 
+_NON_WORD = re.compile(r"[\W_]+")
+
+
 def _compact(word: str) -> str:
-    return re.sub(r"[\W_]+", "", word.lower())
+    return _NON_WORD.sub("", word.lower())
 
 
 @lru_cache(maxsize=1024)
@@ -323,8 +326,10 @@ def contains_restricted(text: str, restricted: Iterable[str]) -> bool:
 
 def scrub_tags(tags: Iterable[str], restricted: Iterable[str]) -> list[str]:
     """Hashtags without the ones that contain a restricted word (order kept)."""
-    words = _phrases(restricted)
-    return [t for t in tags if not tag_is_restricted(t, words)]
+    compacts = [c for c in (_compact(p) for p in _phrases(restricted)) if c]
+    if not compacts:
+        return list(tags)
+    return [t for t in tags if not any(c in _compact(t) for c in compacts)]
 
 
 def _collapse(text: str) -> str:

@@ -17,6 +17,7 @@ Rules (see DESIGN.md):
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterator
@@ -69,9 +70,17 @@ SAMPLE_ATTEMPTS = 80  # random tries per idea before the exhaustive walk
 EXHAUSTIVE_CAP = 6000  # titles rendered at most by the exhaustive walk
 
 
+_NON_WORD = re.compile(r"[\W_]+")
+_SLUG_GAPS = re.compile(r"[\s-]+")
+_SPACE_RUNS = re.compile(r"[ \t]{2,}")
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.;:!?])")
+
+
+@functools.lru_cache(maxsize=8192)
 def title_key(title: str) -> str:
-    """How titles are compared: case, punctuation and spacing ignored."""
-    return " ".join(re.sub(r"[\W_]+", " ", title.lower()).split())
+    """How titles are compared: case, punctuation and spacing ignored. Cached: each request
+    compares against the account's 50 most recent titles, mostly the same from one to the next."""
+    return " ".join(_NON_WORD.sub(" ", title.lower()).split())
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ def _items(kind: str, values: list[str], default: str) -> list[_Item]:
     for raw in values:
         if not raw or not raw.strip():
             continue
-        slug = vocab.normalise(kind, raw) or re.sub(r"[\s-]+", "_", raw.strip().lower())
+        slug = vocab.normalise(kind, raw) or _SLUG_GAPS.sub("_", raw.strip().lower())
         if all(i.slug != slug for i in out):
             out.append(_Item(slug, raw))
     return out or [_Item(default, default)]
@@ -125,8 +134,8 @@ def _content_label(slug: str) -> str:
 
 def _render(template: str, slots: dict[str, str]) -> str:
     """Fill the slots; an empty slot leaves no double space or space before punctuation."""
-    text = re.sub(r"[ \t]{2,}", " ", fill(template, slots))
-    text = re.sub(r"[ \t]+([,.;:!?])", r"\1", text)
+    text = _SPACE_RUNS.sub(" ", fill(template, slots))
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return capitalise(text.strip())
 
 
@@ -222,7 +231,10 @@ class _Planner:
                 if (not p.needs_any or any(n in owned for n in p.needs_any))
                 and (not p.locations_any or loc.slug in p.locations_any)
                 and weights.get(p.level, 0.0) > 0
-                and self._ok(SLOT.sub(" ", f"{p.title}\n{p.description}\n{p.hook}"))
+                and (
+                    not self.restricted
+                    or self._ok(SLOT.sub(" ", f"{p.title}\n{p.description}\n{p.hook}"))
+                )
             ]
         return self._pools[key]
 
