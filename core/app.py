@@ -117,9 +117,12 @@ class Assistant:
             request_id=request_id, platform=incoming.user.platform
         ):
             try:
-                account = await self.store.accounts.resolve(incoming.user.identity())
+                account, profile = await self.store.accounts.resolve_with_profile(
+                    incoming.user.identity()
+                )
                 await self._check_rate(account.id)
                 ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
+                ctx.preload_profile(profile)
                 name, reply = await self._route(ctx)
             except UsageError as exc:
                 outcome = "usage"

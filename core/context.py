@@ -39,6 +39,10 @@ class Context:
             self._profile_loaded = True
         return self._profile
 
+    def preload_profile(self, profile: Profile | None) -> None:
+        """The profile as read with the account (``resolve_with_profile``): no second read."""
+        self._profile, self._profile_loaded = profile, True
+
     async def save_profile(self, profile: Profile) -> None:
         await self.app.store.profiles.save(self.account.id, profile)
         self._profile, self._profile_loaded = profile, True

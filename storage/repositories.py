@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, and_, delete, exists, func, literal, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -46,6 +46,8 @@ DB_UNAVAILABLE_MESSAGE = (
     "The database is not reachable right now; nothing was changed. Please try again in a minute."
 )
 _RACE_ATTEMPTS = 5
+# Rows SQLAlchemy sends as one multi-row INSERT (its "insertmanyvalues" pages hold 1,000).
+_ONE_STATEMENT_ROWS = 1000
 
 
 def normalise_title(title: str) -> str:
@@ -144,6 +146,36 @@ def _identity(row: IdentityRow) -> Identity:
     )
 
 
+# The statements every message runs, built once: building a statement costs more CPU than
+# executing its cached compiled form (SQLAlchemy caches the SQL, not the expression objects).
+_ACCOUNT_BY_IDENTITY = (
+    select(
+        AccountRow.id,
+        AccountRow.created_at,
+        AccountRow.plan,
+        AccountRow.credits,
+        IdentityRow.id.label("identity_id"),
+        IdentityRow.username,
+        IdentityRow.display_name,
+        IdentityRow.language,
+        ProfileRow.data.label("profile"),
+    )
+    .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
+    .outerjoin(ProfileRow, ProfileRow.account_id == AccountRow.id)
+    .where(
+        IdentityRow.platform == bindparam("platform"),
+        IdentityRow.external_id == bindparam("external_id"),
+    )
+)
+_PROFILE_DATA = select(ProfileRow.data).where(ProfileRow.account_id == bindparam("account_id"))
+_RECENT_TITLES = (
+    select(IdeaRow.title)
+    .where(IdeaRow.account_id == bindparam("account_id"))
+    .order_by(IdeaRow.created_at.desc(), IdeaRow.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 class SqlAccountRepository:
     def __init__(self, db: _Database, clock: Clock) -> None:
         self._db = db
@@ -151,35 +183,26 @@ class SqlAccountRepository:
 
     async def resolve(self, identity: Identity) -> Account:
         """Get or create the account behind ``identity``; safe under concurrent first messages."""
+        return (await self.resolve_with_profile(identity))[0]
+
+    async def resolve_with_profile(self, identity: Identity) -> tuple[Account, Profile | None]:
+        """``resolve``, and the account's profile from the same statement."""
         for _ in range(_RACE_ATTEMPTS):
             found = await self._find(identity)
             if found is not None:
                 return found
             created = await self._create(identity)
             if created is not None:
-                return created
+                return created, None
         raise ServiceUnavailable(DB_UNAVAILABLE_MESSAGE)  # pragma: no cover - pathological
 
-    async def _find(self, identity: Identity) -> Account | None:
+    async def _find(self, identity: Identity) -> tuple[Account, Profile | None] | None:
         # Every message starts here: one statement, without BEGIN/COMMIT or an ORM session.
         async with self._db.connection(autocommit=True) as conn:
             row = (
                 await conn.execute(
-                    select(
-                        AccountRow.id,
-                        AccountRow.created_at,
-                        AccountRow.plan,
-                        AccountRow.credits,
-                        IdentityRow.id.label("identity_id"),
-                        IdentityRow.username,
-                        IdentityRow.display_name,
-                        IdentityRow.language,
-                    )
-                    .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
-                    .where(
-                        IdentityRow.platform == identity.platform,
-                        IdentityRow.external_id == identity.external_id,
-                    )
+                    _ACCOUNT_BY_IDENTITY,
+                    {"platform": identity.platform, "external_id": identity.external_id},
                 )
             ).first()
             if row is None:
@@ -194,7 +217,8 @@ class SqlAccountRepository:
                 await conn.execute(
                     update(IdentityRow).where(IdentityRow.id == row.identity_id).values(**details)
                 )
-            return _account(row)  # type: ignore[arg-type]
+            profile = None if row.profile is None else Profile.model_validate(row.profile)
+            return _account(row), profile  # type: ignore[arg-type]
 
     async def _create(self, identity: Identity) -> Account | None:
         """Insert account + identity in one transaction; None when someone else won the race."""
@@ -272,9 +296,7 @@ class SqlProfileRepository:
 
     async def get(self, account_id: int) -> Profile | None:
         async with self._db.connection(autocommit=True) as conn:
-            data = await conn.scalar(
-                select(ProfileRow.data).where(ProfileRow.account_id == account_id)
-            )
+            data = await conn.scalar(_PROFILE_DATA, {"account_id": account_id})
         return None if data is None else Profile.model_validate(data)
 
     async def save(self, account_id: int, profile: Profile) -> None:
@@ -307,6 +329,7 @@ class SqlIdeaRepository:
     def __init__(self, db: _Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._insert = db.insert(IdeaRow).returning(IdeaRow.id, sort_by_parameter_order=True)
 
     async def add_many(self, account_id: int, ideas: Sequence[Idea]) -> list[Idea]:
         if not ideas:
@@ -323,12 +346,10 @@ class SqlIdeaRepository:
             }
             for idea in ideas
         ]
-        async with self._db.connection() as conn:
+        # A few rows go out as one multi-row INSERT, atomic on its own: no BEGIN/COMMIT.
+        async with self._db.connection(autocommit=len(values) <= _ONE_STATEMENT_ROWS) as conn:
             try:
-                result = await conn.execute(
-                    self._db.insert(IdeaRow).returning(IdeaRow.id, sort_by_parameter_order=True),
-                    values,
-                )
+                result = await conn.execute(self._insert, values)
             except IntegrityError as error:
                 raise NotFound("That account does not exist.") from error
             ids = list(result.scalars())
@@ -337,10 +358,7 @@ class SqlIdeaRepository:
     async def recent_titles(self, account_id: int, limit: int = 50) -> list[str]:
         async with self._db.connection(autocommit=True) as conn:
             rows = await conn.scalars(
-                select(IdeaRow.title)
-                .where(IdeaRow.account_id == account_id)
-                .order_by(IdeaRow.created_at.desc(), IdeaRow.id.desc())
-                .limit(max(limit, 0))
+                _RECENT_TITLES, {"account_id": account_id, "limit": max(limit, 0)}
             )
             return list(rows)
 

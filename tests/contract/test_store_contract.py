@@ -186,6 +186,27 @@ async def test_profile_round_trip_and_replace(store: SqlStore) -> None:
     assert await store.profiles.get(b.id) is None
 
 
+async def test_resolve_with_profile_reads_only_the_callers_profile(store: SqlStore) -> None:
+    first, none_yet = await store.accounts.resolve_with_profile(ident("carol"))
+    assert none_yet is None
+    assert (await store.accounts.resolve(ident("carol"))).id == first.id
+    a, b = await two_accounts(store)
+    profile_a = Profile(niches=["fitness"], tone="playful")
+    profile_b = Profile(niches=["cooking"], tone="warm")
+    await store.profiles.save(a.id, profile_a)
+    await store.profiles.save(b.id, profile_b)
+    assert await store.accounts.resolve_with_profile(ident("alice")) == (a, profile_a)
+    assert await store.accounts.resolve_with_profile(ident("bob")) == (b, profile_b)
+    assert await store.accounts.resolve_with_profile(ident("carol")) == (first, None)
+    # A second identity linked to A reads A's profile.
+    discord, _ = await store.accounts.resolve_with_profile(ident("d1", platform="discord"))
+    await store.accounts.move_identity(discord.id, ident("d1", platform="discord"), a.id)
+    assert await store.accounts.resolve_with_profile(ident("d1", platform="discord")) == (
+        a,
+        profile_a,
+    )
+
+
 async def test_profile_for_a_missing_account(store: SqlStore) -> None:
     with pytest.raises(NotFound):
         await store.profiles.save(999_999, Profile())
