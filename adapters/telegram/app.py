@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
@@ -41,6 +40,7 @@ from adapters.telegram.inbound import (
 )
 from adapters.telegram.outbound import (
     ChatPacer,
+    JsonBodySession,
     OutboundMiddleware,
     ReplySender,
     pin_response_types,
@@ -93,7 +93,7 @@ class TelegramAdapter:
                 if api_base
                 else PRODUCTION
             )
-            session = AiohttpSession(api=server)
+            session = JsonBodySession(api=server)
         self.outbound = OutboundMiddleware(
             pacer if pacer is not None else ChatPacer(), max_wait=max_flood_wait
         )

@@ -125,7 +125,9 @@ def _file_refs(message: Message) -> list[_FileRef]:
     return refs
 
 
-def has_file(message: Message) -> bool:
+async def has_file(message: Message) -> bool:
+    """The files router's filter. A coroutine: aiogram runs a plain function filter in a worker
+    thread (``asyncio.to_thread``), a thread hop on every message for four attribute reads."""
     return bool(
         message.photo
         or message.animation

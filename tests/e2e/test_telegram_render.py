@@ -17,7 +17,7 @@ from aiogram import Bot
 from aiogram.types import Chat, Message, PhotoSize, User
 
 from adapters.telegram.inbound import AlbumCollector, InboundGuard, TokenBucketLimiter
-from adapters.telegram.outbound import ChatPacer, ReplySender
+from adapters.telegram.outbound import ChatPacer, JsonBodySession, ReplySender
 from adapters.telegram.render import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
@@ -206,6 +206,38 @@ async def test_sender_delivers_long_reply_image_and_file(tg: FakeTelegramAPI, bo
     buttons = last["reply_markup"]["inline_keyboard"][0]
     assert [b["callback_data"] for b in buttons] == ["idea:more:1", "idea:save:1"]
     assert all("reply_markup" not in m for m in tg.messages_to(CHAT)[:-1])
+
+
+async def test_adapter_session_sends_json_and_keeps_multipart_for_uploads(
+    tg: FakeTelegramAPI,
+) -> None:
+    """The adapter's session sends a method without files as one JSON body (the fake validates
+    it with aiogram's models, as for a form) and an upload as aiogram's multipart form."""
+    bot = Bot(tg.token, session=JsonBodySession(api=tg.api_server))
+    try:
+        reply = Reply(
+            blocks=[TextBlock("**Hi** <there> & ünïcode 🎉")],
+            buttons=[[Button("Save", "idea:save:1"), Button("More", "idea:more:1")]],
+        )
+        await ReplySender().send(bot, CHAT, reply)
+        await ReplySender().send(bot, CHAT, Reply(blocks=[ImageBlock(png(4, 4), "a photo")]))
+        await bot.send_chat_action(CHAT, "typing")
+    finally:
+        await bot.session.close()
+    kinds = {(c.method, c.content_type) for c in tg.log}
+    assert kinds == {
+        ("sendMessage", "application/json"),
+        ("sendPhoto", "multipart/form-data"),
+        ("sendChatAction", "application/json"),
+    }
+    assert all(c.ok for c in tg.log)
+    text = tg.messages_to(CHAT)[0]
+    assert text["text"] == "Hi <there> & ünïcode 🎉"
+    assert [b["callback_data"] for b in text["reply_markup"]["inline_keyboard"][0]] == [
+        "idea:save:1",
+        "idea:more:1",
+    ]
+    assert tg.messages_to(CHAT)[1]["caption"] == "a photo"
 
 
 async def test_sender_edits_in_place_and_falls_back(tg: FakeTelegramAPI, bot: Bot) -> None:

@@ -234,6 +234,7 @@ class ApiCall:
     status: int
     response: JSON
     token: str
+    content_type: str = ""  # of the request body: application/json, multipart/form-data, ...
 
     @property
     def ok(self) -> bool:
@@ -1130,19 +1131,26 @@ class FakeTelegramAPI:
             params = req.model_dump(mode="python", exclude_unset=True, exclude_none=True)
             result = await spec.handler(self, _Call(token, req, params))
         except ApiError as exc:
-            return self._answer(name, params, token, exc.status, exc.payload())
+            return self._answer(name, params, token, exc.status, exc.payload(), request)
         except Exception as exc:  # a bug in the fake: answer like Telegram's 500, keep the log
             error = ApiError(500, f"Internal Server Error: fake failed: {exc!r}")
-            return self._answer(name, params, token, 500, error.payload())
-        response = self._answer(name, params, token, 200, {"ok": True, "result": result})
+            return self._answer(name, params, token, 500, error.payload(), request)
+        response = self._answer(name, params, token, 200, {"ok": True, "result": result}, request)
         if spec.records_sent:
             self._record_sent(Sent(name, params, result))
         return response
 
     def _answer(
-        self, method: str, params: JSON, token: str, status: int, body: JSON
+        self,
+        method: str,
+        params: JSON,
+        token: str,
+        status: int,
+        body: JSON,
+        request: web.Request,
     ) -> web.Response:
-        self.log.append(ApiCall(method, params, status, body, token))
+        ctype = request.content_type if request.body_exists else ""
+        self.log.append(ApiCall(method, params, status, body, token, ctype))
         return web.Response(
             body=json.dumps(body, ensure_ascii=False).encode(),
             status=status,
