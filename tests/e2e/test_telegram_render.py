@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 from aiogram import Bot
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.types import Chat, Message, PhotoSize, User
 
 from adapters.telegram.inbound import AlbumCollector, InboundGuard, TokenBucketLimiter
@@ -31,6 +33,7 @@ from adapters.telegram.render import (
 )
 from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, strip_markup
 from tests.fakes.telegram_api import FakeTelegramAPI, parse_html
+from tests.services import free_port
 
 CHAT = 5151
 
@@ -238,6 +241,37 @@ async def test_adapter_session_sends_json_and_keeps_multipart_for_uploads(
         "idea:more:1",
     ]
     assert tg.messages_to(CHAT)[1]["caption"] == "a photo"
+
+
+async def test_adapter_session_reports_an_unreachable_or_silent_api_as_network_errors() -> None:
+    """Like aiogram's own session: a refused connection or no answer in time is a
+    ``TelegramNetworkError``, which the sender and the outbound middleware handle."""
+    refused = TelegramAPIServer.from_base(f"http://127.0.0.1:{free_port()}")
+    bot = Bot("123:abc", session=JsonBodySession(api=refused))
+    try:
+        with pytest.raises(TelegramNetworkError, match="ClientConnectorError"):
+            await bot.send_message(CHAT, "hello")
+    finally:
+        await bot.session.close()
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_answers(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # keep the connection open, say nothing
+
+    server = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = TelegramAPIServer.from_base(f"http://127.0.0.1:{port}")
+    bot = Bot("123:abc", session=JsonBodySession(api=silent, timeout=0.3))
+    try:
+        with pytest.raises(TelegramNetworkError, match="timeout"):
+            await bot.send_message(CHAT, "hello")
+    finally:
+        await bot.session.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_sender_edits_in_place_and_falls_back(tg: FakeTelegramAPI, bot: Bot) -> None:
