@@ -122,7 +122,8 @@ class Assistant:
                 )
                 await self._check_rate(account.id)
                 ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
-                ctx.preload_profile(profile)
+                if profile is not None:
+                    ctx.preload_profile(profile)
                 name, reply = await self._route(ctx)
             except UsageError as exc:
                 outcome = "usage"

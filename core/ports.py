@@ -108,7 +108,9 @@ class AccountRepository(Protocol):
         ...
 
     async def resolve_with_profile(self, identity: Identity) -> tuple[Account, Profile | None]:
-        """``resolve`` and the account's profile in one round trip: most messages need both."""
+        """``resolve`` and the account's profile in one round trip: most messages need both.
+        The profile is None when there is none or it cannot be read (``profiles.get`` says
+        which)."""
         ...
 
     async def get(self, account_id: int) -> Account: ...

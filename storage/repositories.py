@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import Select, and_, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -176,6 +177,19 @@ _RECENT_TITLES = (
 )
 
 
+def _readable_profile(data: Any) -> Profile | None:
+    """The stored profile, or None when there is none or it no longer validates. An unreadable
+    profile is then read (and fails) only where a command uses it, through ``profiles.get``: a
+    message that does not need it still works."""
+    if data is None:
+        return None
+    try:
+        return Profile.model_validate(data)
+    except ValidationError:
+        log.warning("profile_unreadable")
+        return None
+
+
 class SqlAccountRepository:
     def __init__(self, db: _Database, clock: Clock) -> None:
         self._db = db
@@ -217,8 +231,7 @@ class SqlAccountRepository:
                 await conn.execute(
                     update(IdentityRow).where(IdentityRow.id == row.identity_id).values(**details)
                 )
-            profile = None if row.profile is None else Profile.model_validate(row.profile)
-            return _account(row), profile  # type: ignore[arg-type]
+            return _account(row), _readable_profile(row.profile)  # type: ignore[arg-type]
 
     async def _create(self, identity: Identity) -> Account | None:
         """Insert account + identity in one transaction; None when someone else won the race."""

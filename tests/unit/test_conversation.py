@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from core.app import Assistant
+from storage.repositories import SqlStore
+from storage.tables import ProfileRow
 from tests.unit.conftest import Chat
 
 PROFILE = (
@@ -169,3 +173,26 @@ async def test_help_lists_registry(chat: Chat, assistant: Assistant) -> None:
     reply = await chat.say("/help")
     for command in assistant.registry.all():
         assert f"/{command.name}" in reply.plain_text
+
+
+async def test_an_unreadable_stored_profile_fails_only_the_commands_that_use_it(
+    chat: Chat, assistant: Assistant
+) -> None:
+    """The profile comes with the account in one statement; a stored profile that no longer
+    validates (an older version's data, a hand edit) must not take every command down with it."""
+    await chat.say("/profile set niches=fitness platforms=instagram")
+    account = await assistant.store.accounts.resolve(chat.user.identity())
+    store = assistant.store
+    assert isinstance(store, SqlStore)
+    async with store.sessions() as session, session.begin():
+        await session.execute(
+            update(ProfileRow)
+            .where(ProfileRow.account_id == account.id)
+            .values(data={"niches": {"not": "a list"}})
+        )
+    assert await store.accounts.resolve_with_profile(chat.user.identity()) == (account, None)
+    help_reply = await chat.say("/help")
+    assert "/ideas" in help_reply.plain_text
+    assert "Your plan: Free" in (await chat.say("/plan")).plain_text
+    ideas = await chat.say("/ideas")  # reads the profile: fails as it did, with a reference
+    assert "Something went wrong" in ideas.plain_text and "ref" in ideas.plain_text
