@@ -39,13 +39,13 @@ class Context:
             self._profile_loaded = True
         return self._profile
 
-    def preload_profile(self, profile: Profile | None) -> None:
-        """The profile as read with the account (``resolve_with_profile``): no second read."""
+    def preload_profile(self, profile: Profile) -> None:
+        """The profile as already read (with the account, or just saved): no second read."""
         self._profile, self._profile_loaded = profile, True
 
     async def save_profile(self, profile: Profile) -> None:
         await self.app.store.profiles.save(self.account.id, profile)
-        self._profile, self._profile_loaded = profile, True
+        self.preload_profile(profile)
 
     def seed(self, *parts: object) -> int:
         """A stable seed from the account and the request's own inputs."""

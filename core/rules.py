@@ -283,8 +283,12 @@ _HASHTAG_IN_TEXT = re.compile(r"(?<![\w&])#(\w+)")
 
 def tag_is_restricted(tag: str, restricted: Iterable[str]) -> bool:
     """A hashtag (with or without '#') containing any restricted word, even run together."""
+    return _tag_hit(tag, _compacts(restricted))
+
+
+def _tag_hit(tag: str, compacts: tuple[str, ...]) -> bool:
     t = _compact(tag)
-    return any(c and c in t for c in (_compact(p) for p in _phrases(restricted)))
+    return any(c in t for c in compacts)
 
 
 def find_restricted(text: str, restricted: Iterable[str]) -> list[str]:
@@ -308,6 +312,11 @@ def _combined(phrases: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[s
     return re.compile(rf"(?<!\w)(?:{alt})(?:'s|’s|es|s)?(?!\w)", re.IGNORECASE), compacts
 
 
+def _compacts(restricted: Iterable[str]) -> tuple[str, ...]:
+    """The restricted words run together, as hashtags are compared (cached per list)."""
+    return _combined(tuple(_phrases(restricted)))[1]
+
+
 def contains_restricted(text: str, restricted: Iterable[str]) -> bool:
     """True when ``text`` holds a restricted word/phrase (or a hashtag containing one)."""
     phrases = tuple(_phrases(restricted))
@@ -316,20 +325,17 @@ def contains_restricted(text: str, restricted: Iterable[str]) -> bool:
     rx, compacts = _combined(phrases)
     if rx is not None and rx.search(text):
         return True
-    if "#" in text:
-        for m in _HASHTAG_IN_TEXT.finditer(text):
-            tag = _compact(m.group(1))
-            if any(c in tag for c in compacts):
-                return True
-    return False
+    return "#" in text and any(
+        _tag_hit(m.group(1), compacts) for m in _HASHTAG_IN_TEXT.finditer(text)
+    )
 
 
 def scrub_tags(tags: Iterable[str], restricted: Iterable[str]) -> list[str]:
     """Hashtags without the ones that contain a restricted word (order kept)."""
-    compacts = [c for c in (_compact(p) for p in _phrases(restricted)) if c]
+    compacts = _compacts(restricted)
     if not compacts:
         return list(tags)
-    return [t for t in tags if not any(c in _compact(t) for c in compacts)]
+    return [t for t in tags if not _tag_hit(t, compacts)]
 
 
 def _collapse(text: str) -> str:
