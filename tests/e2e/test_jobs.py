@@ -442,8 +442,13 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         # An unknown job name: the worker refuses it -> retried, then dead-lettered.
         await jobs.enqueue("no_such_job", {"account_id": 1}, job_id=key)
 
+        polled: list[str] = []  # the job's states as seen, for the report below
+
         async def finished() -> Any:
             job = await queue.job(key)
+            state = "missing" if job is None else f"{job.status} after {job.attempts} attempts"
+            if not polled or polled[-1] != state:
+                polled.append(state)
             return job if job is not None and job.status == Status.FAILED else None
 
         job = None
@@ -469,7 +474,8 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
             await redis_client.delete(*leftovers)
         await jobs.aclose()
     assert job is not None, (
-        "no dead letter within 60 s; the worker said:\n" + out.decode(errors="replace")[-3000:]
+        f"no dead letter within 60 s; the job was {' -> '.join(polled) or 'never read'}; "
+        "the worker said:\n" + out.decode(errors="replace")[-3000:]
     )
     assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
     assert b'"worker_started"' in out and b'"worker_stopped"' in out, out[-3000:]
