@@ -145,6 +145,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
                 endpoint_url=settings.s3_endpoint_url,
                 region=settings.s3_region,
                 part_size=settings.s3_part_mb * 1024 * 1024,
+                multipart_threshold=settings.s3_multipart_mb * 1024 * 1024,
             )
         else:
             blobs = LocalBlobStore(settings.blob_root)

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
-    s3_part_mb: int = Field(8, ge=5, le=5120)  # multipart part size; smaller files: one PUT
+    s3_part_mb: int = Field(8, ge=5, le=5120)  # multipart part size
+    s3_multipart_mb: int = Field(32, ge=5, le=5120)  # larger files: multipart; smaller: one PUT
 
     # AI
     openai_api_key: SecretStr | None = None

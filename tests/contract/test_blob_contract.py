@@ -44,7 +44,7 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobHarness:
         return BlobHarness(local, local_leftovers)
 
     endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
-    s3 = endpoint.blob_store(part_size=MIN_PART_SIZE)
+    s3 = endpoint.blob_store(part_size=MIN_PART_SIZE, multipart_threshold=MIN_PART_SIZE)
     client = endpoint.client()
 
     def s3_leftovers() -> list[str]:
@@ -138,7 +138,7 @@ async def test_cancelled_stream_leaves_nothing(blobs: BlobHarness) -> None:
 
     async def stalls() -> AsyncIterator[bytes]:
         yield os.urandom(MIN_PART_SIZE)  # a full part: S3 starts a multipart upload
-        first_part_sent.set()  # asked for more: the first part has been written / uploaded
+        first_part_sent.set()  # asked for more: the first part is written / going up
         await never.wait()
         yield b"never"
 
@@ -214,3 +214,36 @@ async def test_s3_unreachable_is_service_unavailable() -> None:
 def test_s3_part_size_has_a_floor() -> None:
     with pytest.raises(ValueError):
         S3BlobStore("bucket", client=object(), part_size=MIN_PART_SIZE - 1)
+
+
+async def test_s3_streams_below_the_threshold_go_as_one_put(s3_endpoint: S3Endpoint) -> None:
+    store = s3_endpoint.blob_store(part_size=MIN_PART_SIZE, multipart_threshold=12 * MiB)
+
+    async def etag_of(size: int) -> str:
+        data = os.urandom(size)
+        key = key_for(data)
+        assert await store.put_stream(key, chunked(data, 1 * MiB + 7), "video/mp4") == size
+        assert await store.get(key) == data
+        head = store.client.head_object(Bucket=store.bucket, Key=key)
+        return str(head["ETag"]).strip('"')
+
+    assert "-" not in await etag_of(12 * MiB - 1)  # one PutObject, though it spans two parts
+    assert (await etag_of(12 * MiB)).endswith("-3")  # at the threshold: parts of 5, 5 and 2 MiB
+    assert s3_endpoint.client().list_multipart_uploads(Bucket=s3_endpoint.bucket).get(
+        "Uploads", []
+    ) == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "calculation"),
+    [
+        ("http://127.0.0.1:9000", "when_required"),  # the body's SHA-256 is signed: no CRC32
+        ("https://s3.example.com", "when_supported"),  # unsigned body: botocore's CRC32 stays
+        (None, "when_supported"),  # AWS itself, over https
+    ],
+)
+def test_s3_adds_a_crc32_only_where_the_body_is_not_signed(
+    endpoint: str | None, calculation: str
+) -> None:
+    store = S3BlobStore("bucket", endpoint_url=endpoint, access_key_id="a", secret_access_key="b")
+    assert store.client.meta.config.request_checksum_calculation == calculation
