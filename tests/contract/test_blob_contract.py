@@ -229,9 +229,10 @@ async def test_s3_streams_below_the_threshold_go_as_one_put(s3_endpoint: S3Endpo
 
     assert "-" not in await etag_of(12 * MiB - 1)  # one PutObject, though it spans two parts
     assert (await etag_of(12 * MiB)).endswith("-3")  # at the threshold: parts of 5, 5 and 2 MiB
-    assert s3_endpoint.client().list_multipart_uploads(Bucket=s3_endpoint.bucket).get(
-        "Uploads", []
-    ) == []
+    assert (
+        s3_endpoint.client().list_multipart_uploads(Bucket=s3_endpoint.bucket).get("Uploads", [])
+        == []
+    )
 
 
 @pytest.mark.parametrize(
