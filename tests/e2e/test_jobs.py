@@ -443,20 +443,24 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         await jobs.enqueue("no_such_job", {"account_id": 1}, job_id=key)
 
         polled: list[str] = []  # the job's states as seen, for the report below
+        dead = RedisDeadLetters(redis_client, key=f"{name}:jobs:dead")
 
         async def finished() -> Any:
+            # SAQ saves the FAILED status before its after_process hook writes the dead letter,
+            # so the two are waited for together.
             job = await queue.job(key)
+            lettered = any(letter.id == key for letter in await dead.list())
             state = "missing" if job is None else f"{job.status} after {job.attempts} attempts"
+            state += ", dead-lettered" if lettered else ""
             if not polled or polled[-1] != state:
                 polled.append(state)
-            return job if job is not None and job.status == Status.FAILED else None
+            return job if job is not None and job.status == Status.FAILED and lettered else None
 
         job = None
         with contextlib.suppress(TimeoutError):  # reported below, with the worker's own log
             job = await asyncio.wait_for(eventually(finished), 60)
         if job is not None:
             assert job.attempts == 3
-            dead = RedisDeadLetters(redis_client, key=f"{name}:jobs:dead")
             letter = await dead.take(key)
             assert letter is not None and letter.name == "no_such_job"
             assert "unknown job" in letter.error
