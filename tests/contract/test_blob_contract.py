@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +249,31 @@ def test_s3_adds_a_crc32_only_where_the_body_is_not_signed(
 ) -> None:
     store = S3BlobStore("bucket", endpoint_url=endpoint, access_key_id="a", secret_access_key="b")
     assert store.client.meta.config.request_checksum_calculation == calculation
+
+
+async def test_s3_part_that_fails_mid_upload_aborts_it(s3_endpoint: S3Endpoint) -> None:
+    """The server refuses part 2 while part 3 is being read: the error surfaces, the multipart
+    upload is aborted, no object appears."""
+    real = s3_endpoint.client()
+
+    class RefusesPartTwo:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def upload_part(self, **kwargs: Any) -> Any:
+            if kwargs["PartNumber"] == 2:
+                raise Boom("the S3 server refused part 2")
+            return real.upload_part(**kwargs)
+
+    store = S3BlobStore(
+        s3_endpoint.bucket,
+        client=RefusesPartTwo(),
+        part_size=MIN_PART_SIZE,
+        multipart_threshold=MIN_PART_SIZE,
+    )
+    data = os.urandom(4 * MIN_PART_SIZE)
+    key = key_for(data)
+    with pytest.raises(Boom):
+        await store.put_stream(key, chunked(data, 1 * MiB), "video/mp4")
+    assert await store.exists(key) is False
+    assert real.list_multipart_uploads(Bucket=s3_endpoint.bucket).get("Uploads", []) == []
