@@ -6,7 +6,8 @@
 - ``SaqJobQueue``: SAQ (https://github.com/tobymao/saq) over Redis. ``enqueue`` only queues;
   ``huntaze worker`` (``run_worker``) consumes. SAQ was picked over arq because arq 0.28 pins
   ``redis<6`` (this project runs redis-py 8); SAQ has retries with exponential backoff, job
-  timeouts, unique job keys, cron jobs and a sweeper that re-queues jobs of a dead worker.
+  timeouts, unique job keys, cron jobs and a sweeper that re-queues jobs of a dead worker
+  (``saq_queue`` fixes a race in that sweeper: see ``_sweep_safe_queue_class``).
 - ``RedisDeadLetters`` / ``FileDeadLetters``: the dead-letter list.
 
 Every job is one SAQ function, ``huntaze_job(name, payload)``, that dispatches through
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import uuid
@@ -212,9 +214,84 @@ async def _unknown(env: Any, payload: dict[str, Any]) -> None:
 
 
 def saq_queue(redis_url: str, name: str = QUEUE_NAME) -> Any:
-    from saq import Queue
+    return _sweep_safe_queue_class().from_url(redis_url, name=name)
 
-    return Queue.from_url(redis_url, name=name)
+
+# The sweep's snapshot, as SAQ 0.26 takes it: under a lock key (one sweep per ``lock`` seconds
+# across workers), every job id in the active list with its stored job.
+_SWEEP_SNAPSHOT = """
+local id_jobs = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SETEX', KEYS[1], ARGV[1], 1)
+    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        id_jobs[i] = {v, redis.call('GET', v)}
+    end
+end
+return id_jobs
+"""
+
+
+@functools.cache
+def _sweep_safe_queue_class() -> type:
+    from saq.job import Status
+    from saq.queue.redis import RedisQueue
+
+    class SweepSafeRedisQueue(RedisQueue):
+        """SAQ's Redis queue with one fix to its sweeper.
+
+        SAQ's sweep treats every job in the active list whose status is not ACTIVE as orphaned
+        and aborts it. But a worker moves a job into the active list first (``BLMOVE``) and
+        marks it ACTIVE a moment later, so a sweep in between aborts a job that is starting
+        (tobymao/saq#124, and #277, open in 0.26.4, the latest release). A worker restarting
+        with a backlog sweeps and dequeues at once; a job caught on its last attempt ended
+        ABORTED, with no dead letter. Here a job seen QUEUED in the active list is looked at
+        again after ``sweep_grace`` seconds and swept only if it is still there, still QUEUED:
+        a worker that died between the two steps. Everything else is swept as SAQ does.
+        """
+
+        sweep_grace = 1.0
+
+        async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+            if not self._cleanup_script:
+                self._cleanup_script = self.redis.register_script(_SWEEP_SNAPSHOT)
+            id_jobs = await self._cleanup_script(
+                keys=[self._sweep, self._active], args=[lock], client=self.redis
+            )
+            jobs = [(job_id.decode(), self.deserialize(data)) for job_id, data in id_jobs]
+            if any(job is not None and job.status == Status.QUEUED for _, job in jobs):
+                await asyncio.sleep(self.sweep_grace)
+                active = {v.decode() for v in await self.redis.lrange(self._active, 0, -1)}
+                jobs = [
+                    (job_id, await self._get_job_by_id(job_id))
+                    if job is not None and job.status == Status.QUEUED
+                    else (job_id, job)
+                    for job_id, job in jobs
+                    if job is None or job.status != Status.QUEUED or job_id in active
+                ]
+            swept: list[str] = []
+            for job_id, job in jobs:
+                if job is None:
+                    swept.append(job_id)
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        await (
+                            pipe.lrem(self._active, 0, job_id)
+                            .zrem(self._incomplete, job_id)
+                            .execute()
+                        )
+                    log.info("job_swept_missing", job_id=job_id)
+                elif job.status != Status.ACTIVE or job.stuck:
+                    swept.append(job_id)
+                    log.info("job_swept", job_id=job_id, status=str(job.status))
+                    await self.abort(job, error=self.swept_error_message)
+                    with contextlib.suppress(TimeoutError):
+                        await job.refresh(abort)
+                    if job.retryable:
+                        await self.retry(job, error=self.swept_error_message)
+                    else:
+                        await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+            return swept
+
+    return SweepSafeRedisQueue
 
 
 class SaqJobQueue:

@@ -315,6 +315,79 @@ async def saq_worker(
         await jobs.aclose()
 
 
+# ---------------------------------------------------------------- the sweeper and starting jobs
+
+
+async def dequeued_not_started(queue: Any, key: str) -> Any:
+    """The first half of a worker's dequeue: the job is in the active list, still QUEUED (the
+    worker marks it ACTIVE a moment later)."""
+    await queue.enqueue("huntaze_job", key=key, name="x", payload={}, retries=3)
+    job_id = await queue.redis.lmove(queue._queued, queue._active, "LEFT", "RIGHT")
+    return await queue._get_job_by_id(job_id)
+
+
+async def started_soon(job: Any) -> None:
+    """The second half, as SAQ's worker does it, 0.1 s later (inside the sweep's grace)."""
+    from saq.job import Status
+    from saq.utils import now
+
+    await asyncio.sleep(0.1)
+    job.started = now()
+    job.attempts += 1
+    await job.update(status=Status.ACTIVE)
+
+
+async def test_sweep_leaves_a_job_that_is_starting_alone(redis_url: str, queue_name: str) -> None:
+    from saq.job import Status
+
+    queue = saq_queue(redis_url, queue_name)
+    queue.sweep_grace = 0.5
+    try:
+        job = await dequeued_not_started(queue, "starting")
+        assert job.status == Status.QUEUED
+        starting = asyncio.create_task(started_soon(job))
+        assert await queue.sweep() == []
+        await starting
+        assert (await queue.job("starting")).status == Status.ACTIVE
+        assert await queue.redis.lrange(queue._active, 0, -1) == [job.id.encode()]
+    finally:
+        await queue.disconnect()
+
+
+async def test_sweep_still_requeues_a_job_whose_worker_died_while_starting_it(
+    redis_url: str, queue_name: str
+) -> None:
+    from saq.job import Status
+
+    queue = saq_queue(redis_url, queue_name)
+    queue.sweep_grace = 0.2
+    try:
+        job = await dequeued_not_started(queue, "orphan")
+        assert await queue.sweep() == [job.id]
+        again = await queue.job("orphan")
+        assert again.status == Status.QUEUED and again.error == "swept"
+        assert await queue.redis.lrange(queue._active, 0, -1) == []
+        assert await queue.redis.lrange(queue._queued, 0, -1) == [job.id.encode()]
+    finally:
+        await queue.disconnect()
+
+
+async def test_stock_saq_sweep_aborts_a_starting_job(redis_url: str, queue_name: str) -> None:
+    """Why ``saq_queue`` has its own sweep. When this fails, SAQ has fixed the race
+    (tobymao/saq#124, #277) and ``SweepSafeRedisQueue`` can go."""
+    from saq.queue.redis import RedisQueue
+
+    queue = RedisQueue.from_url(redis_url, name=queue_name)
+    try:
+        job = await dequeued_not_started(queue, "starting")
+        starting = asyncio.create_task(started_soon(job))
+        assert await queue.sweep(abort=0.5) == [job.id]  # swept, though it was starting
+        await starting
+        assert (await queue.job("starting")).error == "swept"
+    finally:
+        await queue.disconnect()
+
+
 async def test_redis_worker_imports_a_big_csv_with_progress(
     app: Assistant, redis_url: str, redis_client: Any, queue_name: str, clock: FakeClock
 ) -> None:
@@ -479,7 +552,7 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         await jobs.aclose()
     assert job is not None, (
         f"no dead letter within 60 s; the job was {' -> '.join(polled) or 'never read'}; "
-        "the worker said:\n" + out.decode(errors="replace")[-3000:]
+        "the worker said:\n" + out.decode(errors="replace")[-6000:]
     )
     assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
     assert b'"worker_started"' in out and b'"worker_stopped"' in out, out[-3000:]
