@@ -540,6 +540,10 @@ async def bench_uploads(quick: bool) -> dict[str, Any]:
             for server in servers.values():
                 server.wait_ready()
 
+            def upload_url(kind: str) -> str:
+                port = servers[kind].port  # type: ignore[attr-defined]
+                return f"http://127.0.0.1:{port}/api/v1/uploads"
+
             async def put_round() -> None:
                 files = batch()
 
@@ -564,8 +568,7 @@ async def bench_uploads(quick: bool) -> dict[str, Any]:
                     files = batch()  # made before the clocks start: not the client's work
                     m0, s0 = cpu_seconds(moto.pid), cpu_seconds(server.proc.pid)
                     c0 = time.process_time()
-                    url = f"http://127.0.0.1:{server.port}/api/v1/uploads"  # type: ignore[attr-defined]
-                    rates[kind].append(await upload_run(url, keys[kind], files, width))
+                    rates[kind].append(await upload_run(upload_url(kind), keys[kind], files, width))
                     cpu[f"client_{kind}"] += time.process_time() - c0
                     cpu[f"server_{kind}"] += cpu_seconds(server.proc.pid) - s0
                     if kind != "local":
@@ -598,9 +601,7 @@ async def bench_uploads(quick: bool) -> dict[str, Any]:
             warm = media(size, -1)
             await asyncio.to_thread(client.put_object, Bucket="bench", Key="warm", Body=warm)
             for kind in kinds:
-                server = servers[kind]
-                url = f"http://127.0.0.1:{server.port}/api/v1/uploads"  # type: ignore[attr-defined]
-                await upload_run(url, keys[kind], [warm], 1)
+                await upload_run(upload_url(kind), keys[kind], [warm], 1)
 
             steps = [put_round, *(upload_round(kind) for kind in kinds), write_round]
             for number in range(rounds):
@@ -626,16 +627,10 @@ async def bench_uploads(quick: bool) -> dict[str, Any]:
     results["upload_local_mbs"] = round(statistics.median(rates["local"]), 1)
     results["raw_file_mbs"] = round(statistics.median(rates["file"]), 1)
     results["upload_s3_multipart_mbs"] = round(statistics.median(rates["s3multipart"]), 1)
-    results["upload_s3_multipart_ratio"] = round(
-        statistics.median(a / b for a, b in zip(rates["s3multipart"], rates["put"], strict=True)),
-        3,
-    )
-    results["upload_s3_ratio"] = round(
-        statistics.median(a / b for a, b in zip(rates["s3"], rates["put"], strict=True)), 3
-    )
-    results["upload_local_ratio"] = round(
-        statistics.median(a / b for a, b in zip(rates["local"], rates["put"], strict=True)), 3
-    )
+    for kind, name in (("s3", "s3"), ("local", "local"), ("s3multipart", "s3_multipart")):
+        # the median of the per-round ratios: each round's paths ran on the same machine state
+        per_round = (a / b for a, b in zip(rates[kind], rates["put"], strict=True))
+        results[f"upload_{name}_ratio"] = round(statistics.median(per_round), 3)
     for key, value in cpu.items():
         results[f"cpu_ms_per_mib_{key}"] = round(value / mib * 1000, 2)
     return results

@@ -258,15 +258,17 @@ def _sweep_safe_queue_class() -> type:
                 keys=[self._sweep, self._active], args=[lock], client=self.redis
             )
             jobs = [(job_id.decode(), self.deserialize(data)) for job_id, data in id_jobs]
-            if any(job is not None and job.status == Status.QUEUED for _, job in jobs):
+
+            def unstarted(job: Any) -> bool:
+                return job is not None and job.status == Status.QUEUED
+
+            if any(unstarted(job) for _, job in jobs):
                 await asyncio.sleep(self.sweep_grace)
                 active = {v.decode() for v in await self.redis.lrange(self._active, 0, -1)}
                 jobs = [
-                    (job_id, await self._get_job_by_id(job_id))
-                    if job is not None and job.status == Status.QUEUED
-                    else (job_id, job)
+                    (job_id, await self._get_job_by_id(job_id) if unstarted(job) else job)
                     for job_id, job in jobs
-                    if job is None or job.status != Status.QUEUED or job_id in active
+                    if not unstarted(job) or job_id in active
                 ]
             swept: list[str] = []
             for job_id, job in jobs:

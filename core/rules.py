@@ -258,11 +258,11 @@ def fit_caption(text: str, hashtags: list[str], platform: str) -> CaptionDraft:
 # ---------------------------------------------------------------- restricted words
 
 
-_NON_WORD = re.compile(r"[\W_]+")
+NON_WORD = re.compile(r"[\W_]+")  # a run of punctuation, spacing or underscores
 
 
 def _compact(word: str) -> str:
-    return _NON_WORD.sub("", word.lower())
+    return NON_WORD.sub("", word.lower())
 
 
 @lru_cache(maxsize=1024)

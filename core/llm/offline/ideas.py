@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from core import vocab
 from core.llm.offline.banks import SLOT, Banks, Pattern, capitalise, fill, load_banks
 from core.models import Creativity, Idea, IdeaRequest
-from core.rules import clean_hashtag, clean_hashtags, contains_restricted, scrub_tags
+from core.rules import (
+    NON_WORD,
+    clean_hashtag,
+    clean_hashtags,
+    contains_restricted,
+    scrub_tags,
+)
 
 DEFAULT_NICHE = "lifestyle"
 DEFAULT_EQUIPMENT = "phone"
@@ -70,7 +76,6 @@ SAMPLE_ATTEMPTS = 80  # random tries per idea before the exhaustive walk
 EXHAUSTIVE_CAP = 6000  # titles rendered at most by the exhaustive walk
 
 
-_NON_WORD = re.compile(r"[\W_]+")
 _SLUG_GAPS = re.compile(r"[\s-]+")
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.;:!?])")
@@ -80,7 +85,7 @@ _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.;:!?])")
 def title_key(title: str) -> str:
     """How titles are compared: case, punctuation and spacing ignored. Cached: each request
     compares against the account's 50 most recent titles, mostly the same from one to the next."""
-    return " ".join(_NON_WORD.sub(" ", title.lower()).split())
+    return " ".join(NON_WORD.sub(" ", title.lower()).split())
 
 
 @dataclass(frozen=True)
