@@ -119,7 +119,7 @@ class MessageDraft(BaseModel):
 
 
 class Asset(BaseModel):
-    """A file in a creator's vault. Blobs are content-addressed; one row per (account, sha256)."""
+    """A file in a creator's vault: one row per (account, sha256), each with a blob of its own."""
 
     id: int | None = None
     sha256: str

@@ -1,6 +1,7 @@
 """Blob stores (``core.ports.BlobStore``): a local directory or an S3 bucket.
 
-Blobs are content-addressed: ``blob_key(sha256)`` gives ``"ab/cd/<sha256>"``.
+Keys are the caller's (the vault gives each file its own); ``blob_key(sha256)`` gives a
+content-addressed ``"ab/cd/<sha256>"`` for callers that want one.
 
 - ``LocalBlobStore(root_dir)``: writes go to a temporary file in the target directory and are
   renamed into place (``os.replace``), so a reader never sees half a file and an interrupted

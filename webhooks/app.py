@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiohttp import web
 
+from core.errors import ServiceUnavailable
 from webhooks.health import Health
 from webhooks.metrics import Handler, Metrics, metrics_handler, metrics_middleware, route_label
 from webhooks.openapi import openapi_view
@@ -125,9 +126,17 @@ async def _with_request_id(
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """JSON errors: HTTP errors keep their status (and headers such as Allow), crashes are 500."""
+    """JSON errors: HTTP errors keep their status (and headers such as Allow), a database or
+    blob store that went away is 503 with ``Retry-After``, crashes are 500."""
     try:
         return await handler(request)
+    except ServiceUnavailable as exc:
+        log.warning("http_dependency_unavailable", route=route_label(request), error=exc.message)
+        response = web.json_response(
+            {"error": exc.message, "request_id": request.get(REQUEST_ID_KEY, "")}, status=503
+        )
+        response.headers["Retry-After"] = "30"
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

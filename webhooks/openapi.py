@@ -49,6 +49,12 @@ HEALTH_SCHEMA: dict[str, Any] = {
 }
 
 BEARER = [{"apiKey": []}]
+ASSET_ID: dict[str, Any] = {
+    "name": "asset_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/webhooks/stripe"): {
@@ -176,6 +182,32 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ),
             "400": _error("limit is not a whole number from 1 to 500"),
             "401": _error("Missing or invalid API key"),
+            "503": _error("Database unavailable"),
+        },
+    },
+    ("GET", "/api/v1/assets/{asset_id}"): {
+        "summary": "One of your vault's files",
+        "security": BEARER,
+        "parameters": [ASSET_ID],
+        "responses": {
+            "200": _json({"type": "object", "properties": {"asset": ASSET_SCHEMA}}, "The asset"),
+            "401": _error("Missing or invalid API key"),
+            "404": _error("No such asset in the caller's vault (other accounts' included)"),
+        },
+    },
+    ("DELETE", "/api/v1/assets/{asset_id}"): {
+        "summary": "Delete one of your vault's files",
+        "description": (
+            "The file leaves the vault (and the plan's vault size) at once; its stored bytes are "
+            "deleted right after. This cannot be undone."
+        ),
+        "security": BEARER,
+        "parameters": [ASSET_ID],
+        "responses": {
+            "204": {"description": "Deleted"},
+            "401": _error("Missing or invalid API key"),
+            "404": _error("No such asset in the caller's vault (other accounts' included)"),
+            "503": _error("Blob store or database unavailable"),
         },
     },
     ("GET", "/metrics"): {

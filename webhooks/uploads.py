@@ -3,6 +3,10 @@
 Both take ``Authorization: Bearer <key>`` (``/apikey`` in chat makes one; only its SHA-256 is
 stored) and only ever see the key's own account.
 
+``GET /api/v1/assets/{id}`` shows one asset; ``DELETE /api/v1/assets/{id}`` removes it (the row,
+then its blob: ``VaultService.remove``), 204, or 404 when the caller's account has no such asset
+(whoever else's it may be).
+
 ``POST /api/v1/uploads`` takes ``multipart/form-data`` with one file part (``file``; optional
 text fields before it: ``tags``, comma- or space-separated, or ``caption``, whose hashtags or
 words become tags as for files sent in chat). The file streams, chunk by chunk, through
@@ -32,7 +36,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from core.commands.billing import hash_api_key
 from core.errors import HuntazeError, QuotaExceeded, ServiceUnavailable, UsageError
-from core.models import Asset, clean_text
+from core.models import Asset, clean_text, parse_id
 from core.ports import ApiKeyRepository, AssetRepository
 from core.services.vault import TooLarge, UnsupportedType, VaultService, tags_from_caption
 from webhooks.metrics import Metrics
@@ -41,6 +45,7 @@ log = structlog.get_logger("huntaze.webhooks.uploads")
 
 UPLOADS_PATH = "/api/v1/uploads"
 ASSETS_PATH = "/api/v1/assets"
+ASSET_PATH = ASSETS_PATH + "/{asset_id}"
 CHUNK = 256 * 1024
 FORM_OVERHEAD = 1024 * 1024  # headers and text fields around the file part
 TEXT_FIELD_LIMIT = 2048
@@ -206,11 +211,45 @@ class UploadsApi:
         assets = await self.assets.list(account_id, tag=tag, limit=limit)
         return web.json_response({"assets": [asset_json(a) for a in assets]})
 
+    # ------------------------------------------------------------ one asset
+
+    async def get_asset(self, request: web.Request) -> web.Response:
+        account_id = await self.authenticate(request)
+        if account_id is None:
+            return self._unauthorized()
+        asset_id = parse_id(request.match_info["asset_id"])
+        asset = await self.assets.get(account_id, asset_id) if asset_id else None
+        if asset is None:
+            return json_error(404, "no such asset in your vault")
+        return web.json_response({"asset": asset_json(asset)})
+
+    async def delete_asset(self, request: web.Request) -> web.Response:
+        account_id = await self.authenticate(request)
+        if account_id is None:
+            return self._unauthorized()
+        if self.vault is None:
+            return json_error(503, "the vault is not configured on this server")
+        asset_id = parse_id(request.match_info["asset_id"])
+        removed = await self.vault.remove(account_id, asset_id) if asset_id else None
+        if removed is None:
+            return json_error(404, "no such asset in your vault")
+        log.info("asset_deleted", asset_id=removed.id, size=removed.size)
+        return web.Response(status=204)
+
 
 def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
     app.router.add_post(UPLOADS_PATH, api.upload)
     app.router.add_get(ASSETS_PATH, api.list_assets)
+    app.router.add_get(ASSET_PATH, api.get_asset)
+    app.router.add_delete(ASSET_PATH, api.delete_asset)
     return api
 
 
-__all__ = ["ASSETS_PATH", "UPLOADS_PATH", "UploadsApi", "add_uploads_api", "asset_json"]
+__all__ = [
+    "ASSETS_PATH",
+    "ASSET_PATH",
+    "UPLOADS_PATH",
+    "UploadsApi",
+    "add_uploads_api",
+    "asset_json",
+]

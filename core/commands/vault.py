@@ -1,6 +1,13 @@
-"""/vault, files sent into the chat, and "Caption this"."""
+"""/vault, files sent into the chat, "Caption this", and removing a file.
+
+``/vault`` lists, ``/vault 12`` shows one file with its buttons, ``/vault delete 12`` asks before
+it removes one (the row, then the blob: ``VaultService.remove``), which also frees its size in
+the plan's vault.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -8,14 +15,19 @@ from core.chat import Attachment, Button, Reply, escape_markup
 from core.commands.captions import caption_reply
 from core.commands.registry import Registry
 from core.context import Context
-from core.errors import NotFound
+from core.errors import NotFound, UsageError
 from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
-from core.models import Asset, Profile, parse_id
+from core.models import MAX_ID, Asset, Profile, parse_id
 from core.services.vault import is_csv
 
 
 class VaultArgs(BaseModel):
+    action: Literal["delete"] | None = Field(None, description="delete: remove a file")
+    asset_id: int | None = Field(None, ge=1, le=MAX_ID, description="A file's number")
     tag: str | None = Field(None, max_length=40, description="Only files with this tag")
+
+
+GONE = "I can't find that file in your vault — `/vault` lists yours."
 
 
 def _size(n: int) -> str:
@@ -55,12 +67,40 @@ async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
 def register(reg: Registry) -> None:
     @reg.command(
         "vault",
-        "List the files in your vault",
-        usage="/vault [tag]",
+        "Your vault: list files, show one, or delete one",
+        usage="/vault [tag | number | delete number]",
         args=VaultArgs,
+        examples=["/vault", "/vault #beach", "/vault 12", "/vault delete 12"],
         complete={"tag": complete_tag},
     )
     async def vault(ctx: Context, args: VaultArgs) -> Reply:
+        if args.action == "delete":
+            if args.asset_id is None:
+                raise UsageError(
+                    "Which file? `/vault delete <number>` — `/vault` lists them with numbers."
+                )
+            asset = await _own_asset(ctx, args.asset_id)
+            return Reply.text(
+                f"Delete {_line(asset)} from your vault for good? This can't be undone.",
+                buttons=[
+                    [
+                        Button("Delete for good", f"vault:del:{asset.id}"),
+                        Button("Keep it", f"vault:keep:{asset.id}"),
+                    ]
+                ],
+                result={"confirm": asset.model_dump(mode="json")},
+            )
+        if args.asset_id is not None:
+            asset = await _own_asset(ctx, args.asset_id)
+            added = f", added {asset.created_at:%-d %b %Y}" if asset.created_at else ""
+            row = [Button("Delete…", f"vault:ask:{asset.id}")]
+            if asset.mime.startswith("image/"):
+                row.insert(0, Button("Caption this", f"vault:cap:{asset.id}"))
+            return Reply.text(
+                _line(asset) + escape_markup(added),
+                buttons=[row],
+                result=asset.model_dump(mode="json"),
+            )
         tag = args.tag.lstrip("#").lower() if args.tag else None
         assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=50)
         total = await ctx.app.store.assets.total_size(ctx.account_id)
@@ -71,6 +111,7 @@ def register(reg: Registry) -> None:
             )
         head = f"**{len(assets)} files**" + (f" tagged #{escape_markup(tag)}" if tag else "")
         lines = [f"{head} — vault uses {_size(total)}"] + [_line(a) for a in assets]
+        lines.append("`/vault <number>` shows one file; `/vault delete <number>` removes it.")
         return Reply.text("\n".join(lines), result=[a.model_dump(mode="json") for a in assets])
 
     @reg.action("__attachments__")
@@ -111,13 +152,40 @@ def register(reg: Registry) -> None:
 
     @reg.action("vault")
     async def vault_action(ctx: Context, args: list[str]) -> Reply:
+        """``vault:cap|ask|del|keep:<id>`` from the buttons above (payloads can be forged:
+        every id is looked up within the presser's own account)."""
+        what = args[0] if args else ""
         asset_id = parse_id(args[1]) if len(args) > 1 else None
-        asset = await ctx.app.store.assets.get(ctx.account_id, asset_id) if asset_id else None
-        if asset is None or args[0] != "cap":
-            raise NotFound("I can't find that file in your vault any more.")
+        if asset_id is None or what not in ("cap", "ask", "del", "keep"):
+            raise NotFound(GONE)
+        if what == "ask":
+            return await vault(ctx, VaultArgs(action="delete", asset_id=asset_id))
+        if what == "keep":
+            asset = await _own_asset(ctx, asset_id)
+            return Reply.text(f"Kept {_line(asset)}")
+        if what == "del":
+            if ctx.app.vault is None:
+                raise NotFound(GONE)
+            removed = await ctx.app.vault.remove(ctx.account_id, asset_id)
+            if removed is None:
+                raise NotFound(GONE)
+            total = await ctx.app.store.assets.total_size(ctx.account_id)
+            return Reply.text(
+                f"Deleted {_line(removed)} — {_size(removed.size)} freed; "
+                f"your vault now uses {_size(total)}.",
+                result={"deleted": removed.model_dump(mode="json")},
+            )
+        asset = await _own_asset(ctx, asset_id)
         profile = await ctx.profile() or Profile()
         platform = profile.platforms[0] if profile.platforms else "instagram"
         topic = " ".join(asset.tags) or asset.name or "new post"
         seed = ctx.seed("vaultcap", asset.id, ctx.request_id)
         out = await ctx.app.captions.caption(ctx.account_id, profile, topic, platform, seed)
         return caption_reply(out)
+
+
+async def _own_asset(ctx: Context, asset_id: int) -> Asset:
+    asset = await ctx.app.store.assets.get(ctx.account_id, asset_id)
+    if asset is None:
+        raise NotFound(GONE)
+    return asset

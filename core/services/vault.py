@@ -1,7 +1,9 @@
 """The vault: files a creator sends, stored once per account by content hash.
 
-Order of writes keeps blobs and rows consistent: look up the hash first (a repeat stores nothing),
-put the blob, then insert the row; if the row fails, the blob just written is removed.
+Every blob gets a key of its own (``new_blob_key``), so each row owns exactly one blob and a
+blob belongs to at most one row. Order of writes keeps blobs and rows consistent: look up the
+hash first (a repeat stores nothing), put the blob, then insert the row; if the row fails, or
+the same bytes won a race to the index, the blob just written is removed.
 
 ``add_stream`` is the same for a stream of unknown length (the HTTP uploads API): the first bytes
 are sniffed before anything is written (a file that is not what it claims, or not a kind the vault
@@ -9,6 +11,10 @@ keeps, raises ``UnsupportedType``), the rest streams into the blob store under a
 while it is hashed and counted (over the limit: ``TooLarge``, and the blob store aborts the
 partial write), then the hash is looked up (a repeat drops the new blob) and the row inserted.
 Whatever fails or is cancelled midway, no blob is left without a row and no row without a blob.
+
+``remove`` deletes the row first (the file leaves the vault, and the plan's vault size, at once),
+then its blob. Had the key been derived from the hash, an upload of the same bytes right after a
+removal could have put the same key between the two steps and lost its blob to the removal.
 """
 
 from __future__ import annotations
@@ -137,8 +143,9 @@ def tags_from_caption(caption: str, limit: int = 8) -> list[str]:
     return list(dict.fromkeys(tags))[:limit]
 
 
-def blob_key(account_id: int, sha256: str) -> str:
-    return f"acct/{account_id}/{sha256[:2]}/{sha256}"
+def new_blob_key(account_id: int) -> str:
+    """A key no other blob has: one per stored file, under the account's prefix."""
+    return f"acct/{account_id}/up/{secrets.token_hex(16)}"
 
 
 @dataclass
@@ -176,7 +183,7 @@ class VaultService:
         mime = sniff(data, declared_mime, name)
         if self.quotas is not None:
             await self.quotas.consume(account_id, "vault_bytes", len(data))
-        key = blob_key(account_id, digest)
+        key = new_blob_key(account_id)
         await self.blobs.put(key, data, mime)
         asset = Asset(
             sha256=digest,
@@ -190,9 +197,22 @@ class VaultService:
         try:
             saved, created = await self.store.assets.add(account_id, asset)
         except BaseException:
-            await self.blobs.delete(key)
+            await asyncio.shield(self._delete_quietly(key))
             raise
+        if not created:  # the same bytes won a race to the index: keep one blob
+            await self._delete_quietly(key)
         return saved, created
+
+    async def remove(self, account_id: int, asset_id: int) -> Asset | None:
+        """Delete one of the account's files; the asset that was removed, or None when the
+        account has no such file (another account's id included). See the module docstring."""
+        asset = await self.store.assets.get(account_id, asset_id)
+        if asset is None or not await self.store.assets.delete(account_id, asset_id):
+            return None
+        # The row is gone: the file no longer shows or counts. A blob the store could not
+        # delete now only takes space (logged as blob_cleanup_failed with its key).
+        await self._delete_quietly(asset.blob_key)
+        return asset
 
     async def ingest(
         self, account_id: int, attachments: list[Attachment], caption: str, source: str
@@ -283,7 +303,7 @@ class VaultService:
                 hasher.update(chunk)
                 yield chunk
 
-        key = f"acct/{account_id}/up/{secrets.token_hex(16)}"
+        key = new_blob_key(account_id)
         await self.blobs.put_stream(key, body(), mime)
         try:
             digest = hasher.hexdigest()

@@ -229,6 +229,7 @@ async def test_ready_is_503_while_the_database_is_down(
     w = await start_world(url, tmp_path, clock)
     try:
         account = await w.identity("mia")
+        key = (await w.say("mia", "/apikey")).result["key"]
         assert (await get(w, "/health/ready"))[0] == 200
 
         await proxy.stop()
@@ -237,6 +238,11 @@ async def test_ready_is_503_while_the_database_is_down(
         assert body["checks"]["database"]["ok"] is False
         assert body["checks"]["blobs"]["ok"] is True  # the rest is still reported
         assert (await get(w, "/health/live"))[0] == 200  # alive, just not ready
+        # The API answers "try again later" in JSON, not a crash.
+        headers = {"Authorization": f"Bearer {key}"}
+        async with w.http.get(f"{w.url}/api/v1/assets", headers=headers) as r:
+            assert r.status == 503 and int(r.headers["Retry-After"]) > 0
+            assert "try again" in (await r.json())["error"]
         # Stripe is told to deliver again later; nothing half-written.
         event = load_event("checkout.session.completed.payment")
         event["data"]["object"]["client_reference_id"] = str(account.id)

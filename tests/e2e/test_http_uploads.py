@@ -302,6 +302,57 @@ async def test_list_limit_is_checked(world: HttpWorld) -> None:
     assert (await assets(world, key, limit="5"))[0] == 200
 
 
+# ---------------------------------------------------------------- one asset, deleting
+
+
+async def asset_call(world: HttpWorld, method: str, key: str | None, asset_id: Any) -> tuple:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = f"{world.url}/api/v1/assets/{asset_id}"
+    async with world.http.request(method, url, headers=headers) as r:
+        return r.status, (await r.json() if r.status != 204 else None)
+
+
+async def test_delete_removes_the_row_and_the_blob(world: HttpWorld, s3: S3Endpoint | None) -> None:
+    key = await api_key(world, "mia")
+    png = (await upload(world, key, PNG))[1]["asset"]
+    pdf = (await upload(world, key, PDF, "a.pdf", "application/pdf"))[1]["asset"]
+    assert len(stored_blobs(world, s3)) == 2
+
+    status, body = await asset_call(world, "GET", key, png["id"])
+    assert (status, body["asset"]) == (200, png)
+
+    assert await asset_call(world, "DELETE", key, png["id"]) == (204, None)
+    assert (await asset_call(world, "GET", key, png["id"]))[0] == 404
+    assert (await asset_call(world, "DELETE", key, png["id"]))[0] == 404  # once only
+    assert [a["id"] for a in (await assets(world, key))[1]["assets"]] == [pdf["id"]]
+    assert len(stored_blobs(world, s3)) == 1 and await asset_rows(world) == 1
+    mia = await world.identity("mia")
+    assert await world.store.assets.total_size(mia.id) == len(PDF)  # the plan's room is back
+
+    # The same bytes again are a new file with a blob of their own.
+    status, body = await upload(world, key, PNG)
+    assert (status, body["created"]) == (201, True) and body["asset"]["id"] != png["id"]
+    assert len(stored_blobs(world, s3)) == 2
+    blob = await world.container.blobs.get(
+        (await world.store.assets.get(mia.id, body["asset"]["id"])).blob_key
+    )
+    assert blob == PNG
+
+
+async def test_other_accounts_assets_are_404_and_untouched(
+    world: HttpWorld, s3: S3Endpoint | None
+) -> None:
+    mia, zoe = await api_key(world, "mia"), await api_key(world, "zoe")
+    zoe_asset = (await upload(world, zoe, PNG))[1]["asset"]["id"]
+    for method in ("GET", "DELETE"):
+        assert (await asset_call(world, method, mia, zoe_asset))[0] == 404
+        assert (await asset_call(world, method, None, zoe_asset))[0] == 401
+        for bad in ("abc", "0", "-1", "99999999999999999999"):
+            assert (await asset_call(world, method, zoe, bad))[0] == 404
+    assert (await asset_call(world, "GET", zoe, zoe_asset))[0] == 200
+    assert await asset_rows(world) == 1 and len(stored_blobs(world, s3)) == 1
+
+
 # ---------------------------------------------------------------- a client that goes away
 
 

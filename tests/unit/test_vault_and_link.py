@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import struct
 import zlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from core.app import Assistant, Limits
 from core.chat import Attachment, ExternalUser, Incoming, Reply
 from core.llm.offline import OfflineEngine
+from core.models import Asset
 from core.resilience.cache import MemoryKV
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine, migrate
@@ -122,6 +126,101 @@ async def test_vault_is_per_account(app: Assistant) -> None:
     stolen = await bob.press(f"vault:cap:{a['stored'][0]['id']}")
     assert "can't find that file" in stolen.plain_text
     assert "No files tagged #shoot" in (await bob.say("/vault shoot")).plain_text
+
+
+def blob_files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+
+
+async def test_a_file_is_deleted_after_a_confirmation_and_frees_its_room(
+    app: Assistant, tmp_path: Path
+) -> None:
+    stored = (await send(app, "mia", "#beach", attachment("a.png", png(7), "image/png"))).result
+    other = (await send(app, "mia", "", attachment("b.png", png(8), "image/png"))).result
+    asset_id = stored["stored"][0]["id"]
+    mia = Chat(app, "mia", platform="telegram")
+    assert len(blob_files(tmp_path)) == 2
+
+    shown = await mia.say(f"/vault {asset_id}")
+    assert shown.result["id"] == asset_id and "a.png" in shown.plain_text
+    assert [b.label for b in shown.buttons[0]] == ["Caption this", "Delete…"]
+    asked = await mia.press_label("Delete")
+    assert "for good" in asked.plain_text and asked.result["confirm"]["id"] == asset_id
+    assert "Kept" in (await mia.press_label("Keep")).plain_text
+    assert len(await app.store.assets.list(1)) == 2  # nothing happens without a yes
+
+    await mia.say(f"/vault delete {asset_id}")
+    done = await mia.press_label("Delete for good")
+    assert done.result["deleted"]["id"] == asset_id and "freed" in done.plain_text
+    assert [a.id for a in await app.store.assets.list(1)] == [other["stored"][0]["id"]]
+    assert len(blob_files(tmp_path)) == 1
+    again = await mia.press(f"vault:del:{asset_id}")  # a second press, or an old message
+    assert "can't find that file" in again.plain_text
+    assert "can't find that file" in (await mia.say(f"/vault {asset_id}")).plain_text
+
+    # The same photo can come back, with a blob of its own.
+    back = (await send(app, "mia", "", attachment("a.png", png(7), "image/png"))).result
+    assert len(back["stored"]) == 1 and len(blob_files(tmp_path)) == 2
+
+
+async def test_delete_needs_a_number_and_only_reaches_your_own_files(
+    app: Assistant, tmp_path: Path
+) -> None:
+    alice_file = (await send(app, "alice", "", attachment("a.png", png(9), "image/png"))).result
+    alice_id = alice_file["stored"][0]["id"]
+    bob = Chat(app, "bob", platform="telegram")
+    assert "Which file?" in (await bob.say("/vault delete")).plain_text
+    assert "can't find that file" in (await bob.say(f"/vault delete {alice_id}")).plain_text
+    for forged in (f"vault:del:{alice_id}", f"vault:ask:{alice_id}", "vault:del:x", "vault:zap:1"):
+        assert "can't find that file" in (await bob.press(forged)).plain_text
+    assert len(await app.store.assets.list(1)) == 1 and len(blob_files(tmp_path)) == 1
+    assert "#beach" in (await bob.say("/vault #beach")).plain_text  # a tag is still a tag
+
+
+async def test_the_same_bytes_at_once_keep_one_row_and_one_blob(
+    app: Assistant, tmp_path: Path
+) -> None:
+    assert app.vault is not None
+    account = await app.store.accounts.resolve(ExternalUser(platform="telegram", id="x").identity())
+    data = png(10)
+    results = await asyncio.gather(
+        *(app.vault.add_bytes(account.id, data, "a.png", "image/png", [], "t") for _ in range(4))
+    )
+    assert len({asset.id for asset, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert len(blob_files(tmp_path)) == 1
+
+
+class RacingBlobs(LocalBlobStore):
+    """A real local store that runs ``before_delete`` (once) just before a delete."""
+
+    before_delete: Callable[[], Awaitable[object]] | None = None
+
+    async def delete(self, key: str) -> None:
+        hook, self.before_delete = self.before_delete, None
+        if hook is not None:
+            await hook()
+        await super().delete(key)
+
+
+async def test_an_upload_right_after_a_removal_keeps_its_blob(
+    app: Assistant, tmp_path: Path
+) -> None:
+    assert app.vault is not None
+    blobs = RacingBlobs(tmp_path / "racing")
+    vault = dataclasses.replace(app.vault, blobs=blobs)
+    account = await app.store.accounts.resolve(ExternalUser(platform="telegram", id="r").identity())
+    data = png(11)
+    first, _ = await vault.add_bytes(account.id, data, "a.png", "image/png", [], "t")
+    readded: list[Asset] = []
+
+    async def same_bytes_again() -> None:  # lands between the row's delete and the blob's
+        readded.append((await vault.add_bytes(account.id, data, "a.png", "image/png", [], "t"))[0])
+
+    blobs.before_delete = same_bytes_again
+    assert first.id is not None and await vault.remove(account.id, first.id) is not None
+    assert readded and await app.store.assets.get(account.id, readded[0].id or 0) is not None
+    assert await blobs.get(readded[0].blob_key) == data  # not deleted with the old file
 
 
 async def test_csv_goes_to_the_importer(app: Assistant) -> None:
