@@ -192,8 +192,15 @@ class AssetRepository(Protocol):
     async def by_sha256(self, account_id: int, sha256: str) -> Asset | None: ...
 
     async def list(
-        self, account_id: int, tag: str | None = None, limit: int = 50
-    ) -> list[Asset]: ...
+        self,
+        account_id: int,
+        tag: str | None = None,
+        limit: int = 50,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[Asset]:
+        """Newest first (``created_at``, then ``id``); with ``before``, only the assets after
+        that position in this order (a page's last ``(created_at, id)``: keyset paging)."""
+        ...
 
     async def total_size(self, account_id: int) -> int: ...
 

@@ -21,7 +21,18 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, literal, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -641,12 +652,26 @@ class SqlAssetRepository:
             )
             return None if row is None else _asset(row)
 
-    async def list(self, account_id: int, tag: str | None = None, limit: int = 50) -> list[Asset]:
-        """Newest first; ``tag`` matches case-insensitively."""
+    async def list(
+        self,
+        account_id: int,
+        tag: str | None = None,
+        limit: int = 50,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[Asset]:
+        """Newest first; ``tag`` matches case-insensitively; ``before``: see the port."""
         async with self._db.transaction() as session:
             stmt: Select[tuple[AssetRow]] = select(AssetRow).where(
                 AssetRow.account_id == account_id
             )
+            if before is not None:
+                created_at, asset_id = before
+                stmt = stmt.where(
+                    or_(
+                        AssetRow.created_at < created_at,
+                        and_(AssetRow.created_at == created_at, AssetRow.id < asset_id),
+                    )
+                )
             if tag is not None and tag.strip():
                 stmt = stmt.where(self._has_tag(session, tag.strip().lower()))
             rows = await session.scalars(

@@ -171,16 +171,31 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
             },
             {"name": "tag", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "description": "The previous page's next_cursor: the page after it",
+                "schema": {"type": "string"},
+            },
         ],
         "responses": {
             "200": _json(
                 {
                     "type": "object",
-                    "properties": {"assets": {"type": "array", "items": ASSET_SCHEMA}},
+                    "properties": {
+                        "assets": {"type": "array", "items": ASSET_SCHEMA},
+                        "next_cursor": {
+                            "type": ["string", "null"],
+                            "description": "Set when the page is full: pass it as cursor",
+                        },
+                    },
+                    "required": ["assets", "next_cursor"],
                 },
-                "The caller's assets only",
+                "The caller's assets only, newest first",
             ),
-            "400": _error("limit is not a whole number from 1 to 500"),
+            "400": _error(
+                "limit is not a whole number from 1 to 500, or a cursor this API did not give out"
+            ),
             "401": _error("Missing or invalid API key"),
             "503": _error("Database unavailable"),
         },

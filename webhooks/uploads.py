@@ -26,8 +26,10 @@ and no row is inserted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,6 +57,26 @@ def explicit_tags(text: str, limit: int = 20) -> list[str]:
     """``"#beach, sunset"`` -> ``["beach", "sunset"]``."""
     words = (w.strip().lstrip("#").lower() for w in re.split(r"[,\s]+", text))
     return list(dict.fromkeys(w[:40] for w in words if w))[:limit]
+
+
+def encode_cursor(asset: Asset) -> str:
+    """A page's last asset as an opaque position: ``(created_at, id)``, base64url."""
+    assert asset.created_at is not None and asset.id is not None
+    raw = f"{asset.created_at.isoformat()}|{asset.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    """``encode_cursor``'s position, or None for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, number = raw.partition("|")
+        created_at, asset_id = datetime.fromisoformat(stamp), parse_id(number)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+    if asset_id is None or created_at.tzinfo is None:
+        return None
+    return created_at, asset_id
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -198,6 +220,9 @@ class UploadsApi:
     # ------------------------------------------------------------ GET /api/v1/assets
 
     async def list_assets(self, request: web.Request) -> web.Response:
+        """Newest first, ``limit`` at a time; ``next_cursor`` (when the page is full) passed
+        back as ``cursor`` gives the next page: a keyset position, so files added or deleted
+        meanwhile never make a page repeat or skip one."""
         account_id = await self.authenticate(request)
         if account_id is None:
             return self._unauthorized()
@@ -207,9 +232,20 @@ class UploadsApi:
             return json_error(400, "limit must be a number from 1 to 500")
         if not 1 <= limit <= 500:
             return json_error(400, "limit must be a number from 1 to 500")
+        before = None
+        if "cursor" in request.query:
+            before = decode_cursor(request.query["cursor"])
+            if before is None:
+                return json_error(400, "cursor must be a next_cursor this API gave out")
         tag = clean_text(request.query.get("tag", "")) or None
-        assets = await self.assets.list(account_id, tag=tag, limit=limit)
-        return web.json_response({"assets": [asset_json(a) for a in assets]})
+        assets = await self.assets.list(account_id, tag=tag, limit=limit, before=before)
+        full = len(assets) == limit
+        return web.json_response(
+            {
+                "assets": [asset_json(a) for a in assets],
+                "next_cursor": encode_cursor(assets[-1]) if full else None,
+            }
+        )
 
     # ------------------------------------------------------------ one asset
 
@@ -252,4 +288,6 @@ __all__ = [
     "UploadsApi",
     "add_uploads_api",
     "asset_json",
+    "decode_cursor",
+    "encode_cursor",
 ]

@@ -27,6 +27,7 @@ class VaultArgs(BaseModel):
     tag: str | None = Field(None, max_length=40, description="Only files with this tag")
 
 
+LIST_LIMIT = 50  # files /vault lists (the uploads API pages through all of them)
 GONE = "I can't find that file in your vault — `/vault` lists yours."
 
 
@@ -102,14 +103,19 @@ def register(reg: Registry) -> None:
                 result=asset.model_dump(mode="json"),
             )
         tag = args.tag.lstrip("#").lower() if args.tag else None
-        assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=50)
+        assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=LIST_LIMIT)
         total = await ctx.app.store.assets.total_size(ctx.account_id)
         if not assets:
             where = f" tagged #{escape_markup(tag)}" if tag else ""
             return Reply.text(
                 f"No files{where} in your vault yet. Send me photos or videos to add them."
             )
-        head = f"**{len(assets)} files**" + (f" tagged #{escape_markup(tag)}" if tag else "")
+        count = (
+            f"the {LIST_LIMIT} newest files"
+            if len(assets) == LIST_LIMIT
+            else f"{len(assets)} files"
+        )
+        head = f"**{count}**" + (f" tagged #{escape_markup(tag)}" if tag else "")
         lines = [f"{head} — vault uses {_size(total)}"] + [_line(a) for a in assets]
         lines.append("`/vault <number>` shows one file; `/vault delete <number>` removes it.")
         return Reply.text("\n".join(lines), result=[a.model_dump(mode="json") for a in assets])

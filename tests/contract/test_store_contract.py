@@ -418,6 +418,18 @@ async def test_assets_add_dedup_get_list(store: SqlStore, clock: FakeClock) -> N
     assert await store.assets.list(a.id, tag="nothing") == []
     assert await store.assets.total_size(a.id) == 1234 + 100
 
+    # Keyset pages: after a position in (created_at, id) order, ties broken by id.
+    third, _ = await store.assets.add(a.id, asset(SHA_C, tags=["gym"]))  # same time as second
+    assert third.created_at == second.created_at and third.id and second.id
+    assert [x.sha256 for x in await store.assets.list(a.id)] == [SHA_C, SHA_B, SHA_A]
+    assert third.created_at is not None and second.created_at is not None
+    page = await store.assets.list(a.id, limit=2, before=(third.created_at, third.id))
+    assert [x.sha256 for x in page] == [SHA_B, SHA_A]
+    page = await store.assets.list(a.id, tag="gym", before=(third.created_at, third.id))
+    assert [x.sha256 for x in page] == [SHA_B]
+    assert await store.assets.list(a.id, before=(added.created_at, added.id)) == []  # type: ignore[arg-type]
+    assert await store.assets.delete(a.id, third.id) is True
+
     assert await store.assets.delete(a.id, added.id) is True
     assert await store.assets.delete(a.id, added.id) is False
     assert await store.assets.get(a.id, added.id) is None
@@ -433,6 +445,8 @@ async def test_assets_are_private(store: SqlStore) -> None:
     assert await store.assets.by_sha256(b.id, SHA_A) is None
     assert await store.assets.list(b.id) == []
     assert await store.assets.list(b.id, tag="beach") == []
+    assert mine.created_at is not None
+    assert await store.assets.list(b.id, before=(mine.created_at, mine.id + 1)) == []
     assert await store.assets.total_size(b.id) == 0
     assert await store.assets.delete(b.id, mine.id) is False
     assert await store.assets.get(a.id, mine.id) == mine

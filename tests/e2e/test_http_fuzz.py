@@ -330,4 +330,9 @@ async def test_a_nul_in_the_tag_filter_is_not_a_500(world: HttpWorld) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     for query in ("tag=%00", "tag=sun%00set&limit=5"):
         async with world.http.get(f"{world.url}/api/v1/assets?{query}", headers=headers) as r:
-            assert r.status == 200 and (await r.json()) == {"assets": []}
+            assert r.status == 200 and (await r.json()) == {"assets": [], "next_cursor": None}
+    for cursor in ("%00", "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwxAA"):  # NUL; "...|1" + NUL
+        async with world.http.get(
+            f"{world.url}/api/v1/assets?cursor={cursor}", headers=headers
+        ) as r:
+            assert r.status == 400 and "cursor" in (await r.json())["error"]

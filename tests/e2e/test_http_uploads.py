@@ -4,6 +4,7 @@ blob store and with S3 (moto's server on 127.0.0.1, through boto3)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -300,6 +301,47 @@ async def test_list_limit_is_checked(world: HttpWorld) -> None:
     assert (await assets(world, key, limit="0"))[0] == 400
     assert (await assets(world, key, limit="many"))[0] == 400
     assert (await assets(world, key, limit="5"))[0] == 200
+
+
+async def test_pages_follow_the_cursor_without_repeats_or_gaps(world: HttpWorld) -> None:
+    key, zoe = await api_key(world, "mia"), await api_key(world, "zoe")
+    ids = []
+    for n in range(5):
+        status, body = await upload(world, key, mp4(4096, seed=n), f"c{n}.mp4", "video/mp4")
+        assert status == 201, body
+        ids.append(body["asset"]["id"])
+    assert (await upload(world, zoe, PNG))[0] == 201  # never on mia's pages
+
+    seen: list[int] = []
+    cursor, pages = None, 0
+    while True:
+        status, body = await assets(world, key, limit="2", **({"cursor": cursor} if cursor else {}))
+        assert status == 200, body
+        seen += [a["id"] for a in body["assets"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(ids, reverse=True) and pages == 3  # newest first, each once
+
+    # A file deleted between two pages - the first page's last one - moves nothing.
+    first = (await assets(world, key, limit="2"))[1]
+    assert (await asset_call(world, "DELETE", key, first["assets"][-1]["id"]))[0] == 204
+    second = (await assets(world, key, limit="2", cursor=first["next_cursor"]))[1]
+    assert [a["id"] for a in second["assets"]] == seen[2:4]
+
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode()
+
+    for bad in (
+        "x",
+        "%%%",
+        b64("yesterday|1"),
+        b64("2026-01-01T00:00:00|1"),
+        b64("2026-01-01T00:00:00+00:00|0"),
+    ):
+        status, body = await assets(world, key, cursor=bad)
+        assert status == 400 and "cursor" in body["error"], bad
 
 
 # ---------------------------------------------------------------- one asset, deleting
