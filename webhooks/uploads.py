@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -79,6 +80,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
     return created_at, asset_id
 
 
+NO_VAULT = "the vault is not configured on this server"
+
+
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
@@ -94,6 +98,24 @@ def asset_json(asset: Asset) -> dict[str, Any]:
         "source": asset.source,
         "created_at": asset.created_at.isoformat() if asset.created_at else None,
     }
+
+
+Route = Callable[["UploadsApi", web.Request], Awaitable[web.Response]]
+
+
+def with_account(
+    handler: Callable[[UploadsApi, web.Request, int], Awaitable[web.Response]],
+) -> Route:
+    """The route runs for the account behind the request's bearer key; 401 without a valid one."""
+
+    @functools.wraps(handler)
+    async def route(api: UploadsApi, request: web.Request) -> web.Response:
+        account_id = await api.authenticate(request)
+        if account_id is None:
+            return api.unauthorized()
+        return await handler(api, request, account_id)
+
+    return route
 
 
 class UploadsApi:
@@ -126,19 +148,17 @@ class UploadsApi:
         return await self.api_keys.account_for(hash_api_key(secret))
 
     @staticmethod
-    def _unauthorized() -> web.Response:
+    def unauthorized() -> web.Response:
         response = json_error(401, "send Authorization: Bearer <key> (/apikey in chat makes one)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="huntaze"'
         return response
 
     # ------------------------------------------------------------ POST /api/v1/uploads
 
-    async def upload(self, request: web.Request) -> web.Response:
-        account_id = await self.authenticate(request)
-        if account_id is None:
-            return self._unauthorized()
+    @with_account
+    async def upload(self, request: web.Request, account_id: int) -> web.Response:
         if self.vault is None:
-            return json_error(503, "the vault is not configured on this server")
+            return json_error(503, NO_VAULT)
         if not request.content_type.startswith("multipart/"):
             return json_error(400, "send multipart/form-data with a file part named 'file'")
         length = request.content_length
@@ -219,13 +239,11 @@ class UploadsApi:
 
     # ------------------------------------------------------------ GET /api/v1/assets
 
-    async def list_assets(self, request: web.Request) -> web.Response:
+    @with_account
+    async def list_assets(self, request: web.Request, account_id: int) -> web.Response:
         """Newest first, ``limit`` at a time; ``next_cursor`` (when the page is full) passed
         back as ``cursor`` gives the next page: a keyset position, so files added or deleted
         meanwhile never make a page repeat or skip one."""
-        account_id = await self.authenticate(request)
-        if account_id is None:
-            return self._unauthorized()
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
@@ -249,22 +267,18 @@ class UploadsApi:
 
     # ------------------------------------------------------------ one asset
 
-    async def get_asset(self, request: web.Request) -> web.Response:
-        account_id = await self.authenticate(request)
-        if account_id is None:
-            return self._unauthorized()
+    @with_account
+    async def get_asset(self, request: web.Request, account_id: int) -> web.Response:
         asset_id = parse_id(request.match_info["asset_id"])
         asset = await self.assets.get(account_id, asset_id) if asset_id else None
         if asset is None:
             return json_error(404, "no such asset in your vault")
         return web.json_response({"asset": asset_json(asset)})
 
-    async def delete_asset(self, request: web.Request) -> web.Response:
-        account_id = await self.authenticate(request)
-        if account_id is None:
-            return self._unauthorized()
+    @with_account
+    async def delete_asset(self, request: web.Request, account_id: int) -> web.Response:
         if self.vault is None:
-            return json_error(503, "the vault is not configured on this server")
+            return json_error(503, NO_VAULT)
         asset_id = parse_id(request.match_info["asset_id"])
         removed = await self.vault.remove(account_id, asset_id) if asset_id else None
         if removed is None:
