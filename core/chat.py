@@ -186,3 +186,17 @@ def strip_markup(text: str) -> str:
 def escape_markup(text: str) -> str:
     """Make user text literal inside markup: ``*``, ``_``, backticks and backslashes escaped."""
     return _MARKUP_CHARS.sub(r"\\\1", text)
+
+
+def megabytes(size: int) -> str:
+    """``"12.3 MB"`` (MiB, as chat apps show sizes)."""
+    return f"{size / 1048576:.1f} MB"
+
+
+def file_too_big(block: FileBlock, limit: int, where: str) -> str:
+    """What a chat shows instead of a file it cannot carry (markup)."""
+    return (
+        f"{escape_markup(block.name or 'The file')} is {megabytes(len(block.data))}: more than "
+        f"{where} lets me send ({megabytes(limit)}). The uploads API's "
+        "`GET /api/v1/assets/<number>/content` downloads vault files of any size."
+    )

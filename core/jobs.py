@@ -309,7 +309,9 @@ async def personalize_segment_job(env: JobEnv, payload: dict[str, Any]) -> None:
     if files and app.vault is not None:
         stored = await _keep_files(app, account_id, files)
         if stored:
-            text += "\n\nThe drafts CSV is in your /vault: " + ", ".join(stored)
+            text += "\n\nThe drafts CSV is in your vault: " + ", ".join(
+                f"`/vault send {number}`" for number in stored
+            )
     await env.notifier.notify(account_id, text)
 
 
@@ -324,7 +326,7 @@ async def _keep_files(app: Assistant, account_id: int, files: list[FileBlock]) -
 
         atts.append(Attachment(name=f.name, mime=f.mime, size=len(data), read=read))
     out = await app.vault.ingest(account_id, atts, "#drafts", source="job")
-    return [f"#{a.id}" for a in out.stored + out.duplicates]
+    return [str(a.id) for a in out.stored + out.duplicates]
 
 
 async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:

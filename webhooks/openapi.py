@@ -210,6 +210,28 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "404": _error("No such asset in the caller's vault (other accounts' included)"),
         },
     },
+    ("GET", "/api/v1/assets/{asset_id}/content"): {
+        "summary": "Download one of your vault's files",
+        "description": (
+            "The stored bytes with the file's type and name (Content-Disposition: attachment). "
+            "ETag is the file's sha256: send it as If-None-Match to skip a download you have."
+        ),
+        "security": BEARER,
+        "parameters": [
+            ASSET_ID,
+            {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "The file",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+            "401": _error("Missing or invalid API key"),
+            "404": _error("No such asset in the caller's vault, or its bytes are missing"),
+            "503": _error("Blob store or database unavailable"),
+        },
+    },
     ("DELETE", "/api/v1/assets/{asset_id}"): {
         "summary": "Delete one of your vault's files",
         "description": (

@@ -3,9 +3,9 @@
 Both take ``Authorization: Bearer <key>`` (``/apikey`` in chat makes one; only its SHA-256 is
 stored) and only ever see the key's own account.
 
-``GET /api/v1/assets/{id}`` shows one asset; ``DELETE /api/v1/assets/{id}`` removes it (the row,
-then its blob: ``VaultService.remove``), 204, or 404 when the caller's account has no such asset
-(whoever else's it may be).
+``GET /api/v1/assets/{id}`` shows one asset, ``GET /api/v1/assets/{id}/content`` downloads it,
+``DELETE /api/v1/assets/{id}`` removes it (the row, then its blob: ``VaultService.remove``): 404
+when the caller's account has no such asset (whoever else's it may be).
 
 ``POST /api/v1/uploads`` takes ``multipart/form-data`` with one file part (``file``; optional
 text fields before it: ``tags``, comma- or space-separated, or ``caption``, whose hashtags or
@@ -32,13 +32,14 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 import structlog
 from aiohttp import BodyPartReader, ClientError, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from core.commands.billing import hash_api_key
-from core.errors import HuntazeError, QuotaExceeded, ServiceUnavailable, UsageError
+from core.errors import HuntazeError, NotFound, QuotaExceeded, ServiceUnavailable, UsageError
 from core.models import Asset, clean_text, parse_id
 from core.ports import ApiKeyRepository, AssetRepository
 from core.services.vault import TooLarge, UnsupportedType, VaultService, tags_from_caption
@@ -81,6 +82,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
 
 
 NO_VAULT = "the vault is not configured on this server"
+
+
+def attachment_header(name: str) -> str:
+    """``Content-Disposition`` for a download (RFC 6266): an ASCII fallback name and the real
+    one in UTF-8 (RFC 8187). aiohttp's helper is for multipart bodies (names percent-encoded
+    inside the quotes, which browsers show as they are)."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -187,7 +196,9 @@ class UploadsApi:
                     break
             if part is None:
                 return json_error(400, "no file part: send the file in a part named 'file'")
-            name = (part.filename or "upload").replace("/", "_").replace("\\", "_")
+            # RFC 7578 lets clients percent-encode the name (aiohttp's client always does;
+            # browsers encode only quotes and line breaks): show the name the file had.
+            name = unquote(part.filename or "upload").replace("/", "_").replace("\\", "_")
             declared = part.headers.get("Content-Type", "application/octet-stream")
             chunk_size = self.chunk_size
 
@@ -276,6 +287,28 @@ class UploadsApi:
         return web.json_response({"asset": asset_json(asset)})
 
     @with_account
+    async def asset_content(self, request: web.Request, account_id: int) -> web.Response:
+        """The file's bytes, as stored (``ETag`` = its sha256, so a client can skip a download
+        it already has with ``If-None-Match``)."""
+        if self.vault is None:
+            return json_error(503, NO_VAULT)
+        asset_id = parse_id(request.match_info["asset_id"])
+        asset = await self.assets.get(account_id, asset_id) if asset_id else None
+        if asset is None:
+            return json_error(404, "no such asset in your vault")
+        etag = f'"{asset.sha256}"'
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=0"}
+        if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
+            return web.Response(status=304, headers=headers)
+        try:
+            data = await self.vault.blobs.get(asset.blob_key)
+        except NotFound:
+            log.warning("asset_blob_missing", asset_id=asset.id)
+            return json_error(404, "the file's bytes are missing from the blob store")
+        headers["Content-Disposition"] = attachment_header(asset.name or f"vault-{asset.id}")
+        return web.Response(body=data, content_type=asset.mime, headers=headers)
+
+    @with_account
     async def delete_asset(self, request: web.Request, account_id: int) -> web.Response:
         if self.vault is None:
             return json_error(503, NO_VAULT)
@@ -292,6 +325,7 @@ def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
     app.router.add_get(ASSETS_PATH, api.list_assets)
     app.router.add_get(ASSET_PATH, api.get_asset)
     app.router.add_delete(ASSET_PATH, api.delete_asset)
+    app.router.add_get(ASSET_PATH + "/content", api.asset_content)
     return api
 
 

@@ -55,7 +55,7 @@ from adapters.discord.commands import (
     matches_remote,
     read_invocation,
 )
-from adapters.discord.render import OutMessage, button_label, render_reply
+from adapters.discord.render import DEFAULT_FILE_LIMIT, OutMessage, button_label, render_reply
 from core.app import Assistant
 from core.chat import Attachment, Button, ExternalUser, Incoming, Reply
 from core.clock import SystemClock
@@ -111,9 +111,9 @@ def waits_for_text(reply: Reply) -> bool:
     return any(b.action.startswith(WIZARD_PREFIX) for row in reply.buttons for b in row)
 
 
-def render(reply: Reply) -> list[OutMessage]:
+def render(reply: Reply, file_limit: int = DEFAULT_FILE_LIMIT) -> list[OutMessage]:
     extra = [Button("✎ Type an answer", ANSWER_ACTION)] if waits_for_text(reply) else None
-    return render_reply(reply, extra_buttons=extra)
+    return render_reply(reply, extra_buttons=extra, file_limit=file_limit)
 
 
 class ButtonsView(discord.ui.View):
@@ -513,7 +513,7 @@ class DiscordAdapter:
     async def _answer(self, responder: _Responder, incoming: Incoming) -> None:
         try:
             reply = await self.assistant.handle(incoming)
-            await responder.deliver(render(reply))
+            await responder.deliver(render(reply, responder.interaction.filesize_limit))
         except Exception:
             log.exception("discord_answer_failed", request_id=incoming.request_id)
             if responder.sent == 0:

@@ -17,9 +17,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, parse_markup
+from core.chat import (
+    Button,
+    FileBlock,
+    ImageBlock,
+    Reply,
+    TextBlock,
+    file_too_big,
+    parse_markup,
+)
 
 MAX_CONTENT = 2000
+DEFAULT_FILE_LIMIT = 10 * 1024 * 1024  # what a bot may attach in a DM (servers may allow more)
 MAX_ROWS = 5
 MAX_ROW_BUTTONS = 5
 MAX_LABEL = 80
@@ -267,9 +276,11 @@ def render_reply(
     reply: Reply,
     extra_buttons: list[Button] | None = None,
     limit: int = MAX_CONTENT,
+    file_limit: int = DEFAULT_FILE_LIMIT,
 ) -> list[OutMessage]:
     """The messages that show ``reply``, in order. ``extra_buttons`` join the last row (or a
-    row of their own when it is full)."""
+    row of their own when it is full). A file over ``file_limit`` bytes (the interaction's
+    ``attachment_size_limit``; 10 MiB in DMs) becomes a note saying so."""
     messages: list[OutMessage] = []
     pending: list[str] = []
     images = 0
@@ -291,6 +302,9 @@ def render_reply(
             content = captions[-1] if captions else ""
             messages.append(OutMessage(content=content, files=[OutFile(name, block.png)]))
         elif isinstance(block, FileBlock):
+            if len(block.data) > file_limit:
+                pending.append(file_too_big(block, file_limit, "Discord"))
+                continue
             name = block.name.replace("/", "_").replace("\\", "_") or "file"
             messages.append(OutMessage(files=[OutFile(name, block.data)]))
     flush()

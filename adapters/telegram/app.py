@@ -39,6 +39,7 @@ from adapters.telegram.inbound import (
     TokenBucketLimiter,
 )
 from adapters.telegram.outbound import (
+    BOT_API_UPLOAD_LIMIT,
     ChatPacer,
     JsonBodySession,
     OutboundMiddleware,
@@ -106,7 +107,7 @@ class TelegramAdapter:
         self.handlers = TelegramHandlers(
             assistant,
             self.bot,
-            sender=ReplySender(),
+            sender=ReplySender(None if session.api.is_local else BOT_API_UPLOAD_LIMIT),
             guard=InboundGuard(
                 inbound_limiter if inbound_limiter is not None else TokenBucketLimiter()
             ),

@@ -56,6 +56,8 @@ log = structlog.get_logger("huntaze.telegram")
 Sleep = Callable[[float], Awaitable[None]]
 
 # Methods that put something into a chat and count against its flood limits.
+BOT_API_UPLOAD_LIMIT = 50 * 1024 * 1024  # files a bot sends through api.telegram.org
+
 PACED_METHODS = frozenset(
     {
         "sendMessage",
@@ -332,7 +334,12 @@ def html_to_plain(text: str) -> str:
 
 class ReplySender:
     """Shows a core ``Reply`` in a chat. Telegram refusals are logged, never raised: a blocked
-    chat stops the reply, any other refusal skips that one message."""
+    chat stops the reply, any other refusal skips that one message. Files over ``upload_limit``
+    (the Bot API's 50 MB; None with a local Bot API server, which takes 2,000 MB) are not
+    sent: the chat is told why instead."""
+
+    def __init__(self, upload_limit: int | None = BOT_API_UPLOAD_LIMIT) -> None:
+        self.upload_limit = upload_limit
 
     async def send(
         self,
@@ -344,7 +351,7 @@ class ReplySender:
     ) -> list[int]:
         """Send (or edit) the messages of ``reply``; the ids of those that went through (the
         keyboard, if any, is on the last one)."""
-        items = render_reply(reply)
+        items = render_reply(reply, self.upload_limit)
         markup = keyboard(reply.buttons)
         shown: list[int] = []
         for index, item in enumerate(items):

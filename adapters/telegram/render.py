@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, parse_markup
+from core.chat import (
+    Button,
+    FileBlock,
+    ImageBlock,
+    Reply,
+    TextBlock,
+    file_too_big,
+    parse_markup,
+)
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -161,8 +169,9 @@ def keyboard(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def render_reply(reply: Reply) -> list[Outgoing]:
-    """The messages that show ``reply``, in order (the keyboard is not included)."""
+def render_reply(reply: Reply, file_limit: int | None = None) -> list[Outgoing]:
+    """The messages that show ``reply``, in order (the keyboard is not included). A file over
+    ``file_limit`` bytes (what the Bot API accepts from a bot) becomes a note saying so."""
     out: list[Outgoing] = []
     pending: Runs = []
 
@@ -189,6 +198,11 @@ def render_reply(reply: Reply) -> list[Outgoing]:
                 if caption:
                     pending.extend(parse_markup(caption))
         elif isinstance(block, FileBlock):
+            if file_limit is not None and len(block.data) > file_limit:
+                if pending:
+                    pending.extend(_BLOCK_SEPARATOR)
+                pending.extend(parse_markup(file_too_big(block, file_limit, "Telegram")))
+                continue
             flush()
             out.append(OutDocument(block.name, block.data, block.mime))
     flush()

@@ -1,8 +1,9 @@
 """/vault, files sent into the chat, "Caption this", and removing a file.
 
-``/vault`` lists, ``/vault 12`` shows one file with its buttons, ``/vault delete 12`` asks before
-it removes one (the row, then the blob: ``VaultService.remove``), which also frees its size in
-the plan's vault.
+``/vault`` lists, ``/vault 12`` shows one file with its buttons, ``/vault send 12`` sends the file
+itself (as a document: the original bytes, not a recompressed photo; adapters say so instead when
+it is over what their platform lets a bot send), ``/vault delete 12`` asks before it removes one
+(the row, then the blob: ``VaultService.remove``), which also frees its size in the plan's vault.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from core.chat import Attachment, Button, Reply, escape_markup
+from core.chat import Attachment, Button, FileBlock, Reply, escape_markup
 from core.commands.captions import caption_reply
 from core.commands.registry import Registry
 from core.context import Context
@@ -22,7 +23,9 @@ from core.services.vault import is_csv
 
 
 class VaultArgs(BaseModel):
-    action: Literal["delete"] | None = Field(None, description="delete: remove a file")
+    action: Literal["send", "delete"] | None = Field(
+        None, description="send: the file itself; delete: remove it"
+    )
     asset_id: int | None = Field(None, ge=1, le=MAX_ID, description="A file's number")
     tag: str | None = Field(None, max_length=40, description="Only files with this tag")
 
@@ -68,18 +71,22 @@ async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
 def register(reg: Registry) -> None:
     @reg.command(
         "vault",
-        "Your vault: list files, show one, or delete one",
-        usage="/vault [tag | number | delete number]",
+        "Your vault: list files, show, send or delete one",
+        usage="/vault [tag | number | send number | delete number]",
         args=VaultArgs,
-        examples=["/vault", "/vault #beach", "/vault 12", "/vault delete 12"],
+        examples=["/vault", "/vault #beach", "/vault 12", "/vault send 12", "/vault delete 12"],
         complete={"tag": complete_tag},
     )
     async def vault(ctx: Context, args: VaultArgs) -> Reply:
+        if args.action is not None and args.asset_id is None:
+            raise UsageError(
+                f"Which file? `/vault {args.action} <number>` — `/vault` lists them with numbers."
+            )
+        if args.action == "send":
+            assert args.asset_id is not None
+            return await _send_file(ctx, await _own_asset(ctx, args.asset_id))
         if args.action == "delete":
-            if args.asset_id is None:
-                raise UsageError(
-                    "Which file? `/vault delete <number>` — `/vault` lists them with numbers."
-                )
+            assert args.asset_id is not None
             asset = await _own_asset(ctx, args.asset_id)
             return Reply.text(
                 f"Delete {_line(asset)} from your vault for good? This can't be undone.",
@@ -94,9 +101,12 @@ def register(reg: Registry) -> None:
         if args.asset_id is not None:
             asset = await _own_asset(ctx, args.asset_id)
             added = f", added {asset.created_at:%-d %b %Y}" if asset.created_at else ""
-            row = [Button("Delete…", f"vault:ask:{asset.id}")]
+            row = [
+                Button("Send", f"vault:get:{asset.id}"),
+                Button("Delete…", f"vault:ask:{asset.id}"),
+            ]
             if asset.mime.startswith("image/"):
-                row.insert(0, Button("Caption this", f"vault:cap:{asset.id}"))
+                row.insert(1, Button("Caption this", f"vault:cap:{asset.id}"))
             return Reply.text(
                 _line(asset) + escape_markup(added),
                 buttons=[row],
@@ -117,7 +127,10 @@ def register(reg: Registry) -> None:
         )
         head = f"**{count}**" + (f" tagged #{escape_markup(tag)}" if tag else "")
         lines = [f"{head} — vault uses {_size(total)}"] + [_line(a) for a in assets]
-        lines.append("`/vault <number>` shows one file; `/vault delete <number>` removes it.")
+        lines.append(
+            "`/vault <number>` shows one file, `/vault send <number>` sends it, "
+            "`/vault delete <number>` removes it."
+        )
         return Reply.text("\n".join(lines), result=[a.model_dump(mode="json") for a in assets])
 
     @reg.action("__attachments__")
@@ -158,12 +171,14 @@ def register(reg: Registry) -> None:
 
     @reg.action("vault")
     async def vault_action(ctx: Context, args: list[str]) -> Reply:
-        """``vault:cap|ask|del|keep:<id>`` from the buttons above (payloads can be forged:
+        """``vault:get|cap|ask|del|keep:<id>`` from the buttons above (payloads can be forged:
         every id is looked up within the presser's own account)."""
         what = args[0] if args else ""
         asset_id = parse_id(args[1]) if len(args) > 1 else None
-        if asset_id is None or what not in ("cap", "ask", "del", "keep"):
+        if asset_id is None or what not in ("get", "cap", "ask", "del", "keep"):
             raise NotFound(GONE)
+        if what == "get":
+            return await _send_file(ctx, await _own_asset(ctx, asset_id))
         if what == "ask":
             return await vault(ctx, VaultArgs(action="delete", asset_id=asset_id))
         if what == "keep":
@@ -195,3 +210,15 @@ async def _own_asset(ctx: Context, asset_id: int) -> Asset:
     if asset is None:
         raise NotFound(GONE)
     return asset
+
+
+async def _send_file(ctx: Context, asset: Asset) -> Reply:
+    """The file itself, under its name (the blob store's NotFound when its bytes are gone)."""
+    if ctx.app.blobs is None:
+        raise NotFound(GONE)
+    data = await ctx.app.blobs.get(asset.blob_key)
+    name = asset.name or f"vault-{asset.id}"
+    return Reply(
+        blocks=[FileBlock(name=name, data=data, mime=asset.mime)],
+        result={"sent": asset.model_dump(mode="json")},
+    )

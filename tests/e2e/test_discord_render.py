@@ -180,6 +180,14 @@ def test_reply_blocks_render_in_order_with_files_and_buttons() -> None:
     assert [m.rows for m in messages[:-1]] == [[], [], [], []]
 
 
+def test_a_file_over_the_attachment_limit_becomes_a_note() -> None:
+    reply = Reply(blocks=[FileBlock("big.mp4", b"x" * 2048, "video/mp4"), TextBlock("after")])
+    [message] = render_reply(reply, file_limit=1024)
+    assert message.files == [] and "more than Discord lets me send" in message.content
+    assert message.content.endswith("after")
+    assert [f.name for m in render_reply(reply) for f in m.files] == ["big.mp4"]
+
+
 def test_extra_buttons_join_the_last_row_and_empty_replies_still_answer() -> None:
     reply = Reply.text("Q?", buttons=[[Button("Back", "wz:b")]])
     [message] = render_reply(reply, extra_buttons=[Button("Type", "discord:answer")])

@@ -381,6 +381,32 @@ async def test_delete_removes_the_row_and_the_blob(world: HttpWorld, s3: S3Endpo
     assert blob == PNG
 
 
+async def test_content_downloads_the_stored_bytes(world: HttpWorld, s3: S3Endpoint | None) -> None:
+    mia, zoe = await api_key(world, "mia"), await api_key(world, "zoe")
+    data = mp4(3 * MiB + 17, seed=5)
+    asset = (await upload(world, mia, data, "beach day ☀.mp4", "video/mp4"))[1]["asset"]
+    url = f"{world.url}/api/v1/assets/{asset['id']}/content"
+    auth = {"Authorization": f"Bearer {mia}"}
+    async with world.http.get(url, headers=auth) as r:
+        assert r.status == 200 and await r.read() == data
+        assert r.headers["Content-Type"] == "video/mp4"
+        assert r.headers["ETag"] == f'"{asset["sha256"]}"'
+        assert r.headers["Content-Disposition"] == (
+            "attachment; filename=\"beach day _.mp4\"; filename*=UTF-8''beach%20day%20%E2%98%80.mp4"
+        )
+    async with world.http.get(url, headers={**auth, "If-None-Match": r.headers["ETag"]}) as r:
+        assert r.status == 304 and await r.read() == b""
+    async with world.http.get(url, headers={"Authorization": f"Bearer {zoe}"}) as r:
+        assert r.status == 404  # another account's file, whoever asks
+    async with world.http.get(url) as r:
+        assert r.status == 401
+
+    mine = await world.store.assets.get((await world.identity("mia")).id, asset["id"])
+    await world.container.blobs.delete(mine.blob_key)  # the bytes went missing
+    async with world.http.get(url, headers=auth) as r:
+        assert r.status == 404 and "missing" in (await r.json())["error"]
+
+
 async def test_other_accounts_assets_are_404_and_untouched(
     world: HttpWorld, s3: S3Endpoint | None
 ) -> None:

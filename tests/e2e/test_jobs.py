@@ -29,7 +29,7 @@ from bot.jobs import (
 )
 from bot.settings import Settings
 from core.app import Assistant
-from core.chat import Attachment
+from core.chat import Attachment, ExternalUser, FileBlock, Incoming
 from core.jobs import (
     JOBS,
     PENDING_PREFIX,
@@ -268,7 +268,11 @@ async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(
     [text] = notifier.texts(acct)
     assert "**20 drafts**" in text and "Hey Fan" in text
     assets = await app.store.assets.list(acct)
-    assert [a.mime for a in assets] == ["text/csv"] and f"#{assets[0].id}" in text
+    assert [a.mime for a in assets] == ["text/csv"] and f"/vault send {assets[0].id}" in text
+    mia = ExternalUser(platform="telegram", id="mia")
+    sent = await app.handle(Incoming(user=mia, chat_id="mia", text=f"/vault send {assets[0].id}"))
+    [csv_file] = [b for b in sent.blocks if isinstance(b, FileBlock)]
+    assert csv_file.mime == "text/csv" and csv_file.data.count(b"Hey Fan") == 20
 
     await queue.enqueue(  # a problem a retry cannot fix is answered, not retried
         "personalize_segment",

@@ -396,6 +396,13 @@ async def test_photo_goes_to_the_vault_once(h: Harness) -> None:
     listing = await h.say("/vault sunset")
     assert "1 files" in h.text_of(listing) and "#sunset" in h.text_of(listing)
 
+    # Back out of the vault: the original bytes, as a document (a photo would be recompressed).
+    sent_back = await h.answer(
+        h.tg.make_message_update(USER, USER, f"/vault send {asset.id}"), "sendDocument"
+    )
+    document = sent_back[1]["document"]
+    assert (document.content, document.filename) == (image, asset.name)
+
 
 async def test_album_is_one_answer(h: Harness) -> None:
     group = "13000000000000777"

@@ -156,6 +156,23 @@ def test_reply_layout_text_image_file_and_keyboard() -> None:
     ]
 
 
+def test_a_file_over_the_upload_limit_becomes_a_note() -> None:
+    reply = Reply(
+        blocks=[
+            TextBlock("Here:"),
+            FileBlock("big clip.mp4", b"x" * 2048, "video/mp4"),
+            FileBlock("small.csv", b"a,b\n", "text/csv"),
+        ]
+    )
+    items = render_reply(reply, file_limit=1024)
+    assert isinstance(items[0], OutText) and items[1:] == [
+        OutDocument("small.csv", b"a,b\n", "text/csv")
+    ]
+    assert items[0].html.startswith("Here:\n\nbig clip.mp4 is 0.0 MB: more than Telegram")
+    assert "/api/v1/assets/" in items[0].html
+    assert render_reply(reply)[1] == OutDocument("big clip.mp4", b"x" * 2048, "video/mp4")
+
+
 def test_long_caption_moves_to_the_next_message() -> None:
     caption = "c" * (CAPTION_LIMIT + 1)
     items = render_reply(Reply(blocks=[ImageBlock(png(), caption), TextBlock("next")]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.app import Assistant, Limits
-from core.chat import Attachment, ExternalUser, Incoming, Reply
+from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply
 from core.llm.offline import OfflineEngine
 from core.models import Asset
 from core.resilience.cache import MemoryKV
@@ -143,7 +143,15 @@ async def test_a_file_is_deleted_after_a_confirmation_and_frees_its_room(
 
     shown = await mia.say(f"/vault {asset_id}")
     assert shown.result["id"] == asset_id and "a.png" in shown.plain_text
-    assert [b.label for b in shown.buttons[0]] == ["Caption this", "Delete…"]
+    assert [b.label for b in shown.buttons[0]] == ["Send", "Caption this", "Delete…"]
+    [sent] = (await mia.press_label("Send")).blocks
+    assert isinstance(sent, FileBlock) and (sent.name, sent.mime, sent.data) == (
+        "a.png",
+        "image/png",
+        png(7),
+    )
+    assert (await mia.say(f"/vault send {asset_id}")).blocks == [sent]
+    await mia.say(f"/vault {asset_id}")
     asked = await mia.press_label("Delete")
     assert "for good" in asked.plain_text and asked.result["confirm"]["id"] == asset_id
     assert "Kept" in (await mia.press_label("Keep")).plain_text
@@ -170,8 +178,16 @@ async def test_delete_needs_a_number_and_only_reaches_your_own_files(
     alice_id = alice_file["stored"][0]["id"]
     bob = Chat(app, "bob", platform="telegram")
     assert "Which file?" in (await bob.say("/vault delete")).plain_text
+    assert "Which file?" in (await bob.say("/vault send")).plain_text
     assert "can't find that file" in (await bob.say(f"/vault delete {alice_id}")).plain_text
-    for forged in (f"vault:del:{alice_id}", f"vault:ask:{alice_id}", "vault:del:x", "vault:zap:1"):
+    assert "can't find that file" in (await bob.say(f"/vault send {alice_id}")).plain_text
+    for forged in (
+        f"vault:del:{alice_id}",
+        f"vault:ask:{alice_id}",
+        f"vault:get:{alice_id}",
+        "vault:del:x",
+        "vault:zap:1",
+    ):
         assert "can't find that file" in (await bob.press(forged)).plain_text
     assert len(await app.store.assets.list(1)) == 1 and len(blob_files(tmp_path)) == 1
     assert "#beach" in (await bob.say("/vault #beach")).plain_text  # a tag is still a tag
@@ -189,6 +205,15 @@ async def test_the_same_bytes_at_once_keep_one_row_and_one_blob(
     assert len({asset.id for asset, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert len(blob_files(tmp_path)) == 1
+
+
+async def test_a_file_whose_bytes_are_gone_is_said_so(app: Assistant, tmp_path: Path) -> None:
+    stored = (await send(app, "mia", "", attachment("a.png", png(12), "image/png"))).result
+    for path in blob_files(tmp_path):
+        path.unlink()
+    mia = Chat(app, "mia", platform="telegram")
+    reply = await mia.say(f"/vault send {stored['stored'][0]['id']}")
+    assert "no longer in the vault" in reply.plain_text and not reply.buttons
 
 
 class RacingBlobs(LocalBlobStore):
