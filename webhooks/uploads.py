@@ -306,7 +306,8 @@ class UploadsApi:
             log.warning("asset_blob_missing", asset_id=asset.id)
             return json_error(404, "the file's bytes are missing from the blob store")
         headers["Content-Disposition"] = attachment_header(asset.name or f"vault-{asset.id}")
-        return web.Response(body=data, content_type=asset.mime, headers=headers)
+        headers["Content-Type"] = asset.mime  # as stored: may carry a charset parameter
+        return web.Response(body=data, headers=headers)
 
     @with_account
     async def delete_asset(self, request: web.Request, account_id: int) -> web.Response:

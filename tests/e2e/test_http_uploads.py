@@ -401,6 +401,15 @@ async def test_content_downloads_the_stored_bytes(world: HttpWorld, s3: S3Endpoi
     async with world.http.get(url) as r:
         assert r.status == 401
 
+    notes = b"shoot list: beach, gym\n"
+    status, body = await upload(world, mia, notes, "notes.txt", "text/plain; charset=utf-8")
+    assert status == 201, body
+    async with world.http.get(
+        f"{world.url}/api/v1/assets/{body['asset']['id']}/content", headers=auth
+    ) as r:
+        assert r.status == 200 and await r.read() == notes
+        assert r.headers["Content-Type"] == body["asset"]["mime"]
+
     mine = await world.store.assets.get((await world.identity("mia")).id, asset["id"])
     await world.container.blobs.delete(mine.blob_key)  # the bytes went missing
     async with world.http.get(url, headers=auth) as r:
