@@ -7,7 +7,7 @@ way to reach another account's rows by id alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -66,7 +66,7 @@ class KeyValueStore(Protocol):
 
 
 class BlobStore(Protocol):
-    """Content-addressed bytes (the vault)."""
+    """Bytes under keys (the vault)."""
 
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
@@ -75,6 +75,11 @@ class BlobStore(Protocol):
     ) -> int: ...
 
     async def get(self, key: str) -> bytes: ...
+
+    async def stream(self, key: str, chunk_size: int = ...) -> AsyncGenerator[bytes, None]:
+        """The blob in chunks, without holding it whole: ``NotFound`` is raised here, before
+        the first chunk; ``aclose()`` the generator when stopping early."""
+        ...
 
     async def exists(self, key: str) -> bool: ...
 

@@ -30,7 +30,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ T = TypeVar("T")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * 1024 * 1024  # larger streams go as a multipart upload
+STREAM_CHUNK = 256 * 1024  # what ``stream`` reads at a time
 BLOB_MISSING_MESSAGE = "That file is no longer in the vault."
 BLOB_UNAVAILABLE_MESSAGE = (
     "The file store is not reachable right now; nothing was changed. Please try again in a minute."
@@ -134,6 +135,14 @@ class LocalBlobStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise NotFound(BLOB_MISSING_MESSAGE) from error
 
+    async def stream(self, key: str, chunk_size: int = STREAM_CHUNK) -> AsyncGenerator[bytes, None]:
+        path = self.path_for(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise NotFound(BLOB_MISSING_MESSAGE) from error
+        return _chunks(handle.read, handle.close, chunk_size)
+
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_for(key).is_file)
 
@@ -155,6 +164,17 @@ class LocalBlobStore:
                 return False
 
         return await asyncio.to_thread(_probe)
+
+
+async def _chunks(
+    read: Callable[[int], bytes], close: Callable[[], object], size: int
+) -> AsyncGenerator[bytes, None]:
+    """``read(size)`` in a worker thread until it returns nothing; ``close()`` in every case."""
+    try:
+        while chunk := await asyncio.to_thread(read, size):
+            yield chunk
+    finally:
+        await asyncio.to_thread(close)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -392,6 +412,18 @@ class S3BlobStore:
             return await asyncio.to_thread(body.read)
         finally:
             body.close()
+
+    async def stream(self, key: str, chunk_size: int = STREAM_CHUNK) -> AsyncGenerator[bytes, None]:
+        try:
+            response = await self._call(
+                self.client.get_object, Bucket=self.bucket, Key=check_key(key)
+            )
+        except Exception as error:
+            if _is_missing(error):
+                raise NotFound(BLOB_MISSING_MESSAGE) from error
+            raise
+        body = response["Body"]
+        return _chunks(body.read, body.close, chunk_size)
 
     async def exists(self, key: str) -> bool:
         try:

@@ -109,16 +109,16 @@ def asset_json(asset: Asset) -> dict[str, Any]:
     }
 
 
-Route = Callable[["UploadsApi", web.Request], Awaitable[web.Response]]
+Route = Callable[["UploadsApi", web.Request], Awaitable[web.StreamResponse]]
 
 
 def with_account(
-    handler: Callable[[UploadsApi, web.Request, int], Awaitable[web.Response]],
+    handler: Callable[[UploadsApi, web.Request, int], Awaitable[web.StreamResponse]],
 ) -> Route:
     """The route runs for the account behind the request's bearer key; 401 without a valid one."""
 
     @functools.wraps(handler)
-    async def route(api: UploadsApi, request: web.Request) -> web.Response:
+    async def route(api: UploadsApi, request: web.Request) -> web.StreamResponse:
         account_id = await api.authenticate(request)
         if account_id is None:
             return api.unauthorized()
@@ -287,9 +287,9 @@ class UploadsApi:
         return web.json_response({"asset": asset_json(asset)})
 
     @with_account
-    async def asset_content(self, request: web.Request, account_id: int) -> web.Response:
-        """The file's bytes, as stored (``ETag`` = its sha256, so a client can skip a download
-        it already has with ``If-None-Match``)."""
+    async def asset_content(self, request: web.Request, account_id: int) -> web.StreamResponse:
+        """The file's bytes, as stored, streamed from the blob store (``ETag`` = its sha256, so
+        a client can skip a download it already has with ``If-None-Match``)."""
         if self.vault is None:
             return json_error(503, NO_VAULT)
         asset_id = parse_id(request.match_info["asset_id"])
@@ -301,13 +301,23 @@ class UploadsApi:
         if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
             return web.Response(status=304, headers=headers)
         try:
-            data = await self.vault.blobs.get(asset.blob_key)
+            chunks = await self.vault.blobs.stream(asset.blob_key)
         except NotFound:
             log.warning("asset_blob_missing", asset_id=asset.id)
             return json_error(404, "the file's bytes are missing from the blob store")
         headers["Content-Disposition"] = attachment_header(asset.name or f"vault-{asset.id}")
         headers["Content-Type"] = asset.mime  # as stored: may carry a charset parameter
-        return web.Response(body=data, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = asset.size  # a cut-off download is visible as one
+        try:
+            await response.prepare(request)
+            if request.method != "HEAD":  # aiohttp would send a HEAD's body all the same
+                async for chunk in chunks:
+                    await response.write(chunk)
+        finally:
+            await chunks.aclose()
+        await response.write_eof()
+        return response
 
     @with_account
     async def delete_asset(self, request: web.Request, account_id: int) -> web.Response:

@@ -88,6 +88,39 @@ async def test_put_get_exists_delete(blobs: BlobHarness) -> None:
         await store.get(key)
 
 
+async def test_stream_reads_a_blob_back_in_chunks(blobs: BlobHarness) -> None:
+    data = os.urandom(MiB + 4321)
+    key = key_for(data)
+    await blobs.store.put(key, data, "video/mp4")
+    chunks = [c async for c in await blobs.store.stream(key, chunk_size=256 * 1024)]
+    assert b"".join(chunks) == data and len(chunks) == 5
+    assert max(map(len, chunks)) <= 256 * 1024
+
+    early = await blobs.store.stream(key, chunk_size=1024)  # a reader that stops early
+    assert len(await early.__anext__()) == 1024
+    await early.aclose()
+    with pytest.raises(NotFound):  # raised when asked, before any chunk
+        await blobs.store.stream(key_for(b"never stored"))
+    empty = key_for(b"")
+    await blobs.store.put(empty, b"", "text/plain")
+    assert [c async for c in await blobs.store.stream(empty)] == []
+
+
+def open_files_under(root: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if str(root) in os.path.realpath(fd))
+
+
+async def test_local_stream_closes_its_file_when_the_reader_stops(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "vault")
+    await store.put("a/b", b"x" * 10_000, "text/plain")
+    early = await store.stream("a/b", chunk_size=100)
+    await early.__anext__()
+    assert open_files_under(tmp_path / "vault") == 1
+    await early.aclose()
+    assert open_files_under(tmp_path / "vault") == 0
+
+
 async def test_empty_blob(blobs: BlobHarness) -> None:
     key = key_for(b"")
     await blobs.store.put(key, b"", "text/plain")

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.contract.test_blob_contract import open_files_under
 from tests.fakes.clock import FakeClock
 from tests.fakes.s3_server import S3Endpoint
 from tests.fakes.stripe_api import HttpWorld, start_world
@@ -396,6 +397,20 @@ async def test_content_downloads_the_stored_bytes(world: HttpWorld, s3: S3Endpoi
         )
     async with world.http.get(url, headers={**auth, "If-None-Match": r.headers["ETag"]}) as r:
         assert r.status == 304 and await r.read() == b""
+    async with world.http.head(url, headers=auth) as r:
+        assert r.status == 200 and r.headers["Content-Length"] == str(len(data))
+
+    # A client that goes away mid-download: the blob is closed, the server goes on.
+    async with aiohttp.ClientSession() as other, other.get(url, headers=auth) as r:
+        assert len(await r.content.readexactly(64 * 1024)) == 64 * 1024
+        r.close()
+    for _ in range(100):
+        if s3 is not None or not open_files_under(world.container.settings.blob_root):
+            break
+        await asyncio.sleep(0.02)
+    assert s3 is not None or not open_files_under(world.container.settings.blob_root)
+    async with world.http.get(url, headers=auth) as r:
+        assert r.status == 200 and await r.read() == data
     async with world.http.get(url, headers={"Authorization": f"Bearer {zoe}"}) as r:
         assert r.status == 404  # another account's file, whoever asks
     async with world.http.get(url) as r:
