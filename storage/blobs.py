@@ -398,7 +398,8 @@ class S3BlobStore:
                 UploadId=upload_id,
             )
 
-    async def get(self, key: str) -> bytes:
+    async def _body(self, key: str) -> Any:
+        """The object's streaming body; ``NotFound`` when there is no such object."""
         try:
             response = await self._call(
                 self.client.get_object, Bucket=self.bucket, Key=check_key(key)
@@ -407,22 +408,17 @@ class S3BlobStore:
             if _is_missing(error):
                 raise NotFound(BLOB_MISSING_MESSAGE) from error
             raise
-        body = response["Body"]
+        return response["Body"]
+
+    async def get(self, key: str) -> bytes:
+        body = await self._body(key)
         try:
             return await asyncio.to_thread(body.read)
         finally:
             body.close()
 
     async def stream(self, key: str, chunk_size: int = STREAM_CHUNK) -> AsyncGenerator[bytes, None]:
-        try:
-            response = await self._call(
-                self.client.get_object, Bucket=self.bucket, Key=check_key(key)
-            )
-        except Exception as error:
-            if _is_missing(error):
-                raise NotFound(BLOB_MISSING_MESSAGE) from error
-            raise
-        body = response["Body"]
+        body = await self._body(key)
         return _chunks(body.read, body.close, chunk_size)
 
     async def exists(self, key: str) -> bool:

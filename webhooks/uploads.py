@@ -82,6 +82,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
 
 
 NO_VAULT = "the vault is not configured on this server"
+NO_SUCH_ASSET = "no such asset in your vault"
 
 
 def attachment_header(name: str) -> str:
@@ -278,12 +279,16 @@ class UploadsApi:
 
     # ------------------------------------------------------------ one asset
 
+    async def _asset(self, request: web.Request, account_id: int) -> Asset | None:
+        """The route's ``{asset_id}`` if it is the account's own (a malformed id is no asset)."""
+        asset_id = parse_id(request.match_info["asset_id"])
+        return await self.assets.get(account_id, asset_id) if asset_id else None
+
     @with_account
     async def get_asset(self, request: web.Request, account_id: int) -> web.Response:
-        asset_id = parse_id(request.match_info["asset_id"])
-        asset = await self.assets.get(account_id, asset_id) if asset_id else None
+        asset = await self._asset(request, account_id)
         if asset is None:
-            return json_error(404, "no such asset in your vault")
+            return json_error(404, NO_SUCH_ASSET)
         return web.json_response({"asset": asset_json(asset)})
 
     @with_account
@@ -292,10 +297,9 @@ class UploadsApi:
         a client can skip a download it already has with ``If-None-Match``)."""
         if self.vault is None:
             return json_error(503, NO_VAULT)
-        asset_id = parse_id(request.match_info["asset_id"])
-        asset = await self.assets.get(account_id, asset_id) if asset_id else None
+        asset = await self._asset(request, account_id)
         if asset is None:
-            return json_error(404, "no such asset in your vault")
+            return json_error(404, NO_SUCH_ASSET)
         etag = f'"{asset.sha256}"'
         headers = {"ETag": etag, "Cache-Control": "private, max-age=0"}
         if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
@@ -326,7 +330,7 @@ class UploadsApi:
         asset_id = parse_id(request.match_info["asset_id"])
         removed = await self.vault.remove(account_id, asset_id) if asset_id else None
         if removed is None:
-            return json_error(404, "no such asset in your vault")
+            return json_error(404, NO_SUCH_ASSET)
         log.info("asset_deleted", asset_id=removed.id, size=removed.size)
         return web.Response(status=204)
 
