@@ -1,5 +1,8 @@
 """/vault, files sent into the chat, "Caption this", and removing a file.
 
+What the vault shows is private: asked for in a group, it goes to the asker's private chat
+(``Reply.ephemeral``; a creator's files are not for the whole team chat).
+
 ``/vault`` lists, ``/vault 12`` shows one file with its buttons, ``/vault send 12`` sends the file
 itself (as a document: the original bytes, not a recompressed photo; adapters say so instead when
 it is over what their platform lets a bot send), ``/vault delete 12`` asks before it removes one
@@ -97,6 +100,7 @@ def register(reg: Registry) -> None:
                     ]
                 ],
                 result={"confirm": asset.model_dump(mode="json")},
+                ephemeral=True,
             )
         if args.asset_id is not None:
             asset = await _own_asset(ctx, args.asset_id)
@@ -111,6 +115,7 @@ def register(reg: Registry) -> None:
                 _line(asset) + escape_markup(added),
                 buttons=[row],
                 result=asset.model_dump(mode="json"),
+                ephemeral=True,
             )
         tag = args.tag.lstrip("#").lower() if args.tag else None
         assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=LIST_LIMIT)
@@ -131,7 +136,11 @@ def register(reg: Registry) -> None:
             "`/vault <number>` shows one file, `/vault send <number>` sends it, "
             "`/vault delete <number>` removes it."
         )
-        return Reply.text("\n".join(lines), result=[a.model_dump(mode="json") for a in assets])
+        return Reply.text(
+            "\n".join(lines),
+            result=[a.model_dump(mode="json") for a in assets],
+            ephemeral=True,
+        )
 
     @reg.action("__attachments__")
     async def attachments(ctx: Context, _: list[str]) -> Reply:
@@ -183,7 +192,7 @@ def register(reg: Registry) -> None:
             return await vault(ctx, VaultArgs(action="delete", asset_id=asset_id))
         if what == "keep":
             asset = await _own_asset(ctx, asset_id)
-            return Reply.text(f"Kept {_line(asset)}")
+            return Reply.text(f"Kept {_line(asset)}", ephemeral=True)
         if what == "del":
             if ctx.app.vault is None:
                 raise NotFound(GONE)
@@ -195,6 +204,7 @@ def register(reg: Registry) -> None:
                 f"Deleted {_line(removed)} — {_size(removed.size)} freed; "
                 f"your vault now uses {_size(total)}.",
                 result={"deleted": removed.model_dump(mode="json")},
+                ephemeral=True,
             )
         asset = await _own_asset(ctx, asset_id)
         profile = await ctx.profile() or Profile()
@@ -221,4 +231,5 @@ async def _send_file(ctx: Context, asset: Asset) -> Reply:
     return Reply(
         blocks=[FileBlock(name=name, data=data, mime=asset.mime)],
         result={"sent": asset.model_dump(mode="json")},
+        ephemeral=True,
     )

@@ -625,6 +625,24 @@ async def test_private_answers_asked_for_in_a_group_go_to_the_private_chat(h: Ha
     assert len(in_private) == 1 and "link code" in (in_private[0].text or "")
 
 
+async def test_the_vault_asked_for_in_a_group_answers_in_private(h: Harness) -> None:
+    image = png(32, 32)
+    await h.answer(h.tg.make_photo_update(USER, USER, image, caption="#teaser"))
+    [asset] = await h.assistant.store.assets.list((await h.account()).id)
+    group = -100_778
+    h.tg.add_chat(group, "supergroup", title="Agency")
+    for text in ("/vault", f"/vault {asset.id}", f"/vault send {asset.id}"):
+        since = len(h.tg.sent)
+        await h.deliver(h.tg.make_message_update(group, USER, text))
+        await h.settle()
+        in_group = [s for s in h.tg.sent[since:] if s.chat_id == group]
+        in_private = [s for s in h.tg.sent[since:] if s.chat_id == USER]
+        assert [s.text for s in in_group] == ["I've sent you the answer in our private chat."]
+        assert in_private, text
+    assert in_private[-1][0] == "sendDocument"
+    assert in_private[-1][1]["document"].content == image
+
+
 async def test_throttle_shared_through_redis_across_instances(
     make_world: WorldFactory, make_harness: HarnessFactory, redis_url: str, redis_prefix: str
 ) -> None:
