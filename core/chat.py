@@ -188,15 +188,15 @@ def escape_markup(text: str) -> str:
     return _MARKUP_CHARS.sub(r"\\\1", text)
 
 
-def megabytes(size: int) -> str:
-    """``"12.3 MB"`` (MiB, as chat apps show sizes)."""
-    return f"{size / 1048576:.1f} MB"
+def human_size(size: int) -> str:
+    """``"12.3 MB"`` or ``"640 KB"`` (binary units, as chat apps show sizes)."""
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"
 
 
 def file_too_big(block: FileBlock, limit: int, where: str) -> str:
     """What a chat shows instead of a file it cannot carry (markup)."""
     return (
-        f"{escape_markup(block.name or 'The file')} is {megabytes(len(block.data))}: more than "
-        f"{where} lets me send ({megabytes(limit)}). The uploads API's "
+        f"{escape_markup(block.name or 'The file')} is {human_size(len(block.data))}: more than "
+        f"{where} lets me send ({human_size(limit)}). The uploads API's "
         "`GET /api/v1/assets/<number>/content` downloads vault files of any size."
     )

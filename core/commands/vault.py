@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from core.chat import Attachment, Button, FileBlock, Reply, escape_markup
+from core.chat import Attachment, Button, FileBlock, Reply, escape_markup, human_size
 from core.commands.captions import caption_reply
 from core.commands.registry import Registry
 from core.context import Context
@@ -37,14 +37,10 @@ LIST_LIMIT = 50  # files /vault lists (the uploads API pages through all of them
 GONE = "I can't find that file in your vault — `/vault` lists yours."
 
 
-def _size(n: int) -> str:
-    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{max(1, n // 1024)} KB"
-
-
 def _line(asset: Asset) -> str:
     tags = " ".join("#" + t for t in asset.tags)
     return escape_markup(
-        f"#{asset.id} {asset.name or asset.mime} — {asset.mime}, {_size(asset.size)} {tags}"
+        f"#{asset.id} {asset.name or asset.mime} — {asset.mime}, {human_size(asset.size)} {tags}"
     )
 
 
@@ -131,7 +127,7 @@ def register(reg: Registry) -> None:
             else f"{len(assets)} files"
         )
         head = f"**{count}**" + (f" tagged #{escape_markup(tag)}" if tag else "")
-        lines = [f"{head} — vault uses {_size(total)}"] + [_line(a) for a in assets]
+        lines = [f"{head} — vault uses {human_size(total)}"] + [_line(a) for a in assets]
         lines.append(
             "`/vault <number>` shows one file, `/vault send <number>` sends it, "
             "`/vault delete <number>` removes it."
@@ -201,8 +197,8 @@ def register(reg: Registry) -> None:
                 raise NotFound(GONE)
             total = await ctx.app.store.assets.total_size(ctx.account_id)
             return Reply.text(
-                f"Deleted {_line(removed)} — {_size(removed.size)} freed; "
-                f"your vault now uses {_size(total)}.",
+                f"Deleted {_line(removed)} — {human_size(removed.size)} freed; "
+                f"your vault now uses {human_size(total)}.",
                 result={"deleted": removed.model_dump(mode="json")},
                 ephemeral=True,
             )

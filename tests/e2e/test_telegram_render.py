@@ -168,7 +168,7 @@ def test_a_file_over_the_upload_limit_becomes_a_note() -> None:
     assert isinstance(items[0], OutText) and items[1:] == [
         OutDocument("small.csv", b"a,b\n", "text/csv")
     ]
-    assert items[0].html.startswith("Here:\n\nbig clip.mp4 is 0.0 MB: more than Telegram")
+    assert items[0].html.startswith("Here:\n\nbig clip.mp4 is 2 KB: more than Telegram lets")
     assert "/api/v1/assets/" in items[0].html
     assert render_reply(reply)[1] == OutDocument("big clip.mp4", b"x" * 2048, "video/mp4")
 
