@@ -47,6 +47,7 @@ BLOB_UNAVAILABLE_MESSAGE = (
     "The file store is not reachable right now; nothing was changed. Please try again in a minute."
 )
 
+_NO_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)  # a local key that is no blob
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -132,14 +133,14 @@ class LocalBlobStore:
         path = self.path_for(key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+        except _NO_FILE as error:
             raise NotFound(BLOB_MISSING_MESSAGE) from error
 
     async def stream(self, key: str, chunk_size: int = STREAM_CHUNK) -> AsyncGenerator[bytes, None]:
         path = self.path_for(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+        except _NO_FILE as error:
             raise NotFound(BLOB_MISSING_MESSAGE) from error
         return _chunks(handle.read, handle.close, chunk_size)
 

@@ -55,9 +55,9 @@ log = structlog.get_logger("huntaze.telegram")
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# Methods that put something into a chat and count against its flood limits.
 BOT_API_UPLOAD_LIMIT = 50 * 1024 * 1024  # files a bot sends through api.telegram.org
 
+# Methods that put something into a chat and count against its flood limits.
 PACED_METHODS = frozenset(
     {
         "sendMessage",
