@@ -111,7 +111,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
     stack = AsyncExitStack()
     try:
         await migrate(settings.database_url)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pg_pool_size=settings.database_pool_size)
         stack.push_async_callback(engine.dispose)
         store = SqlStore(engine, clock)
 

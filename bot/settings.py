@@ -20,6 +20,7 @@ class Settings(BaseSettings):
 
     # storage
     database_url: str = "sqlite+aiosqlite:///./data/huntaze.db"
+    database_pool_size: int = Field(20, ge=1, le=1000)  # PostgreSQL connections per process
     redis_url: str | None = None
     # Seconds a Redis connection or command may take before the answer is "not reachable": a
     # Redis that accepts but never answers (a network partition) must not hold every message.

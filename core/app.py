@@ -29,6 +29,7 @@ from core.errors import (
     UsageError,
 )
 from core.jobs import JobQueue
+from core.log_context import log_context
 from core.ports import (
     BlobStore,
     Clock,
@@ -113,9 +114,7 @@ class Assistant:
         started = time.perf_counter()
         name = "message"
         outcome = "ok"
-        with structlog.contextvars.bound_contextvars(
-            request_id=request_id, platform=incoming.user.platform
-        ):
+        with log_context(request_id=request_id, platform=incoming.user.platform):
             try:
                 account, profile = await self.store.accounts.resolve_with_profile(
                     incoming.user.identity()

@@ -25,6 +25,7 @@ import structlog
 
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
 from core.errors import HuntazeError
+from core.log_context import log_context
 from core.ports import KeyValueStore, Notifier
 
 if TYPE_CHECKING:
@@ -371,5 +372,5 @@ class JobRunner:
     async def run(self, name: str, payload: dict[str, Any], job_id: str, attempt: int) -> None:
         spec = self.spec(name)
         env = JobEnv(app=self.app, notifier=self.notifier, job_id=job_id, attempt=attempt)
-        with structlog.contextvars.bound_contextvars(job=name, job_id=job_id, attempt=attempt):
+        with log_context(job=name, job_id=job_id, attempt=attempt):
             await spec.handler(env, payload)

@@ -44,6 +44,7 @@ from adapters.telegram.inbound import (
 )
 from adapters.telegram.outbound import ReplySender
 from core.chat import Attachment, Incoming, Reply
+from core.log_context import log_context
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -247,7 +248,7 @@ class TelegramHandlers:
         self._active += 1
         self._idle.clear()
         try:
-            with structlog.contextvars.bound_contextvars(request_id=incoming.request_id):
+            with log_context(request_id=incoming.request_id):
                 async with Typing(self.bot, chat_id, self.typing_delay):
                     reply = await self.assistant.handle(incoming)
                 user_chat = int(incoming.user.id)
