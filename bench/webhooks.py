@@ -65,6 +65,8 @@ def free_port() -> int:
 async def serve_hello(port: int) -> None:
     from aiohttp import web
 
+    from bot.lifecycle import tune_gc
+
     async def hello(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(text="ok")
@@ -74,6 +76,7 @@ async def serve_hello(port: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    tune_gc()  # as the product does, so the baseline is not handicapped
     print("ready", flush=True)
     await asyncio.Event().wait()
 
@@ -81,7 +84,7 @@ async def serve_hello(port: int) -> None:
 async def serve_product(port: int, database_url: str, data_dir: str, s3: str | None) -> None:
     from bot import logging as bot_logging
     from bot.container import build
-    from bot.lifecycle import build_http_app
+    from bot.lifecycle import build_http_app, tune_gc
     from bot.settings import Settings
     from webhooks.app import HttpServer
 
@@ -103,6 +106,7 @@ async def serve_product(port: int, database_url: str, data_dir: str, s3: str | N
     container = await build(Settings(_env_file=None, **settings))  # type: ignore[call-arg]
     server = HttpServer(build_http_app(container), "127.0.0.1", port)
     await server.start()
+    tune_gc()  # as `huntaze serve` does before serving
     print("ready", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
