@@ -7,6 +7,7 @@ huntaze migrate             apply database migrations and exit
 huntaze import FILE --account ID   import a CSV export into an account
 huntaze worker              consume background jobs from Redis (REDIS_URL)
 huntaze jobs dead | retry ID      list dead-lettered jobs / re-queue one
+huntaze vault sweep [--older-than HOURS] [--dry-run]   delete stored files no vault entry uses
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -23,6 +25,7 @@ from adapters.console import default_user as console_user
 from bot import logging as bot_logging
 from bot.settings import Settings
 from core.errors import StartupError
+from core.services.vault import SWEEP_GRACE
 
 log = structlog.get_logger("huntaze.bot")
 
@@ -46,7 +49,46 @@ def _parser() -> argparse.ArgumentParser:
     jobs_sub.add_parser("dead", help="list jobs that failed on every attempt")
     retry = jobs_sub.add_parser("retry", help="re-queue a dead-lettered job")
     retry.add_argument("id")
+    vault = sub.add_parser("vault", help="vault maintenance")
+    vault_sub = vault.add_subparsers(dest="vault_command", required=True)
+    sweep = vault_sub.add_parser(
+        "sweep", help="delete stored files no vault entry refers to (a crash's leftovers)"
+    )
+    sweep.add_argument(
+        "--older-than",
+        type=_hours,
+        default=SWEEP_GRACE,
+        metavar="HOURS",
+        help="only files at least this old (default 24; never below 1: uploads in progress)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="count them, delete nothing")
     return parser
+
+
+def _hours(text: str) -> timedelta:
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from None
+    if not 1 <= hours <= 24 * 365:
+        raise argparse.ArgumentTypeError("between 1 and 8760 hours")
+    return timedelta(hours=hours)
+
+
+async def _vault_sweep(settings: Settings, grace: timedelta, dry_run: bool) -> int:
+    from bot.container import build
+
+    container = await build(settings)
+    try:
+        vault = container.assistant.vault
+        if vault is None:
+            print("huntaze: no file store is configured", file=sys.stderr)
+            return 2
+        report = await vault.sweep_orphans(container.clock.now(), grace, dry_run=dry_run)
+        print(report.text(dry_run=dry_run, grace=grace))
+        return 0
+    finally:
+        await container.aclose()
 
 
 async def _chat(settings: Settings, once: str | None, user: str, as_json: bool) -> int:
@@ -166,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             code = asyncio.run(_worker(settings))
         elif args.command == "jobs":
             code = asyncio.run(_jobs(settings, args.jobs_command, getattr(args, "id", None)))
+        elif args.command == "vault":
+            code = asyncio.run(_vault_sweep(settings, args.older_than, args.dry_run))
         else:
             code = asyncio.run(_run(settings, interactive=chatting))
     except StartupError as exc:

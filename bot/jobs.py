@@ -48,6 +48,8 @@ QUEUE_NAME = "huntaze"
 #: Cron schedules (UTC) of the summary jobs the worker queues.
 DAILY_CRON = "0 8 * * *"
 WEEKLY_CRON = "0 8 * * 1"
+#: When the worker sweeps the vault for orphaned blobs (``VaultService.sweep_orphans``).
+VAULT_SWEEP_CRON = "30 3 * * *"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -344,7 +346,8 @@ def build_worker(
     sweep_seconds: int = 60,
 ) -> Any:
     """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With ``kv``
-    and ``cron`` it also queues the daily and weekly summaries."""
+    and ``cron`` it also queues the daily and weekly summaries; with ``cron`` and a vault it
+    sweeps the vault for orphaned blobs every night."""
     from saq import CronJob, Worker
     from saq.job import Status
 
@@ -389,6 +392,13 @@ def build_worker(
             CronJob(daily, cron=DAILY_CRON, unique=True),
             CronJob(weekly, cron=WEEKLY_CRON, unique=True),
         ]
+    vault = runner.app.vault
+    if cron and vault is not None:
+
+        async def sweep_vault(ctx: dict[str, Any]) -> int:
+            return (await vault.sweep_orphans(clock.now())).removed
+
+        cron_jobs.append(CronJob(sweep_vault, cron=VAULT_SWEEP_CRON, unique=True))
     worker = Worker(
         queue,
         functions=[(SAQ_FUNCTION, huntaze_job)],

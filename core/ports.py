@@ -65,6 +65,15 @@ class KeyValueStore(Protocol):
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool: ...
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored blob, as a listing shows it."""
+
+    key: str
+    size: int
+    modified: datetime  # when it was written, UTC
+
+
 class BlobStore(Protocol):
     """Bytes under keys (the vault)."""
 
@@ -84,6 +93,11 @@ class BlobStore(Protocol):
     async def exists(self, key: str) -> bool: ...
 
     async def delete(self, key: str) -> None: ...
+
+    def scan(self, prefix: str) -> AsyncIterator[BlobInfo]:
+        """Every blob whose key starts with ``prefix``, a page at a time, in no set order
+        (maintenance: finding blobs no row refers to)."""
+        ...
 
     async def ping(self) -> bool: ...
 
@@ -210,6 +224,11 @@ class AssetRepository(Protocol):
     async def total_size(self, account_id: int) -> int: ...
 
     async def delete(self, account_id: int, asset_id: int) -> bool: ...
+
+    async def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that some asset row refers to, in any account. For the orphan
+        sweep only (an operator's maintenance task): it reveals keys, never rows."""
+        ...
 
 
 class Store(Protocol):

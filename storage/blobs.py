@@ -31,10 +31,12 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import NotFound, ServiceUnavailable
+from core.ports import BlobInfo
 
 T = TypeVar("T")
 
@@ -42,6 +44,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * 1024 * 1024  # larger streams go as a multipart upload
 STREAM_CHUNK = 256 * 1024  # what ``stream`` reads at a time
+SCAN_PAGE = 1000  # blobs a ``scan`` lists per step (S3's page size)
 BLOB_MISSING_MESSAGE = "That file is no longer in the vault."
 BLOB_UNAVAILABLE_MESSAGE = (
     "The file store is not reachable right now; nothing was changed. Please try again in a minute."
@@ -150,6 +153,38 @@ class LocalBlobStore:
     async def delete(self, key: str) -> None:
         path = self.path_for(key)
         await asyncio.to_thread(_unlink_quietly, str(path))
+
+    async def scan(self, prefix: str) -> AsyncIterator[BlobInfo]:
+        """Files under the root whose key starts with ``prefix``; the temporary files of writes
+        in progress (``.tmp-*``) are not blobs and are left out."""
+        walker = os.walk(self._root)
+
+        def _page() -> list[BlobInfo]:
+            page: list[BlobInfo] = []
+            for folder, dirs, files in walker:
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                relative = Path(folder).relative_to(self._root).as_posix()
+                base = "" if relative == "." else relative + "/"
+                if not (base.startswith(prefix) or prefix.startswith(base)):
+                    dirs[:] = []  # nothing under here can match
+                    continue
+                for name in files:
+                    key = base + name
+                    if name.startswith(".") or not key.startswith(prefix):
+                        continue
+                    try:
+                        st = os.stat(os.path.join(folder, name))
+                    except FileNotFoundError:  # deleted since the walk saw it
+                        continue
+                    modified = datetime.fromtimestamp(st.st_mtime, UTC)
+                    page.append(BlobInfo(key=key, size=st.st_size, modified=modified))
+                if len(page) >= SCAN_PAGE:
+                    break
+            return page
+
+        while page := await asyncio.to_thread(_page):
+            for info in page:
+                yield info
 
     async def ping(self) -> bool:
         """True when the directory exists (or can be created) and is writable."""
@@ -433,6 +468,27 @@ class S3BlobStore:
 
     async def delete(self, key: str) -> None:
         await self._call(self.client.delete_object, Bucket=self.bucket, Key=check_key(key))
+
+    async def scan(self, prefix: str) -> AsyncIterator[BlobInfo]:
+        """``ListObjectsV2`` page by page (up to ``SCAN_PAGE`` keys each)."""
+        token: str | None = None
+        while True:
+            extra = {"ContinuationToken": token} if token else {}
+            page = await self._call(
+                self.client.list_objects_v2,
+                Bucket=self.bucket,
+                Prefix=prefix,
+                MaxKeys=SCAN_PAGE,
+                **extra,
+            )
+            for item in page.get("Contents", []):
+                modified = item["LastModified"]
+                if modified.tzinfo is None:
+                    modified = modified.replace(tzinfo=UTC)
+                yield BlobInfo(key=item["Key"], size=int(item["Size"]), modified=modified)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
 
     async def ping(self) -> bool:
         """True when the bucket answers ``HeadBucket``."""

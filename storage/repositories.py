@@ -60,6 +60,7 @@ DB_UNAVAILABLE_MESSAGE = (
 _RACE_ATTEMPTS = 5
 # Rows SQLAlchemy sends as one multi-row INSERT (its "insertmanyvalues" pages hold 1,000).
 _ONE_STATEMENT_ROWS = 1000
+_IN_BATCH = 500  # values per IN (...) list: well under SQLite's and asyncpg's parameter limits
 
 
 def normalise_title(title: str) -> str:
@@ -700,6 +701,17 @@ class SqlAssetRepository:
                 delete(AssetRow).where(AssetRow.account_id == account_id, AssetRow.id == asset_id)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def referenced_blob_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        async with self._db.connection() as conn:
+            for start in range(0, len(keys), _IN_BATCH):
+                batch = list(keys[start : start + _IN_BATCH])
+                rows = await conn.scalars(
+                    select(AssetRow.blob_key).where(AssetRow.blob_key.in_(batch))
+                )
+                found.update(rows)
+        return found
 
 
 # ---------------------------------------------------------------- the store

@@ -222,6 +222,7 @@ class AssetRow(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "sha256"),
         Index("ix_assets_account_id_created_at", "account_id", "created_at"),
+        Index("ix_assets_blob_key", "blob_key"),  # migration 0004: the orphaned-blob sweep
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)

@@ -15,6 +15,12 @@ Whatever fails or is cancelled midway, no blob is left without a row and no row 
 ``remove`` deletes the row first (the file leaves the vault, and the plan's vault size, at once),
 then its blob. Had the key been derived from the hash, an upload of the same bytes right after a
 removal could have put the same key between the two steps and lost its blob to the removal.
+
+What no order of writes can cover - a process killed between the blob and its row, a blob the
+store failed to delete after its row went (``blob_cleanup_failed``), an account deleted with its
+rows - leaves a blob no row refers to. ``sweep_orphans`` finds vault blobs older than a grace
+period (an upload in progress is never that old) that no asset row refers to, and deletes them
+(``huntaze vault sweep``; daily in ``huntaze worker``).
 """
 
 from __future__ import annotations
@@ -26,14 +32,15 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import puremagic
 import structlog
 
-from core.chat import Attachment
+from core.chat import Attachment, human_size
 from core.errors import HuntazeError, QuotaExceeded, UsageError
 from core.models import Asset, clean_text
-from core.ports import BlobStore, QuotaGuard, Store
+from core.ports import BlobInfo, BlobStore, QuotaGuard, Store
 
 log = structlog.get_logger("huntaze.vault")
 
@@ -143,9 +150,36 @@ def tags_from_caption(caption: str, limit: int = 8) -> list[str]:
     return list(dict.fromkeys(tags))[:limit]
 
 
+VAULT_PREFIX = "acct/"
+# Vault blob keys: new_blob_key's, and the content-hash keys of earlier versions.
+_VAULT_KEY = re.compile(r"^acct/[0-9]+/(up|ab)/[^/]+$")
+SWEEP_GRACE = timedelta(hours=24)  # an orphan younger than this may be an upload in progress
+_SWEEP_BATCH = 500
+HOUR = timedelta(hours=1)
+
+
 def new_blob_key(account_id: int) -> str:
     """A key no other blob has: one per stored file, under the account's prefix."""
-    return f"acct/{account_id}/up/{secrets.token_hex(16)}"
+    return f"{VAULT_PREFIX}{account_id}/up/{secrets.token_hex(16)}"
+
+
+@dataclass
+class SweepReport:
+    scanned: int = 0  # vault blobs listed
+    recent: int = 0  # younger than the grace period: not judged
+    orphans: int = 0  # older, and no asset row refers to them
+    orphan_bytes: int = 0
+    removed: int = 0
+
+    def text(self, *, dry_run: bool, grace: timedelta) -> str:
+        old = self.scanned - self.recent
+        judged = f"{old} vault blob{'' if old == 1 else 's'} older than {grace / HOUR:g} h"
+        if not self.orphans:
+            found = f"No orphaned blob among {judged}"
+        else:
+            found = f"{self.orphans} orphaned ({human_size(self.orphan_bytes)}) among {judged}"
+        done = " (dry run: nothing deleted)" if dry_run else f"; removed {self.removed}"
+        return f"{found}{done}; {self.recent} newer ones not judged."
 
 
 @dataclass
@@ -213,6 +247,49 @@ class VaultService:
         # delete now only takes space (logged as blob_cleanup_failed with its key).
         await self._delete_quietly(asset.blob_key)
         return asset
+
+    async def sweep_orphans(
+        self, now: datetime, grace: timedelta = SWEEP_GRACE, *, dry_run: bool = False
+    ) -> SweepReport:
+        """Delete vault blobs older than ``grace`` that no asset row (of any account) refers
+        to; with ``dry_run`` only count them. See the module docstring."""
+        report = SweepReport()
+        cutoff = now - grace
+        batch: list[BlobInfo] = []
+        async for info in self.blobs.scan(VAULT_PREFIX):
+            if not _VAULT_KEY.match(info.key):
+                continue
+            report.scanned += 1
+            if info.modified > cutoff:
+                report.recent += 1
+                continue
+            batch.append(info)
+            if len(batch) >= _SWEEP_BATCH:
+                await self._sweep_batch(batch, report, dry_run)
+                batch = []
+        if batch:
+            await self._sweep_batch(batch, report, dry_run)
+        log.info(
+            "vault_sweep",
+            scanned=report.scanned,
+            orphans=report.orphans,
+            orphan_bytes=report.orphan_bytes,
+            removed=report.removed,
+            dry_run=dry_run,
+        )
+        return report
+
+    async def _sweep_batch(self, batch: list[BlobInfo], report: SweepReport, dry_run: bool) -> None:
+        referenced = await self.store.assets.referenced_blob_keys([b.key for b in batch])
+        for info in batch:
+            if info.key in referenced:
+                continue
+            report.orphans += 1
+            report.orphan_bytes += info.size
+            if not dry_run:
+                await self.blobs.delete(info.key)
+                report.removed += 1
+                log.info("blob_orphan_removed", key=info.key, size=info.size)
 
     async def ingest(
         self, account_id: int, attachments: list[Attachment], caption: str, source: str

@@ -11,11 +11,13 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import storage.blobs
 from core.errors import NotFound, ServiceUnavailable
 from core.ports import BlobStore
 from storage.blobs import MIN_PART_SIZE, LocalBlobStore, S3BlobStore, blob_key, check_key
@@ -189,6 +191,25 @@ async def test_cancelled_stream_leaves_nothing(blobs: BlobHarness) -> None:
 
 async def test_ping(blobs: BlobHarness) -> None:
     assert await blobs.store.ping() is True
+
+
+async def test_scan_lists_what_is_under_a_prefix(
+    blobs: BlobHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    wanted = {f"acct/7/up/{n:04d}": bytes(n % 50) for n in range(23)}
+    for key, data in wanted.items():
+        await blobs.store.put(key, data, "application/octet-stream")
+    await blobs.store.put("acct/70/up/x", b"other account", "text/plain")
+    await blobs.store.put("pending/7/x.csv", b"a,b", "text/csv")
+    monkeypatch.setattr(storage.blobs, "SCAN_PAGE", 5)  # several pages
+    got = {info.key: info async for info in blobs.store.scan("acct/7/")}
+    everything = {info.key async for info in blobs.store.scan("")}
+    assert set(got) == set(wanted)
+    assert all(got[k].size == len(v) for k, v in wanted.items())
+    assert all(before < info.modified <= datetime.now(UTC) for info in got.values())
+    assert everything == set(wanted) | {"acct/70/up/x", "pending/7/x.csv"}
+    assert [info async for info in blobs.store.scan("nothing/here/")] == []
 
 
 def test_blob_key() -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,31 @@ def test_interactive_run_reads_typed_lines_and_numbered_buttons(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "[2] Save" in proc.stdout
     assert "Saved “" in proc.stdout  # typing 2 pressed the Save button
+
+
+def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Path) -> None:
+    blobs = tmp_path / "data" / "blobs" / "acct" / "1" / "up"
+    blobs.mkdir(parents=True)
+    leftover, fresh = blobs / "a1b2c3", blobs / "fresh"
+    leftover.write_bytes(b"x" * 2048)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(leftover, (two_days_ago, two_days_ago))
+    fresh.write_bytes(b"an upload in progress")
+
+    dry = run(tmp_path, "vault", "sweep", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip() == (
+        "1 orphaned (2 KB) among 1 vault blob older than 24 h (dry run: nothing deleted); "
+        "1 newer ones not judged."
+    )
+    assert leftover.exists()
+
+    swept = run(tmp_path, "vault", "sweep")
+    assert swept.returncode == 0, swept.stderr
+    assert "removed 1" in swept.stdout
+    assert not leftover.exists() and fresh.exists()
+
+    too_eager = run(tmp_path, "vault", "sweep", "--older-than", "0.1")
+    assert too_eager.returncode == 2
+    assert "between 1 and 8760 hours" in too_eager.stderr
+    assert "Traceback" not in too_eager.stderr

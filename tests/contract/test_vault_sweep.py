@@ -1,0 +1,91 @@
+"""The orphaned-blob sweep, on both databases and both blob stores: it deletes vault blobs no
+asset row refers to once they are older than the grace period, and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.models import Asset, Identity
+from core.ports import BlobStore
+from core.services.vault import SWEEP_GRACE, VaultService, new_blob_key
+from storage.blobs import LocalBlobStore
+from storage.repositories import SqlStore
+from tests.fakes.s3_server import S3Endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
+    return endpoint.blob_store()
+
+
+async def _account(store: SqlStore, name: str) -> int:
+    identity = Identity(platform="telegram", external_id=name, display_name=name)
+    return (await store.accounts.resolve(identity)).id
+
+
+async def _asset(store: SqlStore, blobs: BlobStore, account_id: int, key: str, data: bytes) -> None:
+    await blobs.put(key, data, "application/pdf")
+    sha = hashlib.sha256(data).hexdigest()
+    asset = Asset(
+        sha256=sha, size=len(data), mime="application/pdf", name="f.pdf", tags=[], blob_key=key
+    )
+    _, created = await store.assets.add(account_id, asset)
+    assert created
+
+
+async def test_sweep_deletes_old_unreferenced_vault_blobs_only(
+    store: SqlStore, blob_store: BlobStore
+) -> None:
+    vault = VaultService(store, blob_store, max_bytes=1 << 20)
+    a, b = await _account(store, "a"), await _account(store, "b")
+    kept = [new_blob_key(a), new_blob_key(b), f"acct/{a}/ab/{hashlib.sha256(b'old').hexdigest()}"]
+    await _asset(store, blob_store, a, kept[0], b"%PDF-1.4 a")
+    await _asset(store, blob_store, b, kept[1], b"%PDF-1.4 b")
+    await _asset(store, blob_store, a, kept[2], b"old")  # an earlier version's content-hash key
+    orphans = [new_blob_key(a), new_blob_key(b), f"acct/{b}/ab/{'0' * 64}"]
+    for key in orphans:
+        await blob_store.put(key, b"left by a crash", "application/octet-stream")
+    others = [f"pending/{a}/import.csv", f"acct/{a}/exports/x.csv"]  # not vault blobs
+    for key in others:
+        await blob_store.put(key, b"not the vault's", "text/csv")
+
+    now = datetime.now(UTC)
+    fresh = await vault.sweep_orphans(now)  # everything was just written: nothing is judged
+    assert (fresh.scanned, fresh.recent, fresh.orphans, fresh.removed) == (6, 6, 0, 0)
+
+    later = now + SWEEP_GRACE + timedelta(minutes=1)
+    dry = await vault.sweep_orphans(later, dry_run=True)
+    assert (dry.scanned, dry.recent, dry.orphans, dry.removed) == (6, 0, 3, 0)
+    assert dry.orphan_bytes == 3 * len(b"left by a crash")
+    assert "3 orphaned" in dry.text(dry_run=True, grace=SWEEP_GRACE)
+    assert all([await blob_store.exists(k) for k in orphans])
+
+    swept = await vault.sweep_orphans(later)
+    assert (swept.orphans, swept.removed) == (3, 3)
+    assert not any([await blob_store.exists(k) for k in orphans])
+    assert all([await blob_store.exists(k) for k in kept + others])
+    assert await blob_store.get(kept[0]) == b"%PDF-1.4 a"
+
+    again = await vault.sweep_orphans(later)
+    assert (again.scanned, again.orphans, again.removed) == (3, 0, 0)
+
+
+async def test_a_removed_file_whose_blob_stayed_is_swept(
+    store: SqlStore, blob_store: BlobStore
+) -> None:
+    vault = VaultService(store, blob_store, max_bytes=1 << 20)
+    a = await _account(store, "a")
+    key = new_blob_key(a)
+    await _asset(store, blob_store, a, key, b"%PDF-1.4 gone")
+    (listed,) = await store.assets.list(a)
+    assert await store.assets.delete(a, listed.id)  # the row went; the blob delete "failed"
+    later = datetime.now(UTC) + SWEEP_GRACE * 2
+    assert (await vault.sweep_orphans(later)).removed == 1
+    assert not await blob_store.exists(key)
