@@ -34,6 +34,7 @@ import contextlib
 import io
 import mimetypes
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -55,9 +56,15 @@ from adapters.discord.commands import (
     matches_remote,
     read_invocation,
 )
-from adapters.discord.render import DEFAULT_FILE_LIMIT, OutMessage, button_label, render_reply
+from adapters.discord.render import (
+    DEFAULT_FILE_LIMIT,
+    OutMessage,
+    button_label,
+    render_reply,
+    split_markup,
+)
 from core.app import Assistant
-from core.chat import Attachment, Button, ExternalUser, Incoming, Reply
+from core.chat import Attachment, Button, ExternalUser, FileBlock, Incoming, Reply, file_too_big
 from core.clock import SystemClock
 from core.ports import Clock, KeyValueStore
 
@@ -183,6 +190,18 @@ def _modal_value(components: list[Any], custom_id: str) -> str | None:
 
 def _files(message: OutMessage) -> list[discord.File]:
     return [discord.File(io.BytesIO(f.data), filename=f.name) for f in message.files]
+
+
+def within_dm_limit(message: OutMessage) -> OutMessage:
+    """``message`` for a DM: the answer was rendered for the interaction's upload limit (a
+    boosted server's can be 50 or 100 MiB), a DM takes ``DEFAULT_FILE_LIMIT``; a bigger file
+    becomes the note saying so, not a refused DM."""
+    big = [f for f in message.files if len(f.data) > DEFAULT_FILE_LIMIT]
+    if not big:
+        return message
+    notes = [file_too_big(FileBlock(f.name, f.data), DEFAULT_FILE_LIMIT, "Discord") for f in big]
+    content = "\n\n".join(filter(None, [message.content, *split_markup(notes)]))
+    return replace(message, content=content, files=[f for f in message.files if f not in big])
 
 
 def _send_kwargs(message: OutMessage) -> dict[str, Any]:
@@ -315,7 +334,7 @@ class _Responder:
         log.info("discord_channel_fallback", private=self.ephemeral)
         if self.ephemeral:
             try:
-                await user.send(**_send_kwargs(message))
+                await user.send(**_send_kwargs(within_dm_limit(message)))
                 self.sent += 1
                 return
             except discord.HTTPException as exc:

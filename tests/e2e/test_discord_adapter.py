@@ -497,6 +497,34 @@ async def test_with_dms_closed_the_channel_only_hears_that_an_answer_waits(bot: 
     assert "Fitness" not in note["content"]  # the private answer itself stays private
 
 
+async def test_a_file_a_boosted_server_takes_becomes_a_note_in_the_dm_fallback(
+    bot: World,
+) -> None:
+    # The server allows 25 MiB (boosts), a DM 10 MiB: the answer, rendered for the server,
+    # must not be refused as a DM (and the user told their DMs are closed) when it goes there.
+    bot.fake.attachment_size_limit = 25 * 1024 * 1024
+    account = await bot.account_id("discord", DEFAULT_USER_ID)
+    assert bot.assistant.vault is not None
+    big = b"%PDF-1.4\n" + bytes(12 * 1024 * 1024)
+    asset, _ = await bot.assistant.vault.add_bytes(
+        account, big, "big.pdf", "application/pdf", [], "test"
+    )
+    small, _ = await bot.assistant.vault.add_bytes(
+        account, b"%PDF-1.4\nsmall", "small.pdf", "application/pdf", [], "test"
+    )
+    bot.fake.fail_next("POST /webhooks/*", status=429, retry_after=0.01, times=100)
+    for item in (asset, small):
+        handle = await bot.fake.slash_command("vault", {"action": "send", "asset_id": item.id})
+        await bot.settled(handle)
+    dm = bot.fake.dm_channel(DEFAULT_USER_ID)["id"]
+    note, sent = bot.fake.channel_messages(dm)
+    assert "big.pdf is 12.0 MB: more than Discord lets me send (10.0 MB)" in note["content"]
+    assert note["attachments"] == []
+    assert [a["filename"] for a in sent["attachments"]] == ["small.pdf"]
+    channel = bot.fake.channel_messages(bot.fake.channel_id)
+    assert [m for m in channel if "can't send you a DM" in m["content"]] == []
+
+
 async def test_past_14_minutes_the_token_is_not_used(
     world: World,
 ) -> None:

@@ -166,7 +166,7 @@ MAX_CONTENT = 2000
 MAX_EMBEDS = 10
 MAX_EMBED_TOTAL = 6000
 MAX_REQUEST_BYTES = 25 * 1024 * 1024
-DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
+DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024  # a server without boosts, and every DM
 MAX_ACTION_ROWS = 5
 MAX_ROW_COMPONENTS = 5
 MAX_V2_COMPONENTS = 40
@@ -1657,9 +1657,17 @@ class FakeDiscord:
             self._validate_components(payload["components"], flags, prefix, problems)
         problems.raise_if_any()
 
-    def _check_files(self, files: Sequence[UploadedFile]) -> None:
+    def attachment_limit(self, channel: JSON) -> int:
+        """A file's size limit in ``channel``: the server's (``attachment_size_limit``, more with
+        boosts) in the server, the default in a DM."""
+        if channel["type"] == CHANNEL_DM:
+            return DEFAULT_ATTACHMENT_LIMIT
+        return self.attachment_size_limit
+
+    def _check_files(self, files: Sequence[UploadedFile], channel_id: str) -> None:
+        limit = self.attachment_limit(self._channel_or_404(channel_id))
         for upload in files:
-            if len(upload.data) > self.attachment_size_limit:
+            if len(upload.data) > limit:
                 raise DiscordHTTPError(413, 40005, "Request entity too large")
 
     def _attachments_for(
@@ -1671,7 +1679,7 @@ class FakeDiscord:
         prefix: str = "",
     ) -> list[JSON]:
         """Resolve ``attachments`` (new uploads by files[n] index, kept ones by id)."""
-        self._check_files(files)
+        self._check_files(files, channel_id)
         by_index = {f.attachment_id: f for f in files}
         kept = {str(a["id"]): a for a in existing}
         entries = payload.get("attachments")
@@ -2448,7 +2456,7 @@ class FakeDiscord:
             "locale": locale,
             "app_permissions": DEFAULT_APP_PERMISSIONS,
             "entitlements": [],
-            "attachment_size_limit": self.attachment_size_limit,
+            "attachment_size_limit": self.attachment_limit(channel),
             "channel_id": channel["id"],
         }
         if guild:
