@@ -33,8 +33,9 @@ class VaultArgs(BaseModel):
     tag: str | None = Field(None, max_length=40, description="Only files with this tag")
 
 
-LIST_LIMIT = 50  # files /vault lists (the uploads API pages through all of them)
+LIST_LIMIT = 50  # files one page of /vault lists; "Older files" shows the next 50
 GONE = "I can't find that file in your vault — `/vault` lists yours."
+MAX_ACTION_BYTES = 64  # Telegram's callback_data limit, the smallest of the platforms
 
 
 def _line(asset: Asset) -> str:
@@ -114,29 +115,7 @@ def register(reg: Registry) -> None:
                 ephemeral=True,
             )
         tag = args.tag.lstrip("#").lower() if args.tag else None
-        assets = await ctx.app.store.assets.list(ctx.account_id, tag=tag, limit=LIST_LIMIT)
-        total = await ctx.app.store.assets.total_size(ctx.account_id)
-        if not assets:
-            where = f" tagged #{escape_markup(tag)}" if tag else ""
-            return Reply.text(
-                f"No files{where} in your vault yet. Send me photos or videos to add them."
-            )
-        count = (
-            f"the {LIST_LIMIT} newest files"
-            if len(assets) == LIST_LIMIT
-            else f"{len(assets)} files"
-        )
-        head = f"**{count}**" + (f" tagged #{escape_markup(tag)}" if tag else "")
-        lines = [f"{head} — vault uses {human_size(total)}"] + [_line(a) for a in assets]
-        lines.append(
-            "`/vault <number>` shows one file, `/vault send <number>` sends it, "
-            "`/vault delete <number>` removes it."
-        )
-        return Reply.text(
-            "\n".join(lines),
-            result=[a.model_dump(mode="json") for a in assets],
-            ephemeral=True,
-        )
+        return await _page(ctx, tag)
 
     @reg.action("__attachments__")
     async def attachments(ctx: Context, _: list[str]) -> Reply:
@@ -176,12 +155,19 @@ def register(reg: Registry) -> None:
 
     @reg.action("vault")
     async def vault_action(ctx: Context, args: list[str]) -> Reply:
-        """``vault:get|cap|ask|del|keep:<id>`` from the buttons above (payloads can be forged:
-        every id is looked up within the presser's own account)."""
+        """``vault:get|cap|ask|del|keep:<id>`` from the buttons above, and
+        ``vault:older:<id>[:<tag>]`` (the list's next page, after file ``<id>``). Payloads can be
+        forged: every id is looked up within the presser's own account."""
         what = args[0] if args else ""
         asset_id = parse_id(args[1]) if len(args) > 1 else None
-        if asset_id is None or what not in ("get", "cap", "ask", "del", "keep"):
+        if asset_id is None or what not in ("get", "cap", "ask", "del", "keep", "older"):
             raise NotFound(GONE)
+        if what == "older":
+            anchor = await ctx.app.store.assets.get(ctx.account_id, asset_id)
+            if anchor is None or anchor.created_at is None:
+                raise NotFound("That list has changed since — `/vault` shows your newest files.")
+            tag = ":".join(args[2:]) or None
+            return await _page(ctx, tag, after=anchor)
         if what == "get":
             return await _send_file(ctx, await _own_asset(ctx, asset_id))
         if what == "ask":
@@ -209,6 +195,45 @@ def register(reg: Registry) -> None:
         seed = ctx.seed("vaultcap", asset.id, ctx.request_id)
         out = await ctx.app.captions.caption(ctx.account_id, profile, topic, platform, seed)
         return caption_reply(out)
+
+
+async def _page(ctx: Context, tag: str | None, after: Asset | None = None) -> Reply:
+    """One page of the list, newest first: the first, or the one after file ``after``."""
+    before = (after.created_at, after.id) if after is not None and after.created_at else None
+    assets = await ctx.app.store.assets.list(
+        ctx.account_id, tag=tag, limit=LIST_LIMIT + 1, before=before
+    )
+    more, assets = len(assets) > LIST_LIMIT, assets[:LIST_LIMIT]
+    tagged = f" tagged #{escape_markup(tag)}" if tag else ""
+    if not assets:
+        if after is not None:
+            return Reply.text(f"No older files{tagged} in your vault.", ephemeral=True)
+        return Reply.text(
+            f"No files{tagged} in your vault yet. Send me photos or videos to add them."
+        )
+    total = await ctx.app.store.assets.total_size(ctx.account_id)
+    plural = "s" * (len(assets) != 1)
+    if after is not None:
+        count = f"{len(assets)} older file{plural}"
+    else:
+        count = f"the {len(assets)} newest files" if more else f"{len(assets)} file{plural}"
+    lines = [f"**{count}**{tagged} — vault uses {human_size(total)}"] + [_line(a) for a in assets]
+    lines.append(
+        "`/vault <number>` shows one file, `/vault send <number>` sends it, "
+        "`/vault delete <number>` removes it."
+    )
+    buttons: list[list[Button]] = []
+    older = f"vault:older:{assets[-1].id}" + (f":{tag}" if tag else "")
+    if more and len(older.encode()) <= MAX_ACTION_BYTES:
+        buttons = [[Button("Older files ›", older)]]
+    elif more:  # a tag too long for a button's payload
+        lines.append("Older files: `GET /api/v1/assets` (the uploads API) lists them all.")
+    return Reply.text(
+        "\n".join(lines),
+        buttons=buttons,
+        result=[a.model_dump(mode="json") for a in assets],
+        ephemeral=True,
+    )
 
 
 async def _own_asset(ctx: Context, asset_id: int) -> Asset:

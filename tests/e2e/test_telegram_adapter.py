@@ -394,7 +394,7 @@ async def test_photo_goes_to_the_vault_once(h: Harness) -> None:
     )
     assert len(h.text_of(drafted)) > 20
     listing = await h.say("/vault sunset")
-    assert "1 files" in h.text_of(listing) and "#sunset" in h.text_of(listing)
+    assert "1 file tagged" in h.text_of(listing) and "#sunset" in h.text_of(listing)
 
     # Back out of the vault: the original bytes, as a document (a photo would be recompressed).
     sent_back = await h.answer(

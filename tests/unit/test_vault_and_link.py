@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import core.commands.vault as vault_command
 from core.app import Assistant, Limits
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply
 from core.llm.offline import OfflineEngine
@@ -169,6 +170,79 @@ async def test_a_file_is_deleted_after_a_confirmation_and_frees_its_room(
     # The same photo can come back, with a blob of its own.
     back = (await send(app, "mia", "", attachment("a.png", png(7), "image/png"))).result
     assert len(back["stored"]) == 1 and len(blob_files(tmp_path)) == 2
+
+
+async def test_a_big_vault_pages_with_an_older_files_button(app: Assistant) -> None:
+    mia, bob = Chat(app, "mia"), Chat(app, "bob")
+    await mia.say("/start")
+    await bob.say("/start")
+    mia_id = (await app.store.accounts.resolve(mia.user.identity())).id
+    bob_id = (await app.store.accounts.resolve(bob.user.identity())).id
+    for n in range(53):
+        app.clock.advance(1)  # type: ignore[attr-defined]
+        tags = ["beach"] if n % 2 else []
+        data = f"file {n}".encode()
+        sha = hashlib.sha256(data).hexdigest()
+        await app.store.assets.add(
+            mia_id,
+            Asset(
+                sha256=sha,
+                size=len(data),
+                mime="text/plain",
+                name=f"f{n}.txt",
+                tags=tags,
+                blob_key=f"acct/{mia_id}/up/{n}",
+            ),
+        )
+    first = await mia.say("/vault")
+    assert first.plain_text.startswith("the 50 newest files")
+    assert [a["name"] for a in first.result][:2] == ["f52.txt", "f51.txt"]
+    [[older]] = first.buttons
+    assert older.label.startswith("Older files") and len(older.action.encode()) <= 64
+    second = await mia.press(older.action)
+    assert second.plain_text.startswith("3 older files")
+    assert [a["name"] for a in second.result] == ["f2.txt", "f1.txt", "f0.txt"]
+    assert second.buttons == []
+
+    tagged = await mia.say("/vault #beach")  # 26 files tagged: one page, no button
+    assert tagged.plain_text.startswith("26 files tagged #beach") and tagged.buttons == []
+
+    # Another account pressing the same button sees nothing of mia's.
+    stolen = await bob.press(older.action)
+    assert "f2.txt" not in stolen.plain_text and stolen.result is None
+    assert bob_id != mia_id
+
+
+async def test_paging_keeps_the_tag_and_survives_a_deleted_anchor(
+    app: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vault_command, "LIST_LIMIT", 3)
+    mia = Chat(app, "mia")
+    await mia.say("/start")
+    mia_id = (await app.store.accounts.resolve(mia.user.identity())).id
+    for n in range(10):
+        app.clock.advance(1)  # type: ignore[attr-defined]
+        data = f"file {n}".encode()
+        asset = Asset(
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            mime="text/plain",
+            name=f"f{n}.txt",
+            tags=["beach"] if n % 2 else ["gym"],
+            blob_key=f"acct/{mia_id}/up/{n}",
+        )
+        await app.store.assets.add(mia_id, asset)
+    first = await mia.say("/vault #beach")
+    assert [a["name"] for a in first.result] == ["f9.txt", "f7.txt", "f5.txt"]
+    [[older]] = first.buttons
+    assert older.action.endswith(":beach")
+    second = await mia.press(older.action)
+    assert [a["name"] for a in second.result] == ["f3.txt", "f1.txt"]
+    assert second.plain_text.startswith("2 older files tagged #beach") and second.buttons == []
+
+    assert await app.store.assets.delete(mia_id, first.result[-1]["id"])  # the page's anchor
+    stale = await mia.press(older.action)
+    assert "list has changed" in stale.plain_text
 
 
 async def test_delete_needs_a_number_and_only_reaches_your_own_files(
