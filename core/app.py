@@ -17,7 +17,7 @@ import structlog
 from core.chat import ExternalUser, Incoming, Reply, escape_markup
 from core.commands import build_registry
 from core.commands.profile import ProfileWizard
-from core.commands.registry import Registry
+from core.commands.registry import MAX_COMPLETIONS, Choice, Registry
 from core.context import Context
 from core.dialogs import Dialogs
 from core.errors import (
@@ -167,8 +167,8 @@ class Assistant:
 
     async def complete(
         self, user: ExternalUser, chat_id: str, command: str, field: str, prefix: str
-    ) -> list[str]:
-        """Autocompletion choices for one command field (fan handles, vault tags...)."""
+    ) -> list[Choice]:
+        """Autocompletion choices for one command field (fan handles, vault files...)."""
         cmd = self.registry.get(command)
         completer = cmd.complete.get(field) if cmd else None
         if completer is None:
@@ -176,7 +176,7 @@ class Assistant:
         account = await self.store.accounts.resolve(user.identity())
         incoming = Incoming(user=user, chat_id=chat_id)
         ctx = Context(incoming=incoming, account=account, app=self, request_id="complete")
-        return (await completer(ctx, prefix))[:25]
+        return (await completer(ctx, prefix))[:MAX_COMPLETIONS]
 
     async def _route(self, ctx: Context) -> tuple[str, Reply]:
         incoming = ctx.incoming

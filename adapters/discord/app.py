@@ -66,6 +66,7 @@ from adapters.discord.render import (
 from core.app import Assistant
 from core.chat import Attachment, Button, ExternalUser, FileBlock, Incoming, Reply, file_too_big
 from core.clock import SystemClock
+from core.commands.registry import Choice
 from core.ports import Clock, KeyValueStore
 
 log = structlog.get_logger("huntaze.discord")
@@ -598,7 +599,7 @@ class DiscordAdapter:
     async def _autocomplete(self, interaction: discord.Interaction) -> None:
         data = interaction.data or {}
         focused = focused_option(data)
-        values: list[str] = []
+        values: list[Choice] = []
         if focused is not None:
             name, prefix, _ = focused
             try:

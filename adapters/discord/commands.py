@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from core.commands.registry import Command, Registry
+from core.commands.registry import Choice, Command, Registry
 
 JSON = dict[str, Any]
 
@@ -309,21 +309,22 @@ def focused_option(data: Mapping[str, Any]) -> tuple[str, str, int] | None:
     return None
 
 
-def autocomplete_choices(values: list[str], option_type: int) -> list[JSON]:
+def autocomplete_choices(values: list[Choice], option_type: int) -> list[JSON]:
     """Core completions -> at most 25 ``{"name", "value"}`` of the option's type."""
-    choices: list[JSON] = []
-    for value in values:
+    out: list[JSON] = []
+    for choice in values:
+        value, name = choice.value, choice.shown[:100]
         if option_type == INTEGER:
             if not value.lstrip("-").isdigit():
                 continue
-            choices.append({"name": value[:100], "value": int(value)})
+            out.append({"name": name, "value": int(value)})
         elif option_type == NUMBER:
             try:
-                choices.append({"name": value[:100], "value": float(value)})
+                out.append({"name": name, "value": float(value)})
             except ValueError:
                 continue
         else:
-            choices.append({"name": value[:100], "value": value[:100]})
-        if len(choices) == MAX_CHOICES:
+            out.append({"name": name, "value": value[:100]})
+        if len(out) == MAX_CHOICES:
             break
-    return choices
+    return out

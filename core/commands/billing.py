@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from core.chat import Button, Reply, escape_markup
-from core.commands.registry import Registry
+from core.commands.registry import Choice, Registry, choices
 from core.context import Context
 from core.errors import UsageError
 from core.models import MAX_ID
@@ -109,8 +109,8 @@ class ApiKeyArgs(BaseModel):
     )
 
 
-async def complete_product(ctx: Context, prefix: str) -> list[str]:
-    return [p for p in catalog_of(ctx).products() if p.startswith(prefix.strip().lower())]
+async def complete_product(ctx: Context, prefix: str) -> list[Choice]:
+    return choices(p for p in catalog_of(ctx).products() if p.startswith(prefix.strip().lower()))
 
 
 def register(reg: Registry) -> None:

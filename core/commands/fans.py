@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from core.chat import FileBlock, Reply, escape_markup
 from core.commands.captions import LIMITED
-from core.commands.registry import Registry, split_args
+from core.commands.registry import Choice, Registry, choices, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
@@ -159,9 +159,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "all"
 
 
-async def complete_handle(ctx: Context, prefix: str) -> list[str]:
+async def complete_handle(ctx: Context, prefix: str) -> list[Choice]:
     key = normalise_handle(prefix)
-    return [h for h in await ctx.app.store.fans.handles(ctx.account_id) if h.startswith(key)]
+    return choices(h for h in await ctx.app.store.fans.handles(ctx.account_id) if h.startswith(key))
 
 
 def register(reg: Registry) -> None:

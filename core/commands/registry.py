@@ -12,7 +12,7 @@ import difflib
 import shlex
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,26 @@ if TYPE_CHECKING:
 Handler = Callable[["Context", Any], Awaitable["Reply"]]
 ActionHandler = Callable[["Context", list[str]], Awaitable["Reply"]]
 TextParser = Callable[[str], dict[str, Any]]
-Completer = Callable[["Context", str], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One autocompletion: the field's ``value``, shown as ``label`` (the value when empty)."""
+
+    value: str
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.value
+
+
+def choices(values: Iterable[str]) -> list[Choice]:
+    return [Choice(v) for v in values]
+
+
+Completer = Callable[["Context", str], Awaitable[list[Choice]]]
+MAX_COMPLETIONS = 25  # choices offered at once (Discord shows at most 25)
 
 
 def split_args(raw: str) -> list[str]:

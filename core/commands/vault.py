@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from core.chat import Attachment, Button, FileBlock, Reply, escape_markup, human_size
 from core.commands.captions import caption_reply
-from core.commands.registry import Registry
+from core.commands.registry import MAX_COMPLETIONS, Choice, Registry, choices
 from core.context import Context
 from core.errors import NotFound, UsageError
 from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
@@ -45,10 +45,26 @@ def _line(asset: Asset) -> str:
     )
 
 
-async def complete_tag(ctx: Context, prefix: str) -> list[str]:
+async def complete_tag(ctx: Context, prefix: str) -> list[Choice]:
     assets = await ctx.app.store.assets.list(ctx.account_id, limit=500)
     tags = {t for a in assets for t in a.tags if t.startswith(prefix.lower().lstrip("#"))}
-    return sorted(tags)
+    return choices(sorted(tags))
+
+
+async def complete_asset(ctx: Context, prefix: str) -> list[Choice]:
+    """The account's files whose number starts with, or whose name or tags contain, what was
+    typed; newest first, shown as "#12 beach.jpg · 2.1 MB"."""
+    typed = prefix.strip().lstrip("#").lower()
+    found: list[Choice] = []
+    for asset in await ctx.app.store.assets.list(ctx.account_id, limit=500):
+        words = [(asset.name or "").lower(), *asset.tags]
+        if typed and not (str(asset.id).startswith(typed) or any(typed in w for w in words)):
+            continue
+        label = f"#{asset.id} {asset.name or asset.mime} · {human_size(asset.size)}"
+        found.append(Choice(str(asset.id), label[:100]))
+        if len(found) == MAX_COMPLETIONS:
+            break
+    return found
 
 
 async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
@@ -75,7 +91,7 @@ def register(reg: Registry) -> None:
         usage="/vault [tag | number | send number | delete number]",
         args=VaultArgs,
         examples=["/vault", "/vault #beach", "/vault 12", "/vault send 12", "/vault delete 12"],
-        complete={"tag": complete_tag},
+        complete={"tag": complete_tag, "asset_id": complete_asset},
     )
     async def vault(ctx: Context, args: VaultArgs) -> Reply:
         if args.action is not None and args.asset_id is None:

@@ -347,6 +347,32 @@ async def test_autocomplete_offers_the_creators_fan_handles(bot: World) -> None:
     assert (await bot.fake.wait_for_response(other)).data == {"choices": []}
 
 
+async def test_autocomplete_names_the_creators_vault_files(bot: World) -> None:
+    account = await bot.account_id("discord", DEFAULT_USER_ID)
+    other = await bot.account_id("discord", "4242")
+    assert bot.assistant.vault is not None
+    add = bot.assistant.vault.add_bytes
+    beach, _ = await add(account, b"%PDF-1.4\nbeach", "beach-day.pdf", "application/pdf", [], "t")
+    gym, _ = await add(account, b"%PDF-1.4\ngym", "gym.pdf", "application/pdf", ["leg"], "t")
+    await add(other, b"%PDF-1.4\nnot yours", "beach-secret.pdf", "application/pdf", [], "t")
+
+    typing = await bot.fake.autocomplete("vault", "asset_id", "")
+    response = await bot.fake.wait_for_response(typing)
+    assert response.data is not None
+    assert response.data["choices"] == [
+        {"name": f"#{gym.id} gym.pdf · 1 KB", "value": gym.id},
+        {"name": f"#{beach.id} beach-day.pdf · 1 KB", "value": beach.id},
+    ]
+    by_name = await bot.fake.autocomplete("vault", "asset_id", "beach")
+    assert [c["value"] for c in (await bot.fake.wait_for_response(by_name)).data["choices"]] == [
+        beach.id
+    ]
+    by_tag = await bot.fake.autocomplete("vault", "asset_id", "leg")
+    assert [c["value"] for c in (await bot.fake.wait_for_response(by_tag)).data["choices"]] == [
+        gym.id
+    ]
+
+
 # ---------------------------------------------------------------- files
 
 

@@ -34,7 +34,7 @@ from adapters.discord.render import (
 )
 from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, escape_markup
 from core.commands import build_registry
-from core.commands.registry import Registry
+from core.commands.registry import Choice, Registry, choices
 
 # ---------------------------------------------------------------- markdown
 
@@ -331,13 +331,18 @@ def test_interaction_options_are_read_back() -> None:
 
 
 def test_autocomplete_choices_fit_the_option_type() -> None:
-    assert autocomplete_choices(["mia", "milo"], STRING) == [
+    assert autocomplete_choices(choices(["mia", "milo"]), STRING) == [
         {"name": "mia", "value": "mia"},
         {"name": "milo", "value": "milo"},
     ]
-    assert autocomplete_choices(["3", "x", "-2"], INTEGER) == [
+    assert autocomplete_choices(choices(["3", "x", "-2"]), INTEGER) == [
         {"name": "3", "value": 3},
         {"name": "-2", "value": -2},
     ]
-    assert len(autocomplete_choices([str(n) for n in range(40)], STRING)) == 25
-    assert autocomplete_choices(["y" * 150], STRING)[0]["value"] == "y" * 100
+    assert len(autocomplete_choices(choices(str(n) for n in range(40)), STRING)) == 25
+    assert autocomplete_choices(choices(["y" * 150]), STRING)[0]["value"] == "y" * 100
+    labelled = [Choice("12", "#12 beach.jpg · 2.1 MB"), Choice("7", "z" * 150)]
+    assert autocomplete_choices(labelled, INTEGER) == [
+        {"name": "#12 beach.jpg · 2.1 MB", "value": 12},
+        {"name": "z" * 100, "value": 7},
+    ]
