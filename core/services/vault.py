@@ -151,8 +151,9 @@ def tags_from_caption(caption: str, limit: int = 8) -> list[str]:
 
 
 VAULT_PREFIX = "acct/"
-# Vault blob keys: new_blob_key's, and the content-hash keys of earlier versions.
-_VAULT_KEY = re.compile(r"^acct/[0-9]+/(up|ab)/[^/]+$")
+# Vault blob keys, and nothing else: new_blob_key's, and the content-hash keys of earlier
+# versions (acct/<id>/<first two hex digits>/<sha256>).
+_VAULT_KEY = re.compile(r"^acct/[0-9]+/(up/[0-9a-f]{32}|[0-9a-f]{2}/[0-9a-f]{64})$")
 SWEEP_GRACE = timedelta(hours=24)  # an orphan younger than this may be an upload in progress
 _SWEEP_BATCH = 500
 HOUR = timedelta(hours=1)

@@ -45,14 +45,20 @@ async def test_sweep_deletes_old_unreferenced_vault_blobs_only(
 ) -> None:
     vault = VaultService(store, blob_store, max_bytes=1 << 20)
     a, b = await _account(store, "a"), await _account(store, "b")
-    kept = [new_blob_key(a), new_blob_key(b), f"acct/{a}/ab/{hashlib.sha256(b'old').hexdigest()}"]
+    old_sha = hashlib.sha256(b"old").hexdigest()
+    kept = [new_blob_key(a), new_blob_key(b), f"acct/{a}/{old_sha[:2]}/{old_sha}"]
     await _asset(store, blob_store, a, kept[0], b"%PDF-1.4 a")
     await _asset(store, blob_store, b, kept[1], b"%PDF-1.4 b")
     await _asset(store, blob_store, a, kept[2], b"old")  # an earlier version's content-hash key
-    orphans = [new_blob_key(a), new_blob_key(b), f"acct/{b}/ab/{'0' * 64}"]
+    orphans = [new_blob_key(a), new_blob_key(b), f"acct/{b}/00/{'0' * 64}"]
     for key in orphans:
         await blob_store.put(key, b"left by a crash", "application/octet-stream")
-    others = [f"pending/{a}/import.csv", f"acct/{a}/exports/x.csv"]  # not vault blobs
+    others = [  # not vault blobs: never judged
+        f"pending/{a}/import.csv",
+        f"acct/{a}/exports/x.csv",
+        f"acct/{a}/up/not-a-token",
+        f"acct/{a}/zz/{'0' * 64}",
+    ]
     for key in others:
         await blob_store.put(key, b"not the vault's", "text/csv")
 

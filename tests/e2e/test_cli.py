@@ -121,7 +121,7 @@ def test_interactive_run_reads_typed_lines_and_numbered_buttons(tmp_path: Path) 
 def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Path) -> None:
     blobs = tmp_path / "data" / "blobs" / "acct" / "1" / "up"
     blobs.mkdir(parents=True)
-    leftover, fresh = blobs / "a1b2c3", blobs / "fresh"
+    leftover, fresh = blobs / ("a1" * 16), blobs / ("f2" * 16)
     leftover.write_bytes(b"x" * 2048)
     two_days_ago = time.time() - 2 * 86400
     os.utime(leftover, (two_days_ago, two_days_ago))
