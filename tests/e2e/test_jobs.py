@@ -602,3 +602,26 @@ async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
     assert await summary_subscribers(app.kv) == {acct: "weekly"}
     assert "off" in await say("/summary off")
     assert await summary_subscribers(app.kv) == {}
+
+
+async def test_the_worker_sweeps_the_vault_every_night(
+    redis_url: str, queue_name: str, app: Assistant, clock: FakeClock, tmp_path: Path
+) -> None:
+    from bot.jobs import VAULT_SWEEP_CRON
+    from core.services.vault import new_blob_key
+
+    account = await app.store.accounts.resolve(Identity(platform="console", external_id="mia"))
+    assert app.blobs is not None
+    orphan = new_blob_key(account.id)
+    await app.blobs.put(orphan, b"left by a crash", "application/octet-stream")
+    queue = saq_queue(redis_url, queue_name)
+    try:
+        runner = JobRunner(app, RecordingNotifier())
+        worker = build_worker(queue, runner, FileDeadLetters(tmp_path / "dead.json"), clock)
+        [sweep] = [c for c in worker.cron_jobs if c.cron == VAULT_SWEEP_CRON]
+        assert await sweep.function({}) == 0  # the blob is newer than the grace period
+        clock.advance((datetime.now(UTC) - clock.now()).total_seconds() + 2 * 86400)
+        assert await sweep.function({}) == 1
+        assert not await app.blobs.exists(orphan)
+    finally:
+        await queue.disconnect()
