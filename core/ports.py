@@ -99,6 +99,12 @@ class BlobStore(Protocol):
         (maintenance: finding blobs no row refers to)."""
         ...
 
+    async def clear_partial(self, prefix: str, before: datetime) -> int:
+        """Remove the leftovers of writes under ``prefix`` started before ``before`` and never
+        finished (a process killed mid-upload): temporary files, incomplete multipart
+        uploads. How many were removed."""
+        ...
+
     async def ping(self) -> bool: ...
 
 

@@ -186,6 +186,29 @@ class LocalBlobStore:
             for info in page:
                 yield info
 
+    async def clear_partial(self, prefix: str, before: datetime) -> int:
+        """Temporary files (``.tmp-*``) under the folder ``prefix`` last written before
+        ``before``: a write in progress touches its file with every chunk, so only dead ones
+        are that old."""
+        start = self._root / prefix.rstrip("/") if prefix.strip("/") else self._root
+
+        def _clear() -> int:
+            removed = 0
+            for folder, _dirs, files in os.walk(start):
+                for name in files:
+                    if not name.startswith(".tmp-"):
+                        continue
+                    path = os.path.join(folder, name)
+                    try:
+                        if datetime.fromtimestamp(os.stat(path).st_mtime, UTC) < before:
+                            os.unlink(path)
+                            removed += 1
+                    except FileNotFoundError:  # finished (renamed) or removed meanwhile
+                        continue
+            return removed
+
+        return await asyncio.to_thread(_clear)
+
     async def ping(self) -> bool:
         """True when the directory exists (or can be created) and is writable."""
 
@@ -489,6 +512,43 @@ class S3BlobStore:
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
+
+    async def clear_partial(self, prefix: str, before: datetime) -> int:
+        """Abort the multipart uploads under ``prefix`` initiated before ``before`` (their parts
+        are stored, and billed, until aborted; ``put_stream`` aborts its own unless the process
+        dies)."""
+        removed = 0
+        markers: dict[str, str] = {}
+        while True:
+            page = await self._call(
+                self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix, **markers
+            )
+            for upload in page.get("Uploads", []):
+                initiated = upload["Initiated"]
+                if initiated.tzinfo is None:
+                    initiated = initiated.replace(tzinfo=UTC)
+                if initiated >= before:
+                    continue
+                try:
+                    await self._call(
+                        self.client.abort_multipart_upload,
+                        Bucket=self.bucket,
+                        Key=upload["Key"],
+                        UploadId=upload["UploadId"],
+                    )
+                except ServiceUnavailable:
+                    raise
+                except Exception as error:
+                    if _error_code(error) != "NoSuchUpload":  # finished or aborted meanwhile
+                        raise
+                    continue
+                removed += 1
+            if not page.get("IsTruncated"):
+                return removed
+            markers = {
+                "KeyMarker": page.get("NextKeyMarker", ""),
+                "UploadIdMarker": page.get("NextUploadIdMarker", ""),
+            }
 
     async def ping(self) -> bool:
         """True when the bucket answers ``HeadBucket``."""

@@ -18,9 +18,10 @@ removal could have put the same key between the two steps and lost its blob to t
 
 What no order of writes can cover - a process killed between the blob and its row, a blob the
 store failed to delete after its row went (``blob_cleanup_failed``), an account deleted with its
-rows - leaves a blob no row refers to. ``sweep_orphans`` finds vault blobs older than a grace
-period (an upload in progress is never that old) that no asset row refers to, and deletes them
-(``huntaze vault sweep``; daily in ``huntaze worker``).
+rows - leaves a blob no row refers to, and a process killed mid-upload leaves a partial write
+(a temporary file, an S3 multipart upload). ``sweep_orphans`` finds vault blobs older than a
+grace period (an upload in progress is never that old) that no asset row refers to, deletes
+them and clears partial writes as old (``huntaze vault sweep``; daily in ``huntaze worker``).
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class SweepReport:
     orphans: int = 0  # older, and no asset row refers to them
     orphan_bytes: int = 0
     removed: int = 0
+    partial: int = 0  # unfinished uploads cleared (temporary files, multipart uploads)
 
     def text(self, *, dry_run: bool, grace: timedelta) -> str:
         old = self.scanned - self.recent
@@ -180,7 +182,8 @@ class SweepReport:
         else:
             found = f"{self.orphans} orphaned ({human_size(self.orphan_bytes)}) among {judged}"
         done = " (dry run: nothing deleted)" if dry_run else f"; removed {self.removed}"
-        return f"{found}{done}; {self.recent} newer ones not judged."
+        partial = f"; cleared {self.partial} unfinished uploads" if self.partial else ""
+        return f"{found}{done}; {self.recent} newer ones not judged{partial}."
 
 
 @dataclass
@@ -253,7 +256,8 @@ class VaultService:
         self, now: datetime, grace: timedelta = SWEEP_GRACE, *, dry_run: bool = False
     ) -> SweepReport:
         """Delete vault blobs older than ``grace`` that no asset row (of any account) refers
-        to; with ``dry_run`` only count them. See the module docstring."""
+        to, and clear unfinished uploads older than that; with ``dry_run`` only count the
+        blobs. See the module docstring."""
         report = SweepReport()
         cutoff = now - grace
         batch: list[BlobInfo] = []
@@ -270,12 +274,15 @@ class VaultService:
                 batch = []
         if batch:
             await self._sweep_batch(batch, report, dry_run)
+        if not dry_run:
+            report.partial = await self.blobs.clear_partial(VAULT_PREFIX, cutoff)
         log.info(
             "vault_sweep",
             scanned=report.scanned,
             orphans=report.orphans,
             orphan_bytes=report.orphan_bytes,
             removed=report.removed,
+            partial=report.partial,
             dry_run=dry_run,
         )
         return report

@@ -126,6 +126,9 @@ def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Pa
     two_days_ago = time.time() - 2 * 86400
     os.utime(leftover, (two_days_ago, two_days_ago))
     fresh.write_bytes(b"an upload in progress")
+    dead_write = blobs / ".tmp-killed"  # a write whose process was killed
+    dead_write.write_bytes(b"half")
+    os.utime(dead_write, (two_days_ago, two_days_ago))
 
     dry = run(tmp_path, "vault", "sweep", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -137,8 +140,8 @@ def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Pa
 
     swept = run(tmp_path, "vault", "sweep")
     assert swept.returncode == 0, swept.stderr
-    assert "removed 1" in swept.stdout
-    assert not leftover.exists() and fresh.exists()
+    assert "removed 1" in swept.stdout and "cleared 1 unfinished uploads" in swept.stdout
+    assert not leftover.exists() and not dead_write.exists() and fresh.exists()
 
     too_eager = run(tmp_path, "vault", "sweep", "--older-than", "0.1")
     assert too_eager.returncode == 2
