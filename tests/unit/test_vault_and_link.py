@@ -261,8 +261,13 @@ async def test_delete_needs_a_number_and_only_reaches_your_own_files(
         f"vault:get:{alice_id}",
         "vault:del:x",
         "vault:zap:1",
+        "vault:older:x",
+        "vault:older",
     ):
         assert "can't find that file" in (await bob.press(forged)).plain_text
+    for forged in (f"vault:older:{alice_id}", f"vault:older:{alice_id}:beach", "vault:older:99999"):
+        answer = await bob.press(forged)  # another account's file is no page anchor
+        assert "list has changed" in answer.plain_text and answer.result is None
     assert len(await app.store.assets.list(1)) == 1 and len(blob_files(tmp_path)) == 1
     assert "#beach" in (await bob.say("/vault #beach")).plain_text  # a tag is still a tag
 
