@@ -32,7 +32,7 @@ import mimetypes
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import puremagic
@@ -276,15 +276,7 @@ class VaultService:
             await self._sweep_batch(batch, report, dry_run)
         if not dry_run:
             report.partial = await self.blobs.clear_partial(VAULT_PREFIX, cutoff)
-        log.info(
-            "vault_sweep",
-            scanned=report.scanned,
-            orphans=report.orphans,
-            orphan_bytes=report.orphan_bytes,
-            removed=report.removed,
-            partial=report.partial,
-            dry_run=dry_run,
-        )
+        log.info("vault_sweep", dry_run=dry_run, **asdict(report))
         return report
 
     async def _sweep_batch(self, batch: list[BlobInfo], report: SweepReport, dry_run: bool) -> None:
