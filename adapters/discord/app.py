@@ -202,7 +202,8 @@ def within_dm_limit(message: OutMessage) -> OutMessage:
         return message
     notes = [file_too_big(FileBlock(f.name, f.data), DEFAULT_FILE_LIMIT, "Discord") for f in big]
     content = "\n\n".join(filter(None, [message.content, *split_markup(notes)]))
-    return replace(message, content=content, files=[f for f in message.files if f not in big])
+    kept = [f for f in message.files if len(f.data) <= DEFAULT_FILE_LIMIT]
+    return replace(message, content=content, files=kept)
 
 
 def _send_kwargs(message: OutMessage) -> dict[str, Any]:
