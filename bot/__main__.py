@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from adapters.console import default_user as console_user
 from bot import logging as bot_logging
 from bot.settings import Settings
-from core.errors import StartupError
+from core.errors import HuntazeError, StartupError
 from core.services.vault import SWEEP_GRACE
 
 log = structlog.get_logger("huntaze.bot")
@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             code = asyncio.run(_run(settings, interactive=chatting))
     except StartupError as exc:
         print(f"huntaze: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except HuntazeError as exc:  # e.g. the database or the file store went away midway
+        print(f"huntaze: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import free_port
+
 HUNTAZE = [sys.executable, "-m", "bot"]
 
 
@@ -147,3 +149,21 @@ def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Pa
     assert too_eager.returncode == 2
     assert "between 1 and 8760 hours" in too_eager.stderr
     assert "Traceback" not in too_eager.stderr
+
+
+def test_a_store_that_went_away_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there
+    out = run(
+        tmp_path,
+        "vault",
+        "sweep",
+        env={
+            "S3_BUCKET": "vault",
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        },
+    )
+    assert out.returncode == 1
+    assert "huntaze: The file store is not reachable right now" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
