@@ -81,9 +81,7 @@ async def _vault_sweep(settings: Settings, grace: timedelta, dry_run: bool) -> i
     container = await build(settings)
     try:
         vault = container.assistant.vault
-        if vault is None:
-            print("huntaze: no file store is configured", file=sys.stderr)
-            return 2
+        assert vault is not None  # the container always sets a blob store up
         report = await vault.sweep_orphans(container.clock.now(), grace, dry_run=dry_run)
         print(report.text(dry_run=dry_run, grace=grace))
         return 0

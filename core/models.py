@@ -131,6 +131,11 @@ class Asset(BaseModel):
     source: str = ""  # telegram | discord | api | console
     created_at: datetime | None = None
 
+    @property
+    def file_name(self) -> str:
+        """The name to hand the file out under (chat, downloads): its own, or ``vault-<id>``."""
+        return self.name or f"vault-{self.id}"
+
 
 class Account(BaseModel):
     id: int

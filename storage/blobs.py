@@ -505,9 +505,7 @@ class S3BlobStore:
                 **extra,
             )
             for item in page.get("Contents", []):
-                modified = item["LastModified"]
-                if modified.tzinfo is None:
-                    modified = modified.replace(tzinfo=UTC)
+                modified = _aware(item["LastModified"])
                 yield BlobInfo(key=item["Key"], size=int(item["Size"]), modified=modified)
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
@@ -524,10 +522,7 @@ class S3BlobStore:
                 self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix, **markers
             )
             for upload in page.get("Uploads", []):
-                initiated = upload["Initiated"]
-                if initiated.tzinfo is None:
-                    initiated = initiated.replace(tzinfo=UTC)
-                if initiated >= before:
+                if _aware(upload["Initiated"]) >= before:
                     continue
                 try:
                     await self._call(
@@ -557,6 +552,11 @@ class S3BlobStore:
         except Exception:
             return False
         return True
+
+
+def _aware(stamp: datetime) -> datetime:
+    """A listing's timestamp, as UTC when the server sent it without a zone."""
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
 def _plain_http(endpoint_url: str | None) -> bool:

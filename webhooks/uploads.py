@@ -309,7 +309,7 @@ class UploadsApi:
         except NotFound:
             log.warning("asset_blob_missing", asset_id=asset.id)
             return json_error(404, "the file's bytes are missing from the blob store")
-        headers["Content-Disposition"] = attachment_header(asset.name or f"vault-{asset.id}")
+        headers["Content-Disposition"] = attachment_header(asset.file_name)
         headers["Content-Type"] = asset.mime  # as stored: may carry a charset parameter
         response = web.StreamResponse(headers=headers)
         response.content_length = asset.size  # a cut-off download is visible as one

@@ -15,7 +15,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from core.chat import Attachment, Button, FileBlock, Reply, escape_markup, human_size
+from core.chat import (
+    MAX_ACTION_BYTES,
+    Attachment,
+    Button,
+    FileBlock,
+    Reply,
+    escape_markup,
+    human_size,
+)
 from core.commands.captions import caption_reply
 from core.commands.registry import MAX_COMPLETIONS, Choice, Registry, choices
 from core.context import Context
@@ -35,7 +43,6 @@ class VaultArgs(BaseModel):
 
 LIST_LIMIT = 50  # files one page of /vault lists; "Older files" shows the next 50
 GONE = "I can't find that file in your vault — `/vault` lists yours."
-MAX_ACTION_BYTES = 64  # Telegram's callback_data limit, the smallest of the platforms
 
 
 def _line(asset: Asset) -> str:
@@ -61,7 +68,7 @@ async def complete_asset(ctx: Context, prefix: str) -> list[Choice]:
         if typed and not (str(asset.id).startswith(typed) or any(typed in w for w in words)):
             continue
         label = f"#{asset.id} {asset.name or asset.mime} · {human_size(asset.size)}"
-        found.append(Choice(str(asset.id), label[:100]))
+        found.append(Choice(str(asset.id), label))
         if len(found) == MAX_COMPLETIONS:
             break
     return found
@@ -264,9 +271,8 @@ async def _send_file(ctx: Context, asset: Asset) -> Reply:
     if ctx.app.blobs is None:
         raise NotFound(GONE)
     data = await ctx.app.blobs.get(asset.blob_key)
-    name = asset.name or f"vault-{asset.id}"
     return Reply(
-        blocks=[FileBlock(name=name, data=data, mime=asset.mime)],
+        blocks=[FileBlock(name=asset.file_name, data=data, mime=asset.mime)],
         result={"sent": asset.model_dump(mode="json")},
         ephemeral=True,
     )

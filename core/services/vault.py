@@ -248,7 +248,7 @@ class VaultService:
         if asset is None or not await self.store.assets.delete(account_id, asset_id):
             return None
         # The row is gone: the file no longer shows or counts. A blob the store could not
-        # delete now only takes space (logged as blob_cleanup_failed with its key).
+        # delete takes space until the next orphan sweep (logged as blob_cleanup_failed).
         await self._delete_quietly(asset.blob_key)
         return asset
 
