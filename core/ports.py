@@ -74,6 +74,15 @@ class BlobInfo:
     modified: datetime  # when it was written, UTC
 
 
+@dataclass(frozen=True)
+class Written:
+    """What ``BlobStore.put_stream`` stored: its size and SHA-256 (hex), taken from the bytes
+    as they went into the store."""
+
+    size: int
+    sha256: str
+
+
 class BlobStore(Protocol):
     """Bytes under keys (the vault)."""
 
@@ -81,7 +90,10 @@ class BlobStore(Protocol):
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
-    ) -> int: ...
+    ) -> Written:
+        """Store a stream of unknown length; on any failure or cancellation nothing is left
+        under ``key``. The store hashes what it writes (S3 gets the digest to check)."""
+        ...
 
     async def get(self, key: str) -> bytes: ...
 

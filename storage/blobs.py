@@ -19,6 +19,13 @@ content-addressed ``"ab/cd/<sha256>"`` for callers that want one.
   away. Larger files (``MAX_UPLOAD_MB`` raised) still stream with bounded memory. The price is
   up to ``multipart_threshold`` bytes held per upload in flight.
 
+  Integrity: every object and part goes with its SHA-256 (``ChecksumSHA256``), which S3
+  checks on arrival, and the body is not signed (the checksum, which is, covers it). A
+  stream's chunks are hashed once, in the worker thread that sends them, and handed to botocore
+  as they are (``_ChunksBody``), never joined into one buffer.
+
+Both stores' ``put_stream`` return ``Written(size, sha256)`` of the bytes they stored.
+
 Missing blobs raise ``core.errors.NotFound``; an unreachable store raises
 ``core.errors.ServiceUnavailable``.
 """
@@ -26,7 +33,10 @@ Missing blobs raise ``core.errors.NotFound``; an unreachable store raises
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import io
 import os
 import re
 import tempfile
@@ -36,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import NotFound, ServiceUnavailable
-from core.ports import BlobInfo
+from core.ports import BlobInfo, Written
 
 T = TypeVar("T")
 
@@ -103,7 +113,9 @@ class LocalBlobStore:
             _unlink_quietly(tmp)
             raise
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> int:
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str
+    ) -> Written:
         path = self.path_for(key)
 
         def _open() -> tuple[Any, str]:
@@ -112,11 +124,16 @@ class LocalBlobStore:
             return os.fdopen(fd, "wb"), tmp
 
         handle, tmp = await asyncio.to_thread(_open)
-        total = 0
+        hasher, total = hashlib.sha256(), 0
+
+        def _write(chunk: bytes) -> None:
+            handle.write(chunk)
+            hasher.update(chunk)  # in the worker thread: hashlib lets go of the GIL
+
         try:
             async for chunk in chunks:
                 if chunk:
-                    await asyncio.to_thread(handle.write, chunk)
+                    await asyncio.to_thread(_write, chunk)
                     total += len(chunk)
 
             def _finish() -> None:
@@ -130,7 +147,7 @@ class LocalBlobStore:
             handle.close()
             _unlink_quietly(tmp)
             raise
-        return total
+        return Written(total, hasher.hexdigest())
 
     async def get(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -244,13 +261,17 @@ def _unlink_quietly(path: str) -> None:
 # ---------------------------------------------------------------- S3
 
 
+Chunk = bytes | memoryview
+
+
 class _PartBuffer:
-    """Chunks held until a part is full; each part is joined once (one copy of every byte,
-    where growing a bytearray and slicing it copied each byte three times)."""
+    """Chunks held until a part is full. A part is handed on as its chunks (a chunk that
+    straddles the boundary split without copying), never joined: ``_ChunksBody`` sends them
+    as they are."""
 
     def __init__(self, part_size: int) -> None:
         self.part_size = part_size
-        self.chunks: list[bytes | memoryview] = []
+        self.chunks: list[Chunk] = []
         self.size = 0  # bytes held
         self.total = 0  # bytes seen
 
@@ -258,20 +279,18 @@ class _PartBuffer:
     def full(self) -> bool:
         return self.size >= self.part_size
 
-    def add(self, chunk: bytes | memoryview) -> None:
+    def add(self, chunk: Chunk) -> None:
         if chunk:
             self.chunks.append(chunk)
             self.size += len(chunk)
             self.total += len(chunk)
 
-    def take_all(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks, self.size = [], 0
-        return data
+    def take_all(self) -> list[Chunk]:
+        chunks, self.chunks, self.size = self.chunks, [], 0
+        return chunks
 
-    def take_part(self) -> bytes:
-        """Exactly ``part_size`` bytes; a chunk that straddles the boundary is split without
-        copying (memoryview), and its rest stays for the next part."""
+    def take_part(self) -> list[Chunk]:
+        """Exactly ``part_size`` bytes; the rest of a straddling chunk stays for the next part."""
         need, out = self.part_size, []
         while need:
             chunk = self.chunks.pop(0)
@@ -284,7 +303,67 @@ class _PartBuffer:
                 self.chunks.insert(0, view[need:])
                 need = 0
         self.size -= self.part_size
-        return b"".join(out)
+        return out
+
+
+class _ChunksBody:
+    """A request body read straight out of the received chunks, for botocore.
+
+    botocore wraps a ``bytes`` body in a ``BytesIO`` and urllib3 reads it 128 KiB at a time, so
+    a body joined from its chunks was copied twice more before the socket. Here ``read`` hands
+    out views of the chunks themselves (urllib3 sends any bytes-like block); ``seek(0)`` lets
+    botocore rewind for a retry. The body is never signed (``payload_signing_enabled`` is off):
+    S3 checks the ``ChecksumSHA256`` sent with it instead, so botocore never reads it to hash it.
+    """
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self._chunks = [memoryview(chunk) for chunk in chunks if len(chunk)]
+        self._size = sum(map(len, self._chunks))
+        self._index = self._offset = self._position = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def sha256(self) -> Any:
+        hasher = hashlib.sha256()
+        for chunk in self._chunks:
+            hasher.update(chunk)
+        return hasher
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        target = min(max(target + offset, 0), self._size)
+        self._index = self._offset = 0
+        self._position = target
+        while self._index < len(self._chunks) and target >= len(self._chunks[self._index]):
+            target -= len(self._chunks[self._index])
+            self._index += 1
+        self._offset = target
+        return self._position
+
+    def read(self, size: int = -1) -> memoryview | bytes:
+        """The next block: at most ``size`` bytes (all of the current chunk when negative)."""
+        if self._index >= len(self._chunks):
+            return b""
+        chunk = self._chunks[self._index]
+        end = len(chunk) if size < 0 else min(len(chunk), self._offset + size)
+        block = chunk[self._offset : end]
+        self._offset = end
+        if end == len(chunk):
+            self._index, self._offset = self._index + 1, 0
+        self._position += len(block)
+        return block
+
+
+def _checksum(hasher: Any) -> str:
+    """A SHA-256 as S3's ``x-amz-checksum-sha256`` carries it (base64)."""
+    return base64.b64encode(hasher.digest()).decode()
 
 
 class S3BlobStore:
@@ -325,14 +404,16 @@ class S3BlobStore:
                 read_timeout=read_timeout,
                 retries={"mode": "standard", "max_attempts": max_attempts},
                 max_pool_connections=32,
-                s3={"addressing_style": "path"} if endpoint_url else {},
-                # Over plain http botocore signs the body's SHA-256 and the server checks it, so
-                # the CRC32 botocore adds by default would check the same bytes a second time
-                # (about a tenth of the CPU of an upload). Over https the body is not signed
-                # and the CRC32 stays.
-                request_checksum_calculation=(
-                    "when_required" if _plain_http(endpoint_url) else "when_supported"
-                ),
+                # Bodies go unsigned: every object and part is sent with its SHA-256 as
+                # ``ChecksumSHA256``, which S3 checks on arrival and keeps with the object. For
+                # a stream that hash is the one the store makes anyway, so no byte is hashed a
+                # second time (botocore signed the body's SHA-256 over plain http and added a
+                # CRC32 over https, each another pass over every byte).
+                s3={
+                    "payload_signing_enabled": False,
+                    **({"addressing_style": "path"} if endpoint_url else {}),
+                },
+                request_checksum_calculation="when_required",
             )
             client = boto3.client(
                 "s3",
@@ -345,24 +426,36 @@ class S3BlobStore:
             )
         self.client = client
 
-    async def _call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         try:
-            return await asyncio.to_thread(fn, **kwargs)
+            return await asyncio.to_thread(fn, *args, **kwargs)
         except Exception as error:
             if _is_unavailable(error):
                 raise ServiceUnavailable(BLOB_UNAVAILABLE_MESSAGE) from error
             raise
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await self._call(
-            self.client.put_object,
-            Bucket=self.bucket,
-            Key=check_key(key),
-            Body=bytes(data),
-            ContentType=content_type,
-        )
+        await self._call(self._put_object, check_key(key), [data], content_type)
 
-    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> int:
+    def _put_object(self, key: str, chunks: list[Chunk], content_type: str) -> str:
+        """One ``PutObject`` (in a worker thread), hashed here and checked by S3; the hex
+        SHA-256."""
+        body = _ChunksBody(chunks)
+        hasher = body.sha256()
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentLength=len(body),
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=_checksum(hasher),
+        )
+        return str(hasher.hexdigest())
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str
+    ) -> Written:
         check_key(key)
         pending = _PartBuffer(self.part_size)
         iterator = chunks.__aiter__()
@@ -371,13 +464,14 @@ class S3BlobStore:
             try:
                 pending.add(await iterator.__anext__())
             except StopAsyncIteration:
-                body = pending.take_all()
-                await self.put(key, body, content_type)
-                return len(body)
+                size = pending.size
+                digest = await self._call(self._put_object, key, pending.take_all(), content_type)
+                return Written(size, digest)
 
         upload_id = await self._create_multipart(key, content_type)
+        whole = hashlib.sha256()  # the object's; each part also carries its own
         parts: list[dict[str, Any]] = []
-        in_flight: asyncio.Task[Any] | None = None
+        in_flight: asyncio.Task[dict[str, Any]] | None = None
         ended = False
         try:
             while not ended or pending.size:
@@ -387,14 +481,17 @@ class S3BlobStore:
                     except StopAsyncIteration:
                         ended = True
                     continue
-                data = pending.take_part() if pending.full else pending.take_all()
-                # One part in flight at a time: the next one is read while this one goes up.
+                part = pending.take_part() if pending.full else pending.take_all()
+                # One part in flight at a time: the next one is read while this one goes up
+                # (and parts are hashed into ``whole`` in their order).
                 if in_flight is not None:
                     # shield: when we are cancelled the part still finishes before the abort.
-                    parts.append(self._part_entry(await asyncio.shield(in_flight), len(parts)))
-                in_flight = self._start_part(key, upload_id, len(parts) + 1, data)
+                    parts.append(await asyncio.shield(in_flight))
+                in_flight = asyncio.ensure_future(
+                    self._call(self._upload_part, key, upload_id, len(parts) + 1, part, whole)
+                )
             if in_flight is not None:
-                parts.append(self._part_entry(await asyncio.shield(in_flight), len(parts)))
+                parts.append(await asyncio.shield(in_flight))
                 in_flight = None
             await self._call(
                 self.client.complete_multipart_upload,
@@ -406,11 +503,28 @@ class S3BlobStore:
         except BaseException:
             await asyncio.shield(self._abort(key, upload_id, in_flight))
             raise
-        return pending.total
+        return Written(pending.total, whole.hexdigest())
 
-    @staticmethod
-    def _part_entry(response: dict[str, Any], done: int) -> dict[str, Any]:
-        return {"ETag": response["ETag"], "PartNumber": done + 1}
+    def _upload_part(
+        self, key: str, upload_id: str, number: int, chunks: list[Chunk], whole: Any
+    ) -> dict[str, Any]:
+        """One ``UploadPart`` (in a worker thread); the part's entry for the completion."""
+        body = _ChunksBody(chunks)
+        hasher = body.sha256()
+        for chunk in chunks:
+            whole.update(chunk)
+        checksum = _checksum(hasher)
+        response = self.client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentLength=len(body),
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+        )
+        return {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
 
     async def _create_multipart(self, key: str, content_type: str) -> str:
         task = asyncio.ensure_future(
@@ -419,6 +533,7 @@ class S3BlobStore:
                 Bucket=self.bucket,
                 Key=key,
                 ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
             )
         )
         try:
@@ -430,18 +545,6 @@ class S3BlobStore:
                 await asyncio.shield(self._abort(key, task.result()["UploadId"], None))
             raise
         return str(created["UploadId"])
-
-    def _start_part(self, key: str, upload_id: str, number: int, data: bytes) -> asyncio.Task[Any]:
-        return asyncio.ensure_future(
-            self._call(
-                self.client.upload_part,
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-        )
 
     async def _abort(self, key: str, upload_id: str, in_flight: asyncio.Task[Any] | None) -> None:
         if in_flight is not None:
@@ -557,10 +660,6 @@ class S3BlobStore:
 def _aware(stamp: datetime) -> datetime:
     """A listing's timestamp, as UTC when the server sent it without a zone."""
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
-
-
-def _plain_http(endpoint_url: str | None) -> bool:
-    return bool(endpoint_url) and str(endpoint_url).lower().startswith("http://")
 
 
 def _error_code(error: BaseException) -> str:

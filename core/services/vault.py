@@ -367,7 +367,6 @@ class VaultService:
         mime = sniff(bytes(head[:SNIFF_BYTES]), declared_mime, name)
         if check_type:
             check_claim(mime, declared_mime, name)
-        hasher = hashlib.sha256(head)
         size = len(head)
 
         async def body() -> AsyncIterator[bytes]:
@@ -377,13 +376,12 @@ class VaultService:
                 size += len(chunk)
                 if size > limit:
                     raise TooLarge(f"{name or 'The file'} is {too_big(size)}.")
-                hasher.update(chunk)
                 yield chunk
 
         key = new_blob_key(account_id)
-        await self.blobs.put_stream(key, body(), mime)
+        written = await self.blobs.put_stream(key, body(), mime)  # hashed as it is stored
         try:
-            digest = hasher.hexdigest()
+            digest, size = written.sha256, written.size
             existing = await self.store.assets.by_sha256(account_id, digest)
             if existing is not None:
                 await self.blobs.delete(key)

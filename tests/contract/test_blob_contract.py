@@ -7,6 +7,7 @@ cancelled half-way: they must leave no object, no temporary file and no pending 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +20,7 @@ import pytest
 
 import storage.blobs
 from core.errors import NotFound, ServiceUnavailable
-from core.ports import BlobStore
+from core.ports import BlobStore, Written
 from storage.blobs import MIN_PART_SIZE, LocalBlobStore, S3BlobStore, blob_key, check_key
 from tests.fakes.s3_server import S3Endpoint
 from tests.services import free_port
@@ -127,7 +128,8 @@ async def test_empty_blob(blobs: BlobHarness) -> None:
     key = key_for(b"")
     await blobs.store.put(key, b"", "text/plain")
     assert await blobs.store.get(key) == b""
-    assert await blobs.store.put_stream(key_for(b"x"), chunked(b"", 10), "text/plain") == 0
+    written = await blobs.store.put_stream(key_for(b"x"), chunked(b"", 10), "text/plain")
+    assert written == Written(0, hashlib.sha256(b"").hexdigest())
     assert await blobs.store.get(key_for(b"x")) == b""
 
 
@@ -135,7 +137,7 @@ async def test_small_stream(blobs: BlobHarness) -> None:
     data = os.urandom(300_000)
     key = key_for(data)
     written = await blobs.store.put_stream(key, chunked(data, 64 * 1024), "image/jpeg")
-    assert written == len(data)
+    assert written == Written(len(data), hashlib.sha256(data).hexdigest())
     assert await blobs.store.get(key) == data
     assert blobs.leftovers() == []
 
@@ -144,7 +146,7 @@ async def test_large_stream_in_uneven_chunks(blobs: BlobHarness) -> None:
     data = os.urandom(11 * MiB + 12345)  # three parts: 5 MiB, 5 MiB, the rest
     key = key_for(data)
     written = await blobs.store.put_stream(key, chunked(data, 3 * MiB + 17), "video/mp4")
-    assert written == len(data)
+    assert written == Written(len(data), hashlib.sha256(data).hexdigest())
     assert await blobs.store.get(key) == data
     assert blobs.leftovers() == []
     if isinstance(blobs.store, S3BlobStore):
@@ -312,7 +314,7 @@ async def test_s3_streams_below_the_threshold_go_as_one_put(s3_endpoint: S3Endpo
     async def etag_of(size: int) -> str:
         data = os.urandom(size)
         key = key_for(data)
-        assert await store.put_stream(key, chunked(data, 1 * MiB + 7), "video/mp4") == size
+        assert (await store.put_stream(key, chunked(data, 1 * MiB + 7), "video/mp4")).size == size
         assert await store.get(key) == data
         head = store.client.head_object(Bucket=store.bucket, Key=key)
         return str(head["ETag"]).strip('"')
@@ -325,19 +327,103 @@ async def test_s3_streams_below_the_threshold_go_as_one_put(s3_endpoint: S3Endpo
     )
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "calculation"),
-    [
-        ("http://127.0.0.1:9000", "when_required"),  # the body's SHA-256 is signed: no CRC32
-        ("https://s3.example.com", "when_supported"),  # unsigned body: botocore's CRC32 stays
-        (None, "when_supported"),  # AWS itself, over https
-    ],
-)
-def test_s3_adds_a_crc32_only_where_the_body_is_not_signed(
-    endpoint: str | None, calculation: str
-) -> None:
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "https://s3.example.com", None])
+def test_s3_bodies_are_checked_by_checksum_not_by_signature(endpoint: str | None) -> None:
+    """Over plain http as over https: no payload signing and no CRC32 from botocore, since
+    every put carries the SHA-256 the store makes itself."""
     store = S3BlobStore("bucket", endpoint_url=endpoint, access_key_id="a", secret_access_key="b")
-    assert store.client.meta.config.request_checksum_calculation == calculation
+    config = store.client.meta.config
+    assert config.request_checksum_calculation == "when_required"
+    assert config.s3["payload_signing_enabled"] is False
+
+
+def capture_requests(store: S3BlobStore) -> list[Any]:
+    """The requests botocore sends (just before they go out on the wire)."""
+    sent: list[Any] = []
+    store.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request))
+    return sent
+
+
+def header(request: Any, name: str) -> str:
+    value = request.headers.get(name)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@pytest.mark.parametrize("size", [3 * MiB + 5, 11 * MiB + 12345])  # one PutObject; 3 parts
+async def test_s3_sends_each_body_with_its_sha256_unsigned(
+    s3_endpoint: S3Endpoint, size: int
+) -> None:
+    store = s3_endpoint.blob_store(part_size=MIN_PART_SIZE, multipart_threshold=6 * MiB)
+    sent = capture_requests(store)
+    data = os.urandom(size)
+    key = key_for(data)
+    await store.put_stream(key, chunked(data, 1 * MiB + 7), "video/mp4")
+    bodies = [r for r in sent if r.method == "PUT"]
+    assert len(bodies) == (1 if size < 6 * MiB else 3)
+    offset = 0
+    for request in bodies:
+        length = int(header(request, "Content-Length"))
+        piece = data[offset : offset + length]
+        offset += length
+        assert header(request, "x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
+        expected = base64.b64encode(hashlib.sha256(piece).digest()).decode()
+        assert header(request, "x-amz-checksum-sha256") == expected
+        assert "x-amz-checksum-crc32" not in request.headers
+    assert offset == size
+    assert await store.get(key) == data
+    if size < 6 * MiB:  # the server keeps the object's checksum
+        head = store.client.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+async def test_s3_put_is_sent_with_its_sha256(s3_endpoint: S3Endpoint) -> None:
+    store = s3_endpoint.blob_store()
+    sent = capture_requests(store)
+    data = b"a small csv,1\n" * 100
+    await store.put(key_for(data), data, "text/csv")
+    (request,) = sent
+    assert (
+        header(request, "x-amz-checksum-sha256")
+        == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    )
+    assert await store.get(key_for(data)) == data
+
+
+async def test_s3_retried_put_sends_the_whole_body_again(s3_endpoint: S3Endpoint) -> None:
+    """botocore rewinds the body for a retry: the chunks are sent again from the start."""
+    store = s3_endpoint.blob_store()
+    sent = capture_requests(store)
+    retried: list[int] = []
+
+    def retry_once(attempts: int, **_: Any) -> float | None:
+        if attempts == 1:
+            retried.append(attempts)
+            return 0.0  # "retry now", after the first attempt really went through
+        return None
+
+    store.client.meta.events.register_first("needs-retry.s3.PutObject", retry_once)
+    data = os.urandom(2 * MiB + 3)
+    written = await store.put_stream(key_for(data), chunked(data, 300_001), "video/mp4")
+    assert retried == [1] and len(sent) == 2
+    assert written == Written(len(data), hashlib.sha256(data).hexdigest())
+    assert await store.get(key_for(data)) == data
+
+
+def test_chunks_body_reads_views_and_seeks() -> None:
+    from storage.blobs import _ChunksBody
+
+    chunks = [b"abc", memoryview(b"xdefg")[1:], b"", b"hij"]
+    body = _ChunksBody(chunks)
+    assert len(body) == 10
+    assert bytes(body.read(2)) == b"ab" and body.tell() == 2
+    assert bytes(body.read(100)) == b"c"  # a block never spans two chunks
+    assert bytes(body.read()) == b"defg"
+    assert bytes(body.read(3)) == b"hij" and body.read(3) == b""
+    assert body.seek(0) == 0 and bytes(body.read(-1)) == b"abc"
+    assert body.seek(4) == 4 and bytes(body.read(10)) == b"efg"
+    assert body.seek(-2, 2) == 8 and bytes(body.read()) == b"ij"
+    assert body.seek(5, 2) == 10 and body.read() == b""
+    assert body.sha256().digest() == hashlib.sha256(b"abcdefghij").digest()
 
 
 async def test_s3_part_that_fails_mid_upload_aborts_it(s3_endpoint: S3Endpoint) -> None:
