@@ -6,7 +6,7 @@ huntaze chat [--once TEXT]  the terminal chat; --once answers one message and ex
 huntaze migrate             apply database migrations and exit
 huntaze import FILE --account ID   import a CSV export into an account
 huntaze worker              consume background jobs from Redis (REDIS_URL)
-huntaze jobs dead | retry ID      list dead-lettered jobs / re-queue one
+huntaze jobs dead | retry ID | drop ID   list dead-lettered jobs / re-queue one / give one up
 huntaze vault sweep [--older-than HOURS] [--dry-run]   delete stored files no vault entry uses
 """
 
@@ -44,15 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--account", required=True, help="account id, @username or platform:id")
     sub.add_parser("worker", help="run background jobs from the Redis queue")
-    jobs = sub.add_parser("jobs", help="background jobs: list dead letters, re-queue one")
+    jobs = sub.add_parser("jobs", help="background jobs: list dead letters, re-queue or drop one")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_sub.add_parser("dead", help="list jobs that failed on every attempt")
     retry = jobs_sub.add_parser("retry", help="re-queue a dead-lettered job")
     retry.add_argument("id")
+    drop = jobs_sub.add_parser(
+        "drop", help="give up on a dead-lettered job (and delete the upload it kept)"
+    )
+    drop.add_argument("id")
     vault = sub.add_parser("vault", help="vault maintenance")
     vault_sub = vault.add_subparsers(dest="vault_command", required=True)
     sweep = vault_sub.add_parser(
-        "sweep", help="delete stored files no vault entry refers to (a crash's leftovers)"
+        "sweep",
+        help="delete stored files no vault entry refers to (a crash's leftovers) and import "
+        "uploads abandoned over a week ago",
     )
     sweep.add_argument(
         "--older-than",
@@ -77,12 +83,15 @@ def _hours(text: str) -> timedelta:
 
 async def _vault_sweep(settings: Settings, grace: timedelta, dry_run: bool) -> int:
     from bot.container import build
+    from core.jobs import sweep_leftovers
 
     container = await build(settings)
     try:
         vault = container.assistant.vault
         assert vault is not None  # the container always sets a blob store up
-        report = await vault.sweep_orphans(container.clock.now(), grace, dry_run=dry_run)
+        report = await sweep_leftovers(
+            vault, container.dead_letters, container.clock.now(), grace, dry_run=dry_run
+        )
         print(report.text(dry_run=dry_run, grace=grace))
         return 0
     finally:
@@ -138,6 +147,7 @@ async def _jobs(settings: Settings, action: str, job_id: str | None) -> int:
     from bot.container import build
     from bot.jobs import LocalJobQueue, format_dead, retry_dead
     from bot.lifecycle import build_adapters
+    from core.jobs import drop_dead
 
     container = await build(settings)
     adapters = None
@@ -148,6 +158,14 @@ async def _jobs(settings: Settings, action: str, job_id: str | None) -> int:
             print(format_dead(letters) if letters else "no dead-lettered jobs")
             return 0
         assert job_id is not None
+        if action == "drop":
+            dropped = await drop_dead(container.dead_letters, container.assistant.blobs, job_id)
+            if dropped is None:
+                print(f"huntaze: no dead-lettered job {job_id!r}", file=sys.stderr)
+                return 1
+            kept = " and the upload it kept" if dropped.pending_blob else ""
+            print(f"dropped job {job_id} ({dropped.name}){kept}")
+            return 0
         if isinstance(container.jobs, LocalJobQueue):
             adapters = build_adapters(container)  # the job runs here: let it notify
         new_id = await retry_dead(container.dead_letters, container.jobs, job_id)

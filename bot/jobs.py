@@ -37,6 +37,7 @@ from core.jobs import (
     JobRunner,
     JobSpec,
     enqueue_summaries,
+    sweep_leftovers,
 )
 from core.ports import Clock, KeyValueStore
 
@@ -85,7 +86,7 @@ class FileDeadLetters:
             items[letter.id] = letter.to_json()
             await asyncio.to_thread(self._write, items)
 
-    async def list(self, limit: int = 100) -> list[DeadLetter]:
+    async def list(self, limit: int | None = 100) -> list[DeadLetter]:
         items = await asyncio.to_thread(self._read)
         letters = [DeadLetter.from_json(v) for v in items.values()]
         return sorted(letters, key=lambda d: d.failed_at, reverse=True)[:limit]
@@ -110,7 +111,7 @@ class RedisDeadLetters:
     async def add(self, letter: DeadLetter) -> None:
         await self.redis.hset(self.key, letter.id, letter.to_json())
 
-    async def list(self, limit: int = 100) -> list[DeadLetter]:
+    async def list(self, limit: int | None = 100) -> list[DeadLetter]:
         raw = await self.redis.hvals(self.key)
         letters = [DeadLetter.from_json(v) for v in raw]
         return sorted(letters, key=lambda d: d.failed_at, reverse=True)[:limit]
@@ -347,7 +348,7 @@ def build_worker(
 ) -> Any:
     """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With ``kv``
     and ``cron`` it also queues the daily and weekly summaries; with ``cron`` and a vault it
-    sweeps the vault for orphaned blobs every night."""
+    sweeps the blob store every night (orphaned vault blobs, abandoned import uploads)."""
     from saq import CronJob, Worker
     from saq.job import Status
 
@@ -396,7 +397,8 @@ def build_worker(
     if cron and vault is not None:
 
         async def sweep_vault(ctx: dict[str, Any]) -> int:
-            return (await vault.sweep_orphans(clock.now())).removed
+            report = await sweep_leftovers(vault, dead, clock.now())
+            return report.removed + report.pending
 
         cron_jobs.append(CronJob(sweep_vault, cron=VAULT_SWEEP_CRON, unique=True))
     worker = Worker(

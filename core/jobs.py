@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -26,7 +26,8 @@ import structlog
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
 from core.errors import HuntazeError
 from core.log_context import log_context
-from core.ports import KeyValueStore, Notifier
+from core.ports import BlobStore, KeyValueStore, Notifier
+from core.services.vault import SWEEP_GRACE, SweepReport, VaultService
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -40,6 +41,9 @@ BACKGROUND_IMPORT_BYTES = 2 * 1024 * 1024
 BACKGROUND_SEGMENT_FANS = 200
 #: Blob keys of uploads waiting for their import job.
 PENDING_PREFIX = "jobs/pending"
+#: A pending upload this old that no dead letter keeps is abandoned (its job is long gone: a
+#: process killed mid-import, a dropped queue); far beyond any job's retries.
+PENDING_GRACE = timedelta(days=7)
 #: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
 SUMMARY_KEY = "jobs:summaries"
 SUMMARY_PERIODS = ("daily", "weekly")
@@ -69,6 +73,12 @@ class DeadLetter:
     def account_id(self) -> int | None:
         value = self.payload.get("account_id")
         return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+    @property
+    def pending_blob(self) -> str | None:
+        """The upload the job was to import, kept for a retry (None for other jobs)."""
+        key = self.payload.get("blob_key")
+        return key if isinstance(key, str) and key.startswith(PENDING_PREFIX + "/") else None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -100,8 +110,8 @@ class DeadLetters(Protocol):
 
     async def add(self, letter: DeadLetter) -> None: ...
 
-    async def list(self, limit: int = 100) -> list[DeadLetter]:
-        """Newest first."""
+    async def list(self, limit: int | None = 100) -> list[DeadLetter]:
+        """Newest first (all of them with ``limit=None``)."""
         ...
 
     async def take(self, letter_id: str) -> DeadLetter | None:
@@ -208,6 +218,60 @@ async def enqueue_import(app: Assistant, queue: JobQueue, account_id: int, att: 
         await app.blobs.delete(key)
         raise
     return "Importing in the background — I'll tell you when it's done."
+
+
+# ---------------------------------------------------------------- dead letters and leftovers
+
+
+async def drop_dead(
+    dead: DeadLetters, blobs: BlobStore | None, letter_id: str
+) -> DeadLetter | None:
+    """Give up on a dead letter for good: remove it and the upload it kept for a retry; None
+    when there is no such letter."""
+    letter = await dead.take(letter_id)
+    if letter is not None and letter.pending_blob and blobs is not None:
+        await blobs.delete(letter.pending_blob)  # deleting a missing blob is no error
+    return letter
+
+
+async def sweep_pending(
+    blobs: BlobStore,
+    dead: DeadLetters,
+    now: datetime,
+    grace: timedelta = PENDING_GRACE,
+    *,
+    dry_run: bool = False,
+) -> int:
+    """Delete pending uploads older than ``grace`` that no dead letter keeps for a retry (with
+    ``dry_run``, only count them); how many."""
+    kept = {letter.pending_blob for letter in await dead.list(limit=None)}
+    cutoff, found = now - grace, 0
+    async for info in blobs.scan(PENDING_PREFIX + "/"):
+        if info.modified > cutoff or info.key in kept:
+            continue
+        found += 1
+        if not dry_run:
+            await blobs.delete(info.key)
+            log.info("pending_upload_removed", key=info.key, size=info.size)
+    if not dry_run:
+        found += await blobs.clear_partial(PENDING_PREFIX + "/", cutoff)
+    return found
+
+
+async def sweep_leftovers(
+    vault: VaultService,
+    dead: DeadLetters | None,
+    now: datetime,
+    grace: timedelta = SWEEP_GRACE,
+    *,
+    dry_run: bool = False,
+) -> SweepReport:
+    """The blob store's maintenance (``huntaze vault sweep``, nightly in ``huntaze worker``):
+    orphaned vault blobs (``VaultService.sweep_orphans``) and abandoned import uploads."""
+    report = await vault.sweep_orphans(now, grace, dry_run=dry_run)
+    if dead is not None:
+        report.pending = await sweep_pending(vault.blobs, dead, now, dry_run=dry_run)
+    return report
 
 
 async def enqueue_personalize(queue: JobQueue, account_id: int, template: str, segment: str) -> str:

@@ -173,6 +173,7 @@ class SweepReport:
     orphan_bytes: int = 0
     removed: int = 0
     partial: int = 0  # unfinished uploads cleared (temporary files, multipart uploads)
+    pending: int = 0  # abandoned CSV uploads of import jobs (``core.jobs.sweep_pending``)
 
     def text(self, *, dry_run: bool, grace: timedelta) -> str:
         old = self.scanned - self.recent
@@ -183,7 +184,11 @@ class SweepReport:
             found = f"{self.orphans} orphaned ({human_size(self.orphan_bytes)}) among {judged}"
         done = " (dry run: nothing deleted)" if dry_run else f"; removed {self.removed}"
         partial = f"; cleared {self.partial} unfinished uploads" if self.partial else ""
-        return f"{found}{done}; {self.recent} newer ones not judged{partial}."
+        pending = ""
+        if self.pending:
+            verb = "found" if dry_run else "removed"
+            pending = f" Import uploads abandoned over a week ago: {verb} {self.pending}."
+        return f"{found}{done}; {self.recent} newer ones not judged{partial}.{pending}"
 
 
 @dataclass

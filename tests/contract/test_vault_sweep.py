@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs import FileDeadLetters
+from core.jobs import PENDING_GRACE, DeadLetter, drop_dead, pending_key, sweep_pending
 from core.models import Asset, Identity
 from core.ports import BlobStore
 from core.services.vault import SWEEP_GRACE, VaultService, new_blob_key
@@ -95,3 +97,38 @@ async def test_a_removed_file_whose_blob_stayed_is_swept(
     later = datetime.now(UTC) + SWEEP_GRACE * 2
     assert (await vault.sweep_orphans(later)).removed == 1
     assert not await blob_store.exists(key)
+
+
+async def test_abandoned_import_uploads_go_unless_a_dead_letter_keeps_them(
+    blob_store: BlobStore, tmp_path: Path
+) -> None:
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    abandoned, kept = pending_key(1), pending_key(2)
+    for key in (abandoned, kept):
+        await blob_store.put(key, b"date,amount\n2026-01-01,5\n", "text/csv")
+    letter = DeadLetter(
+        id="job-1",
+        name="import_csv",
+        payload={"account_id": 2, "blob_key": kept, "name": "big.csv"},
+        error="ImportError: boom",
+        attempts=3,
+        failed_at=datetime.now(UTC),
+    )
+    await dead.add(letter)
+    assert letter.pending_blob == kept
+    vault_blob = f"acct/1/up/{'a' * 32}"  # the vault's, judged by the vault sweep
+    await blob_store.put(vault_blob, b"x", "application/octet-stream")
+
+    now = datetime.now(UTC)
+    assert await sweep_pending(blob_store, dead, now) == 0  # a job may still be on its way
+    week_later = now + PENDING_GRACE + timedelta(minutes=1)
+    assert await sweep_pending(blob_store, dead, week_later, dry_run=True) == 1
+    assert await blob_store.exists(abandoned)
+    assert await sweep_pending(blob_store, dead, week_later) == 1
+    assert not await blob_store.exists(abandoned)
+    assert await blob_store.exists(kept) and await blob_store.exists(vault_blob)
+
+    # Giving up on the dead letter takes the upload it kept with it.
+    assert await drop_dead(dead, blob_store, "job-1") == letter
+    assert not await blob_store.exists(kept)
+    assert await dead.list() == [] and await drop_dead(dead, blob_store, "job-1") is None

@@ -145,6 +145,36 @@ def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Pa
     assert "removed 1" in swept.stdout and "cleared 1 unfinished uploads" in swept.stdout
     assert not leftover.exists() and not dead_write.exists() and fresh.exists()
 
+    # Import uploads: one abandoned long ago, one kept by a dead letter for a retry.
+    pending = tmp_path / "data" / "blobs" / "jobs" / "pending" / "1"
+    pending.mkdir(parents=True)
+    abandoned, kept = pending / "a.csv", pending / "k.csv"
+    for path in (abandoned, kept):
+        path.write_text("date,amount\n")
+        os.utime(path, (time.time() - 8 * 86400,) * 2)
+    letter = {
+        "id": "job-7",
+        "name": "import_csv",
+        "payload": {"account_id": 1, "blob_key": "jobs/pending/1/k.csv", "name": "big.csv"},
+        "error": "ImportError: boom",
+        "attempts": 3,
+        "failed_at": "2026-12-01T00:00:00+00:00",
+    }
+    letters = tmp_path / "data" / "jobs" / "dead-letters.json"
+    letters.parent.mkdir(parents=True, exist_ok=True)
+    letters.write_text(json.dumps({"job-7": json.dumps(letter)}))
+    swept = run(tmp_path, "vault", "sweep")
+    assert swept.returncode == 0, swept.stderr
+    assert "Import uploads abandoned over a week ago: removed 1." in swept.stdout
+    assert not abandoned.exists() and kept.exists()
+    dropped = run(tmp_path, "jobs", "drop", "job-7")
+    assert dropped.returncode == 0, dropped.stderr
+    assert dropped.stdout.strip() == "dropped job job-7 (import_csv) and the upload it kept"
+    assert not kept.exists()
+    assert "no dead-lettered jobs" in run(tmp_path, "jobs", "dead").stdout
+    again = run(tmp_path, "jobs", "drop", "job-7")
+    assert again.returncode == 1 and "no dead-lettered job 'job-7'" in again.stderr
+
     too_eager = run(tmp_path, "vault", "sweep", "--older-than", "0.1")
     assert too_eager.returncode == 2
     assert "between 1 and 8760 hours" in too_eager.stderr

@@ -38,6 +38,7 @@ from core.jobs import (
     JobSpec,
     enqueue_import,
     enqueue_summaries,
+    pending_key,
     set_summary,
 )
 from core.llm.offline import OfflineEngine
@@ -623,5 +624,10 @@ async def test_the_worker_sweeps_the_vault_every_night(
         clock.advance((datetime.now(UTC) - clock.now()).total_seconds() + 2 * 86400)
         assert await sweep.function({}) == 1
         assert not await app.blobs.exists(orphan)
+        abandoned = pending_key(account.id)  # an import upload whose job is gone
+        await app.blobs.put(abandoned, b"date,amount\n", "text/csv")
+        clock.advance(8 * 86400)
+        assert await sweep.function({}) == 1
+        assert not await app.blobs.exists(abandoned)
     finally:
         await queue.disconnect()
