@@ -7,6 +7,8 @@ reported in JSON::
      "checks": {"database": {"ok": true, "ms": 1.2}, "redis": {...}, "blobs": {...},
                 "llm": {"ok": true, "breaker": "closed"}}}
 
+``llm`` is ``{"ok": true, "engine": "offline"}`` when no model is configured.
+
 The answer is 503 when a *critical* check fails: the database always, Redis when configured
 (dialogs, limits and caches live there). The blob store and the LLM breaker are reported but
 only degrade the service (uploads fail; answers come from the offline engine).
@@ -34,7 +36,8 @@ class Check:
 
 @dataclass
 class Health:
-    """The readiness checks. ``breaker_state`` reports the LLM breaker (None: no LLM)."""
+    """The readiness checks. ``breaker_state`` reports the LLM breaker (None: no LLM, the
+    offline engine answers)."""
 
     checks: list[Check] = field(default_factory=list)
     breaker_state: Callable[[], str] | None = None
@@ -75,6 +78,8 @@ class Health:
             report["llm"] = {"ok": state != "open", "critical": False, "breaker": state}
             if state == "open" and status == "ok":
                 status = "degraded"
+        else:  # no model configured: every answer comes from the offline engine, by design
+            report["llm"] = {"ok": True, "critical": False, "engine": "offline"}
         return (503 if status == "unavailable" else 200), {"status": status, "checks": report}
 
     # ------------------------------------------------------------ aiohttp handlers

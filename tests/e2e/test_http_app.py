@@ -214,6 +214,7 @@ async def test_live_and_ready(world: HttpWorld) -> None:
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["blobs"]["ok"] is True
     assert "redis" not in body["checks"]  # not configured
+    assert body["checks"]["llm"] == {"ok": True, "critical": False, "engine": "offline"}
 
 
 @pytest.mark.postgres
