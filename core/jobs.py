@@ -220,60 +220,6 @@ async def enqueue_import(app: Assistant, queue: JobQueue, account_id: int, att: 
     return "Importing in the background — I'll tell you when it's done."
 
 
-# ---------------------------------------------------------------- dead letters and leftovers
-
-
-async def drop_dead(
-    dead: DeadLetters, blobs: BlobStore | None, letter_id: str
-) -> DeadLetter | None:
-    """Give up on a dead letter for good: remove it and the upload it kept for a retry; None
-    when there is no such letter."""
-    letter = await dead.take(letter_id)
-    if letter is not None and letter.pending_blob and blobs is not None:
-        await blobs.delete(letter.pending_blob)  # deleting a missing blob is no error
-    return letter
-
-
-async def sweep_pending(
-    blobs: BlobStore,
-    dead: DeadLetters,
-    now: datetime,
-    grace: timedelta = PENDING_GRACE,
-    *,
-    dry_run: bool = False,
-) -> int:
-    """Delete pending uploads older than ``grace`` that no dead letter keeps for a retry (with
-    ``dry_run``, only count them); how many."""
-    kept = {letter.pending_blob for letter in await dead.list(limit=None)}
-    cutoff, found = now - grace, 0
-    async for info in blobs.scan(PENDING_PREFIX + "/"):
-        if info.modified > cutoff or info.key in kept:
-            continue
-        found += 1
-        if not dry_run:
-            await blobs.delete(info.key)
-            log.info("pending_upload_removed", key=info.key, size=info.size)
-    if not dry_run:
-        found += await blobs.clear_partial(PENDING_PREFIX + "/", cutoff)
-    return found
-
-
-async def sweep_leftovers(
-    vault: VaultService,
-    dead: DeadLetters | None,
-    now: datetime,
-    grace: timedelta = SWEEP_GRACE,
-    *,
-    dry_run: bool = False,
-) -> SweepReport:
-    """The blob store's maintenance (``huntaze vault sweep``, nightly in ``huntaze worker``):
-    orphaned vault blobs (``VaultService.sweep_orphans``) and abandoned import uploads."""
-    report = await vault.sweep_orphans(now, grace, dry_run=dry_run)
-    if dead is not None:
-        report.pending = await sweep_pending(vault.blobs, dead, now, dry_run=dry_run)
-    return report
-
-
 async def enqueue_personalize(queue: JobQueue, account_id: int, template: str, segment: str) -> str:
     await queue.enqueue(
         "personalize_segment",
@@ -315,6 +261,61 @@ async def enqueue_summaries(
                 )
             )
     return ids
+
+
+# ---------------------------------------------------------------- dead letters and leftovers
+
+
+async def drop_dead(
+    dead: DeadLetters, blobs: BlobStore | None, letter_id: str
+) -> DeadLetter | None:
+    """Give up on a dead letter for good: remove it and the upload it kept for a retry; None
+    when there is no such letter."""
+    letter = await dead.take(letter_id)
+    if letter is not None and letter.pending_blob and blobs is not None:
+        await blobs.delete(letter.pending_blob)  # deleting a missing blob is no error
+    return letter
+
+
+async def sweep_pending(
+    blobs: BlobStore,
+    dead: DeadLetters,
+    now: datetime,
+    grace: timedelta = PENDING_GRACE,
+    *,
+    dry_run: bool = False,
+) -> int:
+    """Delete pending uploads older than ``grace`` that no dead letter keeps for a retry (with
+    ``dry_run``, only count them); how many."""
+    kept = {letter.pending_blob for letter in await dead.list(limit=None)}
+    cutoff, found = now - grace, 0
+    async for info in blobs.scan(PENDING_PREFIX + "/"):
+        if info.modified > cutoff or info.key in kept:
+            continue
+        found += 1
+        if not dry_run:
+            await blobs.delete(info.key)
+            log.info("pending_upload_removed", key=info.key, size=info.size)
+    return found
+
+
+async def sweep_leftovers(
+    vault: VaultService,
+    dead: DeadLetters | None,
+    now: datetime,
+    grace: timedelta = SWEEP_GRACE,
+    *,
+    dry_run: bool = False,
+) -> SweepReport:
+    """The blob store's maintenance (``huntaze vault sweep``, nightly in ``huntaze worker``):
+    orphaned vault blobs (``VaultService.sweep_orphans``) and abandoned import uploads."""
+    report = await vault.sweep_orphans(now, grace, dry_run=dry_run)
+    if dead is not None:
+        report.pending = await sweep_pending(vault.blobs, dead, now, dry_run=dry_run)
+        if not dry_run:  # an import upload's write killed halfway
+            cutoff = now - PENDING_GRACE
+            report.partial += await vault.blobs.clear_partial(PENDING_PREFIX + "/", cutoff)
+    return report
 
 
 # ---------------------------------------------------------------- handlers
