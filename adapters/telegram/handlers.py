@@ -19,6 +19,12 @@ Routers, in the order they are tried:
 
 An ephemeral reply (``Reply.ephemeral``, e.g. a ``/link`` code) asked for in a group is sent to
 the user's private chat instead, with a short note in the group.
+
+In a forum (a supergroup with topics) every answer, note and typing indicator goes to the topic
+the message or button came from. A message sent on behalf of a chat (an anonymous admin, a
+channel posting in a group, a channel post forwarded into its discussion group) has a placeholder
+``from`` shared by everyone who posts that way: it is never turned into an account; the sender is
+told to post as themselves (automatic forwards are ignored).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from adapters.telegram.inbound import (
     attachments,
     external_user,
     has_file,
+    topic_of,
 )
 from adapters.telegram.outbound import ReplySender
 from core.chat import Attachment, Incoming, Reply
@@ -55,6 +62,10 @@ SLOW_DOWN = "Slow down a little."
 PRIVATE_SENT = "I've sent you the answer in our private chat."
 PRIVATE_NEEDED = (
     "That answer is private. Open a chat with me (tap my name, then Start) and send it there."
+)
+ANONYMOUS = (
+    "I can't tell who you are when you post as the group or as a channel. Turn off "
+    '"Remain anonymous" for a moment, or send it to me in a private chat.'
 )
 
 
@@ -115,7 +126,7 @@ class TelegramHandlers:
     # ---------------------------------------------------------------- handlers
 
     async def on_command(self, message: Message, event_update: Update | None = None) -> None:
-        if message.from_user is None:
+        if message.from_user is None or await self._anonymous(message):
             return
         if not await self._allow(message):
             return
@@ -125,14 +136,14 @@ class TelegramHandlers:
             text=message.text or message.caption or "",
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming)
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
 
     async def on_message(self, message: Message, event_update: Update | None = None) -> None:
         if message.from_user is None or not await self._addressed(message):
             return
         if message.text is None and message.chat.type != ChatType.PRIVATE:
             return
-        if not await self._allow(message):
+        if await self._anonymous(message) or not await self._allow(message):
             return
         incoming = Incoming(
             user=external_user(message.from_user),
@@ -140,15 +151,15 @@ class TelegramHandlers:
             text=message.text or "",
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming)
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
 
     async def on_file(self, message: Message, event_update: Update | None = None) -> None:
         if message.from_user is None or not await self._addressed(message):
             return
-        if message.media_group_id is not None:
+        if message.media_group_id is not None:  # answered once, when the album is complete
             self.albums.add(message)
             return
-        if not await self._allow(message):
+        if await self._anonymous(message) or not await self._allow(message):
             return
         incoming = Incoming(
             user=external_user(message.from_user),
@@ -157,11 +168,13 @@ class TelegramHandlers:
             attachments=attachments(self.bot, message, self.download_limit),
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming)
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
 
     async def on_album(self, parts: list[Message]) -> None:
         first = parts[0]
-        if first.from_user is None or not await self._allow(first):
+        if first.from_user is None or await self._anonymous(first):
+            return
+        if not await self._allow(first):
             return
         files: list[Attachment] = []
         for part in parts:
@@ -175,7 +188,7 @@ class TelegramHandlers:
             group_id=first.media_group_id,
             request_id=f"tgalbum{first.media_group_id}",
         )
-        await self._process(first.chat.id, incoming)
+        await self._process(first.chat.id, incoming, thread_id=topic_of(first))
 
     async def on_button(self, query: CallbackQuery, event_update: Update | None = None) -> None:
         data = query.data
@@ -199,7 +212,7 @@ class TelegramHandlers:
             action=data,
             request_id=_request_id(event_update),
         )
-        await self._process(chat_id, incoming, edit_message_id=edit_id)
+        await self._process(chat_id, incoming, edit_message_id=edit_id, thread_id=topic_of(message))
 
     async def on_edited(self, edited_message: Message) -> None:
         log.info("telegram_edit_ignored", chat_id=edited_message.chat.id)
@@ -225,16 +238,36 @@ class TelegramHandlers:
         text = message.text or message.caption or ""
         return bool(me.username) and f"@{me.username}".lower() in text.lower()
 
-    async def _allow(self, message: Message) -> bool:
-        if self.guard is None or message.from_user is None:
+    async def _anonymous(self, message: Message) -> bool:
+        """True for a message sent on behalf of a chat: an anonymous group admin, a channel
+        posting in a group, a channel post forwarded into its discussion group. Its ``from`` is
+        a placeholder user shared by everyone who posts that way, so it must never stand for an
+        account. The sender is told why (throttled per chat); automatic forwards are ignored."""
+        sender = message.sender_chat
+        if sender is None:
+            return False
+        if not message.is_automatic_forward and await self._allow(message, f"chat:{sender.id}"):
+            await self._note(message.chat.id, topic_of(message), ANONYMOUS)
+        return True
+
+    async def _allow(self, message: Message, key: str | None = None) -> bool:
+        """The inbound throttle for the message's sender (or ``key``); a throttled sender is
+        told once."""
+        if key is None and message.from_user is not None:
+            key = str(message.from_user.id)
+        if self.guard is None or key is None:
             return True
-        allowed, note = await self.guard.check(str(message.from_user.id))
+        allowed, note = await self.guard.check(key)
         if not allowed and note:
-            try:
-                await self.bot.send_message(message.chat.id, note, parse_mode=None)
-            except TelegramAPIError as exc:
-                log.info("telegram_throttle_note_failed", error=str(exc))
+            await self._note(message.chat.id, topic_of(message), note)
         return allowed
+
+    async def _note(self, chat_id: int, thread_id: int | None, text: str) -> None:
+        """A short plain-text notice (best effort)."""
+        try:
+            await self.bot.send_message(chat_id, text, message_thread_id=thread_id, parse_mode=None)
+        except TelegramAPIError as exc:
+            log.info("telegram_note_failed", chat_id=chat_id, error=str(exc))
 
     async def _answer(self, query: CallbackQuery, text: str | None = None) -> None:
         try:
@@ -243,20 +276,29 @@ class TelegramHandlers:
             log.info("telegram_callback_answer_failed", error=str(exc))
 
     async def _process(
-        self, chat_id: int, incoming: Incoming, *, edit_message_id: int | None = None
+        self,
+        chat_id: int,
+        incoming: Incoming,
+        *,
+        edit_message_id: int | None = None,
+        thread_id: int | None = None,
     ) -> None:
         self._active += 1
         self._idle.clear()
         try:
             with log_context(request_id=incoming.request_id):
-                async with Typing(self.bot, chat_id, self.typing_delay):
+                async with Typing(self.bot, chat_id, self.typing_delay, thread_id=thread_id):
                     reply = await self.assistant.handle(incoming)
                 user_chat = int(incoming.user.id)
                 if reply.ephemeral and chat_id != user_chat:
-                    await self._send_privately(chat_id, user_chat, reply)
+                    await self._send_privately(chat_id, thread_id, user_chat, reply)
                 else:
                     shown = await self.sender.send(
-                        self.bot, chat_id, reply, edit_message_id=edit_message_id
+                        self.bot,
+                        chat_id,
+                        reply,
+                        edit_message_id=edit_message_id,
+                        thread_id=thread_id,
                     )
                     await self._retire_dialog_keyboard(chat_id, incoming.user.id, reply, shown)
         except Exception:
@@ -285,14 +327,12 @@ class TelegramHandlers:
             if len(self._dialog_messages) > self.max_tracked:
                 self._dialog_messages.popitem(last=False)
 
-    async def _send_privately(self, group_chat: int, user_chat: int, reply: Reply) -> None:
+    async def _send_privately(
+        self, group_chat: int, thread_id: int | None, user_chat: int, reply: Reply
+    ) -> None:
         """An ephemeral answer (a /link code...) asked for in a group goes to the private chat."""
         delivered = await self.sender.send(self.bot, user_chat, reply)
-        note = PRIVATE_SENT if delivered else PRIVATE_NEEDED
-        try:
-            await self.bot.send_message(group_chat, note, parse_mode=None)
-        except TelegramAPIError as exc:
-            log.info("telegram_private_note_failed", error=str(exc))
+        await self._note(group_chat, thread_id, PRIVATE_SENT if delivered else PRIVATE_NEEDED)
 
     @property
     def active(self) -> int:

@@ -30,6 +30,14 @@ MB = 1024 * 1024
 BOT_API_DOWNLOAD_LIMIT = 20 * MB  # getFile on api.telegram.org; a --local server has none
 
 
+def topic_of(message: object) -> int | None:
+    """The forum topic ``message`` sits in, where its answers belong: None in the General topic,
+    outside forums, and for messages the bot cannot see (a button under a deleted message)."""
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
+
+
 def external_user(user: User) -> ExternalUser:
     return ExternalUser(
         platform="telegram",
@@ -350,10 +358,17 @@ class Typing:
     A ``delay`` of None turns it off."""
 
     def __init__(
-        self, bot: Bot, chat_id: int, delay: float | None = 0.5, interval: float = 4.5
+        self,
+        bot: Bot,
+        chat_id: int,
+        delay: float | None = 0.5,
+        interval: float = 4.5,
+        *,
+        thread_id: int | None = None,
     ) -> None:
         self._bot = bot
         self._chat_id = chat_id
+        self._thread_id = thread_id
         self._delay = delay
         self._interval = interval
         self._handle: asyncio.TimerHandle | None = None
@@ -371,7 +386,9 @@ class Typing:
     async def _run(self) -> None:
         while True:
             try:
-                await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING)
+                await self._bot.send_chat_action(
+                    self._chat_id, ChatAction.TYPING, message_thread_id=self._thread_id
+                )
             except TelegramAPIError as exc:
                 log.debug("telegram_typing_failed", error=str(exc))
                 return

@@ -374,9 +374,11 @@ class ReplySender:
         reply: Reply,
         *,
         edit_message_id: int | None = None,
+        thread_id: int | None = None,
     ) -> list[int]:
-        """Send (or edit) the messages of ``reply``; the ids of those that went through (the
-        keyboard, if any, is on the last one)."""
+        """Send (or edit) the messages of ``reply`` (new ones into forum topic ``thread_id``,
+        if given); the ids of those that went through (the keyboard, if any, is on the last
+        one)."""
         items = render_reply(reply, self.upload_limit)
         markup = keyboard(reply.buttons)
         shown: list[int] = []
@@ -391,7 +393,7 @@ class ReplySender:
                 ):
                     shown.append(edit_message_id)
                     continue
-                message = await self._send_one(bot, chat_id, item, item_markup)
+                message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
                 shown.append(message.message_id)
             except TelegramForbiddenError as exc:
                 log.info("telegram_chat_forbidden", chat_id=chat_id, error=exc.message)
@@ -434,13 +436,19 @@ class ReplySender:
         return True
 
     async def _send_one(
-        self, bot: Bot, chat_id: int, item: Outgoing, markup: InlineKeyboardMarkup | None
+        self,
+        bot: Bot,
+        chat_id: int,
+        item: Outgoing,
+        markup: InlineKeyboardMarkup | None,
+        thread_id: int | None = None,
     ) -> MessageId:
         if isinstance(item, OutText):
             try:
                 return await bot(
                     SendMessageForId(
                         chat_id=chat_id,
+                        message_thread_id=thread_id,
                         text=item.html,
                         parse_mode=ParseMode.HTML,
                         reply_markup=markup,
@@ -454,6 +462,7 @@ class ReplySender:
                 return await bot(
                     SendMessageForId(
                         chat_id=chat_id,
+                        message_thread_id=thread_id,
                         text=html_to_plain(item.html),
                         parse_mode=None,
                         reply_markup=markup,
@@ -463,6 +472,7 @@ class ReplySender:
             return await bot(
                 SendPhotoForId(
                     chat_id=chat_id,
+                    message_thread_id=thread_id,
                     photo=BufferedInputFile(item.png, filename="image.png"),
                     caption=item.caption_html,
                     parse_mode=ParseMode.HTML if item.caption_html else None,
@@ -472,6 +482,7 @@ class ReplySender:
         return await bot(
             SendDocumentForId(
                 chat_id=chat_id,
+                message_thread_id=thread_id,
                 document=BufferedInputFile(item.data, filename=item.name or "file"),
                 reply_markup=markup,
             )

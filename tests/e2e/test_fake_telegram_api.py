@@ -500,3 +500,26 @@ async def test_plain_http_clients_json_body_and_unknown_method(tg: FakeTelegramA
             assert resp.status == 401
         async with http.get(f"{tg.base_url}/file/bot{tg.token}/documents/missing.bin") as resp:
             assert resp.status == 404
+
+
+async def test_forum_topics(tg: FakeTelegramAPI, bot: Bot) -> None:
+    forum, group = -100_4242, -100_4343
+    tg.add_chat(forum, "supergroup", title="Desk", is_forum=True)
+    tg.add_chat(group, "supergroup", title="Plain")
+    topic = tg.add_topic(forum, "Captions", CHAT)
+    update = Update.model_validate(tg.make_message_update(forum, CHAT, "hi", thread_id=topic))
+    assert update.message is not None and update.message.is_topic_message
+    assert update.message.message_thread_id == topic
+
+    sent = await bot.send_message(forum, "in the topic", message_thread_id=topic)
+    assert sent.message_thread_id == topic and sent.is_topic_message
+    general = await bot.send_message(forum, "in General")
+    assert general.message_thread_id is None
+    assert await bot.send_chat_action(forum, "typing", message_thread_id=topic)
+    for chat, thread in ((forum, topic + 100), (group, topic)):
+        with pytest.raises(TelegramBadRequest, match="message thread not found"):
+            await bot.send_message(chat, "nowhere", message_thread_id=thread)
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_chat_action(group, "typing", message_thread_id=topic)
+    with pytest.raises(ValueError, match="not a forum"):
+        tg.add_topic(group, "No", CHAT)

@@ -335,6 +335,7 @@ class _ChatState:
     chat: JSON
     next_message_id: int = 1
     messages: dict[int, _StoredMessage] = field(default_factory=dict)
+    topics: set[int] = field(default_factory=set)  # forum topics (message_thread_id)
 
     def allocate(self) -> int:
         message_id = self.next_message_id
@@ -1252,9 +1253,16 @@ class FakeTelegramAPI:
         self._users[user_id] = _dump(tt.User.model_validate(user))
         return self._users[user_id]
 
-    def add_chat(self, chat_id: int, chat_type: str, *, title: str | None = None) -> JSON:
-        """Register a group/supergroup/channel chat (private chats are created on demand)."""
+    def add_chat(
+        self, chat_id: int, chat_type: str, *, title: str | None = None, is_forum: bool = False
+    ) -> JSON:
+        """Register a group/supergroup/channel chat (private chats are created on demand);
+        ``is_forum``: a supergroup with topics (see ``add_topic``)."""
         chat: JSON = {"id": chat_id, "type": chat_type}
+        if is_forum:
+            if chat_type != "supergroup":
+                raise ValueError("only supergroups can be forums")
+            chat["is_forum"] = True
         if chat_type == "private":
             user = self._user(chat_id)
             chat.update(first_name=user["first_name"], username=user.get("username"))
@@ -1263,6 +1271,23 @@ class FakeTelegramAPI:
         state = self._chat_state(chat_id)
         state.chat = _dump(tt.Chat.model_validate(chat))
         return state.chat
+
+    def add_topic(self, chat_id: int, name: str, user_id: int) -> int:
+        """Create a forum topic as ``user_id`` (its ``forum_topic_created`` service message is
+        stored); returns its ``message_thread_id``, the id of that message."""
+        state = self._chat_state(chat_id)
+        if not state.chat.get("is_forum"):
+            raise ValueError(f"chat {chat_id} is not a forum")
+        message_id = state.next_message_id
+        created = {"name": name, "icon_color": 0x6FB9F0}
+        content = {
+            "forum_topic_created": created,
+            "message_thread_id": message_id,
+            "is_topic_message": True,
+        }
+        self._incoming(chat_id, user_id, content)
+        state.topics.add(message_id)
+        return message_id
 
     def register_file(
         self,
@@ -1416,13 +1441,19 @@ class FakeTelegramAPI:
         *,
         entities: list[JSON] | None = None,
         reply_to_message_id: int | None = None,
+        thread_id: int | None = None,
         queue: bool = False,
     ) -> JSON:
-        """A ``message`` update with ``text`` (a leading /command gets its bot_command entity)."""
+        """A ``message`` update with ``text`` (a leading /command gets its bot_command entity),
+        in forum topic ``thread_id`` if given."""
         if entities is None and text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             entities = [{"type": "bot_command", "offset": 0, "length": _u16(command)}]
         content: JSON = {"text": text, "entities": entities}
+        if thread_id is not None:
+            if thread_id not in self._chat_state(chat_id).topics:
+                raise ValueError(f"no topic {thread_id} in chat {chat_id}")
+            content.update(message_thread_id=thread_id, is_topic_message=True)
         message = self._incoming(chat_id, user_id, content, reply_to_message_id=reply_to_message_id)
         return self._make_update({"message": message}, queue)
 
@@ -1870,6 +1901,16 @@ class FakeTelegramAPI:
         for key, _, _ in plan:
             self._buckets[key].tokens -= count
 
+    def _thread(self, state: _ChatState, req: Any) -> int | None:
+        """The request's ``message_thread_id``: a topic of this forum, or an error as
+        Telegram gives (no topic: the General topic / a chat without topics)."""
+        thread = _value(getattr(req, "message_thread_id", None))
+        if thread is None:
+            return None
+        if not state.chat.get("is_forum") or thread not in state.topics:
+            raise _bad("message thread not found")
+        return int(thread)
+
     def _reply_target(self, state: _ChatState, req: Any) -> JSON | None:
         reply = getattr(req, "reply_parameters", None)
         message_id = reply.message_id if reply else getattr(req, "reply_to_message_id", None)
@@ -1973,6 +2014,7 @@ class FakeTelegramAPI:
         reply_to: JSON | None = None,
         markup: JSON | None = None,
         protect: bool = False,
+        thread: int | None = None,
     ) -> JSON:
         message: JSON = {
             "message_id": state.allocate(),
@@ -1981,6 +2023,8 @@ class FakeTelegramAPI:
             "date": self._now(),
             **{k: v for k, v in content.items() if v is not None},
         }
+        if thread is not None:
+            message.update(message_thread_id=thread, is_topic_message=True)
         if reply_to is not None:
             message["reply_to_message"] = reply_to
         if markup is not None:
@@ -1999,6 +2043,7 @@ class FakeTelegramAPI:
         )
         markup = self._markup(req.reply_markup)
         reply_to = self._reply_target(state, req)
+        thread = self._thread(state, req)
         stored, _ = self._input_file(getattr(req, field_name), kind)
         self._check_flood(int(state.chat["id"]))
         content = {
@@ -2013,6 +2058,7 @@ class FakeTelegramAPI:
             reply_to=reply_to,
             markup=markup,
             protect=_value(req.protect_content) is True,
+            thread=thread,
         )
 
     def _editable(self, req: Any) -> tuple[_ChatState, _StoredMessage] | None:
@@ -2226,6 +2272,7 @@ async def _send_message(api: FakeTelegramAPI, call: _Call) -> JSON:
     text, entities = api._format(req.text, req.parse_mode, req.entities, caption=False)
     markup = api._markup(req.reply_markup)
     reply_to = api._reply_target(state, req)
+    thread = api._thread(state, req)
     api._check_flood(int(state.chat["id"]))
     return api._new_bot_message(
         call.token,
@@ -2234,6 +2281,7 @@ async def _send_message(api: FakeTelegramAPI, call: _Call) -> JSON:
         reply_to=reply_to,
         markup=markup,
         protect=_value(req.protect_content) is True,
+        thread=thread,
     )
 
 
@@ -2283,6 +2331,7 @@ async def _send_media_group(api: FakeTelegramAPI, call: _Call) -> list[JSON]:
         )
         prepared.append((item, caption, entities))
     reply_to = api._reply_target(state, req)
+    thread = api._thread(state, req)
     stored = [api._input_file(item.media, str(item.type))[0] for item in req.media]
     api._check_flood(int(state.chat["id"]), len(req.media))
     api._media_group_seq += 1
@@ -2303,6 +2352,7 @@ async def _send_media_group(api: FakeTelegramAPI, call: _Call) -> list[JSON]:
                 content,
                 reply_to=reply_to,
                 protect=_value(req.protect_content) is True,
+                thread=thread,
             )
         )
     return messages
@@ -2311,7 +2361,7 @@ async def _send_media_group(api: FakeTelegramAPI, call: _Call) -> list[JSON]:
 @_method(tm.SendChatAction, sent=True)
 async def _send_chat_action(api: FakeTelegramAPI, call: _Call) -> bool:
     req: tm.SendChatAction = call.req
-    api._resolve_chat(req.chat_id)
+    api._thread(api._resolve_chat(req.chat_id), req)
     if req.action not in _CHAT_ACTIONS:
         raise _bad("wrong parameter action in request")
     return True
