@@ -374,6 +374,11 @@ class EarningsRepository(Protocol):
         """Insert the rows whose ``row_key`` is new; returns how many were inserted."""
         ...
 
+    async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
+        """Delete the account's transactions with these keys (refunded since they were
+        imported); returns how many there were."""
+        ...
+
     async def buckets(
         self, account_id: int, start: datetime | None, end: datetime
     ) -> list[RevenueBucket]:

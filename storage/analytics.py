@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +105,20 @@ class SqlEarningsRepository:
                     )
                 )
             return await _insert_new(session, pg, TransactionRow, account_id, _TX_COLUMNS, params)
+
+    async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
+        if not row_keys:
+            return 0
+        t = TransactionRow
+        removed = 0
+        async with self._db.transaction() as session:
+            for start in range(0, len(row_keys), 500):  # SQLite's bound-parameter limit
+                chunk = list(row_keys[start : start + 500])
+                result = await session.execute(
+                    delete(t).where(t.account_id == account_id, t.row_key.in_(chunk))
+                )
+                removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return removed
 
     async def buckets(
         self, account_id: int, start: datetime | None, end: datetime

@@ -18,8 +18,15 @@ How a file is read
   ``Net``/``Amount``/``Earnings``, ``Type``/``Category``, ``Fan``/``Username``...); the
   delimiter (``,`` ``;`` tab ``|``) is sniffed from that line.
 - **Kinds**: *offers* (price, sent, bought [+ date, type]), *earnings* (date, amount [+ currency,
-  category, fan, transaction id]) and *fans* (handle [+ name, tier, total spent, last active,
-  tags, notes]). The file name breaks ties (``fans.csv``, ``ppv_offers.csv``).
+  category, fan, transaction id, status]) and *fans* (handle [+ name, tier, total spent, last
+  active, tags, notes]). Words in the file name break ties (``fans.csv``, ``ppv_offers.csv``;
+  platform names such as ``fansly.csv`` or ``onlyfans.csv`` hint nothing).
+- **Statements**: a description column ("Tip from Jane (@janedoe)", "Payment for message from
+  @mike") gives the category from the words before "from" and, when the file has no fan
+  column, the fan. Rows whose status says refunded, charged back, failed, declined or
+  cancelled are not earnings: they are not counted, and a transaction imported earlier that a
+  later export shows that way is removed (same key). Other statuses (complete, paid,
+  pending...) count; an unknown one counts and is mentioned.
 - **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
   file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
   Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
@@ -114,6 +121,7 @@ class ImportReport:
     added: int = 0  # new transactions / offers / fans
     updated: int = 0  # fans whose stored values changed
     unchanged: int = 0  # rows already imported (or fans already up to date)
+    removed: int = 0  # transactions imported before that the file shows as refunded/failed
     bad_count: int = 0
     bad: list[BadRow] = field(default_factory=list)  # the first MAX_BAD_KEPT
     notes: list[str] = field(default_factory=list)
@@ -175,6 +183,7 @@ class ImportReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "removed": self.removed,
             "bad_count": self.bad_count,
             "bad": [{"line": b.line, "reason": b.reason} for b in self.bad],
             "notes": list(self.notes),
@@ -306,6 +315,7 @@ SPECS: dict[str, dict[str, list[str]]] = {
             "transaction_id", "txn_id", "transaction", "payment_id", "order_id", "reference",
             "reference_id", "ref", "id",
         ],
+        "status": ["status", "payment_status", "transaction_status", "state"],
     },
     "fans": {
         "handle": [
@@ -382,10 +392,27 @@ def map_columns(headers: list[str], kind: str) -> dict[str, int]:
     return found
 
 
+_HINT_ENDINGS = ("", "s", "es", "list", "lists")
+
+
+def name_hints(name: str) -> list[str]:
+    """The kinds a file name suggests, by whole word ("fans.csv", "ppv_offers.csv",
+    "FanList.csv"), so platform names do not count ("fansly.csv", "onlyfans.csv")."""
+    words = re.findall(r"[a-z]+", name.lower())
+    return [
+        kind
+        for kind in KINDS
+        if any(
+            w.startswith(h) and w[len(h) :] in _HINT_ENDINGS
+            for w in words
+            for h in NAME_HINTS[kind]
+        )
+    ]
+
+
 def detect_kind(headers: list[str], name: str) -> tuple[str, dict[str, int]] | None:
     maps = {kind: map_columns(headers, kind) for kind in KINDS}
-    lowered = name.lower()
-    hinted = [k for k in KINDS if any(h in lowered for h in NAME_HINTS[k])]
+    hinted = name_hints(name)
     complete = [k for k in KINDS if all(f in maps[k] for f in REQUIRED[k])]
     if "fans" in complete and len(maps["fans"]) < 2 and "fans" not in hinted:
         complete.remove("fans")  # a handle column alone does not make a fan list
@@ -402,8 +429,7 @@ def detect_kind(headers: list[str], name: str) -> tuple[str, dict[str, int]] | N
 
 def _missing_columns_message(headers: list[str], name: str) -> str:
     shown = ", ".join(h.strip() for h in headers if h.strip())[:300] or "none"
-    lowered = name.lower()
-    kinds = [k for k in KINDS if any(h in lowered for h in NAME_HINTS[k])] or list(KINDS)
+    kinds = name_hints(name) or list(KINDS)
     wants = {
         "earnings": "an earnings file needs a date and an amount column (currency, category "
         "and fan are optional)",
@@ -770,7 +796,65 @@ class _RowError(Exception):
     pass
 
 
-_FIELDS = ("date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind")
+class _NotEarned(Exception):
+    """A row whose status says the money never arrived or went back (refunded, failed...)."""
+
+    def __init__(self, row_key: str) -> None:
+        super().__init__(row_key)
+        self.row_key = row_key
+
+
+# Statuses of rows that are not earnings. Any other status counts (complete, paid, pending...);
+# an unrecognised one is counted and mentioned in the report.
+_NOT_EARNED = (
+    "refund", "chargeback", "charge back", "charged back", "reversed", "reversal", "fail",
+    "declin", "cancel", "void", "reject", "disput", "returned",
+)  # fmt: skip
+_EARNED = (
+    "complete", "paid", "success", "succeeded", "settled", "available", "pending", "processing",
+    "approved", "cleared", "done", "ok", "captured", "confirmed", "received", "active",
+)  # fmt: skip
+
+
+def earned_status(raw: str) -> bool | None:
+    """True when a transaction with this status counts as earnings, False when it does not
+    (refunded, charged back, failed...), None when the status is not one I know."""
+    s = raw.strip().lower()
+    if not s:
+        return True
+    if any(w in s for w in _NOT_EARNED):
+        return False
+    if any(s.startswith(w) for w in _EARNED):
+        return True
+    return None
+
+
+_FROM = re.compile(r"\s+from\s+(.+)$", re.IGNORECASE)
+_HANDLE_IN_PARENS = re.compile(r"\(@?([\w.]+)\)")
+_SINGLE_HANDLE = re.compile(r"@?[\w.]+")
+
+
+def split_description(raw: str) -> tuple[str, str]:
+    """``("Tip", "janedoe")`` from an export's description such as "Tip from Jane (@janedoe)";
+    the fan part is empty when the text names no single handle."""
+    found = _FROM.search(raw)
+    if found is None:
+        return raw, ""
+    who = found.group(1).strip()
+    in_parens = _HANDLE_IN_PARENS.search(who)
+    if in_parens is not None:
+        handle = in_parens.group(1)
+    elif _SINGLE_HANDLE.fullmatch(who):
+        handle = who
+    else:
+        handle = ""
+    return raw[: found.start()], handle
+
+
+_FIELDS = (
+    "date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind",
+    "status",
+)  # fmt: skip
 _CACHE_LIMIT = 50_000
 
 
@@ -798,7 +882,7 @@ class _Context:
         self.ix_date, self.ix_amount, self.ix_price = ix["date"], ix["amount"], ix["price"]
         self.ix_currency, self.ix_category, self.ix_fan = ix["currency"], ix["category"], ix["fan"]
         self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
-        self.ix_kind = ix["kind"]
+        self.ix_kind, self.ix_status = ix["kind"], ix["status"]
 
     def warn(self, key: str, line: int) -> None:
         self.warn_count[key] = self.warn_count.get(key, 0) + 1
@@ -869,6 +953,15 @@ class _Context:
             return "other"
         return category
 
+    def earned(self, raw: str, line: int) -> bool:
+        earned = earned_status(raw)
+        if earned is None:
+            self.warn(f"unknown status “{raw[:30]}” counted as paid", line)
+            return True
+        if not earned:
+            self.warn("refunded, charged back or failed: not counted", line)
+        return earned
+
     def fan(self, raw: str) -> str:
         handle = self.fans.get(raw)
         if handle is None:
@@ -911,14 +1004,21 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     i = ctx.ix_currency
     currency = ctx.currency(row[i].strip() if 0 <= i < n else "", from_amount)
     i = ctx.ix_category
-    category = ctx.category(row[i].strip() if 0 <= i < n else "", line)
+    # An export's description ("Tip from Jane (@janedoe)"): the category is read from the part
+    # before "from" (a fan called Tipsy is no tip), and the fan from the rest when the file
+    # has no fan column.
+    described, named = split_description(row[i].strip()) if 0 <= i < n else ("", "")
     i = ctx.ix_fan
-    fan = ctx.fan(row[i] if 0 <= i < n else "")
+    fan = ctx.fan(named if i < 0 else row[i] if i < n else "")
+    category = ctx.category(described.strip(), line)
     ext = ctx.external(row, line) if ctx.ix_id >= 0 else ""
     if ext:
         key = hashlib.blake2b(f"id|{ext}".encode(), digest_size=16).hexdigest()
     else:
         key = ctx.key(when, f"tx|{when.timestamp()}|{amount}|{currency}|{category}|{fan}")
+    i = ctx.ix_status
+    if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
+        raise _NotEarned(key)
     return Transaction(key, when, amount, currency, category, fan, ext)
 
 
@@ -1190,11 +1290,15 @@ class CsvImporter:
         )
         build = _BUILDERS[kind]
         batch: list[Any] = []
+        withdrawn: list[str] = []  # keys of refunded/failed transactions: removed if stored
 
         async def flush(done: bool = False) -> None:
             if batch:
                 await self._write(account_id, kind, batch, report)
                 batch.clear()
+            if withdrawn:
+                report.removed += await self.store.earnings.remove(account_id, withdrawn)
+                withdrawn.clear()
             if progress is not None:
                 await progress(
                     ImportProgress(
@@ -1231,6 +1335,9 @@ class CsvImporter:
             except _RowError as exc:
                 self._bad(report, line, str(exc))
                 continue
+            except _NotEarned as exc:
+                withdrawn.append(exc.row_key)
+                continue
             if ambiguous and not saw_ambiguous:
                 saw_ambiguous = numeric_date_parts(ctx.cell(row, date_field)) is not None
             if isinstance(record, Transaction):
@@ -1238,7 +1345,7 @@ class CsvImporter:
                     report.totals.get(record.currency, Decimal("0")) + record.amount
                 )
             batch.append(record)
-            if len(batch) >= self.batch_size:
+            if len(batch) + len(withdrawn) >= self.batch_size:
                 await flush()
         await flush(done=True)
         if saw_ambiguous:
@@ -1250,6 +1357,12 @@ class CsvImporter:
             count = ctx.warn_count[reason]
             where = ", ".join(str(n) for n in lines_) + ("…" if count > len(lines_) else "")
             report.notes.append(f"{count} row{'s' * (count > 1)}: {reason} (line {where}).")
+        if report.removed:
+            report.notes.append(
+                f"{report.removed:,} transaction{'s' * (report.removed != 1)} imported before "
+                f"{'are' if report.removed != 1 else 'is'} now refunded, charged back or failed: "
+                "removed from your earnings."
+            )
         if decoder.fixed_bytes:
             report.notes.append(
                 f"{decoder.fixed_bytes} byte(s) were not valid UTF-8 and were read as Windows-1252."

@@ -28,10 +28,13 @@ from core.services.imports import (
     chunks_of,
     decide_date_order,
     detect_kind,
+    earned_status,
     import_file,
+    name_hints,
     parse_datetime,
     parse_money,
     sniff_encoding,
+    split_description,
 )
 from storage.analytics import find_accounts
 from storage.db import create_engine
@@ -366,6 +369,89 @@ async def test_transaction_ids_make_the_key(store: SqlStore, clock: FakeClock) -
     again = await run(store, clock, acct, "tx2.csv", b"id,date,amount\nT2,2026-11-01,5.5\n")
     assert again.added == 0
     assert sorted(r.external_id for r in await transactions(store, acct)) == ["T1", "T2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("fans.csv", ["fans"]),
+        ("FanList.csv", ["fans"]),
+        ("subscribers-2026.csv", ["fans"]),
+        ("ppv_offers.csv", ["offers"]),
+        ("OnlyFans statement Nov.csv", ["earnings"]),
+        ("fansly_earnings.csv", ["earnings"]),
+        ("fansly.csv", []),  # platform names are no hint
+        ("onlyfans.csv", []),
+        ("fanvue-export.csv", []),
+    ],
+)
+def test_file_names_hint_by_whole_word(name: str, kinds: list[str]) -> None:
+    assert name_hints(name) == kinds
+
+
+def test_statuses_and_descriptions() -> None:
+    assert [earned_status(s) for s in ("", "Complete", "PAID", "pending", "Successful")] == [
+        True
+    ] * 5
+    assert {earned_status(s) for s in ("Refunded", "Chargeback", "Reversed", "Failed")} == {False}
+    assert {earned_status(s) for s in ("Cancelled", "Canceled", "Declined", "Disputed")} == {False}
+    assert earned_status("on hold") is None
+    assert split_description("Tip from Jane (@janedoe)") == ("Tip", "janedoe")
+    assert split_description("Payment for message from @mike99") == (
+        "Payment for message",
+        "@mike99",
+    )
+    assert split_description("Subscription from u123456") == ("Subscription", "u123456")
+    assert split_description("Recurring subscription from Jane Doe") == (
+        "Recurring subscription",
+        "",
+    )
+    assert split_description("Referral payout") == ("Referral payout", "")
+
+
+STATEMENT = """Date,Amount,Fee,Net,Description,Status
+"Nov 24, 2026, 3:15 PM","$10.00","$2.00","$8.00","Tip from Jane (@janedoe)","Complete"
+"Nov 24, 2026, 2:01 PM","$4.99","$1.00","$3.99","Payment for message from Mike (@mike99)","Complete"
+"Nov 23, 2026, 9:00 AM","$9.99","$2.00","$7.99","Subscription from Tipsy (@tipsy)","Pending"
+"Nov 21, 2026, 7:30 PM","$25.00","$5.00","$20.00","Payment for post from @janedoe","{post}"
+"Nov 20, 2026, 6:00 PM","$15.00","$3.00","$12.00","Tip from Mike (@mike99)","Refunded"
+"Nov 19, 2026, 5:00 PM","$5.00","$1.00","$4.00","Referral payout","On hold"
+"""
+
+
+async def test_an_earnings_statement_with_descriptions_and_statuses(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """An export like OnlyFans' statements: no fan or category column, a description naming
+    both, fees beside the net amount, and a status; named after the platform."""
+    acct = await account(store)
+    first = await run(store, clock, acct, "fansly.csv", STATEMENT.format(post="Complete").encode())
+    assert first.kind == "earnings" and first.added == 5 and first.bad_count == 0
+    assert first.totals == {"USD": Decimal("43.98")}  # net amounts; the refund is not counted
+    text = first.text()
+    assert "1 row: refunded, charged back or failed: not counted (line 6)." in text
+    assert "1 row: unknown status “On hold” counted as paid (line 7)." in text
+    rows = [(r.category, r.fan_handle, r.amount_cents) for r in await transactions(store, acct)]
+    assert rows == [
+        ("referral", "", 400),
+        ("ppv", "janedoe", 2000),
+        ("subscription", "tipsy", 799),  # Tipsy's subscription is no tip
+        ("message", "mike99", 399),
+        ("tip", "janedoe", 800),
+    ]
+    # The next export shows the post charged back: the transaction leaves the earnings.
+    clock.advance(86_400)
+    second = await run(
+        store, clock, acct, "fansly.csv", STATEMENT.format(post="Chargeback").encode()
+    )
+    assert second.added == 0 and second.removed == 1 and second.unchanged == 4
+    assert "1 transaction imported before is now refunded" in second.text()
+    assert [r.amount_cents for r in await transactions(store, acct)] == [400, 799, 399, 800]
+    other = await account(store, "bob")  # and never in another account
+    await run(store, clock, other, "s.csv", STATEMENT.format(post="Complete").encode())
+    third = await run(store, clock, acct, "s.csv", STATEMENT.format(post="Refunded").encode())
+    assert third.removed == 0
+    assert len(await transactions(store, other)) == 5
 
 
 async def test_imports_never_touch_another_account(store: SqlStore, clock: FakeClock) -> None:
