@@ -168,11 +168,11 @@ def render_advice(advice: PriceAdvice) -> str:
             f"{m(round(r.revenue_interval[1], 2))}) · conversion {r.conversion:.1%} "
             f"({r.conversion_interval[0]:.1%}–{r.conversion_interval[1]:.1%})"
         )
-        tried = len({c.price for c in r.candidates if c.offers > 0})
+        tried = r.prices_tried  # the candidates may not include the prices offered
         lines.append(
             f"Confidence: {r.confidence} — {_pct(r.probability_best)} chance it's the best "
-            f"price. From {r.offers:,} offers and {r.purchases:,} sales at {tried} "
-            f"price{'s' * (tried != 1)}."
+            f"price. From {r.offers:,} offer{'s' * (r.offers != 1)} and {r.purchases:,} "
+            f"sale{'s' * (r.purchases != 1)} at {tried} price{'s' * (tried != 1)}."
         )
     else:
         lines.append(f"No {label} offers recorded yet — this is a starting point, not a finding.")

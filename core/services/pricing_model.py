@@ -227,6 +227,7 @@ class Recommendation:
     suggested_test: tuple[Decimal, ...]  # a ladder to test when data is thin
     offers: int
     purchases: int
+    prices_tried: int  # distinct prices in the history with at least one offer
     floor: Decimal
     ceiling: Decimal
     candidates: tuple[DemandPoint, ...]
@@ -1046,13 +1047,14 @@ def recommend(
     ladder_text = ", ".join(str(p) for p in suggested)
     if offers < MIN_OFFERS:
         guidance = (
-            f"Only {offers} offers so far: treat {allowed[choice]} as a starting point and run "
-            f"a price test ({ladder_text}) for at least {MIN_OFFERS * 3} offers."
+            f"Only {offers} offer{'s' * (offers != 1)} so far: treat {allowed[choice]} as a "
+            f"starting point and run a price test ({ladder_text}) for at least "
+            f"{MIN_OFFERS * 3} offers."
         )
     elif purchases < MIN_PURCHASES:
         guidance = (
-            f"Only {purchases} purchases in {offers} offers: too few to compare prices. "
-            f"Try lower prices in a test ({ladder_text})."
+            f"Only {purchases} purchase{'s' * (purchases != 1)} in {offers} offers: too few to "
+            f"compare prices. Try lower prices in a test ({ladder_text})."
         )
     elif len(tested) < MIN_PRICES_TESTED:
         guidance = (
@@ -1086,6 +1088,7 @@ def recommend(
         suggested_test=suggested,
         offers=offers,
         purchases=purchases,
+        prices_tried=sum(1 for s, _ in totals.values() if s > 0),
         floor=lo,
         ceiling=hi,
         candidates=points,

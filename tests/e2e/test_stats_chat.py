@@ -163,6 +163,17 @@ async def test_price_advice_and_a_test_run_from_buttons(app: Assistant) -> None:
     assert after.result["offers"] == 606
 
 
+async def test_advice_counts_the_prices_actually_offered(app: Assistant) -> None:
+    """Offers recorded at prices off the candidate grid ($5, not $4.99) are still prices tried."""
+    leo = Person(app, "leo")
+    assert "Recorded 1 offer at $5.00" in (await leo.say("/sold 5")).plain_text
+    one = (await leo.say("/price ppv")).plain_text
+    assert "From 1 offer and 1 sale at 1 price." in one and "Only 1 offer so far" in one
+    await leo.say("/unsold 7 x3")
+    more = (await leo.say("/price ppv")).plain_text
+    assert "From 4 offers and 1 sale at 2 prices." in more
+
+
 async def test_bad_inputs_get_the_usage(app: Assistant) -> None:
     mia = Person(app, "mia")
     assert "not a period" in (await mia.say("/stats 12d")).plain_text
