@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -177,6 +177,9 @@ def register(reg: Registry) -> None:
     async def fans(ctx: Context, args: FansArgs) -> Reply:
         today = ctx.app.clock.now().date()
         if args.action == "add":
+            if args.last_active is not None and args.last_active > today + timedelta(days=2):
+                # as imports: a day or two of slack for time zones, no later
+                raise UsageError(f"last_active {args.last_active} is in the future.")
             fan = await ctx.app.fans.add(ctx.account_id, args.to_fan())
             return Reply.text(
                 "Saved " + describe_fan(fan, today), result=fan.model_dump(mode="json")

@@ -12,6 +12,7 @@ the database's columns: now refused at the argument, with the bound.)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,19 @@ async def test_every_command_answers_odd_arguments_in_words(assistant: Assistant
                 failures.append((text[:60], errors or answer[:120]))
             await say("/cancel")  # leave any question the command opened
     assert failures == []
+
+
+async def test_a_fan_cannot_have_been_active_in_the_future(assistant: Assistant) -> None:
+    user = ExternalUser(platform="console", id="f", username="f", display_name="F")
+
+    async def say(text: str) -> str:
+        return (await assistant.handle(Incoming(user=user, chat_id="f", text=text))).plain_text
+
+    today = assistant.clock.now().date()
+    later = today + timedelta(days=30)
+    assert f"last_active {later} is in the future" in await say(f"/fans add @x last_active={later}")
+    assert "Your fan list is empty" in await say("/fans")
+    assert "active 0d ago" in await say(f"/fans add @x last_active={today}")
 
 
 async def test_text_the_database_cannot_hold_is_cleaned_where_it_enters(
