@@ -142,8 +142,14 @@ def is_csv(attachment: Attachment) -> bool:
     return attachment.mime.lower() in CSV_TYPES or attachment.name.lower().endswith(".csv")
 
 
+_LEADING_COMMAND = re.compile(r"^\s*/\w+(@\w+)?")
+_MENTION = re.compile(r"@\w+")
+
+
 def tags_from_caption(caption: str, limit: int = 8) -> list[str]:
-    """#hashtags first; without any, the caption's meaningful words."""
+    """#hashtags first; without any, the caption's meaningful words. A command the caption
+    starts with ("/caption beach day") and @mentions (the bot's, in a group) are not tags."""
+    caption = _MENTION.sub(" ", _LEADING_COMMAND.sub("", caption))
     tags = [t.lower() for t in re.findall(r"#(\w{2,40})", caption)]
     if not tags:
         words = re.findall(r"[A-Za-z][A-Za-z0-9_-]{2,30}", caption)

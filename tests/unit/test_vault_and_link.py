@@ -18,6 +18,7 @@ from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply
 from core.llm.offline import OfflineEngine
 from core.models import Asset
 from core.resilience.cache import MemoryKV
+from core.services.vault import tags_from_caption
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine, migrate
 from storage.repositories import SqlStore
@@ -356,3 +357,18 @@ async def test_photo_with_a_command_caption_is_stored_and_the_command_runs(app: 
     assert "Stored 1 file" in reply.plain_text
     assert reply.result["platform"] == "x"  # the /caption answer
     assert len(await app.store.assets.list(1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("caption", "tags"),
+    [
+        ("beach day #teaser #Summer", ["teaser", "summer"]),
+        ("beach day at sunset", ["beach", "day", "sunset"]),
+        ("/caption beach day", ["beach", "day"]),  # the command is not a tag
+        ("/vault", []),
+        ("/caption@huntaze_bot gym #pr", ["pr"]),
+        ("@huntaze_bot lingerie set with @mia", ["lingerie", "set"]),  # nor are mentions
+    ],
+)
+def test_tags_from_a_caption(caption: str, tags: list[str]) -> None:
+    assert tags_from_caption(caption) == tags
