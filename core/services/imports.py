@@ -23,10 +23,11 @@ How a file is read
   platform names such as ``fansly.csv`` or ``onlyfans.csv`` hint nothing).
 - **Statements**: a description column ("Tip from Jane (@janedoe)", "Payment for message from
   @mike") gives the category from the words before "from" and, when the file has no fan
-  column, the fan. Rows whose status says refunded, charged back, failed, declined or
-  cancelled are not earnings: they are not counted, and a transaction imported earlier that a
-  later export shows that way is removed (same key). Other statuses (complete, paid,
-  pending...) count; an unknown one counts and is mentioned.
+  column, the fan (a description beside a type column is read for the fan only). Rows whose
+  status says refunded, charged back, failed, declined or cancelled are not earnings: they are
+  not counted, and a transaction imported earlier that a later export shows that way is
+  removed (same key). Other statuses (complete, paid, pending...) count; an unknown one counts
+  and is mentioned.
 - **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
   file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
   Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
@@ -316,6 +317,8 @@ SPECS: dict[str, dict[str, list[str]]] = {
             "reference_id", "ref", "id",
         ],
         "status": ["status", "payment_status", "transaction_status", "state"],
+        # a description beside a category column: only read for the fan ("Tip from @jane")
+        "description": ["description", "details", "desc", "memo"],
     },
     "fans": {
         "handle": [
@@ -853,7 +856,7 @@ def split_description(raw: str) -> tuple[str, str]:
 
 _FIELDS = (
     "date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind",
-    "status",
+    "status", "description",
 )  # fmt: skip
 _CACHE_LIMIT = 50_000
 
@@ -883,6 +886,7 @@ class _Context:
         self.ix_currency, self.ix_category, self.ix_fan = ix["currency"], ix["category"], ix["fan"]
         self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
         self.ix_kind, self.ix_status = ix["kind"], ix["status"]
+        self.ix_description = ix["description"]
 
     def warn(self, key: str, line: int) -> None:
         self.warn_count[key] = self.warn_count.get(key, 0) + 1
@@ -1008,6 +1012,9 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     # before "from" (a fan called Tipsy is no tip), and the fan from the rest when the file
     # has no fan column.
     described, named = split_description(row[i].strip()) if 0 <= i < n else ("", "")
+    i = ctx.ix_description
+    if 0 <= i < n:
+        named = split_description(row[i].strip())[1]
     i = ctx.ix_fan
     fan = ctx.fan(named if i < 0 else row[i] if i < n else "")
     category = ctx.category(described.strip(), line)

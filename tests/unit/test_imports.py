@@ -454,6 +454,22 @@ async def test_an_earnings_statement_with_descriptions_and_statuses(
     assert len(await transactions(store, other)) == 5
 
 
+async def test_the_fan_named_in_a_description_beside_a_type_column(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    data = (
+        b"Date,Type,Net,Description\n"
+        b"2026-11-01,Tip,8.00,Tip from Jane (@janedoe)\n"
+        b"2026-11-02,Media purchase,3.99,Unlocked by @mike99\n"
+        b"2026-11-03,Subscription,7.99,Renewal from u123\n"
+    )
+    report = await run(sqlite_store, clock, acct, "export.csv", data)
+    assert report.added == 3 and report.bad_count == 0
+    rows = [(r.category, r.fan_handle) for r in await transactions(sqlite_store, acct)]
+    assert rows == [("tip", "janedoe"), ("ppv", ""), ("subscription", "u123")]
+
+
 async def test_imports_never_touch_another_account(store: SqlStore, clock: FakeClock) -> None:
     alice, bob = await account(store, "alice"), await account(store, "bob")
     data = (FIXTURES / "earnings_week.csv").read_bytes()
