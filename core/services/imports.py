@@ -834,12 +834,14 @@ def earned_status(raw: str) -> bool | None:
 
 _FROM = re.compile(r"\s+from\s+(.+)$", re.IGNORECASE)
 _HANDLE_IN_PARENS = re.compile(r"\(@?([\w.]+)\)")
-_SINGLE_HANDLE = re.compile(r"@?[\w.]+")
+# One word that is clearly a handle: "@jane", or with a digit or underscore ("u123456",
+# "jane_doe"); a plain word ("from referrals", "from Jane") is not taken for one.
+_SINGLE_HANDLE = re.compile(r"@[\w.]+|(?=[\w.]*[\d_])[\w.]+")
 
 
 def split_description(raw: str) -> tuple[str, str]:
     """``("Tip", "janedoe")`` from an export's description such as "Tip from Jane (@janedoe)";
-    the fan part is empty when the text names no single handle."""
+    the fan part is empty when the text names no handle."""
     found = _FROM.search(raw)
     if found is None:
         return raw, ""

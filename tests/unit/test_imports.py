@@ -407,6 +407,9 @@ def test_statuses_and_descriptions() -> None:
         "",
     )
     assert split_description("Referral payout") == ("Referral payout", "")
+    assert split_description("Earnings from referrals") == ("Earnings", "")  # not a fan
+    assert split_description("Tip from Jane") == ("Tip", "")  # a name, no handle
+    assert split_description("Tip from jane_doe") == ("Tip", "jane_doe")
 
 
 STATEMENT = """Date,Amount,Fee,Net,Description,Status
