@@ -27,7 +27,8 @@ How a file is read
   status says refunded, charged back, failed, declined or cancelled are not earnings: they are
   not counted, and a transaction imported earlier that a later export shows that way is
   removed (same key). Other statuses (complete, paid, pending...) count; an unknown one counts
-  and is mentioned.
+  and is mentioned. A row whose type or description is a refund or chargeback takes money back,
+  whatever the sign of its amount.
 - **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
   file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
   Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
@@ -744,7 +745,18 @@ def normalise_category(raw: str) -> str | None:
     for category, words in rules:
         if any(w in s for w in words):
             return category
+    if is_reversal(s):
+        return "other"  # a refund of nothing more specific
     return None
+
+
+_REVERSALS = ("refund", "chargeback", "charge back", "charged back", "reversal", "reversed")
+
+
+def is_reversal(text: str) -> bool:
+    """A category or description naming money going back ("Refund", "Tip chargeback")."""
+    s = text.lower()
+    return any(w in s for w in _REVERSALS)
 
 
 def normalise_offer_kind(raw: str) -> str | None:
@@ -1020,6 +1032,8 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     i = ctx.ix_fan
     fan = ctx.fan(named if i < 0 else row[i] if i < n else "")
     category = ctx.category(described.strip(), line)
+    if amount > 0 and described and is_reversal(described):
+        amount = -amount  # a refund row listed with a positive amount takes money back
     ext = ctx.external(row, line) if ctx.ix_id >= 0 else ""
     if ext:
         key = hashlib.blake2b(f"id|{ext}".encode(), digest_size=16).hexdigest()

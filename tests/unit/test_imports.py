@@ -473,6 +473,24 @@ async def test_the_fan_named_in_a_description_beside_a_type_column(
     assert rows == [("tip", "janedoe"), ("ppv", ""), ("subscription", "u123")]
 
 
+async def test_refund_rows_take_money_back_whatever_their_sign(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(sqlite_store)
+    data = (
+        b"date,amount,fan,type\n"
+        b"2026-10-01,10,@a,tip\n"
+        b"2026-10-02,10,@a,Tip refund\n"  # listed positive: still money going back
+        b"2026-10-03,-5,@b,Chargeback\n"
+        b"2026-10-04,3,@c,ppv\n"
+    )
+    report = await run(sqlite_store, clock, acct, "earnings.csv", data)
+    assert report.added == 4 and report.totals == {"USD": Decimal("-2.00")}
+    assert "unknown category" not in report.text()
+    rows = [(r.category, r.amount_cents) for r in await transactions(sqlite_store, acct)]
+    assert rows == [("tip", 1000), ("tip", -1000), ("other", -500), ("ppv", 300)]
+
+
 async def test_imports_never_touch_another_account(store: SqlStore, clock: FakeClock) -> None:
     alice, bob = await account(store, "alice"), await account(store, "bob")
     data = (FIXTURES / "earnings_week.csv").read_bytes()
