@@ -33,6 +33,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -393,7 +394,14 @@ class ReplySender:
                 ):
                     shown.append(edit_message_id)
                     continue
-                message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
+                try:
+                    message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
+                except TelegramMigrateToChat as exc:
+                    # The group became a supergroup (a new id) while this was being answered:
+                    # the reply follows it there.
+                    log.info("telegram_chat_migrated", old=chat_id, new=exc.migrate_to_chat_id)
+                    chat_id = exc.migrate_to_chat_id
+                    message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
                 shown.append(message.message_id)
             except TelegramForbiddenError as exc:
                 log.info("telegram_chat_forbidden", chat_id=chat_id, error=exc.message)

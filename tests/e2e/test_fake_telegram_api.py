@@ -14,6 +14,7 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramRetryAfter,
     TelegramServerError,
 )
@@ -523,3 +524,13 @@ async def test_forum_topics(tg: FakeTelegramAPI, bot: Bot) -> None:
         await bot.send_chat_action(group, "typing", message_thread_id=topic)
     with pytest.raises(ValueError, match="not a forum"):
         tg.add_topic(group, "No", CHAT)
+
+
+async def test_a_group_upgraded_to_a_supergroup(tg: FakeTelegramAPI, bot: Bot) -> None:
+    tg.add_chat(-4_242, "group", title="Team")
+    tg.migrate_chat(-4_242, -100_4_242)
+    with pytest.raises(TelegramMigrateToChat) as caught:
+        await bot.send_message(-4_242, "hello?")
+    assert caught.value.migrate_to_chat_id == -100_4_242
+    sent = await bot.send_message(-100_4_242, "hello")
+    assert sent.chat.type == "supergroup" and sent.chat.title == "Team"

@@ -660,6 +660,15 @@ async def test_answers_go_to_the_forum_topic_they_were_asked_in(h: Harness) -> N
     assert failed == []  # the fake refuses a thread that is not a topic of the chat
 
 
+async def test_an_answer_follows_a_group_upgraded_to_a_supergroup(h: Harness) -> None:
+    group, supergroup = -4_001, -100_4_001
+    h.tg.add_chat(group, "group", title="Team")
+    asked = h.tg.make_message_update(group, USER, "/help")
+    h.tg.migrate_chat(group, supergroup)  # upgraded while the update was on its way
+    sent = await h.answer(asked, chat_id=supergroup)
+    assert "What I can do" in h.text_of(sent)
+
+
 GROUP_ANONYMOUS_BOT = {"id": 1_087_968_824, "is_bot": True, "first_name": "Group"}
 
 

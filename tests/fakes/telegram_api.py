@@ -1031,6 +1031,7 @@ class FakeTelegramAPI:
         self._users: dict[int, JSON] = {}
         self._bot_users: dict[str, JSON] = {}
         self._blocked: dict[int, str] = {}
+        self._migrated: dict[int, int] = {}  # a group upgraded to a supergroup: old -> new id
         self._files: dict[str, StoredFile] = {}
         self._files_by_path: dict[str, StoredFile] = {}
         self._file_seq = 0
@@ -1229,6 +1230,14 @@ class FakeTelegramAPI:
 
     def unblock_chat(self, chat_id: int) -> None:
         self._blocked.pop(chat_id, None)
+
+    def migrate_chat(self, group_id: int, supergroup_id: int, *, title: str | None = None) -> None:
+        """Upgrade a group to a supergroup, as Telegram does: from then on a call naming the
+        old id answers 400 with ``parameters.migrate_to_chat_id`` (aiogram raises
+        ``TelegramMigrateToChat``)."""
+        old = self._chat_state(group_id)
+        self.add_chat(supergroup_id, "supergroup", title=title or old.chat.get("title"))
+        self._migrated[group_id] = supergroup_id
 
     def add_user(
         self,
@@ -1754,6 +1763,12 @@ class FakeTelegramAPI:
             raise _bad("chat not found")
         if chat_id in self._blocked:
             raise ApiError(403, self._blocked[chat_id])
+        if chat_id in self._migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self._migrated[chat_id]},
+            )
         return self._chat_state(chat_id)
 
     def _scope_key(self, scope: JSON | None) -> str:
