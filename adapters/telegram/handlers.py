@@ -20,8 +20,10 @@ Routers, in the order they are tried:
 An ephemeral reply (``Reply.ephemeral``, e.g. a ``/link`` code) asked for in a group is sent to
 the user's private chat instead, with a short note in the group.
 
-In a forum (a supergroup with topics) every answer, note and typing indicator goes to the topic
-the message or button came from. A message sent on behalf of a chat (an anonymous admin, a
+In a group an answer replies to the message it answers, and only that message's sender can
+press its buttons (anyone else gets a short notice, and the answer stays as it was). In a forum
+(a supergroup with topics) every answer, note and typing indicator goes to the topic the
+message or button came from. A message sent on behalf of a chat (an anonymous admin, a
 channel posting in a group, a channel post forwarded into its discussion group) has a placeholder
 ``from`` shared by everyone who posts that way: it is never turned into an account; the sender is
 told to post as themselves (automatic forwards are ignored).
@@ -63,6 +65,7 @@ PRIVATE_SENT = "I've sent you the answer in our private chat."
 PRIVATE_NEEDED = (
     "That answer is private. Open a chat with me (tap my name, then Start) and send it there."
 )
+NOT_YOURS = "These buttons answer someone else. Send the command yourself to get your own."
 ANONYMOUS = (
     "I can't tell who you are when you post as the group or as a channel. Turn off "
     '"Remain anonymous" for a moment, or send it to me in a private chat.'
@@ -71,6 +74,17 @@ ANONYMOUS = (
 
 def _request_id(update: Update | None) -> str:
     return f"tg{update.update_id}" if update is not None else ""
+
+
+def _in_group(message: Message) -> bool:
+    return message.chat.type != ChatType.PRIVATE
+
+
+def _answered(message: object) -> Message | None:
+    """The message a bot message in a group answers (groups get answers as replies), if known."""
+    if isinstance(message, Message) and _in_group(message):
+        return message.reply_to_message
+    return None
 
 
 class TelegramHandlers:
@@ -136,7 +150,7 @@ class TelegramHandlers:
             text=message.text or message.caption or "",
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message), asked=message)
 
     async def on_message(self, message: Message, event_update: Update | None = None) -> None:
         if message.from_user is None or not await self._addressed(message):
@@ -151,7 +165,7 @@ class TelegramHandlers:
             text=message.text or "",
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message), asked=message)
 
     async def on_file(self, message: Message, event_update: Update | None = None) -> None:
         if message.from_user is None or not await self._addressed(message):
@@ -168,7 +182,7 @@ class TelegramHandlers:
             attachments=attachments(self.bot, message, self.download_limit),
             request_id=_request_id(event_update),
         )
-        await self._process(message.chat.id, incoming, thread_id=topic_of(message))
+        await self._process(message.chat.id, incoming, thread_id=topic_of(message), asked=message)
 
     async def on_album(self, parts: list[Message]) -> None:
         first = parts[0]
@@ -188,7 +202,7 @@ class TelegramHandlers:
             group_id=first.media_group_id,
             request_id=f"tgalbum{first.media_group_id}",
         )
-        await self._process(first.chat.id, incoming, thread_id=topic_of(first))
+        await self._process(first.chat.id, incoming, thread_id=topic_of(first), asked=first)
 
     async def on_button(self, query: CallbackQuery, event_update: Update | None = None) -> None:
         data = query.data
@@ -200,8 +214,13 @@ class TelegramHandlers:
             if not allowed:
                 await self._answer(query, note or SLOW_DOWN)
                 return
-        await self._answer(query)
         message = query.message
+        asked = _answered(message)
+        owner = asked.from_user if asked is not None else None
+        if owner is not None and owner.id != query.from_user.id:  # another person's answer
+            await self._answer(query, NOT_YOURS)
+            return
+        await self._answer(query)
         chat_id = message.chat.id if message is not None else query.from_user.id
         edit_id = None
         if isinstance(message, Message) and data.startswith(self.edit_prefixes):
@@ -212,7 +231,9 @@ class TelegramHandlers:
             action=data,
             request_id=_request_id(event_update),
         )
-        await self._process(chat_id, incoming, edit_message_id=edit_id, thread_id=topic_of(message))
+        await self._process(
+            chat_id, incoming, edit_message_id=edit_id, thread_id=topic_of(message), asked=asked
+        )
 
     async def on_edited(self, edited_message: Message) -> None:
         log.info("telegram_edit_ignored", chat_id=edited_message.chat.id)
@@ -282,7 +303,11 @@ class TelegramHandlers:
         *,
         edit_message_id: int | None = None,
         thread_id: int | None = None,
+        asked: Message | None = None,
     ) -> None:
+        """Run ``incoming`` through core and show the reply. In a group the reply answers
+        ``asked`` (the person's message), which also marks whose buttons it carries."""
+        reply_to = asked.message_id if asked is not None and _in_group(asked) else None
         self._active += 1
         self._idle.clear()
         try:
@@ -299,6 +324,7 @@ class TelegramHandlers:
                         reply,
                         edit_message_id=edit_message_id,
                         thread_id=thread_id,
+                        reply_to=reply_to,
                     )
                     await self._retire_dialog_keyboard(chat_id, incoming.user.id, reply, shown)
         except Exception:

@@ -40,7 +40,13 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputFile, MessageId
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardMarkup,
+    InputFile,
+    MessageId,
+    ReplyParameters,
+)
 from aiohttp import ClientError
 
 from adapters.telegram.render import (
@@ -376,13 +382,19 @@ class ReplySender:
         *,
         edit_message_id: int | None = None,
         thread_id: int | None = None,
+        reply_to: int | None = None,
     ) -> list[int]:
         """Send (or edit) the messages of ``reply`` (new ones into forum topic ``thread_id``,
-        if given); the ids of those that went through (the keyboard, if any, is on the last
-        one)."""
+        if given, the first of them as a reply to message ``reply_to``); the ids of those that
+        went through (the keyboard, if any, is on the last one)."""
         items = render_reply(reply, self.upload_limit)
         markup = keyboard(reply.buttons)
         shown: list[int] = []
+        answering = (
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        )
         for index, item in enumerate(items):
             item_markup = markup if index == len(items) - 1 else None
             try:
@@ -395,13 +407,16 @@ class ReplySender:
                     shown.append(edit_message_id)
                     continue
                 try:
-                    message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
+                    message = await self._send_one(
+                        bot, chat_id, item, item_markup, thread_id, answering
+                    )
                 except TelegramMigrateToChat as exc:
                     # The group became a supergroup (a new id) while this was being answered:
-                    # the reply follows it there.
+                    # the reply follows it there (the message answered stayed behind).
                     log.info("telegram_chat_migrated", old=chat_id, new=exc.migrate_to_chat_id)
-                    chat_id = exc.migrate_to_chat_id
+                    chat_id, answering = exc.migrate_to_chat_id, None
                     message = await self._send_one(bot, chat_id, item, item_markup, thread_id)
+                answering = None
                 shown.append(message.message_id)
             except TelegramForbiddenError as exc:
                 log.info("telegram_chat_forbidden", chat_id=chat_id, error=exc.message)
@@ -450,6 +465,7 @@ class ReplySender:
         item: Outgoing,
         markup: InlineKeyboardMarkup | None,
         thread_id: int | None = None,
+        answering: ReplyParameters | None = None,
     ) -> MessageId:
         if isinstance(item, OutText):
             try:
@@ -457,6 +473,7 @@ class ReplySender:
                     SendMessageForId(
                         chat_id=chat_id,
                         message_thread_id=thread_id,
+                        reply_parameters=answering,
                         text=item.html,
                         parse_mode=ParseMode.HTML,
                         reply_markup=markup,
@@ -471,6 +488,7 @@ class ReplySender:
                     SendMessageForId(
                         chat_id=chat_id,
                         message_thread_id=thread_id,
+                        reply_parameters=answering,
                         text=html_to_plain(item.html),
                         parse_mode=None,
                         reply_markup=markup,
@@ -481,6 +499,7 @@ class ReplySender:
                 SendPhotoForId(
                     chat_id=chat_id,
                     message_thread_id=thread_id,
+                    reply_parameters=answering,
                     photo=BufferedInputFile(item.png, filename="image.png"),
                     caption=item.caption_html,
                     parse_mode=ParseMode.HTML if item.caption_html else None,
@@ -491,6 +510,7 @@ class ReplySender:
             SendDocumentForId(
                 chat_id=chat_id,
                 message_thread_id=thread_id,
+                reply_parameters=answering,
                 document=BufferedInputFile(item.data, filename=item.name or "file"),
                 reply_markup=markup,
             )

@@ -660,6 +660,34 @@ async def test_answers_go_to_the_forum_topic_they_were_asked_in(h: Harness) -> N
     assert failed == []  # the fake refuses a thread that is not a topic of the chat
 
 
+async def test_in_a_group_only_the_asker_can_press_the_buttons_of_an_answer(h: Harness) -> None:
+    group, other = -100_883, USER + 5
+    h.tg.add_chat(group, "supergroup", title="Agency")
+    asked = h.tg.make_message_update(group, USER, "/start")
+    start = await h.answer(asked, chat_id=group)
+    wizard = h.tg.message(group, start.result["message_id"])
+    assert wizard is not None  # the answer replies to the person who asked
+    assert wizard["reply_to_message"]["message_id"] == asked["message"]["message_id"]
+    fitness = find_button(wizard, "Fitness")
+
+    since = len(h.tg.sent)
+    pressed = h.tg.make_callback_update(group, other, wizard["message_id"], fitness)
+    await h.deliver(pressed)
+    await h.settle()
+    [toast] = h.tg.sent[since:]  # someone else: a notice on their screen, nothing else
+    assert toast.method == "answerCallbackQuery"
+    assert toast.params["text"].startswith("These buttons answer someone else")
+    assert h.tg.message(group, wizard["message_id"]) == wizard  # the asker's wizard is intact
+
+    mine = await h.answer(
+        h.tg.make_callback_update(group, USER, wizard["message_id"], fitness),
+        "editMessageText",
+        chat_id=group,
+    )
+    assert mine.params["message_id"] == wizard["message_id"]  # the asker's press works
+    assert "✓ Fitness" in [t for row in keyboard_of(mine.result) for t, _ in row]
+
+
 async def test_an_answer_follows_a_group_upgraded_to_a_supergroup(h: Harness) -> None:
     group, supergroup = -4_001, -100_4_001
     h.tg.add_chat(group, "group", title="Team")
