@@ -155,7 +155,7 @@ class TelegramHandlers:
     async def on_message(self, message: Message, event_update: Update | None = None) -> None:
         if message.from_user is None or not await self._addressed(message):
             return
-        if message.text is None and message.chat.type != ChatType.PRIVATE:
+        if message.text is None and _in_group(message):
             return
         if await self._anonymous(message) or not await self._allow(message):
             return
@@ -250,7 +250,7 @@ class TelegramHandlers:
 
     async def _addressed(self, message: Message) -> bool:
         """Private chats: always. Groups: a reply to the bot, or a mention of it."""
-        if message.chat.type == ChatType.PRIVATE:
+        if not _in_group(message):
             return True
         me = await self.bot.me()
         reply = message.reply_to_message

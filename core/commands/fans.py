@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from core.llm.offline.personalize import template_problems
 from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
 from core.services.fans import normalise_handle
+from core.services.imports import FUTURE_SLACK
 from core.services.segments import SEGMENT_HELP, is_segment_term, parse_segment
 
 #: Fans listed in a /fans reply, and drafted in one /personalize ... to <segment>.
@@ -177,8 +178,7 @@ def register(reg: Registry) -> None:
     async def fans(ctx: Context, args: FansArgs) -> Reply:
         today = ctx.app.clock.now().date()
         if args.action == "add":
-            if args.last_active is not None and args.last_active > today + timedelta(days=2):
-                # as imports: a day or two of slack for time zones, no later
+            if args.last_active is not None and args.last_active > today + FUTURE_SLACK:
                 raise UsageError(f"last_active {args.last_active} is in the future.")
             fan = await ctx.app.fans.add(ctx.account_id, args.to_fan())
             return Reply.text(

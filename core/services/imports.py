@@ -807,6 +807,10 @@ def clean_fan(raw: str) -> str:
 # ---------------------------------------------------------------- rows
 
 
+# How far past "now" a date may lie (time zones, an export's clock) before it is "in the future".
+FUTURE_SLACK = timedelta(days=2)
+
+
 class _RowError(Exception):
     pass
 
@@ -819,12 +823,10 @@ class _NotEarned(Exception):
         self.row_key = row_key
 
 
-# Statuses of rows that are not earnings. Any other status counts (complete, paid, pending...);
-# an unrecognised one is counted and mentioned in the report.
-_NOT_EARNED = (
-    "refund", "chargeback", "charge back", "charged back", "reversed", "reversal", "fail",
-    "declin", "cancel", "void", "reject", "disput", "returned",
-)  # fmt: skip
+# Statuses of rows that are not earnings: money that went back (is_reversal) or never came.
+# Any other status counts (complete, paid, pending...); an unrecognised one is counted and
+# mentioned in the report.
+_NOT_PAID = ("fail", "declin", "cancel", "void", "reject", "disput", "returned")
 _EARNED = (
     "complete", "paid", "success", "succeeded", "settled", "available", "pending", "processing",
     "approved", "cleared", "done", "ok", "captured", "confirmed", "received", "active",
@@ -837,7 +839,7 @@ def earned_status(raw: str) -> bool | None:
     s = raw.strip().lower()
     if not s:
         return True
-    if any(w in s for w in _NOT_EARNED):
+    if is_reversal(s) or any(w in s for w in _NOT_PAID):
         return False
     if any(s.startswith(w) for w in _EARNED):
         return True
@@ -894,7 +896,7 @@ class _Context:
     currencies: dict[str, str] = field(default_factory=dict)  # raw -> code
 
     def __post_init__(self) -> None:
-        self.future = self.now + timedelta(days=2)
+        self.future = self.now + FUTURE_SLACK
         ix = {f: self.columns.get(f, -1) for f in _FIELDS}
         self.ix_date, self.ix_amount, self.ix_price = ix["date"], ix["amount"], ix["price"]
         self.ix_currency, self.ix_category, self.ix_fan = ix["currency"], ix["category"], ix["fan"]
