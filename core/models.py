@@ -109,6 +109,9 @@ class Fan(BaseModel):
     last_active: date | None = None
     tags: list[str] = Field(default_factory=list)
     notes: str = ""
+    #: Subscription status from the platform's export: True subscribed, False expired or
+    #: cancelled, None unknown.
+    subscribed: bool | None = None
 
 
 class MessageDraft(BaseModel):

@@ -332,7 +332,7 @@ class FanSpend:
 @dataclass(frozen=True)
 class FanPatch:
     """A fan row from an import: only the fields the file has (``values`` keys among name, tier,
-    total_spent, last_active, tags, notes)."""
+    total_spent, last_active, tags, notes, subscribed)."""
 
     handle: str
     values: dict[str, object]
@@ -346,6 +346,8 @@ class FanQuery:
     ``spent``: (operator, amount) pairs, operator among ``>=``, ``>``, ``<=``, ``<``, ``=``.
     ``active_from`` / ``active_until``: inclusive bounds on ``last_active`` (a fan whose
     last-active date is unknown never matches a bound).
+    ``subscribed``: True for subscribed fans, False for expired ones (a fan whose subscription
+    status is unknown matches neither).
     """
 
     tiers: frozenset[str] | None = None
@@ -355,6 +357,7 @@ class FanQuery:
     spent: tuple[tuple[str, Decimal], ...] = ()
     active_from: date | None = None
     active_until: date | None = None
+    subscribed: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ FAN_DEFAULTS: dict[str, Any] = {
     "last_active": None,
     "tags": [],
     "notes": "",
+    "subscribed": None,
 }
 
 
@@ -531,6 +532,8 @@ class SqlFanListRepository:
             conditions.append(FanRow.last_active >= query.active_from)
         if query.active_until is not None:
             conditions.append(FanRow.last_active <= query.active_until)
+        if query.subscribed is not None:
+            conditions.append(FanRow.subscribed.is_(query.subscribed))
         return conditions
 
     def _has_any_tag(self, session: AsyncSession, tags: frozenset[str]) -> ColumnElement[bool]:

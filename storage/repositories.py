@@ -455,6 +455,7 @@ def _fan(row: FanRow) -> Fan:
         last_active=row.last_active,
         tags=list(row.tags or []),
         notes=row.notes,
+        subscribed=row.subscribed,
     )
 
 
@@ -475,6 +476,7 @@ class SqlFanRepository:
             "last_active": fan.last_active,
             "tags": list(fan.tags),
             "notes": fan.notes,
+            "subscribed": fan.subscribed,
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:

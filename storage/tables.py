@@ -195,6 +195,7 @@ class FanRow(Base):
     last_active: Mapped[date | None] = mapped_column(Date, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONType)
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    subscribed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

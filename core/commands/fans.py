@@ -22,7 +22,12 @@ from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
 from core.services.fans import normalise_handle
 from core.services.imports import FUTURE_SLACK
-from core.services.segments import SEGMENT_HELP, is_segment_term, parse_segment
+from core.services.segments import (
+    SEGMENT_HELP,
+    SUBSCRIPTION_WORDS,
+    is_segment_term,
+    parse_segment,
+)
 
 #: Fans listed in a /fans reply, and drafted in one /personalize ... to <segment>.
 LIST_LIMIT = 50
@@ -31,7 +36,7 @@ DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 FANS_USAGE = (
     "/fans [filters, e.g. inactive:14d spent>=100 tier:vip tag:cosplay] | "
-    "/fans add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD"
+    "/fans add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD status=expired"
 )
 PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to <segment>'
 
@@ -46,6 +51,9 @@ class FansArgs(BaseModel):
     spent: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT, description="Total spent so far")
     last_active: date | None = Field(None, description="Last active, YYYY-MM-DD")
     tags: str | None = Field(None, description="Comma-separated tags")
+    status: Literal["subscribed", "expired"] | None = Field(
+        None, description="Subscription: subscribed or expired"
+    )
     segment: str | None = Field(
         None,
         max_length=300,
@@ -62,6 +70,7 @@ class FansArgs(BaseModel):
             total_spent=self.spent or Decimal("0"),
             last_active=self.last_active,
             tags=[t.strip().lower() for t in (self.tags or "").split(",") if t.strip()],
+            subscribed=None if self.status is None else self.status == "subscribed",
         )
 
 
@@ -82,7 +91,12 @@ def parse_fans(raw: str) -> dict[str, Any]:
         key = {"total_spent": "spent"}.get(key.lower(), key.lower())
         if not sep or key not in FansArgs.model_fields or key in {"action", "handle"}:
             raise UsageError(f"“{escape_markup(token)}” is not a fan field.")
-        values[key] = value.lstrip("$") if key == "spent" else value
+        if key == "spent":
+            value = value.lstrip("$")
+        elif key == "status":
+            status = SUBSCRIPTION_WORDS.get(value.strip().lower())
+            value = value if status is None else ("subscribed" if status else "expired")
+        values[key] = value
     return values
 
 
@@ -91,7 +105,11 @@ def describe_fan(fan: Fan, today: date) -> str:
         f"active {(today - fan.last_active).days}d ago" if fan.last_active else "activity unknown"
     )
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
-    return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}"
+    status = {True: ", subscribed", False: ", expired", None: ""}[fan.subscribed]
+    return (
+        f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}"
+        + status
+    )
 
 
 class PersonalizeArgs(BaseModel):

@@ -19,8 +19,9 @@ How a file is read
   delimiter (``,`` ``;`` tab ``|``) is sniffed from that line.
 - **Kinds**: *offers* (price, sent, bought [+ date, type]), *earnings* (date, amount [+ currency,
   category, fan, transaction id, status]) and *fans* (handle [+ name, tier, total spent, last
-  active, tags, notes]). Words in the file name break ties (``fans.csv``, ``ppv_offers.csv``;
-  platform names such as ``fansly.csv`` or ``onlyfans.csv`` hint nothing).
+  active, tags, notes, subscription status]; a subscriber list's "Status: Active / Expired"
+  is the subscription status, not the tier). Words in the file name break ties (``fans.csv``,
+  ``ppv_offers.csv``; platform names such as ``fansly.csv`` or ``onlyfans.csv`` hint nothing).
 - **Statements**: a description column ("Tip from Jane (@janedoe)", "Payment for message from
   @mike") gives the category from the words before "from" and, when the file has no fan
   column, the fan (a description beside a type column is read for the fan only). Rows whose
@@ -68,6 +69,7 @@ from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
+from core.services.segments import SUBSCRIPTION_WORDS
 
 KINDS = ("earnings", "fans", "offers")
 CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
@@ -339,6 +341,11 @@ SPECS: dict[str, dict[str, list[str]]] = {
         ],
         "tags": ["tags", "tag", "labels", "label", "lists", "list"],
         "notes": ["notes", "note", "comment", "comments", "memo"],
+        # a "Status" column is read as the tier above; its subscription words count here too
+        "subscribed": [
+            "subscription_status", "subscriber_status", "sub_status", "subscription_state",
+            "subscription", "subscribed", "is_subscribed", "is_subscriber", "subscriber",
+        ],
     },
     "offers": {
         "date": _DATE,
@@ -438,7 +445,7 @@ def _missing_columns_message(headers: list[str], name: str) -> str:
         "earnings": "an earnings file needs a date and an amount column (currency, category "
         "and fan are optional)",
         "fans": "a fan list needs a handle or username column (name, tier, total spent, last "
-        "active, tags, notes are optional)",
+        "active, tags, notes, subscription status are optional)",
         "offers": "an offers file needs date, price, sent and bought columns",
     }
     detail = "; ".join(wants[k] for k in kinds)
@@ -788,6 +795,20 @@ def normalise_tier(raw: str) -> str | None:
     return _TIER_ALIASES.get(raw.strip().lower())
 
 
+_YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
+           "false": False, "0": False}  # fmt: skip
+
+
+def subscription_status(raw: str, yes_no: bool = False) -> bool | None:
+    """True subscribed, False expired or cancelled, None not a status word ("Active",
+    "Expired", "Not subscribed"; yes / no only where the column itself says "subscribed")."""
+    word = re.sub(r"[\s_]+", " ", raw.strip().lower())
+    status = SUBSCRIPTION_WORDS.get(word)
+    if status is None and yes_no:
+        status = _YES_NO.get(word)
+    return status
+
+
 def split_tags(raw: str) -> list[str]:
     tags: dict[str, None] = {}
     for part in re.split(r"[,;|#]", raw):
@@ -1100,13 +1121,23 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
     name = ctx.cell(row, "name")
     if name:
         values["name"] = name[:80]
+    status_raw = ctx.cell(row, "subscribed")
+    if status_raw:
+        status = subscription_status(status_raw, yes_no=True)
+        if status is None:
+            ctx.warn(f"unknown subscription status “{status_raw[:30]}” left as it was", line)
+        else:
+            values["subscribed"] = status
     tier_raw = ctx.cell(row, "tier")
     if tier_raw:
         tier = normalise_tier(tier_raw)
-        if tier is None:
-            ctx.warn(f"unknown tier “{tier_raw[:30]}” left as it was (new fans: regular)", line)
-        else:
+        status = subscription_status(tier_raw)
+        if tier is not None:
             values["tier"] = tier
+        elif status is not None:  # "Status: Active / Expired" in a platform's subscriber list
+            values.setdefault("subscribed", status)
+        else:
+            ctx.warn(f"unknown tier “{tier_raw[:30]}” left as it was (new fans: regular)", line)
     spent_raw = ctx.cell(row, "total_spent")
     if spent_raw:
         spent, _ = ctx.money(spent_raw, "total spent")

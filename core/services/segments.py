@@ -7,11 +7,15 @@ Terms are separated by spaces and must all hold::
     spent>=100          total spent: >=, >, <=, <, = ; spent:100 means >= 100 ($ allowed)
     tier:vip            tier is vip; tier:vip,whale means either
     tag:cosplay         has the tag; tag:cosplay,feet means either; #cosplay is short for it
+    status:expired      subscription expired or cancelled; status:subscribed for current ones
     !tier:new -tag:x    not that tier / not that tag
     vip whales new regulars   named tiers; inactive (= inactive:14d), lapsed (= inactive:30d),
-                        active (= active:7d), all / everyone (every fan)
+                        active (= active:7d), expired / subscribed (= status:...),
+                        all / everyone (every fan)
 
-A fan whose last-active date is unknown never matches ``inactive`` or ``active``.
+A fan whose last-active date is unknown never matches ``inactive`` or ``active``; one whose
+subscription status is unknown (no status column in the import) never matches ``status``, so
+``!status:expired`` means ``status:subscribed``, as ``!inactive:7d`` means ``active:7d``.
 ``parse_segment`` turns the text into a ``core.ports.FanQuery`` (dates resolved against
 ``today``); the repository runs it in SQL; ``matches`` is the same rule in Python.
 """
@@ -30,7 +34,8 @@ from core.ports import FanQuery
 
 TIERS = ("new", "regular", "vip", "whale")
 SEGMENT_HELP = (
-    "Filters: inactive:14d, active:7d, spent>=100, tier:vip, tag:cosplay, !tier:new — "
+    "Filters: inactive:14d, active:7d, spent>=100, tier:vip, tag:cosplay, status:expired, "
+    "!tier:new — "
     "combine them with spaces, e.g. inactive:14d spent>=100 tier:vip."
 )
 NAMED: dict[str, str] = {
@@ -47,11 +52,22 @@ NAMED: dict[str, str] = {
     "inactive": "inactive:14d",
     "lapsed": "inactive:30d",
     "active": "active:7d",
+    "expired": "status:expired",
+    "subscribed": "status:subscribed",
+    "subscribers": "status:subscribed",
 }
+#: Subscription status words (segments and imports): True subscribed, False expired.
+SUBSCRIPTION_WORDS: dict[str, bool] = {
+    "subscribed": True, "subscriber": True, "subscribers": True, "active": True,
+    "current": True, "renewing": True, "auto-renew": True, "rebilling": True,
+    "expired": False, "cancelled": False, "canceled": False, "unsubscribed": False,
+    "ended": False, "lapsed": False, "former": False, "inactive": False, "churned": False,
+    "not subscribed": False, "not renewing": False, "ex-subscriber": False,
+}  # fmt: skip
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
-    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|spent|spend|tier|tiers|tag|tags)"
+    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|spent|spend|tier|tiers|tag|tags|status)"
     r"(?P<op>>=|<=|:|=|>|<|-)(?P<value>.+)\Z"
 )
 _SPENT_OP = {":": ">=", "=": "=", ">=": ">=", ">": ">", "<=": "<=", "<": "<"}
@@ -156,6 +172,15 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
             else:
                 q = replace(q, tiers=tiers if q.tiers is None else q.tiers & tiers)
             canonical.append(("!" if neg else "") + "tier:" + ",".join(sorted(tiers)))
+        elif key == "status":
+            status = SUBSCRIPTION_WORDS.get(value.strip()) if op in (":", "=") else None
+            if status is None:
+                raise UsageError(f"Write status:expired or status:subscribed. {SEGMENT_HELP}")
+            status ^= neg
+            if q.subscribed is not None and q.subscribed != status:
+                raise UsageError("A fan is either subscribed or expired, not both.")
+            q = replace(q, subscribed=status)
+            canonical.append("status:" + ("subscribed" if status else "expired"))
         else:
             if op not in (":", "="):
                 raise UsageError(f"Write tag:cosplay. {SEGMENT_HELP}")
@@ -196,6 +221,8 @@ def matches(query: FanQuery, fan: Fan) -> bool:
         return False
     if any(not _OPS[op](fan.total_spent, amount) for op, amount in query.spent):
         return False
+    if query.subscribed is not None and fan.subscribed is not query.subscribed:
+        return False
     if query.active_from is not None and (
         fan.last_active is None or fan.last_active < query.active_from
     ):
@@ -209,6 +236,7 @@ def matches(query: FanQuery, fan: Fan) -> bool:
 __all__ = [
     "NAMED",
     "SEGMENT_HELP",
+    "SUBSCRIPTION_WORDS",
     "is_everyone",
     "is_segment_term",
     "matches",

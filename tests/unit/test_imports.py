@@ -532,6 +532,54 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     assert await store.fan_lists.count(acct, FanQuery()) == 4
 
 
+async def test_a_subscriber_list_gives_each_fan_a_subscription_status(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # A platform's subscriber export says Active / Expired in "Status": that is the fan's
+    # subscription, not a tier (every row used to warn "unknown tier “Active”").
+    alice, bob = await account(store), await account(store, "bob")
+    await run(store, clock, bob, "fans.csv", b"handle,subscribed\njanedoe,yes\nkim,yes\n")
+    data = (
+        b"Username,Name,Status,Subscription Price,Total Spent,Messages Sent,Join Date,Last Active\n"
+        b"@janedoe,Jane Doe,Active,$9.99,$245.50,12,2026-09-01,2026-11-20\n"
+        b"u12345678,,Expired,$9.99,$9.99,0,2026-05-01,2026-06-01\n"
+        b'mike_88,Mike,VIP,Free,"$1,020.00",50,2026-10-10,2026-11-23\n'
+        b"kim,,Not Subscribed,$4.99,$0,0,2026-01-01,2026-02-01\n"
+    )
+    report = await run(store, clock, alice, "subscribers.csv", data)
+    assert report.kind == "fans" and report.added == 4 and report.bad == []
+    assert not any("tier" in n for n in report.notes), report.notes
+
+    async def statuses(acct: int) -> dict[str, tuple[str, bool | None]]:
+        return {f.handle: (f.tier, f.subscribed) for f in await store.fans.list(acct)}
+
+    assert await statuses(alice) == {
+        "janedoe": ("regular", True),
+        "u12345678": ("regular", False),
+        "mike_88": ("vip", None),
+        "kim": ("regular", False),
+    }
+    expired = await store.fan_lists.query(alice, FanQuery(subscribed=False))
+    assert sorted(f.handle for f in expired) == ["kim", "u12345678"]
+
+    # A column of its own wins over a Status word and may say yes / no; an unknown word is
+    # named and leaves the fan's status as it was.
+    data = (
+        b"handle,status,subscription status\n"
+        b"janedoe,vip,cancelled\nmike_88,whale,yes\nkim,,maybe\nu12345678,active,\n"
+    )
+    report = await run(store, clock, alice, "fans.csv", data)
+    assert (report.updated, report.unchanged, report.bad) == (3, 1, [])
+    assert any("unknown subscription status “maybe”" in n for n in report.notes)
+    assert await statuses(alice) == {
+        "janedoe": ("vip", False),
+        "u12345678": ("regular", True),
+        "mike_88": ("whale", True),
+        "kim": ("regular", False),
+    }
+    assert await statuses(bob) == {"janedoe": ("regular", True), "kim": ("regular", True)}
+
+
 async def test_an_offer_count_past_what_the_column_holds_is_a_bad_row(
     store: SqlStore, clock: FakeClock
 ) -> None:

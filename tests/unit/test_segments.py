@@ -67,6 +67,14 @@ TODAY = date(2026, 11, 24)  # the FakeClock's day
             "!tier:new !tag:muted",
             FanQuery(exclude_tiers=frozenset({"new"}), tags_none=frozenset({"muted"})),
         ),
+        ("expired", "status:expired", FanQuery(subscribed=False)),
+        ("Status:Cancelled", "status:expired", FanQuery(subscribed=False)),
+        ("!status:expired", "status:subscribed", FanQuery(subscribed=True)),
+        (
+            "subscribers status:active tier:vip",
+            "status:subscribed status:subscribed tier:vip",
+            FanQuery(subscribed=True, tiers=frozenset({"vip"})),
+        ),
     ],
 )
 def test_grammar(text: str, canonical: str, query: FanQuery) -> None:
@@ -82,6 +90,9 @@ def test_grammar(text: str, canonical: str, query: FanQuery) -> None:
         ("spent-100", "spent>=100"),
         ("spent>=lots", "not an amount"),
         ("tag:", "don't understand"),
+        ("status:gone", "Write status:expired"),
+        ("status>=expired", "Write status:expired"),
+        ("expired status:subscribed", "either subscribed or expired"),
     ],
 )
 def test_grammar_errors_show_the_filters(text: str, message: str) -> None:
@@ -92,6 +103,7 @@ def test_grammar_errors_show_the_filters(text: str, message: str) -> None:
 
 def test_segment_terms_against_handles() -> None:
     assert is_segment_term("inactive:14d") and is_segment_term("vip") and is_segment_term("#x")
+    assert is_segment_term("expired") and is_segment_term("status:subscribed")
     assert not is_segment_term("@mia") and not is_segment_term("mia_rose")
 
 
@@ -111,6 +123,7 @@ def random_fans(seed: int, n: int) -> list[Fan]:
                 total_spent=Decimal(rng.randint(0, 50000)) / 100,
                 last_active=last,
                 tags=rng.sample(tags, rng.randint(0, 3)),
+                subscribed=rng.choice([True, False, None]),
             )
         )
     return out
@@ -136,6 +149,9 @@ SEGMENTS = [
     "!tier:new spent<50",
     "spent=0",
     "inactive:14d spent>=100 tier:vip tag:cosplay",
+    "status:expired",
+    "!status:expired spent>=100",
+    "expired inactive:30d !tier:new",
 ]
 
 
@@ -212,6 +228,21 @@ async def test_fans_filters(chat: Chat) -> None:
     # Another account sees none of these.
     other = await Chat(chat.app, "bob").say("/fans tier:vip")
     assert "fan list is empty" in other.plain_text
+
+
+async def test_fans_by_subscription_status(chat: Chat) -> None:
+    await fill(chat)
+    saved = await chat.say("/fans add @ava name=Ava spent=75 status=Cancelled")
+    assert saved.plain_text.endswith("activity unknown, expired")
+    await chat.say("/fans add @kim name=Kim tier=new spent=0 status=subscribed")
+    reply = await chat.say("/fans expired")
+    assert "1 of 5 fans match status:expired" in reply.plain_text
+    assert [f["handle"] for f in reply.result] == ["ava"]
+    reply = await chat.say("/fans !status:expired")
+    assert [(f["handle"], f["subscribed"]) for f in reply.result] == [("kim", True)]
+    bad = await chat.say("/fans add @eve status=maybe")
+    assert "status" in bad.plain_text and "Usage: /fans" in bad.plain_text
+    assert "fan list is empty" in (await Chat(chat.app, "bob").say("/fans expired")).plain_text
 
 
 async def test_personalize_a_segment(chat: Chat, assistant: Assistant) -> None:
