@@ -30,6 +30,10 @@ How a file is read
   removed (same key). Other statuses (complete, paid, pending...) count; an unknown one counts
   and is mentioned. A row whose type or description is a refund or chargeback takes money back,
   whatever the sign of its amount.
+- **Breakdowns**: earnings with an amount column per category and no category or fan column
+  ("Date, Subscriptions, Tips, Posts, Messages, Referrals, Streams, Total") give one
+  transaction per category with money in it; a Total that the parts do not add up to is
+  mentioned.
 - **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
   file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
   Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
@@ -381,6 +385,47 @@ NAME_HINTS = {
 }
 
 
+#: Column names of an earnings breakdown with one amount column per category (a platform's
+#: daily earnings: "Date, Subscriptions, Tips, Posts, Messages, Referrals, Streams, Total").
+_CATEGORY_COLUMNS = {
+    "subscriptions": "subscription", "subscription": "subscription", "subs": "subscription",
+    "renewals": "subscription", "tips": "tip", "tip": "tip", "posts": "ppv", "paid_posts": "ppv",
+    "ppv": "ppv", "ppvs": "ppv", "messages": "message", "paid_messages": "message",
+    "referrals": "referral", "referral": "referral", "streams": "other", "live_streams": "other",
+    "other": "other",
+}  # fmt: skip
+_AMOUNT_WORDS = frozenset({"amount", "earnings", "net", "gross", "revenue", "income"})
+
+
+def category_columns(headers: list[str]) -> dict[int, str]:
+    """Column index -> category, for columns that hold one category's amount ("Tips",
+    "Paid messages (USD)", "Subscriptions net")."""
+    found: dict[int, str] = {}
+    for i, header in enumerate(headers):
+        words = [
+            w
+            for w in normalise_header(header).split("_")
+            if w and w not in _AMOUNT_WORDS and w.upper() not in CURRENCY_CODES
+        ]
+        category = _CATEGORY_COLUMNS.get("_".join(words))
+        if category is not None:
+            found[i] = category
+    return found
+
+
+def breakdown_columns(headers: list[str], columns: dict[str, int]) -> dict[int, str]:
+    """The category columns of an earnings file that has one per category (at least two, a
+    date column named as such, and no category or fan column); empty for any other file."""
+    if "category" in columns or "fan" in columns or "date" not in columns:
+        return {}
+    if normalise_header(headers[columns["date"]]) not in _DATE:
+        return {}  # "Last active date": a fan list with spend per category, not earnings
+    # (a "Tips net" column may have been taken for the amount: it is a category all the same)
+    used = {i for fld, i in columns.items() if fld != "amount"}
+    found = {i: c for i, c in category_columns(headers).items() if i not in used}
+    return found if len(found) >= 2 else {}
+
+
 def map_columns(headers: list[str], kind: str) -> dict[str, int]:
     """Field -> column index for ``kind`` (each column used once, aliases in priority order)."""
     norm = [normalise_header(h) for h in headers]
@@ -425,6 +470,8 @@ def detect_kind(headers: list[str], name: str) -> tuple[str, dict[str, int]] | N
     maps = {kind: map_columns(headers, kind) for kind in KINDS}
     hinted = name_hints(name)
     complete = [k for k in KINDS if all(f in maps[k] for f in REQUIRED[k])]
+    if "earnings" not in complete and breakdown_columns(headers, maps["earnings"]):
+        complete.append("earnings")
     if "fans" in complete and len(maps["fans"]) < 2 and "fans" not in hinted:
         complete.remove("fans")  # a handle column alone does not make a fan list
     for kind in hinted:
@@ -915,6 +962,9 @@ class _Context:
     categories: dict[str, str | None] = field(default_factory=dict)  # raw -> normalised
     fans: dict[str, str] = field(default_factory=dict)  # raw -> handle
     currencies: dict[str, str] = field(default_factory=dict)  # raw -> code
+    breakdown: dict[int, str] = field(
+        default_factory=dict
+    )  # column -> category (breakdown_columns)
 
     def __post_init__(self) -> None:
         self.future = self.now + FUTURE_SLACK
@@ -1066,6 +1116,32 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
         raise _NotEarned(key)
     return Transaction(key, when, amount, currency, category, fan, ext)
+
+
+def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transaction]:
+    """One row of a per-category breakdown: a transaction per category with money in it
+    (keyed as a one-category row of the same day, amount and currency would be)."""
+    when = ctx.when(ctx.cell(row, "date"))
+    currency_raw = ctx.cell(row, "currency")
+    out: list[Transaction] = []
+    parts = Decimal("0")
+    for i, category in ctx.breakdown.items():
+        raw = row[i].strip() if i < len(row) else ""
+        if not raw:
+            continue
+        amount, from_amount = ctx.money(raw, f"{category} amount")
+        if not amount:
+            continue
+        currency = ctx.currency(currency_raw, from_amount)
+        parts += amount
+        key = ctx.key(when, f"tx|{when.timestamp()}|{amount}|{currency}|{category}|")
+        out.append(Transaction(key, when, amount, currency, category, "", ""))
+    total_raw = ctx.cell(row, "amount") if ctx.ix_amount not in ctx.breakdown else ""
+    if total_raw:
+        total, _ = ctx.money(total_raw, "total")
+        if abs(total - parts) > _CENT * len(ctx.breakdown):  # each part may round by a cent
+            ctx.warn("the categories do not add up to the total: the categories were kept", line)
+    return out
 
 
 def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord:
@@ -1315,9 +1391,15 @@ class CsvImporter:
             report.notes.append(f"Skipped {len(candidates) - 1} line(s) above the header row.")
         kind, columns = detected
         report.kind = kind
+        breakdown = breakdown_columns(headers, columns) if kind == "earnings" else {}
+        if breakdown:
+            named = ", ".join(headers[i].strip() for i in breakdown)
+            report.notes.append(
+                f"Read as earnings by category ({named[:200]}): one entry per category and row."
+            )
         header_currency = None
-        if "amount" in columns or "price" in columns:
-            col = columns.get("amount", columns.get("price", 0))
+        if breakdown or "amount" in columns or "price" in columns:
+            col = next(iter(breakdown), columns.get("amount", columns.get("price", 0)))
             for token in normalise_header(headers[col]).split("_"):
                 if token.upper() in CURRENCY_CODES:
                     header_currency = token.upper()
@@ -1343,8 +1425,9 @@ class CsvImporter:
             header_currency=header_currency,
             order=order,
             now=self.clock.now(),
+            breakdown=breakdown,
         )
-        build = _BUILDERS[kind]
+        build = _earnings_breakdown if breakdown else _BUILDERS[kind]
         batch: list[Any] = []
         withdrawn: list[str] = []  # keys of refunded/failed transactions: removed if stored
 
@@ -1396,11 +1479,12 @@ class CsvImporter:
                 continue
             if ambiguous and not saw_ambiguous:
                 saw_ambiguous = numeric_date_parts(ctx.cell(row, date_field)) is not None
-            if isinstance(record, Transaction):
-                report.totals[record.currency] = (
-                    report.totals.get(record.currency, Decimal("0")) + record.amount
-                )
-            batch.append(record)
+            for one in record if isinstance(record, list) else [record]:
+                if isinstance(one, Transaction):
+                    report.totals[one.currency] = (
+                        report.totals.get(one.currency, Decimal("0")) + one.amount
+                    )
+                batch.append(one)
             if len(batch) + len(withdrawn) >= self.batch_size:
                 await flush()
         await flush(done=True)

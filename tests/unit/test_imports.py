@@ -25,11 +25,13 @@ from core.services.imports import (
     CsvImporter,
     ImportProgress,
     ImportReport,
+    breakdown_columns,
     chunks_of,
     decide_date_order,
     detect_kind,
     earned_status,
     import_file,
+    map_columns,
     name_hints,
     parse_datetime,
     parse_money,
@@ -530,6 +532,68 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     zoe = await store.fans.get(acct, "zoe")
     assert zoe is not None and zoe.tier == "regular" and zoe.tags == ["feet", "outdoors"]
     assert await store.fan_lists.count(acct, FanQuery()) == 4
+
+
+async def test_an_earnings_breakdown_by_category_column(store: SqlStore, clock: FakeClock) -> None:
+    # A platform's daily earnings have one amount column per category. They were read as one
+    # transaction a day from the Total column, all of it "other".
+    alice, bob = await account(store), await account(store, "bob")
+    data = (
+        b"Date,Subscriptions,Tips,Posts,Messages,Referrals,Streams,Total\n"
+        b"2026-11-01,$120.00,$45.50,$0.00,$80.00,$0.00,,$245.50\n"
+        b"2026-11-02,$60.00,$10.00,$15.00,$0.00,$5.00,$0.00,$90.00\n"
+        b"2026-11-03,$10.00,lots,$0.00,$0.00,$0.00,$0.00,$10.00\n"
+        b"2026-11-04,$10.00,$5.00,$0.00,$0.00,$0.00,$2.50,$15.00\n"
+    )
+    report = await run(store, clock, alice, "earnings.csv", data)
+    assert report.kind == "earnings" and report.rows == 4 and report.added == 10
+    assert [b.line for b in report.bad] == [4]
+    assert "tip amount “lots” is not a number" in report.bad[0].reason
+    assert any("do not add up to the total" in n and "line 5" in n for n in report.notes)
+    assert (
+        "by category (Subscriptions, Tips, Posts, Messages, Referrals, Streams)" in report.notes[0]
+    )
+    assert report.totals == {"USD": Decimal("353.00")}
+    got = {(t.day.day, t.category, t.amount_cents) for t in await transactions(store, alice)}
+    assert got == {
+        (1, "subscription", 12000),
+        (1, "tip", 4550),
+        (1, "message", 8000),
+        (2, "subscription", 6000),
+        (2, "tip", 1000),
+        (2, "ppv", 1500),
+        (2, "referral", 500),
+        (4, "subscription", 1000),
+        (4, "tip", 500),
+        (4, "other", 250),
+    }
+    again = await run(store, clock, alice, "earnings.csv", data)
+    assert (again.added, again.unchanged) == (0, 10)
+    assert await transactions(store, bob) == []
+
+    # Without a Total column, with the currency in the headers and a second export of the
+    # same days in another currency: still one transaction per category with money in it.
+    euros = b"Date;Tips (EUR);Paid messages (EUR)\n2026-11-05;12,50;3,00\n2026-11-06;0;7,25\n"
+    report = await run(store, clock, bob, "export.csv", euros)
+    assert (report.kind, report.added, report.bad) == ("earnings", 3, [])
+    got = {
+        (t.day.day, t.category, t.amount_cents, t.currency) for t in await transactions(store, bob)
+    }
+    assert got == {
+        (5, "tip", 1250, "EUR"),
+        (5, "message", 300, "EUR"),
+        (6, "message", 725, "EUR"),
+    }
+
+
+def test_a_fan_list_with_spend_per_category_is_not_an_earnings_breakdown() -> None:
+    headers = ["Username", "Tips", "Messages", "Last active date"]
+    kind, columns = detect_kind(headers, "export.csv") or ("", {})
+    assert kind == "fans" and columns["handle"] == 0
+    assert breakdown_columns(headers, map_columns(headers, "earnings")) == {}
+    daily = ["Date", "Tips", "Messages net", "Total"]
+    assert detect_kind(daily, "export.csv") is not None
+    assert breakdown_columns(daily, map_columns(daily, "earnings")) == {1: "tip", 2: "message"}
 
 
 async def test_a_subscriber_list_gives_each_fan_a_subscription_status(
