@@ -1144,10 +1144,17 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
     return out
 
 
-def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord:
+def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord | list[OfferRecord]:
     when = ctx.when(ctx.cell(row, "date"))
-    price, from_amount = ctx.money(ctx.cell(row, "price"), "price")
-    if price <= 0:
+    price_raw = ctx.cell(row, "price")
+    if price_raw.lower() == "free":
+        price, from_amount = Decimal("0"), ""
+    else:
+        price, from_amount = ctx.money(price_raw, "price")
+    if price == 0:  # a mass message's export lists free messages too: not priced offers
+        ctx.warn("free messages are not priced offers: skipped", line)
+        return []
+    if price < 0:
         raise _RowError(f"price {price} is not above zero")
     currency = ctx.currency(ctx.cell(row, "currency"), from_amount)
     counts: dict[str, int] = {}

@@ -729,6 +729,31 @@ async def test_offers_import(sqlite_store: SqlStore, clock: FakeClock) -> None:
     assert count == 5
 
 
+async def test_a_mass_message_export_skips_free_messages(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    # A mass-message statistics export lists free messages beside the priced ones: each was a
+    # "bad row" ("price “Free” is not a number", "price 0.00 is not above zero").
+    acct = await account(sqlite_store)
+    data = (
+        "Sent Date,Message,Price,Sent To,Viewed,Purchases,Earnings\n"
+        '"Nov 20, 2026 8:15 pm","New set 🔥 unlock now",$14.99,1200,640,48,$719.52\n'
+        '"Nov 21, 2026 9:00 pm","Good morning babe ☀️",Free,1180,700,0,$0.00\n'
+        '"Nov 22, 2026 7:30 pm","Bundle of 3 videos",$24.99,1190,610,21,$524.79\n'
+        '"Nov 23, 2026 7:30 pm","Just saying hi",$0.00,1190,610,0,$0.00\n'
+        '"Nov 23, 2026 9:30 pm","Oops",-$5.00,1190,610,0,$0.00\n'
+    ).encode()
+    report = await run(sqlite_store, clock, acct, "mass_messages.csv", data)
+    assert (report.kind, report.rows, report.added) == ("offers", 5, 2)
+    assert [(b.line, b.reason) for b in report.bad] == [(6, "price -5.00 is not above zero")]
+    assert "2 rows: free messages are not priced offers: skipped (line 3, 5)." in report.notes
+    offers = await sqlite_store.offers.list(acct, "ppv")
+    assert [(o.price, o.sent, o.bought) for o in offers] == [
+        (Decimal("14.99"), 1200, 48),
+        (Decimal("24.99"), 1190, 21),
+    ]
+
+
 # ---------------------------------------------------------------- streaming, CLI path
 
 
