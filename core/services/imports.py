@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.chat import escape_markup
+from core.errors import ServiceUnavailable
 from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
@@ -1327,6 +1328,16 @@ class CsvImporter:
             await self._run(account_id, name, iter(chunks), total_bytes, progress, report)
         except ImportProblem as exc:
             report.error = str(exc)
+        except ServiceUnavailable as exc:
+            # Each batch is its own transaction: the ones written before the outage stay.
+            done = report.added + report.updated + report.unchanged + report.removed
+            if not done:
+                raise
+            raise ServiceUnavailable(
+                f"The database went away while {escape_markup(name)} was being imported: "
+                f"{done:,} rows were saved before it did, the rest were not. Send the file "
+                "again in a minute; rows already saved are recognised and not counted twice."
+            ) from exc
         return report
 
     async def _run(

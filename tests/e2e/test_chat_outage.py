@@ -17,8 +17,11 @@ import structlog
 
 from core.app import Assistant
 from core.chat import Attachment, ExternalUser, Incoming
+from core.errors import ServiceUnavailable
 from core.llm.offline import OfflineEngine
+from core.models import Identity
 from core.resilience.cache import MemoryKV
+from core.services.imports import CsvImporter, ImportProgress, chunks_of
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine
 from storage.repositories import SqlStore
@@ -30,6 +33,7 @@ PROFILE = (
     "equipment=phone locations=gym tone=playful"
 )
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+EARNINGS = b"Date,Amount,Type,Fan\n2026-11-20,25.00,Tip,@kim\n2026-11-21,9.99,Subscription,@kim\n"
 
 
 @pytest.fixture
@@ -51,8 +55,10 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
 ) -> None:
     url, proxy = proxied
     engine = create_engine(url)
+    store = SqlStore(engine, clock)
     app = Assistant(
-        store=SqlStore(engine, clock),
+        store=store,
+        importer=CsvImporter(store, clock),
         generator=OfflineEngine(),
         kv=MemoryKV(max_entries=1000, clock=clock),
         clock=clock,
@@ -60,14 +66,23 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
     )
     user = ExternalUser(platform="telegram", id="42", username="mia", display_name="Mia")
 
-    async def send(text: str = "", action: str | None = None, files: int = 0) -> str:
+    async def send(
+        text: str = "", action: str | None = None, files: int = 0, csv: bytes = b""
+    ) -> str:
         async def read() -> bytes:
             return PNG
+
+        async def read_csv() -> bytes:
+            return csv
 
         attachments = [
             Attachment(name=f"p{i}.png", mime="image/png", size=len(PNG), read=read)
             for i in range(files)
         ]
+        if csv:
+            attachments.append(
+                Attachment(name="earnings.csv", mime="text/csv", size=len(csv), read=read_csv)
+            )
         incoming = Incoming(user=user, chat_id="42", text=text, action=action)
         incoming.attachments = attachments
         return (await app.handle(incoming)).plain_text
@@ -87,6 +102,11 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
             {"action": save},
             {"text": "beach day", "files": 1},
             {"text": "/vault"},
+            {"text": "/stats 30d"},
+            {"text": "/price"},
+            {"text": "/fans expired"},
+            {"text": '/personalize "Hey {name}" to expired'},
+            {"csv": EARNINGS},
         ]
         with structlog.testing.capture_logs() as logs:
             answers = [await send(**kw) for kw in inputs]  # type: ignore[arg-type]
@@ -103,6 +123,8 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
         assert await app.store.assets.list(account.id) == []
         assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
         assert "Stored 1 file" in await send("beach day", files=1)
+        # Nothing of the CSV sent during the outage was written; sent again, it all goes in.
+        assert "2 new transactions" in await send(csv=EARNINGS)
     finally:
         await engine.dispose()
 
@@ -194,3 +216,43 @@ async def test_a_redis_that_stops_answering_costs_a_clear_answer_not_a_hang(
             await world.aclose()
     finally:
         await proxy.stop()
+
+
+@pytest.mark.postgres
+async def test_the_database_going_away_during_an_import_says_what_was_kept(
+    proxied: tuple[str, TcpProxy], clock: FakeClock
+) -> None:
+    # Imports write in batches, each its own transaction: an outage after the first batch
+    # keeps that batch. The answer said "nothing was changed".
+    url, proxy = proxied
+    engine = create_engine(url)
+    store = SqlStore(engine, clock)
+    try:
+        account = await store.accounts.resolve(Identity(platform="console", external_id="mia"))
+        importer = CsvImporter(store, clock, batch_size=100)
+        lines = ["date,amount,fan"] + [
+            f"2026-11-{1 + i % 20:02d} 10:{i % 60:02d},{i + 1}.00,f{i}" for i in range(350)
+        ]
+        data = "\n".join(lines).encode()
+
+        stopped = False
+
+        async def stop_after_the_first_batch(progress: ImportProgress) -> None:
+            nonlocal stopped
+            if progress.added and not stopped:
+                stopped = True
+                await proxy.stop()
+
+        with pytest.raises(ServiceUnavailable) as info:
+            await importer.import_stream(
+                account.id, "earnings.csv", chunks_of(data), progress=stop_after_the_first_batch
+            )
+        message = info.value.message
+        assert "nothing was changed" not in message
+        assert "earnings.csv was being imported: 100 rows were saved" in message
+
+        await proxy.start()
+        report = await importer.import_stream(account.id, "earnings.csv", chunks_of(data))
+        assert (report.added, report.unchanged) == (250, 100)  # nothing lost, nothing twice
+    finally:
+        await engine.dispose()
