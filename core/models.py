@@ -6,6 +6,7 @@ Plain pydantic models: no I/O, no framework. Vocabulary values are lower-case sl
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
@@ -99,6 +100,9 @@ class CaptionDraft(BaseModel):
 FanTier = Literal["new", "regular", "vip", "whale"]
 
 
+_USER_NUMBER = re.compile(r"(?:u|id|user|fan)?[_-]?\d{4,}", re.IGNORECASE)
+
+
 class Fan(BaseModel):
     """A fan in a creator's list. ``handle`` is unique per account, stored lower-case."""
 
@@ -112,6 +116,14 @@ class Fan(BaseModel):
     #: Subscription status from the platform's export: True subscribed, False expired or
     #: cancelled, None unknown.
     subscribed: bool | None = None
+
+    def address(self) -> str:
+        """What to call the fan: the name, else the handle, else "" when the handle is only
+        a platform's user number ("u12345678", "48213377"), which is no way to greet anyone."""
+        if self.name.strip():
+            return self.name.strip()
+        handle = self.handle.strip().lstrip("@")
+        return "" if _USER_NUMBER.fullmatch(handle) else handle
 
 
 class MessageDraft(BaseModel):

@@ -384,12 +384,13 @@ class Prompts:
             facts = [
                 {
                     "fan_handle": f.handle,
-                    "name": f.name,
+                    "name": f.address(),
                     "tier": f.tier,
                     "days_since_active": _days(f, req.today),
                     "total_spent": str(f.total_spent),
                     "tags": f.tags,
                     "notes": f.notes[:_MAX_NOTES],
+                    **({} if f.subscribed is None else {"subscribed": f.subscribed}),
                 }
                 for f in fans
             ]
@@ -399,8 +400,10 @@ class Prompts:
                 "fan below. Keep the template's meaning and language; fill every {placeholder} "
                 "with the fan's details so that no braces are left; fit the warmth to the fan's "
                 "tier and how long since they were active; at most "
-                f"{MAX_MESSAGE_CHARS} characters per draft; fan_handle exactly as given. The "
-                "creator sends these herself.",
+                f"{MAX_MESSAGE_CHARS} characters per draft; fan_handle exactly as given. A fan "
+                "whose name is empty is greeted without a name, never by the handle. A fan "
+                "whose subscription has expired (subscribed false) is invited back, not "
+                "thanked for subscribing. The creator sends these herself.",
                 "Platform rules: " + _platform_rules(platform),
                 _restricted_line(req.profile.restricted_words),
                 f"Creator profile: {_dump(_profile(req.profile))}",

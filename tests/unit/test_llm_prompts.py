@@ -128,6 +128,7 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
             notes="loves gym sets",
         ),
         Fan(handle="bo", name="", tier="new"),
+        Fan(handle="u48213377", subscribed=False),
     ]
     req = PersonalizeRequest(
         profile=PROFILE, template="Hey {name}, miss you!", fans=fans, today=date(2026, 11, 24)
@@ -140,7 +141,10 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
         and '"days_since_active": 23' in user
     )
     handles = spec.schema["properties"]["drafts"]["items"]["properties"]["fan_handle"]["enum"]
-    assert handles == ["mia", "bo"]
+    assert handles == ["mia", "bo", "u48213377"]
+    # A fan known by a user number has no name to be greeted by; an expired one is one.
+    facts = user[user.index("Fans: ") :]
+    assert '"name": "bo"' in facts and '"name": ""' in facts and '"subscribed": false' in facts
     assert spec.key == Prompts().personalize(req, list(reversed(fans))).key  # order-free
 
 

@@ -89,6 +89,22 @@ def test_the_fan_name_or_handle_is_always_used() -> None:
             assert "bobby" in draft(t, fan(name="", handle="bobby"), seed)
 
 
+@pytest.mark.parametrize("handle", ["u12345678", "48213377", "@U_4821337", "user-99120"])
+def test_a_fan_known_only_by_a_user_number_is_not_greeted_by_it(handle: str) -> None:
+    # A subscriber export names fans with no username by the platform's number ("u12345678"):
+    # the drafts said "Hey u12345678!".
+    f = fan(name="", handle=handle)
+    digits = re.sub(r"\D", "", handle)
+    for seed in range(20):
+        for t in ["Hey {name}, miss you", "{first_name}!", "Hi!", "{greeting}", "New set 🔥"]:
+            out = draft(t, f, seed)
+            assert digits not in out and "{" not in out, (t, out)
+    assert draft("Hey {name}, miss you", f).startswith("Hey there, miss you")
+    assert handle.lstrip("@") in draft("{handle}", f)  # asked for by name, it is given
+    assert Fan(handle="mike_88").address() == "mike_88"  # a chosen username is a name
+    assert Fan(handle="gym2024").address() == "gym2024"
+
+
 def test_whale_is_never_called_a_whale() -> None:
     for seed in range(20):
         out = draft("Hey {name}, thanks for being a {tier} fan", fan("whale"), seed)

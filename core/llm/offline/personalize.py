@@ -2,8 +2,9 @@
 
 Placeholders (case-insensitive, spaces inside the braces tolerated, aliases in brackets):
 
-- ``{name}`` — the fan's name, or their handle when no name is known [fan, fan_name]
-- ``{first_name}`` — the first word of the name, or the handle [first, firstname]
+- ``{name}`` — the fan's name, or their handle when no name is known ("there" when the handle
+  is only a platform's user number) [fan, fan_name]
+- ``{first_name}`` — the first word of the name, or as ``{name}`` [first, firstname]
 - ``{handle}`` — the fan's handle without '@' [username, user]
 - ``{tier}`` — a fan-facing tier word: new, regular, VIP, top (never "whale")
 - ``{days_inactive}`` — days since the fan was last active ("a few" when unknown) [days]
@@ -171,8 +172,8 @@ def _values(
     """(placeholder values, salutation, recency line); draws from ``rng`` in a fixed order."""
     g = load_banks().greetings
     handle = _safe(fan.handle.lstrip("@")) or "there"
-    name = _safe(fan.name) or handle
-    first = name.split()[0] if _safe(fan.name) else handle
+    name = _safe(fan.address()) or "there"  # not "Hey u12345678!"
+    first = name.split()[0] if _safe(fan.name) else name
     tier = fan.tier if fan.tier in g["salutations"] else "regular"
     bucket = recency(fan.last_active, today)
     salutation = fill(rng.choice(g["salutations"][tier]), {"first_name": first})
