@@ -19,9 +19,10 @@ How a file is read
   delimiter (``,`` ``;`` tab ``|``) is sniffed from that line.
 - **Kinds**: *offers* (price, sent, bought [+ date, type]), *earnings* (date, amount [+ currency,
   category, fan, transaction id, status]) and *fans* (handle [+ name, tier, total spent, last
-  active, tags, notes, subscription status]; a subscriber list's "Status: Active / Expired"
-  is the subscription status, not the tier). Words in the file name break ties (``fans.csv``,
-  ``ppv_offers.csv``; platform names such as ``fansly.csv`` or ``onlyfans.csv`` hint nothing).
+  active, tags, notes, subscription status or end date]; a subscriber list's "Status: Active /
+  Expired" is the subscription status, not the tier). Words in the file name break ties
+  (``fans.csv``, ``ppv_offers.csv``; platform names such as ``fansly.csv`` or ``onlyfans.csv``
+  hint nothing).
 - **Statements**: a description column ("Tip from Jane (@janedoe)", "Payment for message from
   @mike") gives the category from the words before "from" and, when the file has no fan
   column, the fan (a description beside a type column is read for the fan only). Rows whose
@@ -350,6 +351,13 @@ SPECS: dict[str, dict[str, list[str]]] = {
         "subscribed": [
             "subscription_status", "subscriber_status", "sub_status", "subscription_state",
             "subscription", "subscribed", "is_subscribed", "is_subscriber", "subscriber",
+        ],
+        # when the subscription ends (or ended): the status, where the file gives none
+        "expires": [
+            "subscription_end", "subscription_ends", "subscription_end_date",
+            "subscription_ends_at", "subscription_expires", "expires", "expires_at", "expires_on",
+            "expiry", "expiry_date", "expiration", "expiration_date", "sub_end", "ends_at",
+            "end_date",
         ],
     },
     "offers": {
@@ -1222,6 +1230,13 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
             values.setdefault("subscribed", status)
         else:
             ctx.warn(f"unknown tier “{tier_raw[:30]}” left as it was (new fans: regular)", line)
+    ends_raw = ctx.cell(row, "expires")
+    if ends_raw and "subscribed" not in values:
+        try:
+            ends = parse_datetime(ends_raw, ctx.order).date()
+            values["subscribed"] = ends >= ctx.now.date()  # ending today: still subscribed
+        except ValueError:
+            ctx.warn("subscription end date not a date: subscription status left as it was", line)
     spent_raw = ctx.cell(row, "total_spent")
     if spent_raw:
         spent, _ = ctx.money(spent_raw, "total spent")

@@ -11,7 +11,7 @@ import io
 import itertools
 import zipfile
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -642,6 +642,34 @@ async def test_a_subscriber_list_gives_each_fan_a_subscription_status(
         "kim": ("regular", False),
     }
     assert await statuses(bob) == {"janedoe": ("regular", True), "kim": ("regular", True)}
+
+
+async def test_a_subscription_end_date_gives_the_status_when_no_column_does(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(store)
+    today = clock.now().date()
+    data = (
+        "Username,Subscription Start,Subscription End,Status\n"
+        f"ends_later,2026-01-01,{today + timedelta(days=20)},\n"
+        f"ended,2026-01-01,{today - timedelta(days=3)},\n"
+        f"says_expired,2026-01-01,{today + timedelta(days=20)},Expired\n"
+        f"ends_today,2026-01-01,{today},\n"
+        "no_end,2026-01-01,,\n"
+        "garbled,2026-01-01,soon,\n"
+    ).encode()
+    report = await run(store, clock, acct, "subscribers.csv", data)
+    assert (report.kind, report.added, report.bad) == ("fans", 6, [])
+    assert any("subscription end date not a date" in n and "line 7" in n for n in report.notes)
+    found = {f.handle: f.subscribed for f in await store.fans.list(acct)}
+    assert found == {
+        "ends_later": True,
+        "ended": False,
+        "says_expired": False,  # the status column wins
+        "ends_today": True,
+        "no_end": None,
+        "garbled": None,
+    }
 
 
 async def test_an_offer_count_past_what_the_column_holds_is_a_bad_row(
