@@ -31,6 +31,9 @@ How a file is read
   removed (same key). Other statuses (complete, paid, pending...) count; an unknown one counts
   and is mentioned. A row whose type or description is a refund or chargeback takes money back,
   whatever the sign of its amount.
+- **Fees**: a fee column beside a gross amount (``Gross``, ``Amount``, ``Price``, ``Total``)
+  with no net column is subtracted, so the figures are what the creator earned; beside a net
+  amount it is ignored.
 - **Breakdowns**: earnings with an amount column per category and no category or fan column
   ("Date, Subscriptions, Tips, Posts, Messages, Referrals, Streams, Total") give one
   transaction per category with money in it; a Total that the parts do not add up to is
@@ -328,6 +331,11 @@ SPECS: dict[str, dict[str, list[str]]] = {
         "status": ["status", "payment_status", "transaction_status", "state"],
         # a description beside a category column: only read for the fan ("Tip from @jane")
         "description": ["description", "details", "desc", "memo"],
+        # subtracted when the amount is gross (see GROSS_HEADERS)
+        "fee": [
+            "fee", "fees", "platform_fee", "platform_fees", "service_fee", "commission",
+            "processing_fee", "fee_amount", "fees_amount",
+        ],
     },
     "fans": {
         "handle": [
@@ -433,6 +441,11 @@ def breakdown_columns(headers: list[str], columns: dict[str, int]) -> dict[int, 
     used = {i for fld, i in columns.items() if fld != "amount"}
     found = {i: c for i, c in category_columns(headers).items() if i not in used}
     return found if len(found) >= 2 else {}
+
+
+#: Amount headers that mean the money before the platform's fee: with a fee column beside
+#: them (and no net column, which would have been taken first), the fee is subtracted.
+GROSS_HEADERS = frozenset({"gross", "gross_amount", "amount", "price", "total", "sum", "value"})
 
 
 def map_columns(headers: list[str], kind: str) -> dict[str, int]:
@@ -949,7 +962,7 @@ def split_description(raw: str) -> tuple[str, str]:
 
 _FIELDS = (
     "date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind",
-    "status", "description",
+    "status", "description", "fee",
 )  # fmt: skip
 _CACHE_LIMIT = 50_000
 
@@ -982,7 +995,7 @@ class _Context:
         self.ix_currency, self.ix_category, self.ix_fan = ix["currency"], ix["category"], ix["fan"]
         self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
         self.ix_kind, self.ix_status = ix["kind"], ix["status"]
-        self.ix_description = ix["description"]
+        self.ix_description, self.ix_fee = ix["description"], ix["fee"]
 
     def warn(self, key: str, line: int) -> None:
         self.warn_count[key] = self.warn_count.get(key, 0) + 1
@@ -1101,6 +1114,10 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     when = ctx.when(row[i].strip() if i < n else "")
     i = ctx.ix_amount
     amount, from_amount = ctx.money(row[i].strip() if i < n else "", "amount")
+    i = ctx.ix_fee
+    if 0 <= i < n and row[i].strip():
+        fee = abs(ctx.money(row[i].strip(), "fee")[0])
+        amount = amount - fee if amount >= 0 else amount + fee  # a refund's fee comes back
     i = ctx.ix_currency
     currency = ctx.currency(row[i].strip() if 0 <= i < n else "", from_amount)
     i = ctx.ix_category
@@ -1425,6 +1442,15 @@ class CsvImporter:
         kind, columns = detected
         report.kind = kind
         breakdown = breakdown_columns(headers, columns) if kind == "earnings" else {}
+        if "fee" in columns:
+            gross = "amount" in columns and not breakdown
+            if gross and normalise_header(headers[columns["amount"]]) in GROSS_HEADERS:
+                report.notes.append(
+                    f"Fees ({headers[columns['fee']].strip()[:40]}) were subtracted from "
+                    f"{headers[columns['amount']].strip()[:40]}: the figures are what you earned."
+                )
+            else:
+                del columns["fee"]  # the amount is net already (or there is none)
         if breakdown:
             named = ", ".join(headers[i].strip() for i in breakdown)
             report.notes.append(

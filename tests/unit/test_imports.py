@@ -596,6 +596,34 @@ def test_a_fan_list_with_spend_per_category_is_not_an_earnings_breakdown() -> No
     assert breakdown_columns(daily, map_columns(daily, "earnings")) == {1: "tip", 2: "message"}
 
 
+async def test_a_fee_column_beside_a_gross_amount_is_subtracted(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # "Gross, Fee" without a net column counted the gross: 25% more than the creator earned.
+    acct = await account(store)
+    data = (
+        b"Date,Type,Fan,Gross,Fee\n"
+        b"2026-11-01,Tip,@jane,$10.00,$2.00\n"
+        b"2026-11-02,Tip,@jane,$5.00,\n"
+        b"2026-11-03,Chargeback,@jane,-$10.00,-$2.00\n"
+        b"2026-11-04,Refund,@mike,$20.00,$4.00\n"
+    )
+    report = await run(store, clock, acct, "earnings.csv", data)
+    assert (report.kind, report.added, report.bad) == ("earnings", 4, [])
+    assert "Fees (Fee) were subtracted from Gross" in " ".join(report.notes)
+    cents = [r.amount_cents for r in await transactions(store, acct)]
+    assert cents == [800, 500, -800, -1600]
+    assert report.totals == {"USD": Decimal("-11.00")}
+
+    # A net column wins, and a fee beside a net amount is never taken off again.
+    for header in (b"Date,Amount,Fee,Net", b"Date,Fee,Net amount"):
+        other = await account(store, header.decode())
+        row = b"2026-11-05,$10.00,$2.00,$8.00" if header.count(b",") == 3 else b"2026-11-05,2,8"
+        report = await run(store, clock, other, "earnings.csv", header + b"\n" + row + b"\n")
+        assert [r.amount_cents for r in await transactions(store, other)] == [800], header
+        assert not any("Fees" in n for n in report.notes)
+
+
 async def test_a_subscriber_list_gives_each_fan_a_subscription_status(
     store: SqlStore, clock: FakeClock
 ) -> None:
