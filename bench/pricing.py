@@ -29,6 +29,11 @@ still drive learning). Reported, as means over seeds (worst seed in brackets):
 Compared in the same run: the product default (``wtp`` demand model with shift detection),
 the same without shift detection and with ``decay`` instead, and the other demand models.
 
+Mass messages (the default model, same markets and seeds): the 2,000 offers go out as mass
+messages of ``MASS_BATCHES`` fans each, priced either with one Thompson draw per message (one
+price for the whole list, the baseline) or split across the prices by
+``PriceExperiment.split`` (what ``/price split`` proposes); share of the oracle at 2,000.
+
 Goals (product default, mean over seeds): >= 90% of the oracle at 500 offers, >= 95% at 2,000,
 >= +10% over the fixed median at 2,000 (n/a where even the oracle gains less than 10%).
 
@@ -171,6 +176,36 @@ def run_one(scenario: Scenario, config: Config, seed: int) -> dict[str, float]:
     return out
 
 
+MASS_BATCHES = (200, 500)
+
+
+def run_mass(scenario: Scenario, batch: int, split: bool, seed: int) -> float:
+    """Share of the oracle over 2,000 offers sent as mass messages of ``batch`` fans."""
+    policy_rng = random.Random(seed)
+    market_rng = random.Random(10_000 + seed)
+    exp = PriceExperiment(scenario.ladder)
+    got = oracle = 0.0
+    t = 0
+    while t < OFFERS:
+        market = scenario.market(t)
+        revs = [x * market.conversion(x) for x in scenario.ladder]
+        n = min(batch, OFFERS - t)
+        groups = exp.split(n, policy_rng) if split else [(exp.next_price(policy_rng), n)]
+        for price, fans in groups:
+            i = exp.index_of(price)
+            rate = revs[i] / scenario.ladder[i]
+            exp.record_batch(price, fans, sum(market_rng.random() < rate for _ in range(fans)))
+            got += revs[i] * fans
+            oracle += max(revs) * fans
+        t += n
+    return got / oracle
+
+
+def _mass_job(args: tuple[int, int, bool, int]) -> tuple[int, int, bool, float]:
+    s, batch, split, seed = args
+    return s, batch, split, run_mass(SCENARIOS[s], batch, split, seed)
+
+
 def _job(args: tuple[int, int, int]) -> tuple[int, int, dict[str, float]]:
     s, c, seed = args
     return s, c, run_one(SCENARIOS[s], CONFIGS[c], seed)
@@ -194,13 +229,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not CONFIGS[c].only or SCENARIOS[s].name in CONFIGS[c].only
         for seed in range(opts.seeds)
     ]
+    mass_jobs = [
+        (s, batch, split, seed)
+        for s in range(len(SCENARIOS))
+        for batch in MASS_BATCHES
+        for split in (False, True)
+        for seed in range(opts.seeds)
+    ]
     started = time.perf_counter()
     results: dict[tuple[int, int], list[dict[str, float]]] = {}
     if opts.workers > 1:
         with ProcessPoolExecutor(max_workers=opts.workers) as pool:
             done = list(pool.map(_job, jobs, chunksize=4))
+            mass_done = list(pool.map(_mass_job, mass_jobs, chunksize=4))
     else:
         done = [_job(j) for j in jobs]
+        mass_done = [_mass_job(j) for j in mass_jobs]
     for s, c, row in done:
         results.setdefault((s, c), []).append(row)
     elapsed = time.perf_counter() - started
@@ -254,6 +298,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print()
 
+    mass: dict[str, dict[str, dict[str, float]]] = {}
+    for s, batch, split, share in mass_done:
+        cell = mass.setdefault(SCENARIOS[s].name, {}).setdefault(
+            f"{batch} {'split' if split else 'one price'}", {"mean": 0.0, "worst": 1.0}
+        )
+        cell["mean"] += share / opts.seeds
+        cell["worst"] = min(cell["worst"], share)
+    columns = [f"{b} {k}" for b in MASS_BATCHES for k in ("one price", "split")]
+    print(
+        "Mass messages: 2,000 offers as messages of N fans, one price per message or split "
+        "(PriceExperiment.split); share@2000, worst seed in []"
+    )
+    print(f"{'scenario':14} " + " ".join(f"{c:>17}" for c in columns))
+    for name, cells in mass.items():
+        for cell in cells.values():
+            cell["mean"], cell["worst"] = round(cell["mean"], 4), round(cell["worst"], 4)
+        print(
+            f"{name:14} "
+            + " ".join(f"{cells[c]['mean']:9.1%} [{cells[c]['worst']:5.1%}]" for c in columns)
+        )
+    print()
+
     # goals, for the product default
     goals: dict[str, dict[str, str]] = {}
     failures: list[str] = []
@@ -288,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "summary": summary,
                 "goals": goals,
                 "all_goals_met": not failures,
+                "mass_messages": mass,
                 "elapsed_s": round(elapsed, 1),
             },
             sort_keys=True,

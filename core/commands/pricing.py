@@ -33,9 +33,15 @@ _KIND_WORDS = {
 }  # fmt: skip
 _ACTIONS = {
     "test": "test", "experiment": "test", "status": "status", "report": "status",
-    "stop": "stop", "end": "stop", "finish": "stop", "advice": "advice",
+    "stop": "stop", "end": "stop", "finish": "stop", "advice": "advice", "split": "split",
 }  # fmt: skip
 _PRICE = re.compile(r"\$?\d+(?:[.,]\d{1,2})?\$?\Z")
+_COUNT = re.compile(r"\d{1,3}(?:,\d{3})+\Z|\d+\Z")
+MAX_AUDIENCE = 1_000_000
+
+
+def _count(token: str) -> int:
+    return int(token.replace(",", ""))
 
 
 def _price(token: str) -> Decimal:
@@ -52,8 +58,12 @@ def _price(token: str) -> Decimal:
 
 class PriceArgs(BaseModel):
     kind: OfferKind = Field("ppv", description="ppv, subscription or bundle")
-    action: Literal["advice", "test", "status", "stop"] = Field(
-        "advice", description="advice, or run a price test (test, status, stop)"
+    action: Literal["advice", "test", "status", "stop", "split"] = Field(
+        "advice",
+        description="advice, or run a price test (test, status, stop; split a mass message)",
+    )
+    audience: int | None = Field(
+        None, ge=1, le=MAX_AUDIENCE, description="Fans a mass message goes to (split)"
     )
     floor: Decimal | None = Field(None, gt=0, le=MAX_AMOUNT, description="Lowest price you accept")
     ceiling: Decimal | None = Field(
@@ -79,14 +89,19 @@ def parse_price(raw: str) -> dict[str, Any]:
             key = {"min": "floor", "max": "ceiling", "cap": "ceiling", "prices": "ladder"}.get(
                 key, key
             )
-            if key not in ("floor", "ceiling", "ladder", "kind", "action"):
+            key = {"fans": "audience", "to": "audience"}.get(key, key)
+            if key not in ("floor", "ceiling", "ladder", "kind", "action", "audience"):
                 raise UsageError(f"“{escape_markup(token)}” is not a /price option.")
             values[key] = value.strip("$") if key in ("floor", "ceiling") else value
+        elif values.get("action") == "split" and "audience" not in values and _COUNT.match(low):
+            values["audience"] = _count(low)  # /price split 1,200
+        elif low in ("fans", "fan", "people", "subscribers"):
+            continue  # /price split 1200 fans
         elif low in _KIND_WORDS:
             values["kind"] = _KIND_WORDS[low]
         elif low in _ACTIONS:
             action = _ACTIONS[low]
-            if values.get("action") == "test" and action in ("stop", "status"):
+            if values.get("action") == "test" and action in ("stop", "status", "split"):
                 values["action"] = action
             elif values.get("action") in ("stop", "status") and action == "test":
                 pass
@@ -106,18 +121,33 @@ class SoldArgs(BaseModel):
     price: Decimal | None = Field(
         None, gt=0, le=MAX_AMOUNT, description="The price offered (default: proposed)"
     )
-    count: int = Field(1, ge=1, le=100000, description="How many offers (default 1)")
+    count: int = Field(1, ge=0, le=MAX_AUDIENCE, description="How many offers (default 1)")
+    sent: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_AUDIENCE,
+        description="Out of how many (a mass message's group): /sold 14.99 20 of 480",
+    )
     kind: OfferKind | None = Field(None, description="ppv, subscription or bundle")
 
 
 def parse_sold(raw: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     numbers: list[str] = []
-    for token in split_args(raw):
+    tokens = split_args(raw)
+    for n, token in enumerate(tokens):
         low = token.lower()
         key, sep, value = low.partition("=")
-        if sep and key in ("price", "count", "n", "kind"):
-            values[{"n": "count"}.get(key, key)] = value.strip("$")
+        if low in ("of", "out-of", "/") or (n and tokens[n - 1].lower() in ("of", "out-of", "/")):
+            if low in ("of", "out-of", "/"):
+                continue
+            if not _COUNT.match(low):
+                raise UsageError(f"“{escape_markup(token)}” is not a number of offers.")
+            values["sent"] = _count(low)  # /sold 14.99 20 of 480
+        elif re.fullmatch(r"\d+/\d+", low):
+            values["count"], values["sent"] = low.split("/")  # /sold 14.99 20/480
+        elif sep and key in ("price", "count", "n", "kind", "sent", "of"):
+            values[{"n": "count", "of": "sent"}.get(key, key)] = value.strip("$")
         elif low in _KIND_WORDS:
             values["kind"] = _KIND_WORDS[low]
         elif re.fullmatch(r"x\d+|\d+x", low):
@@ -199,7 +229,8 @@ def render_test(status: TestStatus) -> str:
     if status.next_price is not None:
         lines.append(
             f"Next price to offer: **{m(status.next_price)}** — then tell me how it went "
-            "with the buttons, /sold or /unsold (or upload an offers CSV)."
+            "with the buttons, /sold or /unsold (or upload an offers CSV). A mass message? "
+            "/price split <fans> spreads it over the prices."
         )
     if rep.offers == 0:
         lines.append("No outcomes yet.")
@@ -240,6 +271,27 @@ def render_test(status: TestStatus) -> str:
     return "\n".join(lines)
 
 
+def render_split(status: TestStatus, audience: int, groups: list[tuple[Decimal, int]]) -> str:
+    m = lambda v: format_money(Decimal(str(v)), status.currency)  # noqa: E731
+    label = KIND_LABELS[status.state.kind]
+    fans = f"{audience:,} fan{'s' * (audience != 1)}"
+    if len(groups) == 1:
+        lines = [f"**Send your next {label} mass message to all {fans} at {m(groups[0][0])}**."]
+    else:
+        lines = [f"**Split your next {label} mass message to {fans}:**"]
+        lines += [f"• {n:,} fan{'s' * (n != 1)} at {m(p)}" for p, n in groups]
+        lines.append(
+            "Split your list at random (not by spend or activity), so each price meets the "
+            "same kind of fans."
+        )
+    price, size = max(groups, key=lambda g: g[1])
+    lines.append(
+        f"Then record each group's sales, e.g. /sold {price:.2f} <sales> of {size:,} "
+        "(or upload the offers CSV)."
+    )
+    return "\n".join(lines)
+
+
 def _test_buttons(status: TestStatus) -> list[list[Button]]:
     kind = status.state.kind
     rows: list[list[Button]] = []
@@ -257,8 +309,10 @@ def _test_buttons(status: TestStatus) -> list[list[Button]]:
 
 def _recorded_reply(rec: Recorded) -> Reply:
     o = rec.offer
-    what = f"{o.sent} offer{'s' * (o.sent != 1)}" if o.sent != 1 else "1 offer"
+    what = f"{o.sent:,} offer{'s' * (o.sent != 1)}" if o.sent != 1 else "1 offer"
     outcome = "sold" if o.bought else "not sold"
+    if 0 < o.bought < o.sent:
+        outcome = f"{o.bought:,} sold ({o.bought / o.sent:.1%})"
     text = (
         f"Recorded {what} at {format_money(o.price, o.currency)} "
         f"({KIND_LABELS.get(o.kind, o.kind)}), {outcome}."
@@ -308,7 +362,12 @@ def _test_result(status: TestStatus) -> dict[str, Any]:
 
 
 async def _record(
-    ctx: Context, sold: bool, price: Decimal | None, count: int, kind: str | None
+    ctx: Context,
+    sold: bool,
+    price: Decimal | None,
+    count: int,
+    kind: str | None,
+    sent: int | None = None,
 ) -> Reply:
     service = _service(ctx)
     if kind is None:
@@ -320,7 +379,14 @@ async def _record(
             )
         kind = active[0] if active else "ppv"
     rec = await service.record(
-        ctx.account_id, kind, price, sold, count, ctx.request_id, _rng(ctx, "record", kind)
+        ctx.account_id,
+        kind,
+        price,
+        sold,
+        count,
+        ctx.request_id,
+        _rng(ctx, "record", kind),
+        sent=sent,
     )
     return _recorded_reply(rec)
 
@@ -329,10 +395,19 @@ def register(reg: Registry) -> None:
     @reg.command(
         "price",
         "Best price from your offer history, or run a price test",
-        usage="/price [ppv|subscription|bundle] [test [prices…]|stop] [floor=3 ceiling=50]",
+        usage=(
+            "/price [ppv|subscription|bundle] [test [prices…]|split <fans>|stop] "
+            "[floor=3 ceiling=50]"
+        ),
         args=PriceArgs,
         parser=parse_price,
-        examples=["/price", "/price subscription", "/price test", "/price test 7.99 9.99 14.99"],
+        examples=[
+            "/price",
+            "/price subscription",
+            "/price test",
+            "/price test 7.99 9.99 14.99",
+            "/price split 1200",
+        ],
     )
     async def price(ctx: Context, args: PriceArgs) -> Reply:
         service = _service(ctx)
@@ -363,6 +438,19 @@ def register(reg: Registry) -> None:
                 },
             )
             reply.buttons = [[Button("Start a price test", f"cmd:price test {kind}")]]
+            return reply
+        if args.action == "split":
+            if args.audience is None:
+                raise UsageError("How many fans will get the message? e.g. /price split 1200")
+            status, groups = await service.split(
+                ctx.account_id, kind, args.audience, _rng(ctx, "split", kind, args.audience)
+            )
+            reply = Reply.text(render_split(status, args.audience, groups))
+            reply.result = {
+                "audience": args.audience,
+                "groups": [{"price": str(p), "fans": n} for p, n in groups],
+                "test": _test_result(status),
+            }
             return reply
         if args.action == "stop":
             status = await service.stop(ctx.account_id, kind)
@@ -403,24 +491,24 @@ def register(reg: Registry) -> None:
     @reg.command(
         "sold",
         "Record offers that sold (for /price and a running price test)",
-        usage="/sold [price] [count] [ppv|subscription|bundle]",
+        usage="/sold [price] [count [of sent]] [ppv|subscription|bundle]",
         args=SoldArgs,
         parser=parse_sold,
-        examples=["/sold", "/sold 9.99", "/sold 14.99 3"],
+        examples=["/sold", "/sold 9.99", "/sold 14.99 3", "/sold 14.99 20 of 480"],
     )
     async def sold(ctx: Context, args: SoldArgs) -> Reply:
-        return await _record(ctx, True, args.price, args.count, args.kind)
+        return await _record(ctx, True, args.price, args.count, args.kind, args.sent)
 
     @reg.command(
         "unsold",
         "Record offers that did not sell",
-        usage="/unsold [price] [count] [ppv|subscription|bundle]",
+        usage="/unsold [price] [count [of sent]] [ppv|subscription|bundle]",
         args=SoldArgs,
         parser=parse_sold,
         examples=["/unsold", "/unsold 9.99", "/unsold 14.99 20"],
     )
     async def unsold(ctx: Context, args: SoldArgs) -> Reply:
-        return await _record(ctx, False, args.price, args.count, args.kind)
+        return await _record(ctx, False, args.price, args.count, args.kind, args.sent)
 
     @reg.action("px")
     async def price_button(ctx: Context, args: list[str]) -> Reply:

@@ -191,6 +191,20 @@ class PricingService:
         await self.store.price_tests.save(account_id, state)
         return await self._status(account_id, state)
 
+    async def split(
+        self, account_id: int, kind: str, audience: int, rng: random.Random
+    ) -> tuple[TestStatus, list[tuple[Decimal, int]]]:
+        """The running test's split of one mass message to ``audience`` fans."""
+        state = await self.store.price_tests.get(account_id, kind)
+        if state is None or not state.active:
+            raise UsageError(
+                f"No {KIND_LABELS[kind]} price test is running: start one with /price test, "
+                "then split your mass messages with /price split <fans>."
+            )
+        experiment = await self._experiment(account_id, state)
+        groups = experiment.split(audience, rng)
+        return self._summarise(state, experiment), groups
+
     async def active_kinds(self, account_id: int) -> list[str]:
         return [s.kind for s in await self.store.price_tests.list(account_id) if s.active]
 
@@ -223,9 +237,11 @@ class PricingService:
         count: int,
         request_id: str,
         rng: random.Random,
+        sent: int | None = None,
     ) -> Recorded:
-        """One or more offers at ``price`` (default: the price the test proposed) that sold or
-        not; a running test of ``kind`` proposes its next price."""
+        """``count`` offers at ``price`` (default: the price the test proposed) that sold, or
+        did not; with ``sent`` (a mass message's group), ``count`` of those ``sent`` did. A
+        running test of ``kind`` proposes its next price."""
         state = await self.store.price_tests.get(account_id, kind)
         running = state if state is not None and state.active else None
         if price is None:
@@ -233,22 +249,25 @@ class PricingService:
                 raise UsageError("Which price? e.g. /sold 9.99 (or start a test with /price test).")
             price = running.proposed
         price = to_price(price).quantize(Decimal("0.01"))
-        if count < 1:
+        if count < 1 and sent is None:
             raise UsageError("The count must be at least 1.")
+        if sent is not None and not 0 <= count <= sent:
+            raise UsageError(f"{count} of {sent}? The count must be between 0 and {sent}.")
         currency = str(running.config.get("currency")) if running else None
         if not currency:
             offers = await self.store.offers.list(account_id, kind)
             currency, _ = _main_currency(offers, self.default_currency)
         now = self.clock.now()
-        key_text = f"chat|{request_id}|{kind}|{price}|{sold}|{count}|{now.isoformat()}"
+        of = "" if sent is None else f" of {sent}"
+        key_text = f"chat|{request_id}|{kind}|{price}|{sold}|{count}{of}|{now.isoformat()}"
         offer = OfferRecord(
             row_key=hashlib.blake2b(key_text.encode(), digest_size=16).hexdigest(),
             offered_at=now,
             kind=kind,
             price=price,
             currency=currency,
-            sent=count,
-            bought=count if sold else 0,
+            sent=count if sent is None else sent,
+            bought=(count if sold else 0) if sent is None else (count if sold else sent - count),
             source="chat",
         )
         await self.store.offers.add_many(account_id, [offer])

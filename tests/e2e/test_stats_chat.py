@@ -174,6 +174,33 @@ async def test_advice_counts_the_prices_actually_offered(app: Assistant) -> None
     assert "From 4 offers and 1 sale at 2 prices." in more
 
 
+async def test_a_mass_message_split_and_its_results(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    assert "No PPV price test is running" in (await mia.say("/price split 1200")).plain_text
+    await mia.say("/price test 7.99 9.99 14.99 19.99")
+    reply = await mia.say("/price split 1,200 fans")
+    groups = reply.result["groups"]
+    assert sum(g["fans"] for g in groups) == 1200 and len(groups) >= 2
+    assert "Split your next PPV mass message to 1,200 fans" in reply.plain_text
+    assert f"• {groups[0]['fans']:,} fans at ${groups[0]['price']}" in reply.plain_text
+    assert "How many fans" in (await mia.say("/price split")).plain_text
+
+    # Each group's outcome in one line: sales "of" the group's size.
+    done = await mia.say("/sold 19.99 15 of 300")
+    assert done.result["offer"] == {
+        "kind": "ppv",
+        "price": "19.99",
+        "currency": "USD",
+        "sent": 300,
+        "bought": 15,
+    }
+    assert "Recorded 300 offers at $19.99 (PPV), 15 sold (5.0%)" in done.plain_text
+    none = await mia.say("/unsold 7.99 300/300")
+    assert none.result["offer"]["bought"] == 0 and none.result["test"]["offers"] == 600
+    assert "between 0 and 300" in (await mia.say("/sold 9.99 400 of 300")).plain_text
+    assert "not a number of offers" in (await mia.say("/sold 9.99 4 of many")).plain_text
+
+
 async def test_bad_inputs_get_the_usage(app: Assistant) -> None:
     mia = Person(app, "mia")
     assert "not a period" in (await mia.say("/stats 12d")).plain_text

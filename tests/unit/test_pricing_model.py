@@ -263,6 +263,52 @@ def test_batches_count_like_single_offers() -> None:
     assert one.model.sent == many.model.sent and one.model.bought == many.model.bought
 
 
+def test_a_mass_message_is_split_across_the_prices_it_is_still_unsure_of() -> None:
+    ladder = [4.99, 7.99, 9.99, 14.99, 19.99]
+    fresh = PriceExperiment(ladder)
+    groups = fresh.split(1200, random.Random(5))
+    assert sum(n for _, n in groups) == 1200
+    assert len(groups) >= 2 and [p for p, _ in groups] == sorted(p for p, _ in groups)
+    assert all(n >= 0.05 * 1200 for _, n in groups)  # no group of a handful of fans
+    assert fresh.split(1200, random.Random(5)) == groups  # a function of the draws
+    assert sum(n for _, n in fresh.split(7, random.Random(1))) == 7
+    assert fresh.offers == [0] * 5  # splitting records nothing
+
+    # Once the test has settled, the whole list gets the best price.
+    conversion = logit_market(30.0, 0.35, consider=0.25)  # best: 19.99
+    for price in ladder:
+        fresh.record_batch(price, 400, round(400 * conversion(price)))
+    assert fresh.split(1000, random.Random(2)) == [(Decimal("19.99"), 1000)]
+    with pytest.raises(ValueError):
+        fresh.split(0, random.Random(1))
+
+
+def test_split_mass_messages_earn_more_than_one_price_per_message() -> None:
+    # The high-price market of bench/pricing.py, 2,000 offers as mass messages of 200 fans:
+    # one Thompson draw per message explores once per message and can lock onto the floor
+    # (the bench's worst seed: 69% of the oracle); a split explores like single offers.
+    conversion = logit_market(30.0, 0.35, consider=0.25)
+    ladder = [4.99, 7.99, 9.99, 14.99, 19.99]
+    best = max(p * conversion(p) for p in ladder)
+
+    def share(split: bool, seed: int) -> float:
+        exp, rng, market = PriceExperiment(ladder), random.Random(seed), random.Random(seed + 99)
+        earned = 0.0
+        for _ in range(10):
+            groups = exp.split(200, rng) if split else [(exp.next_price(rng), 200)]
+            for price, n in groups:
+                p = float(price)
+                bought = sum(market.random() < conversion(p) for _ in range(n))
+                exp.record_batch(price, n, bought)
+                earned += n * p * conversion(p)
+        return earned / (2000 * best)
+
+    splits = [share(True, seed) for seed in range(6)]
+    singles = [share(False, seed) for seed in range(6)]
+    assert min(splits) > 0.9
+    assert sum(splits) > sum(singles)
+
+
 def test_experiment_rejects_bad_input() -> None:
     exp = PriceExperiment([5, 10, 20])
     with pytest.raises(ValueError):
