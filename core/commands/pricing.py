@@ -140,6 +140,8 @@ def parse_sold(raw: str) -> dict[str, Any]:
         key, sep, value = low.partition("=")
         if low in ("of", "out-of", "/") or (n and tokens[n - 1].lower() in ("of", "out-of", "/")):
             if low in ("of", "out-of", "/"):
+                if n == len(tokens) - 1:
+                    raise UsageError("Of how many? e.g. /sold 14.99 20 of 480.")
                 continue
             if not _COUNT.match(low):
                 raise UsageError(f"“{escape_markup(token)}” is not a number of offers.")

@@ -199,6 +199,7 @@ async def test_a_mass_message_split_and_its_results(app: Assistant) -> None:
     assert none.result["offer"]["bought"] == 0 and none.result["test"]["offers"] == 600
     assert "between 0 and 300" in (await mia.say("/sold 9.99 400 of 300")).plain_text
     assert "not a number of offers" in (await mia.say("/sold 9.99 4 of many")).plain_text
+    assert "Of how many?" in (await mia.say("/sold 9.99 4 of")).plain_text
 
 
 async def test_bad_inputs_get_the_usage(app: Assistant) -> None:
