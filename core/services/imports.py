@@ -984,9 +984,8 @@ class _Context:
     categories: dict[str, str | None] = field(default_factory=dict)  # raw -> normalised
     fans: dict[str, str] = field(default_factory=dict)  # raw -> handle
     currencies: dict[str, str] = field(default_factory=dict)  # raw -> code
-    breakdown: dict[int, str] = field(
-        default_factory=dict
-    )  # column -> category (breakdown_columns)
+    # column -> category, for an earnings breakdown (breakdown_columns)
+    breakdown: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.future = self.now + FUTURE_SLACK
