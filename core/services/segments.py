@@ -62,8 +62,9 @@ SUBSCRIPTION_WORDS: dict[str, bool] = {
     "current": True, "renewing": True, "auto-renew": True, "rebilling": True,
     "expired": False, "cancelled": False, "canceled": False, "unsubscribed": False,
     "ended": False, "lapsed": False, "former": False, "inactive": False, "churned": False,
-    "not subscribed": False, "not renewing": False, "ex-subscriber": False,
+    "not subscribed": False, "ex-subscriber": False,
 }  # fmt: skip
+# ("Not renewing" is not here: auto-renew is off, but the fan is subscribed until it ends.)
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
