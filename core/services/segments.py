@@ -63,8 +63,8 @@ SUBSCRIPTION_WORDS: dict[str, bool] = {
     "expired": False, "cancelled": False, "canceled": False, "unsubscribed": False,
     "ended": False, "lapsed": False, "former": False, "inactive": False, "churned": False,
     "not subscribed": False, "ex-subscriber": False,
+    "not renewing": True,  # auto-renew off: still subscribed until the period ends
 }  # fmt: skip
-# ("Not renewing" is not here: auto-renew is off, but the fan is subscribed until it ends.)
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
