@@ -19,7 +19,7 @@ from core.commands import build_registry
 from core.commands.profile import ProfileWizard
 from core.commands.registry import MAX_COMPLETIONS, Choice, Registry
 from core.context import Context
-from core.dialogs import Dialogs
+from core.dialogs import Dialogs, NumberQuestion
 from core.errors import (
     HuntazeError,
     NotFound,
@@ -96,6 +96,7 @@ class Assistant:
         if self.dialogs is None:
             self.dialogs = Dialogs(self.kv)
         self.dialogs.register(ProfileWizard())
+        self.dialogs.register(NumberQuestion())
         self.ideas = IdeasService(self.store, self.generator, self.limits.recent_ideas_window)
         self.captions = CaptionsService(self.store, self.generator)
         self.fans = FansService(self.store)

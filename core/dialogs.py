@@ -67,6 +67,13 @@ class Dialogs:
         else:
             await self._kv.set(ctx.dialog_key, state.model_dump_json().encode(), ttl=self._ttl)
 
+    async def ask_number(
+        self, ctx: Context, question: str, command: str, low: int, high: int
+    ) -> Reply:
+        """Ask ``question``; a whole number in ``[low, high]`` runs ``command`` with it."""
+        data = {"question": question, "command": command, "low": low, "high": high}
+        return await self.start(ctx, NumberQuestion.name, data=data)
+
     async def clear(self, ctx: Context) -> bool:
         had = await self._kv.get(ctx.dialog_key) is not None
         await self._kv.delete(ctx.dialog_key)
@@ -78,8 +85,43 @@ class Dialogs:
         name: str,
         then: str | None = None,
         then_options: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> Reply:
-        state = DialogState(name=name, then=then, then_options=then_options)
+        state = DialogState(name=name, then=then, then_options=then_options, data=data or {})
         reply = await self._dialogs[name].render(ctx, state)
         await self.save(ctx, state)
         return reply
+
+
+class NumberQuestion:
+    """One question answered with a whole number, then a command with it.
+
+    ``data``: ``question``, ``command`` (with ``{n}`` where the number goes), ``low``, ``high``.
+    Started with ``Dialogs.ask_number``; the answer "1,200" runs ``command.format(n=1200)``.
+    """
+
+    name = "number"
+
+    async def render(self, ctx: Context, state: DialogState) -> Reply:
+        from core.chat import Button, Reply
+
+        return Reply.text(state.data["question"], buttons=[[Button("Cancel", "wz:x")]])
+
+    async def on_text(self, ctx: Context, state: DialogState, text: str) -> Reply:
+        from core.chat import Reply
+
+        low, high = int(state.data["low"]), int(state.data["high"])
+        raw = text.strip().replace(",", "").replace(" ", "")
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            return Reply.text(f"Send a whole number from {low:,} to {high:,}, or /cancel.")
+        state.done = True
+        state.then = str(state.data["command"]).format(n=int(raw))
+        return Reply()
+
+    async def on_action(self, ctx: Context, state: DialogState, args: list[str]) -> Reply:
+        from core.chat import Reply
+
+        if args[:1] == ["x"]:
+            state.done = True
+            return Reply.text("Cancelled.")
+        return await self.render(ctx, state)

@@ -305,7 +305,12 @@ def _test_buttons(status: TestStatus) -> list[list[Button]]:
                 Button("Not sold", f"px:unsold:{kind}:{price}"),
             ]
         )
-        rows.append([Button("Stop the test", f"cmd:price stop {kind}")])
+        rows.append(
+            [
+                Button("Split a mass message", f"cmd:price split {kind}"),
+                Button("Stop the test", f"cmd:price stop {kind}"),
+            ]
+        )
     return rows
 
 
@@ -443,7 +448,16 @@ def register(reg: Registry) -> None:
             return reply
         if args.action == "split":
             if args.audience is None:
-                raise UsageError("How many fans will get the message? e.g. /price split 1200")
+                await service.running(ctx.account_id, kind)
+                assert ctx.app.dialogs is not None
+                return await ctx.app.dialogs.ask_number(
+                    ctx,
+                    f"How many fans will get your next {KIND_LABELS[kind]} mass message? "
+                    "Send the number, e.g. 1200.",
+                    f"/price split {{n}} {kind}",
+                    1,
+                    MAX_AUDIENCE,
+                )
             status, groups = await service.split(
                 ctx.account_id, kind, args.audience, _rng(ctx, "split", kind, args.audience)
             )

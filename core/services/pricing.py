@@ -195,15 +195,20 @@ class PricingService:
         self, account_id: int, kind: str, audience: int, rng: random.Random
     ) -> tuple[TestStatus, list[tuple[Decimal, int]]]:
         """The running test's split of one mass message to ``audience`` fans."""
+        state = await self.running(account_id, kind)
+        experiment = await self._experiment(account_id, state)
+        groups = experiment.split(audience, rng)
+        return self._summarise(state, experiment), groups
+
+    async def running(self, account_id: int, kind: str) -> PriceTestState:
+        """The kind's running test; UsageError when none runs (a split needs one)."""
         state = await self.store.price_tests.get(account_id, kind)
         if state is None or not state.active:
             raise UsageError(
                 f"No {KIND_LABELS[kind]} price test is running: start one with /price test, "
                 "then split your mass messages with /price split <fans>."
             )
-        experiment = await self._experiment(account_id, state)
-        groups = experiment.split(audience, rng)
-        return self._summarise(state, experiment), groups
+        return state
 
     async def active_kinds(self, account_id: int) -> list[str]:
         return [s.kind for s in await self.store.price_tests.list(account_id) if s.active]

@@ -177,13 +177,21 @@ async def test_advice_counts_the_prices_actually_offered(app: Assistant) -> None
 async def test_a_mass_message_split_and_its_results(app: Assistant) -> None:
     mia = Person(app, "mia")
     assert "No PPV price test is running" in (await mia.say("/price split 1200")).plain_text
-    await mia.say("/price test 7.99 9.99 14.99 19.99")
+    started = await mia.say("/price test 7.99 9.99 14.99 19.99")
     reply = await mia.say("/price split 1,200 fans")
     groups = reply.result["groups"]
     assert sum(g["fans"] for g in groups) == 1200 and len(groups) >= 2
     assert "Split your next PPV mass message to 1,200 fans" in reply.plain_text
     assert f"• {groups[0]['fans']:,} fans at ${groups[0]['price']}" in reply.plain_text
-    assert "How many fans" in (await mia.say("/price split")).plain_text
+    # Without a number (or from the test's button) it asks for one, and the answer splits.
+    asked = await mia.press(button(started, "Split a mass message"))
+    assert "How many fans will get your next PPV mass message?" in asked.plain_text
+    assert "whole number from 1 to 1,000,000" in (await mia.say("lots")).plain_text
+    answered = await mia.say("1,000")
+    assert sum(g["fans"] for g in answered.result["groups"]) == 1000
+    assert "I work with commands" in (await mia.say("500")).plain_text  # the question is over
+    cancelled = await mia.press(button(await mia.say("/price split"), "Cancel"))
+    assert cancelled.plain_text == "Cancelled."
 
     # Each group's outcome in one line: sales "of" the group's size.
     done = await mia.say("/sold 19.99 15 of 300")
