@@ -207,7 +207,12 @@ def register(reg: Registry) -> None:
         all_fans = await ctx.app.fans.list(ctx.account_id)
         if not all_fans:
             return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
-        lines = [f"**{len(all_fans)} fans**"] + [describe_fan(f, today) for f in all_fans[:50]]
+        head = f"**{len(all_fans)} fans**"
+        subscribed = sum(f.subscribed is True for f in all_fans)
+        expired = sum(f.subscribed is False for f in all_fans)
+        if subscribed or expired:  # known from a subscriber export
+            head += f" — {subscribed} subscribed, {expired} expired (/fans expired lists them)"
+        lines = [head] + [describe_fan(f, today) for f in all_fans[:50]]
         if len(all_fans) > 50:
             lines.append(f"…and {len(all_fans) - 50} more.")
         return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in all_fans])

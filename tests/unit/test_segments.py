@@ -232,9 +232,11 @@ async def test_fans_filters(chat: Chat) -> None:
 
 async def test_fans_by_subscription_status(chat: Chat) -> None:
     await fill(chat)
+    assert "subscribed" not in (await chat.say("/fans")).plain_text  # no status known yet
     saved = await chat.say("/fans add @ava name=Ava spent=75 status=Cancelled")
     assert saved.plain_text.endswith("activity unknown, expired")
     await chat.say("/fans add @kim name=Kim tier=new spent=0 status=subscribed")
+    assert "5 fans — 1 subscribed, 1 expired" in (await chat.say("/fans")).plain_text
     reply = await chat.say("/fans expired")
     assert "1 of 5 fans match status:expired" in reply.plain_text
     assert [f["handle"] for f in reply.result] == ["ava"]
