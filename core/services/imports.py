@@ -34,6 +34,8 @@ How a file is read
 - **Fees**: a fee column beside a gross amount (``Gross``, ``Amount``, ``Price``, ``Total``)
   with no net column is subtracted, so the figures are what the creator earned; beside a net
   amount it is ignored.
+- **Totals lines** under the data ("Total:", "Grand total", "Sum" in the first filled cell)
+  are skipped with a note: no bad row, and never a fan called "total".
 - **Breakdowns**: earnings with an amount column per category and no category or fan column
   ("Date, Subscriptions, Tips, Posts, Messages, Referrals, Streams, Total") give one
   transaction per category with money in it; a Total that the parts do not add up to is
@@ -525,6 +527,15 @@ def _missing_columns_message(headers: list[str], name: str) -> str:
         if lacking:
             missing = f"missing column{'s' * (len(lacking) > 1)}: {', '.join(lacking)}. "
     return f"I couldn't recognise its columns ({shown}). {missing}{detail.capitalize()}."
+
+
+_TOTALS = frozenset({"total", "totals", "grand total", "subtotal", "sum", "summary", "overall"})
+
+
+def is_totals_row(row: list[str]) -> bool:
+    """A summary line under the data ("Total, 1,234.50"): its first filled cell says so."""
+    first = next((c.strip() for c in row if c.strip()), "")
+    return first.lower().rstrip(":").strip() in _TOTALS
 
 
 def sniff_delimiter(line: str) -> str:
@@ -1518,6 +1529,9 @@ class CsvImporter:
             report.rows += 1
             if error is not None or row is None:
                 self._bad(report, line, error or "unreadable row")
+                continue
+            if is_totals_row(row):
+                ctx.warn("a totals row, not data: skipped", line)
                 continue
             if len(row) > ctx.width and any(c.strip() for c in row[ctx.width :]):
                 self._bad(

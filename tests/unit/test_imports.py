@@ -596,6 +596,23 @@ def test_a_fan_list_with_spend_per_category_is_not_an_earnings_breakdown() -> No
     assert breakdown_columns(daily, map_columns(daily, "earnings")) == {1: "tip", 2: "message"}
 
 
+async def test_a_totals_line_under_the_data_is_no_bad_row_and_no_fan(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    acct = await account(store)
+    earnings = (
+        b'"Date","Amount","Type"\r\n"2026-11-01","12.50","Tip"\r\n'
+        b'"2026-11-02","9.99","Subscription"\r\n\r\n"Total:","22.49",""\r\n'
+    )
+    report = await run(store, clock, acct, "earnings.csv", earnings)
+    assert (report.rows, report.added, report.bad) == (3, 2, [])
+    assert "1 row: a totals row, not data: skipped (line 5)." in report.notes
+    fans = b"Username,Total spent\nmia,100\nleo,50\nGrand Total,150\n"
+    report = await run(store, clock, acct, "fans.csv", fans)
+    assert (report.added, report.bad) == (2, [])
+    assert sorted(f.handle for f in await store.fans.list(acct)) == ["leo", "mia"]
+
+
 async def test_a_fee_column_beside_a_gross_amount_is_subtracted(
     store: SqlStore, clock: FakeClock
 ) -> None:
