@@ -44,6 +44,12 @@ def _count(token: str) -> int:
     return int(token.replace(",", ""))
 
 
+def _batch_word(kind: str) -> str:
+    """What one round of offers to many fans is called: PPV and bundles go out by mass
+    message; a subscription price goes out as an offer (a promotion, a trial link)."""
+    return "offer" if kind == "subscription" else "mass message"
+
+
 def _price(token: str) -> Decimal:
     try:
         value = Decimal(token.strip().strip("$").replace(",", "."))
@@ -231,8 +237,9 @@ def render_test(status: TestStatus) -> str:
     if status.next_price is not None:
         lines.append(
             f"Next price to offer: **{m(status.next_price)}** — then tell me how it went "
-            "with the buttons, /sold or /unsold (or upload an offers CSV). A mass message? "
-            "/price split <fans> spreads it over the prices."
+            "with the buttons, /sold or /unsold (or upload an offers CSV). "
+            f"One {_batch_word(status.state.kind)} to many fans? /price split <fans> spreads "
+            "it over the prices."
         )
     if rep.offers == 0:
         lines.append("No outcomes yet.")
@@ -277,10 +284,11 @@ def render_split(status: TestStatus, audience: int, groups: list[tuple[Decimal, 
     m = lambda v: format_money(Decimal(str(v)), status.currency)  # noqa: E731
     label = KIND_LABELS[status.state.kind]
     fans = f"{audience:,} fan{'s' * (audience != 1)}"
+    batch = _batch_word(status.state.kind)
     if len(groups) == 1:
-        lines = [f"**Send your next {label} mass message to all {fans} at {m(groups[0][0])}**."]
+        lines = [f"**Send your next {label} {batch} to all {fans} at {m(groups[0][0])}**."]
     else:
-        lines = [f"**Split your next {label} mass message to {fans}:**"]
+        lines = [f"**Split your next {label} {batch} to {fans}:**"]
         lines += [f"• {n:,} fan{'s' * (n != 1)} at {m(p)}" for p, n in groups]
         lines.append(
             "Split your list at random (not by spend or activity), so each price meets the "
@@ -307,7 +315,7 @@ def _test_buttons(status: TestStatus) -> list[list[Button]]:
         )
         rows.append(
             [
-                Button("Split a mass message", f"cmd:price split {kind}"),
+                Button(f"Split a {_batch_word(kind)}", f"cmd:price split {kind}"),
                 Button("Stop the test", f"cmd:price stop {kind}"),
             ]
         )
@@ -452,7 +460,7 @@ def register(reg: Registry) -> None:
                 assert ctx.app.dialogs is not None
                 return await ctx.app.dialogs.ask_number(
                     ctx,
-                    f"How many fans will get your next {KIND_LABELS[kind]} mass message? "
+                    f"How many fans will get your next {KIND_LABELS[kind]} {_batch_word(kind)}? "
                     "Send the number, e.g. 1200.",
                     f"/price split {{n}} {kind}",
                     1,
