@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -423,6 +424,26 @@ async def test_files_sent_in_a_dm_arrive_as_one_album(bot: World) -> None:
     account = await bot.account_id("discord", DEFAULT_USER_ID)
     assets = await bot.assistant.store.assets.list(account)
     assert len(assets) == 2 and all(a.tags == ["gym"] for a in assets)
+
+
+async def test_a_price_test_splits_a_mass_message_from_a_button_and_a_typed_number(
+    bot: World,
+) -> None:
+    # In a server Discord cannot read typed text: the question gets "Type an answer".
+    [started] = await bot.slash("price", {"action": "test", "ladder": "7.99 9.99 14.99"})
+    assert "Price test started" in started["content"], started["content"]
+    ask = await bot.fake.button_press("cmd:price split ppv", started["id"])
+    [question] = await bot.answer(ask)
+    assert "How many fans will get your next PPV mass message?" in question["content"]
+    assert ANSWER_ACTION in custom_ids(question) and "wz:x" in custom_ids(question)
+    opened = await bot.fake.button_press(ANSWER_ACTION, question["id"])
+    await bot.fake.wait_for_response(opened)
+    await bot.settled(await bot.fake.modal_submit(ANSWER_MODAL, {ANSWER_FIELD: "1,500"}))
+    answer = bot.fake.message(question["id"])
+    assert answer is not None and "mass message to 1,500 fans" in answer["content"], answer
+    groups = re.findall(r"([\d,]+) fans at \$([\d.]+)", answer["content"])
+    assert sum(int(n.replace(",", "")) for n, _ in groups) == 1500
+    assert {price for _, price in groups} <= {"7.99", "9.99", "14.99"}
 
 
 # ---------------------------------------------------------------- the profile wizard
