@@ -100,15 +100,19 @@ def parse_fans(raw: str) -> dict[str, Any]:
     return values
 
 
+def subscription_word(fan: Fan) -> str:
+    """``subscribed``, ``expired`` or ``""`` (not known)."""
+    return {True: "subscribed", False: "expired", None: ""}[fan.subscribed]
+
+
 def describe_fan(fan: Fan, today: date) -> str:
     seen = (
         f"active {(today - fan.last_active).days}d ago" if fan.last_active else "activity unknown"
     )
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
-    status = {True: ", subscribed", False: ", expired", None: ""}[fan.subscribed]
-    return (
-        f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}"
-        + status
+    status = subscription_word(fan)
+    return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}" + (
+        f", {status}" if status else ""
     )
 
 
@@ -154,7 +158,9 @@ def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
     by_handle = {f.handle: f for f in fans}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["handle", "name", "tier", "total_spent", "last_active", "draft"])
+    writer.writerow(
+        ["handle", "name", "tier", "total_spent", "last_active", "subscription", "draft"]
+    )
 
     def cell(value: str) -> str:
         return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
@@ -168,6 +174,7 @@ def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
                 fan.tier if fan else "",
                 str(fan.total_spent) if fan else "",
                 fan.last_active.isoformat() if fan and fan.last_active else "",
+                subscription_word(fan) if fan else "",
                 cell(draft.text),
             ]
         )

@@ -245,6 +245,10 @@ async def test_fans_by_subscription_status(chat: Chat) -> None:
     bad = await chat.say("/fans add @eve status=maybe")
     assert "status" in bad.plain_text and "Usage: /fans" in bad.plain_text
     assert "fan list is empty" in (await Chat(chat.app, "bob").say("/fans expired")).plain_text
+    drafts = await chat.say('/personalize "Come back, {name}!" to expired')
+    [file] = [b for b in drafts.blocks if isinstance(b, FileBlock)]
+    rows = list(csv.DictReader(io.StringIO(file.data.decode("utf-8-sig"))))
+    assert [(r["handle"], r["subscription"]) for r in rows] == [("ava", "expired")]
 
 
 async def test_personalize_a_segment(chat: Chat, assistant: Assistant) -> None:
