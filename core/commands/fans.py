@@ -38,6 +38,10 @@ FANS_USAGE = (
     "/fans [filters, e.g. inactive:14d spent>=100 tier:vip tag:cosplay] | "
     "/fans add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD status=expired"
 )
+EMPTY_LIST = (
+    "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
+    "fan or subscriber export (CSV)."
+)
 PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to <segment>'
 
 
@@ -213,7 +217,7 @@ def register(reg: Registry) -> None:
             return await _list_segment(ctx, args.segment, today)
         all_fans = await ctx.app.fans.list(ctx.account_id)
         if not all_fans:
-            return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
+            return Reply.text(EMPTY_LIST)
         head = f"**{len(all_fans)} fans**"
         subscribed = sum(f.subscribed is True for f in all_fans)
         expired = sum(f.subscribed is False for f in all_fans)
@@ -274,17 +278,32 @@ def _segment(text: str, today: date, usage: str) -> tuple[FanQuery, str]:
         raise UsageError(exc.message, usage=usage) from exc
 
 
+async def _no_match_hint(ctx: Context, query: FanQuery) -> str:
+    """Why a segment is empty, when the data cannot say: no fan has a subscription status."""
+    if query.subscribed is not None:
+        repo = ctx.app.store.fan_lists
+        known = await repo.count(ctx.account_id, FanQuery(subscribed=True))
+        known += await repo.count(ctx.account_id, FanQuery(subscribed=False))
+        if not known:
+            return (
+                "No fan has a subscription status yet: send your subscriber export (CSV) with "
+                "its Status or Subscription End column, or set one with /fans add @handle "
+                "status=expired."
+            )
+    return SEGMENT_HELP
+
+
 async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
     query, canonical = _segment(segment, today, FANS_USAGE)
     repo = ctx.app.store.fan_lists
     total = await repo.count(ctx.account_id, FanQuery())
     if not total:
-        return Reply.text("Your fan list is empty. Add one with /fans add @handle name=…")
+        return Reply.text(EMPTY_LIST)
     matching = await repo.count(ctx.account_id, query)
     fans = await repo.query(ctx.account_id, query, limit=LIST_LIMIT)
     head = f"**{matching} of {total} fans** match `{canonical}`"
     if not matching:
-        return Reply.text(head + ". " + SEGMENT_HELP, result=[])
+        return Reply.text(head + ". " + await _no_match_hint(ctx, query), result=[])
     lines = [head + " (biggest spenders first):"] + [describe_fan(f, today) for f in fans]
     if matching > len(fans):
         lines.append(f"…and {matching - len(fans)} more.")
@@ -299,7 +318,7 @@ async def _personalize_segment(ctx: Context, template: str, segment: str) -> Rep
     repo = ctx.app.store.fan_lists
     matching = await repo.count(ctx.account_id, query)
     if not matching:
-        return Reply.text(f"No fans match `{canonical}`. " + SEGMENT_HELP)
+        return Reply.text(f"No fans match `{canonical}`. " + await _no_match_hint(ctx, query))
     if matching > MAX_SEGMENT_DRAFTS:
         raise UsageError(
             f"`{canonical}` has {matching:,} fans; I draft for up to {MAX_SEGMENT_DRAFTS:,} at "

@@ -233,6 +233,9 @@ async def test_fans_filters(chat: Chat) -> None:
 async def test_fans_by_subscription_status(chat: Chat) -> None:
     await fill(chat)
     assert "subscribed" not in (await chat.say("/fans")).plain_text  # no status known yet
+    unknown = (await chat.say("/fans expired")).plain_text
+    assert "0 of 4 fans match status:expired" in unknown
+    assert "No fan has a subscription status yet: send your subscriber export" in unknown
     saved = await chat.say("/fans add @ava name=Ava spent=75 status=Cancelled")
     assert saved.plain_text.endswith("activity unknown, expired")
     await chat.say("/fans add @kim name=Kim tier=new spent=0 status=subscribed")
