@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -363,6 +364,21 @@ async def test_ideas_then_buttons(h: Harness) -> None:
         h.tg.make_callback_update(USER, USER, message["message_id"], rows[2][0][1])
     )
     assert len(h.text_of(caption)) > 20
+
+
+async def test_a_price_test_splits_a_mass_message_from_a_button_and_a_typed_number(
+    h: Harness,
+) -> None:
+    started = await h.say("/price test 7.99 9.99 14.99")
+    message = h.tg.message(USER, started.result["message_id"])
+    assert message is not None and "Price test started" in message["text"]
+    [split] = [data for row in keyboard_of(message) for label, data in row if "Split" in label]
+    asked = await h.answer(h.tg.make_callback_update(USER, USER, message["message_id"], split))
+    assert "How many fans will get your next PPV mass message?" in h.text_of(asked)
+    groups = h.text_of(await h.say("1,500"))
+    assert "Split your next PPV mass message to 1,500 fans" in groups, groups
+    fans = re.findall(r"([\d,]+) fans at \$([\d.]+)", groups)
+    assert sum(int(n.replace(",", "")) for n, _ in fans) == 1500
 
 
 async def test_photo_goes_to_the_vault_once(h: Harness) -> None:
