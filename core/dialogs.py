@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from core.ports import KeyValueStore
+from core.services.imports import parse_count
 
 if TYPE_CHECKING:
     from core.chat import Reply
@@ -111,11 +112,14 @@ class NumberQuestion:
         from core.chat import Reply
 
         low, high = int(state.data["low"]), int(state.data["high"])
-        raw = text.strip().replace(",", "").replace(" ", "")
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        try:
+            n: int | None = parse_count(text)
+        except ValueError:
+            n = None
+        if n is None or not low <= n <= high:
             return Reply.text(f"Send a whole number from {low:,} to {high:,}, or /cancel.")
         state.done = True
-        state.then = str(state.data["command"]).format(n=int(raw))
+        state.then = str(state.data["command"]).format(n=n)
         return Reply()
 
     async def on_action(self, ctx: Context, state: DialogState, args: list[str]) -> Reply:

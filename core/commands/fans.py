@@ -24,9 +24,10 @@ from core.services.fans import normalise_handle
 from core.services.imports import FUTURE_SLACK
 from core.services.segments import (
     SEGMENT_HELP,
-    SUBSCRIPTION_WORDS,
     is_segment_term,
     parse_segment,
+    status_word,
+    subscription_status,
 )
 
 #: Fans listed in a /fans reply, and drafted in one /personalize ... to <segment>.
@@ -98,15 +99,10 @@ def parse_fans(raw: str) -> dict[str, Any]:
         if key == "spent":
             value = value.lstrip("$")
         elif key == "status":
-            status = SUBSCRIPTION_WORDS.get(value.strip().lower())
-            value = value if status is None else ("subscribed" if status else "expired")
+            status = subscription_status(value)
+            value = value if status is None else status_word(status)
         values[key] = value
     return values
-
-
-def subscription_word(fan: Fan) -> str:
-    """``subscribed``, ``expired`` or ``""`` (not known)."""
-    return {True: "subscribed", False: "expired", None: ""}[fan.subscribed]
 
 
 def describe_fan(fan: Fan, today: date) -> str:
@@ -114,7 +110,7 @@ def describe_fan(fan: Fan, today: date) -> str:
         f"active {(today - fan.last_active).days}d ago" if fan.last_active else "activity unknown"
     )
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
-    status = subscription_word(fan)
+    status = status_word(fan.subscribed)
     return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}" + (
         f", {status}" if status else ""
     )
@@ -178,7 +174,7 @@ def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
                 fan.tier if fan else "",
                 str(fan.total_spent) if fan else "",
                 fan.last_active.isoformat() if fan and fan.last_active else "",
-                subscription_word(fan) if fan else "",
+                status_word(fan.subscribed) if fan else "",
                 cell(draft.text),
             ]
         )

@@ -15,6 +15,7 @@ from core.context import Context
 from core.errors import UsageError
 from core.models import MAX_AMOUNT
 from core.services.analytics import format_money
+from core.services.imports import parse_count
 from core.services.pricing import (
     KIND_LABELS,
     OFFER_KINDS,
@@ -36,18 +37,27 @@ _ACTIONS = {
     "stop": "stop", "end": "stop", "finish": "stop", "advice": "advice", "split": "split",
 }  # fmt: skip
 _PRICE = re.compile(r"\$?\d+(?:[.,]\d{1,2})?\$?\Z")
-_COUNT = re.compile(r"\d{1,3}(?:,\d{3})+\Z|\d+\Z")
 MAX_AUDIENCE = 1_000_000
 
 
-def _count(token: str) -> int:
-    return int(token.replace(",", ""))
+def _count(token: str) -> int | None:
+    """A whole number of fans or offers ("1,200"), or None."""
+    try:
+        return parse_count(token)
+    except ValueError:
+        return None
 
 
 def _batch_word(kind: str) -> str:
     """What one round of offers to many fans is called: PPV and bundles go out by mass
     message; a subscription price goes out as an offer (a promotion, a trial link)."""
     return "offer" if kind == "subscription" else "mass message"
+
+
+_OPTION_ALIASES = {
+    "min": "floor", "max": "ceiling", "cap": "ceiling", "prices": "ladder", "fans": "audience",
+    "to": "audience",
+}  # fmt: skip
 
 
 def _price(token: str) -> Decimal:
@@ -92,15 +102,16 @@ def parse_price(raw: str) -> dict[str, Any]:
         low = token.lower()
         key, sep, value = low.partition("=")
         if sep:
-            key = {"min": "floor", "max": "ceiling", "cap": "ceiling", "prices": "ladder"}.get(
-                key, key
-            )
-            key = {"fans": "audience", "to": "audience"}.get(key, key)
+            key = _OPTION_ALIASES.get(key, key)
             if key not in ("floor", "ceiling", "ladder", "kind", "action", "audience"):
                 raise UsageError(f"“{escape_markup(token)}” is not a /price option.")
             values[key] = value.strip("$") if key in ("floor", "ceiling") else value
-        elif values.get("action") == "split" and "audience" not in values and _COUNT.match(low):
-            values["audience"] = _count(low)  # /price split 1,200
+        elif (
+            values.get("action") == "split"
+            and "audience" not in values
+            and (audience := _count(low)) is not None
+        ):
+            values["audience"] = audience  # /price split 1,200
         elif low in ("fans", "fan", "people", "subscribers"):
             continue  # /price split 1200 fans
         elif low in _KIND_WORDS:
@@ -149,9 +160,10 @@ def parse_sold(raw: str) -> dict[str, Any]:
                 if n == len(tokens) - 1:
                     raise UsageError("Of how many? e.g. /sold 14.99 20 of 480.")
                 continue
-            if not _COUNT.match(low):
+            sent = _count(low)
+            if sent is None:
                 raise UsageError(f"“{escape_markup(token)}” is not a number of offers.")
-            values["sent"] = _count(low)  # /sold 14.99 20 of 480
+            values["sent"] = sent  # /sold 14.99 20 of 480
         elif re.fullmatch(r"\d+/\d+", low):
             values["count"], values["sent"] = low.split("/")  # /sold 14.99 20/480
         elif sep and key in ("price", "count", "n", "kind", "sent", "of"):

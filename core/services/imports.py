@@ -80,7 +80,7 @@ from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
-from core.services.segments import SUBSCRIPTION_WORDS
+from core.services.segments import subscription_status
 
 KINDS = ("earnings", "fans", "offers")
 CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
@@ -873,20 +873,6 @@ _TIER_ALIASES = {
 
 def normalise_tier(raw: str) -> str | None:
     return _TIER_ALIASES.get(raw.strip().lower())
-
-
-_YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
-           "false": False, "0": False}  # fmt: skip
-
-
-def subscription_status(raw: str, yes_no: bool = False) -> bool | None:
-    """True subscribed, False expired or cancelled, None not a status word ("Active",
-    "Expired", "Not subscribed"; yes / no only where the column itself says "subscribed")."""
-    word = re.sub(r"[\s_]+", " ", raw.strip().lower())
-    status = SUBSCRIPTION_WORDS.get(word)
-    if status is None and yes_no:
-        status = _YES_NO.get(word)
-    return status
 
 
 def split_tags(raw: str) -> list[str]:

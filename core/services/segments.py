@@ -65,6 +65,25 @@ SUBSCRIPTION_WORDS: dict[str, bool] = {
     "not subscribed": False, "ex-subscriber": False,
     "not renewing": True,  # auto-renew off: still subscribed until the period ends
 }  # fmt: skip
+_YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
+           "false": False, "0": False}  # fmt: skip
+
+
+def subscription_status(raw: str, yes_no: bool = False) -> bool | None:
+    """True subscribed, False expired or cancelled, None not a status word ("Active",
+    "Expired", "Not subscribed"; yes / no only where a column itself says "subscribed")."""
+    word = re.sub(r"[\s_]+", " ", raw.strip().lower())
+    status = SUBSCRIPTION_WORDS.get(word)
+    if status is None and yes_no:
+        status = _YES_NO.get(word)
+    return status
+
+
+def status_word(subscribed: bool | None) -> str:
+    """``subscribed``, ``expired`` or ``""`` (not known)."""
+    return "" if subscribed is None else ("subscribed" if subscribed else "expired")
+
+
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
@@ -174,14 +193,14 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
                 q = replace(q, tiers=tiers if q.tiers is None else q.tiers & tiers)
             canonical.append(("!" if neg else "") + "tier:" + ",".join(sorted(tiers)))
         elif key == "status":
-            status = SUBSCRIPTION_WORDS.get(value.strip()) if op in (":", "=") else None
+            status = subscription_status(value) if op in (":", "=") else None
             if status is None:
                 raise UsageError(f"Write status:expired or status:subscribed. {SEGMENT_HELP}")
             status ^= neg
             if q.subscribed is not None and q.subscribed != status:
                 raise UsageError("A fan is either subscribed or expired, not both.")
             q = replace(q, subscribed=status)
-            canonical.append("status:" + ("subscribed" if status else "expired"))
+            canonical.append("status:" + status_word(status))
         else:
             if op not in (":", "="):
                 raise UsageError(f"Write tag:cosplay. {SEGMENT_HELP}")
@@ -242,4 +261,6 @@ __all__ = [
     "is_segment_term",
     "matches",
     "parse_segment",
+    "status_word",
+    "subscription_status",
 ]
