@@ -46,9 +46,8 @@ log = structlog.get_logger("huntaze.jobs")
 SAQ_FUNCTION = "huntaze_job"
 DEAD_KEY = "huntaze:jobs:dead"
 QUEUE_NAME = "huntaze"
-#: Cron schedules (UTC) of the summary jobs the worker queues.
-DAILY_CRON = "0 8 * * *"
-WEEKLY_CRON = "0 8 * * 1"
+#: Every hour the worker queues the summaries due at 08:00 on their accounts' clocks.
+SUMMARY_CRON = "0 * * * *"
 #: When the worker sweeps the vault for orphaned blobs (``VaultService.sweep_orphans``).
 VAULT_SWEEP_CRON = "30 3 * * *"
 
@@ -347,7 +346,8 @@ def build_worker(
     sweep_seconds: int = 60,
 ) -> Any:
     """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With ``kv``
-    and ``cron`` it also queues the daily and weekly summaries; with ``cron`` and a vault it
+    and ``cron`` it also queues the daily and weekly summaries (hourly, for the accounts whose
+    08:00 it is); with ``cron`` and a vault it
     sweeps the blob store every night (orphaned vault blobs, abandoned import uploads)."""
     from saq import CronJob, Worker
     from saq.job import Status
@@ -379,20 +379,11 @@ def build_worker(
         jobs = SaqJobQueue(queue, runner)
         summary_kv = kv
 
-        async def queue_summaries(ctx: dict[str, Any], *, period: str) -> int:
-            stamp = clock.now().strftime("%Y%m%d")
-            return len(await enqueue_summaries(summary_kv, jobs, period, stamp))
+        async def queue_summaries(ctx: dict[str, Any]) -> int:
+            due = await enqueue_summaries(summary_kv, jobs, runner.app.store.profiles, clock.now())
+            return len(due)
 
-        async def daily(ctx: dict[str, Any]) -> int:
-            return await queue_summaries(ctx, period="daily")
-
-        async def weekly(ctx: dict[str, Any]) -> int:
-            return await queue_summaries(ctx, period="weekly")
-
-        cron_jobs = [
-            CronJob(daily, cron=DAILY_CRON, unique=True),
-            CronJob(weekly, cron=WEEKLY_CRON, unique=True),
-        ]
+        cron_jobs = [CronJob(queue_summaries, cron=SUMMARY_CRON, unique=True)]
     vault = runner.app.vault
     if cron and vault is not None:
 

@@ -26,8 +26,9 @@ import structlog
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
 from core.errors import HuntazeError
 from core.log_context import log_context
-from core.ports import BlobStore, KeyValueStore, Notifier
+from core.ports import BlobStore, KeyValueStore, Notifier, ProfileRepository
 from core.services.vault import SWEEP_GRACE, SweepReport, VaultService
+from core.timezones import get_zone
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -47,6 +48,8 @@ PENDING_GRACE = timedelta(days=7)
 #: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
 SUMMARY_KEY = "jobs:summaries"
 SUMMARY_PERIODS = ("daily", "weekly")
+#: The local hour summaries arrive at.
+SUMMARY_HOUR = 8
 
 
 class JobQueue(Protocol):
@@ -246,20 +249,25 @@ async def set_summary(kv: KeyValueStore, account_id: int, period: str | None) ->
 
 
 async def enqueue_summaries(
-    kv: KeyValueStore, queue: JobQueue, period: str, stamp: str
+    kv: KeyValueStore, queue: JobQueue, profiles: ProfileRepository, now: datetime
 ) -> list[str]:
-    """Queue one summary per subscribed account; ``stamp`` (the day) makes the job ids unique
-    per period, so several schedulers never send one summary twice."""
+    """Queue the summaries due in the hour of ``now`` (the scheduler runs every hour): a daily
+    summary at 08:00 on the account's clock (its profile's time zone, UTC when none), a weekly
+    one on its Mondays at 08:00. Job ids hold the period and the local date, so several
+    schedulers never send one summary twice."""
     ids = []
     for account_id, wanted in sorted((await summary_subscribers(kv)).items()):
-        if wanted == period:
-            ids.append(
-                await queue.enqueue(
-                    "summary",
-                    {"account_id": account_id, "period": period},
-                    job_id=f"summary-{period}-{stamp}-{account_id}",
-                )
+        profile = await profiles.get(account_id)
+        local = now.astimezone(get_zone(profile.timezone if profile is not None else ""))
+        if local.hour != SUMMARY_HOUR or (wanted == "weekly" and local.weekday() != 0):
+            continue
+        ids.append(
+            await queue.enqueue(
+                "summary",
+                {"account_id": account_id, "period": wanted},
+                job_id=f"summary-{wanted}-{local:%Y%m%d}-{account_id}",
             )
+        )
     return ids
 
 

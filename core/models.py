@@ -60,6 +60,9 @@ class Profile(BaseModel):
     goals: list[str] = Field(default_factory=list)
     tone: str = "friendly"
     restricted_words: list[str] = Field(default_factory=list)
+    #: The creator's clock (``core.timezones``): "" is UTC. Export times without an offset are
+    #: read in it, /stats days and hours are counted in it, summaries arrive at 08:00 in it.
+    timezone: str = ""
 
     def is_complete(self) -> bool:
         return bool(self.niches and self.platforms and self.content_types)

@@ -264,6 +264,7 @@ class Store(Protocol):
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
+    profiles: ProfileRepository  # the account's time zone
     # billing
     billing: BillingRepository
     api_keys: ApiKeyRepository
@@ -274,13 +275,14 @@ class Store(Protocol):
 
 # ---------------------------------------------------------------- analytics, fan lists, pricing
 # (issue 7: CSV imports, /stats, segments, /price). Records are plain dataclasses; money is
-# Decimal; datetimes are timezone-aware UTC.
+# Decimal; datetimes are timezone-aware (UTC unless said otherwise).
 
 
 @dataclass(frozen=True)
 class Transaction:
     """One earning (or a refund, negative) from an export. ``row_key`` makes re-imports no-ops:
-    it is unique per account."""
+    it is unique per account. ``occurred_at`` is given on the account's clock (its own
+    ``tzinfo``): the day and hour /stats counts it in are read from it as given."""
 
     row_key: str
     occurred_at: datetime
@@ -307,7 +309,8 @@ class OfferRecord:
 
 @dataclass(frozen=True)
 class RevenueBucket:
-    """Earnings summed per (UTC day, UTC hour, category, currency)."""
+    """Earnings summed per (day, hour, category, currency); day and hour on the account's clock
+    when the transactions were imported (see ``Transaction``)."""
 
     day: date
     hour: int
@@ -382,6 +385,12 @@ class EarningsRepository(Protocol):
         imported); returns how many there were."""
         ...
 
+    async def move(self, account_id: int, rows: Sequence[Transaction]) -> int:
+        """Give the account's stored transactions with these keys the times of ``rows`` (a
+        re-import read on another clock: the account's time zone changed); returns how many
+        moved. Keys the account does not have are ignored."""
+        ...
+
     async def buckets(
         self, account_id: int, start: datetime | None, end: datetime
     ) -> list[RevenueBucket]:
@@ -441,6 +450,7 @@ class AnalyticsStore(Protocol):
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
+    profiles: ProfileRepository  # the account's time zone
 
 
 class Narrator(Protocol):

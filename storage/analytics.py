@@ -16,7 +16,18 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,15 +99,14 @@ class SqlEarningsRepository:
             created = ts(self._clock.now())
             params = []
             for r in rows:
-                at = r.occurred_at.astimezone(UTC)
-                day = at.date()
+                at, day, hour = _placement(r.occurred_at)
                 params.append(
                     (
                         account_id,
                         r.row_key,
                         ts(at),
                         day if pg else day.isoformat(),
-                        at.hour,
+                        hour,
                         to_cents(r.amount),
                         r.currency,
                         r.category,
@@ -106,6 +116,29 @@ class SqlEarningsRepository:
                     )
                 )
             return await _insert_new(session, pg, TransactionRow, account_id, _TX_COLUMNS, params)
+
+    async def move(self, account_id: int, rows: Sequence[Transaction]) -> int:
+        t = TransactionRow
+        wanted = {r.row_key: _placement(r.occurred_at) for r in rows}
+        moved = 0
+        async with self._db.transaction() as session:
+            for chunk in _chunks(list(wanted), _KEY_CHUNK):
+                stored = await session.execute(
+                    select(t.row_key, t.occurred_at, t.day, t.hour).where(
+                        t.account_id == account_id, t.row_key.in_(chunk)
+                    )
+                )
+                for key, at, day, hour in stored:
+                    place = wanted[key]
+                    if (at, _as_date(day), int(hour)) == place:
+                        continue
+                    await session.execute(
+                        update(t)
+                        .where(t.account_id == account_id, t.row_key == key)
+                        .values(occurred_at=place[0], day=place[1], hour=place[2])
+                    )
+                    moved += 1
+        return moved
 
     async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
         if not row_keys:
@@ -243,6 +276,12 @@ _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
     "source", "created_at",
 )  # fmt: skip
+
+
+def _placement(when: datetime) -> tuple[datetime, date, int]:
+    """A transaction's stored time: the UTC instant, and the day and hour on the clock it was
+    given in (the account's)."""
+    return when.astimezone(UTC), when.date(), when.hour
 
 
 def _timestamp_param(pg: bool) -> Callable[[datetime], Any]:

@@ -335,7 +335,8 @@ class QuotaUsageRow(Base):
 
 class TransactionRow(Base):
     """One earning from an imported export. Amounts are integer cents (exact sums on SQLite
-    too); ``day`` / ``hour`` are the UTC date and hour of ``occurred_at`` (portable grouping)."""
+    too); ``day`` / ``hour`` are the date and hour of ``occurred_at`` on the account's clock
+    when it was imported (its time zone then; portable grouping)."""
 
     __tablename__ = "transactions"
     __table_args__ = (

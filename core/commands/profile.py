@@ -15,6 +15,7 @@ from core.context import Context
 from core.dialogs import DialogState
 from core.errors import UsageError
 from core.models import Profile
+from core.timezones import get_zone, parse_zone, zone_label
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ SINGULAR = {
     "restricted_word": "restricted_words",
     "restricted": "restricted_words",
 }
+#: ``/profile set`` keys of the time zone (not a wizard step: ``/timezone`` sets it too).
+ZONE_KEYS = {"timezone", "time_zone", "tz", "zone"}
 STRICT = {"platforms", "content_types", "tone"}  # only known values
 _CUSTOM = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,31}$")
 
@@ -92,6 +95,8 @@ def describe(profile: Profile) -> str:
         lines.append(
             f"{step.key.replace('_', ' ').capitalize()}: {escape_markup(show(step.key, values))}"
         )
+    zone = zone_label(profile.timezone)
+    lines.append(f"Time zone: {zone}" + ("" if profile.timezone else " (/timezone sets yours)"))
     return "\n".join(lines)
 
 
@@ -220,16 +225,65 @@ def apply_settings(profile: Profile, rest: str) -> Profile:
         key, sep, value = token.partition("=")
         key = key.strip().lower().replace("-", "_")
         key = SINGULAR.get(key, key)
+        if sep and key in ZONE_KEYS:
+            update["timezone"] = read_zone(value)
+            continue
         if not sep or key not in KEYS:
-            raise UsageError(
-                f"“{escape_markup(token)}” is not a setting. Keys: {', '.join(sorted(KEYS))}."
-            )
+            keys = ", ".join(sorted(KEYS | {"timezone"}))
+            raise UsageError(f"“{escape_markup(token)}” is not a setting. Keys: {keys}.")
         values = parse_values(key, value)
         update[key] = (values[0] if values else profile.tone) if key == "tone" else values
     return profile.model_copy(update=update)
 
 
+def read_zone(text: str) -> str:
+    """``parse_zone`` with its complaint as a UsageError."""
+    try:
+        return parse_zone(text)
+    except ValueError as exc:
+        raise UsageError(escape_markup(str(exc))) from None
+
+
+class TimezoneArgs(BaseModel):
+    zone: str = Field(
+        "", max_length=80, description="e.g. Europe/Berlin, New York, EST or UTC-5; empty: show"
+    )
+
+
+def zone_news(ctx: Context, name: str) -> str:
+    """The zone and the time there now: a creator sees at once whether it is the right one."""
+    now = ctx.app.clock.now().astimezone(get_zone(name))
+    return f"{zone_label(name)} (it is {now:%H:%M} there now)"
+
+
 def register(reg: Registry) -> None:
+    @reg.command(
+        "timezone",
+        "Your time zone, for /stats hours and summaries",
+        usage="/timezone [zone]",
+        args=TimezoneArgs,
+        parser=lambda raw: {"zone": raw.strip()},
+        examples=["/timezone", "/timezone Europe/Berlin", "/timezone New York", "/timezone UTC-5"],
+    )
+    async def timezone_cmd(ctx: Context, args: TimezoneArgs) -> Reply:
+        current = await ctx.profile() or Profile()
+        if not args.zone:
+            return Reply.text(
+                f"Your time zone: {zone_news(ctx, current.timezone)}. "
+                "Change it with /timezone and a zone, e.g. /timezone Europe/Berlin or "
+                "/timezone New York.",
+                result={"timezone": current.timezone},
+            )
+        name = read_zone(args.zone)
+        await ctx.save_profile(current.model_copy(update={"timezone": name}))
+        return Reply.text(
+            f"Time zone set: {zone_news(ctx, name)}. Export times without a zone of their "
+            "own are read in it, /stats counts days and hours in it, and scheduled summaries "
+            "arrive at 08:00 in it. Exports you sent before keep the clock they were read "
+            "with: send them again to move them (nothing is counted twice).",
+            result={"timezone": name},
+        )
+
     @reg.command(
         "profile",
         "Set up or change your creator profile",

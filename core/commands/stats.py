@@ -22,6 +22,7 @@ from core.services.analytics import (
     period_words,
 )
 from core.services.charts import stats_chart
+from core.timezones import zone_label
 
 Period = Literal["7d", "30d", "90d", "all"]
 _PERIOD_WORDS = {
@@ -56,9 +57,11 @@ def parse_stats(raw: str) -> dict[str, Any]:
 
 def render(s: StatsSummary, narrative: str) -> str:
     m = lambda v: format_money(v, s.currency)  # noqa: E731
+    first_day = s.daily[0][0] if s.daily else s.start.date()
     last_day = s.daily[-1][0] if s.daily else s.end.date()
     lines = [
-        f"**Earnings — {period_words(s.period)}** ({s.start:%b %d, %Y} – {last_day:%b %d, %Y}, UTC)"
+        f"**Earnings — {period_words(s.period)}** ({first_day:%b %d, %Y} – {last_day:%b %d, %Y}, "
+        f"{s.timezone})"
     ]
     if s.empty:
         lines.append(escape_markup(narrative))
@@ -94,7 +97,9 @@ def render(s: StatsSummary, narrative: str) -> str:
     if s.best_weekday and s.best_weekday_average is not None:
         when.append(f"best day **{s.best_weekday}** (avg {m(s.best_weekday_average)})")
     if s.best_hour is not None:
-        when.append(f"best hour **{s.best_hour:02d}:00–{(s.best_hour + 1) % 24:02d}:00 UTC**")
+        when.append(
+            f"best hour **{s.best_hour:02d}:00–{(s.best_hour + 1) % 24:02d}:00 {s.timezone}**"
+        )
     elif s.best_weekday:
         when.append("no times in your export, so no best hour")
     if when:
@@ -126,7 +131,8 @@ def _buttons(current: str) -> list[list[Button]]:
 
 class SummaryArgs(BaseModel):
     period: Literal["daily", "weekly", "off"] = Field(
-        "weekly", description="daily (08:00 UTC), weekly (Mondays 08:00 UTC) or off"
+        "weekly",
+        description="daily (08:00 your time), weekly (Mondays 08:00 your time) or off",
     )
 
 
@@ -146,8 +152,13 @@ def register(reg: Registry) -> None:
         await set_summary(ctx.app.kv, ctx.account_id, args.period)
         if args.period == "off":
             return Reply.text("Scheduled summaries are off.")
-        when = "every day at 08:00 UTC" if args.period == "daily" else "every Monday at 08:00 UTC"
-        return Reply.text(f"Done — you'll get your summary {when}. /summary off stops it.")
+        profile = await ctx.profile()
+        zone = zone_label(profile.timezone if profile is not None else "")
+        day = "every day" if args.period == "daily" else "every Monday"
+        text = f"Done — you'll get your summary {day} at 08:00 {zone}. /summary off stops it."
+        if profile is None or not profile.timezone:
+            text += " /timezone sets your time zone."
+        return Reply.text(text)
 
     @reg.command(
         "stats",
@@ -163,12 +174,19 @@ def register(reg: Registry) -> None:
             ctx.app.clock,
             narrator=ctx.app.narrator,
         )
-        summary = await service.summary(ctx.account_id, args.period)
+        profile = await ctx.profile()
+        zone = profile.timezone if profile is not None else ""
+        summary = await service.summary(ctx.account_id, args.period, zone)
         if summary is None:
             return Reply.text(NO_DATA)
         narrative, from_llm = await service.narrative(ctx.account_id, summary)
         reply = Reply(result=summary.facts())
         reply.add_text(render(summary, narrative))
+        if not zone and summary.best_hour is not None:
+            reply.add_text(
+                "_Hours are UTC. Set your time zone (/timezone New York, /timezone Europe/Berlin) "
+                "and later uploads are counted on your clock._"
+            )
         if not summary.empty:
             png = await asyncio.to_thread(stats_chart, summary)
             caption = (

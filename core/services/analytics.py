@@ -5,7 +5,10 @@ Statistics, not prompts: every figure is computed here from the imported transac
 mentions a number the figures don't contain, and the rule-based narrative is used instead.
 
 Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days before)
-and ``all`` (everything, no comparison). Days, weekdays and hours are UTC.
+and ``all`` (everything, no comparison). Days, weekdays and hours are on the account's clock
+(its profile's time zone, UTC when it has none): the period's first and last days are the
+local dates of its ends, and each transaction counts in the day and hour it was imported with
+(see ``core.ports.Transaction``).
 
 Currencies: nothing is converted (there are no exchange rates offline). The figures are for the
 account's *main currency* in the period — the one with the most revenue — and the totals of any
@@ -34,6 +37,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
+from core.timezones import get_zone, zone_label
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -104,7 +108,7 @@ class StatsSummary:
     fan_revenue: Decimal
     best_weekday: str | None
     best_weekday_average: Decimal | None
-    best_hour: int | None  # UTC hour, None when the export has no times
+    best_hour: int | None  # hour on the account's clock, None when the export has no times
     best_hour_revenue: Decimal | None
     new_fans: int
     new_revenue: Decimal
@@ -113,6 +117,7 @@ class StatsSummary:
     daily: list[tuple[date, dict[str, Decimal]]] = field(default_factory=list)
     weekday_revenue: list[Decimal] = field(default_factory=list)  # Monday first, totals
     weekday_average: list[Decimal] = field(default_factory=list)  # per occurrence in the period
+    timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
 
     @property
     def empty(self) -> bool:
@@ -161,6 +166,7 @@ def compute_summary(
     fans: list[FanSpend],
     previous_fans: list[FanSpend] | None,
     default_currency: str = "USD",
+    timezone: str = "",
 ) -> StatsSummary:
     """All /stats figures from the period's buckets and fan spend (pure; see module doc)."""
     currency = _main_currency(current, previous or [], default=default_currency)
@@ -214,7 +220,9 @@ def compute_summary(
         )
 
     # when
-    first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+    zone = get_zone(timezone)
+    first_day = start.astimezone(zone).date()
+    last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
     occurrences = _weekday_occurrences(first_day, last_day)
     weekday_total = [ZERO] * 7
     hour_total = [ZERO] * 24
@@ -275,6 +283,7 @@ def compute_summary(
         daily=daily,
         weekday_revenue=weekday_total,
         weekday_average=averages,
+        timezone=zone_label(timezone),
     )
 
 
@@ -333,7 +342,7 @@ def rule_narrative(s: StatsSummary) -> str:
     if s.best_weekday:
         when.append(f"best day {s.best_weekday}")
     if s.best_hour is not None:
-        when.append(f"best hour {s.best_hour:02d}:00 UTC")
+        when.append(f"best hour {s.best_hour:02d}:00 {s.timezone}")
     if when:
         out.append(_upper_first("; ".join(when)) + " — schedule posts and PPV drops then.")
     if s.period != "all" and (s.new_fans or s.returning_fans):
@@ -382,8 +391,11 @@ class AnalyticsService:
         days = PERIODS[period]
         return (None if days is None else end - timedelta(days=days)), end, days
 
-    async def summary(self, account_id: int, period: str) -> StatsSummary | None:
-        """The period's figures; None when the account has no transactions at all."""
+    async def summary(
+        self, account_id: int, period: str, timezone: str = ""
+    ) -> StatsSummary | None:
+        """The period's figures on the clock of ``timezone`` (a profile's); None when the
+        account has no transactions at all."""
         span = await self.store.earnings.span(account_id)
         if span is None:
             return None
@@ -399,7 +411,15 @@ class AnalyticsService:
         else:
             start = min(span[0], end)
         return compute_summary(
-            period, start, end, current, previous, fans, previous_fans, self.default_currency
+            period,
+            start,
+            end,
+            current,
+            previous,
+            fans,
+            previous_fans,
+            self.default_currency,
+            timezone,
         )
 
     async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:

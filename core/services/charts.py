@@ -104,7 +104,7 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
     if summary.best_weekday in WEEKDAYS:
         colours[WEEKDAYS.index(summary.best_weekday)] = "#E69F00"
     bottom.bar([d[:3] for d in WEEKDAYS], weekday, color=colours)
-    bottom.set_title("Average revenue per weekday (UTC)", fontsize=10, loc="left")
+    bottom.set_title(f"Average revenue per weekday ({summary.timezone})", fontsize=10, loc="left")
     bottom.set_ylabel(summary.currency)
     bottom.spines[["top", "right"]].set_visible(False)
 

@@ -42,9 +42,11 @@ How a file is read
   mentioned.
 - **Values**: dates in ISO form, ``MM/DD/YYYY`` or ``DD/MM/YYYY`` (the order is decided from the
   file's own unambiguous dates; ``.`` separators mean day first), month names (``Nov 3, 2026``),
-  Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets (naive times are
-  UTC). Amounts with currency symbols or codes, thousands separators, decimal commas (always
-  with ``;``-separated files), ``(12.50)`` or ``-12.50`` for refunds.
+  Unix timestamps; times optional with ``AM/PM`` and ``Z``/``+02:00`` offsets. Times without
+  an offset are read on the account's clock (its profile's time zone, UTC when none), and
+  transactions keep the day and hour of that clock (``/stats`` counts them in it). Amounts
+  with currency symbols or codes, thousands separators, decimal commas (always with
+  ``;``-separated files), ``(12.50)`` or ``-12.50`` for refunds.
 - **Currencies** are kept per row (column > symbol/code in the amount > a code in the amount's
   header such as ``Amount (EUR)`` > ``default_currency``). Nothing is converted; reports give
   totals per currency.
@@ -56,8 +58,11 @@ Idempotency
 Earnings and offers rows get a ``row_key``: the export's own transaction id when it has one,
 otherwise a digest of the normalised row plus its occurrence number among identical rows of
 the same file (two identical $5 tips on one day stay two). The key is unique per account, so
-importing the same file again — or an overlapping export — inserts nothing new. Fans are upserted
-by handle, writing only the columns the file has, and only when something changed.
+importing the same file again — or an overlapping export — inserts nothing new. Keys are made
+of the time as written (``wall_timestamp``), so they stay the same when the account's time zone
+changes; a re-import then moves the transactions it already has onto the new clock
+(``EarningsRepository.move``). Fans are upserted by handle, writing only the columns the file
+has, and only when something changed.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
@@ -81,6 +86,7 @@ from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.segments import subscription_status
+from core.timezones import get_zone
 
 KINDS = ("earnings", "fans", "offers")
 CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
@@ -134,7 +140,7 @@ class ImportReport:
     delimiter: str = ","
     rows: int = 0  # data rows read (blank lines not counted)
     added: int = 0  # new transactions / offers / fans
-    updated: int = 0  # fans whose stored values changed
+    updated: int = 0  # fans whose stored values changed; transactions moved to a new clock
     unchanged: int = 0  # rows already imported (or fans already up to date)
     removed: int = 0  # transactions imported before that the file shows as refunded/failed
     bad_count: int = 0
@@ -165,8 +171,10 @@ class ImportReport:
             )
         else:
             noun = "transactions" if self.kind == "earnings" else "offer rows"
+            moved = f"{self.updated:,} moved to your time zone, " if self.updated else ""
             lines.append(
-                f"{self.added:,} new {noun} added, {self.unchanged:,} already imported before."
+                f"{self.added:,} new {noun} added, {moved}"
+                f"{self.unchanged:,} already imported before."
             )
         if self.bad_count:
             lines.append(
@@ -720,9 +728,10 @@ def decide_date_order(samples: Iterable[str]) -> tuple[str, bool]:
     return "mdy", numeric > 0
 
 
-def _tz(raw: str | None) -> timezone:
+def _tz(raw: str | None) -> timezone | None:
+    """The offset written after a time; None when there is none."""
     if not raw:
-        return UTC
+        return None
     s = raw.strip().lower().replace(" ", "")
     for prefix in ("utc", "gmt"):
         s = s.removeprefix(prefix)
@@ -736,12 +745,12 @@ def _tz(raw: str | None) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-def _time(rest: str) -> tuple[int, int, int, timezone]:
+def _time(rest: str) -> tuple[int, int, int, timezone | None]:
     rest = rest.strip().lstrip(",T").strip()
     if rest.lower().startswith("at "):
         rest = rest[3:]
     if not rest:
-        return 0, 0, 0, UTC
+        return 0, 0, 0, None
     m = _TIME.match(rest)
     if not m:
         raise ValueError("unreadable time")
@@ -761,8 +770,11 @@ def _year(raw: str) -> int:
     return year
 
 
-def parse_datetime(raw: str, order: str = "mdy") -> datetime:
-    """A timezone-aware UTC datetime; ValueError with a short reason."""
+def parse_datetime(raw: str, order: str = "mdy", zone: tzinfo = UTC) -> datetime:
+    """A timezone-aware datetime; ValueError with a short reason. A time written with an
+    offset (or a Unix timestamp) comes back in UTC; one without, as written, in ``zone`` (the
+    account's clock). Either way ``wall_timestamp`` of the result is the same whatever ``zone``
+    is: row keys stay stable when a creator sets a time zone after an import."""
     s = raw.strip()
     if not s:
         raise ValueError("empty")
@@ -773,7 +785,7 @@ def parse_datetime(raw: str, order: str = "mdy") -> datetime:
             value = None
         if value is not None:
             if value.tzinfo is None:
-                return value.replace(tzinfo=UTC)
+                return value.replace(tzinfo=zone)
             return value.astimezone(UTC)
     if s.isdigit() and len(s) in (10, 13):
         seconds = int(s) / (1000 if len(s) == 13 else 1)
@@ -804,14 +816,21 @@ def parse_datetime(raw: str, order: str = "mdy") -> datetime:
             year = int(years[0])
             day = int(next(n for n in numbers if n != years[0] or numbers.count(n) > 1))
             hour, minute, second, tz = _time(s[time_at.start() :] if time_at else "")
-        local = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        local = datetime(year, month, day, hour, minute, second, tzinfo=tz or zone)
     except (ValueError, OverflowError, StopIteration) as exc:
         if "month must be" in str(exc) and order == "mdy":
             raise ValueError("not a valid month/day date (the file uses MM/DD)") from None
         if "month must be" in str(exc):
             raise ValueError("not a valid day/month date (the file uses DD/MM)") from None
         raise ValueError("not a date I can read") from None
-    return local.astimezone(UTC)
+    return local if tz is None else local.astimezone(UTC)
+
+
+def wall_timestamp(when: datetime) -> float:
+    """A ``parse_datetime`` result as written in the export, in Unix seconds (a time without an
+    offset read as if UTC): what row keys are made of, so they do not depend on the account's
+    time zone."""
+    return when.replace(tzinfo=UTC).timestamp()
 
 
 def normalise_category(raw: str) -> str | None:
@@ -974,6 +993,7 @@ class _Context:
     header_currency: str | None
     order: str
     now: datetime
+    zone: tzinfo = UTC  # the account's clock: times without an offset are read in it
     seen: dict[bytes, int] = field(default_factory=dict)  # content digest -> occurrences
     ids: dict[str, int] = field(default_factory=dict)  # external id -> first line
     warnings: dict[str, list[int]] = field(default_factory=dict)
@@ -1009,7 +1029,7 @@ class _Context:
         if not raw:
             raise _RowError(f"missing {what}")
         try:
-            value = parse_datetime(raw, self.order)
+            value = parse_datetime(raw, self.order, self.zone)
         except ValueError as exc:
             raise _RowError(f"{what} “{raw[:40]}” is {exc}") from None
         if value.year < 2000:
@@ -1017,6 +1037,10 @@ class _Context:
         if value > self.future:
             raise _RowError(f"{what} “{raw[:40]}” is in the future")
         return value
+
+    def local(self, when: datetime) -> datetime:
+        """``when`` on the account's clock: the stored day and hour of a transaction."""
+        return when.astimezone(self.zone)
 
     def money(self, raw: str, what: str) -> tuple[Decimal, str]:
         if not raw:
@@ -1088,7 +1112,7 @@ class _Context:
         self.seen[digest] = n + 1
         if n:
             digest = hashlib.blake2b(digest + f"#{n}".encode(), digest_size=16).digest()
-        return f"{max(0, int(when.timestamp())):010x}{digest.hex()[:22]}"
+        return f"{max(0, int(wall_timestamp(when))):010x}{digest.hex()[:22]}"
 
     def external(self, row: list[str], line: int) -> str:
         i = self.ix_id
@@ -1133,11 +1157,11 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     if ext:
         key = hashlib.blake2b(f"id|{ext}".encode(), digest_size=16).hexdigest()
     else:
-        key = ctx.key(when, f"tx|{when.timestamp()}|{amount}|{currency}|{category}|{fan}")
+        key = ctx.key(when, f"tx|{wall_timestamp(when)}|{amount}|{currency}|{category}|{fan}")
     i = ctx.ix_status
     if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
         raise _NotEarned(key)
-    return Transaction(key, when, amount, currency, category, fan, ext)
+    return Transaction(key, ctx.local(when), amount, currency, category, fan, ext)
 
 
 def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transaction]:
@@ -1156,8 +1180,8 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
             continue
         currency = ctx.currency(currency_raw, from_amount)
         parts += amount
-        key = ctx.key(when, f"tx|{when.timestamp()}|{amount}|{currency}|{category}|")
-        out.append(Transaction(key, when, amount, currency, category, "", ""))
+        key = ctx.key(when, f"tx|{wall_timestamp(when)}|{amount}|{currency}|{category}|")
+        out.append(Transaction(key, ctx.local(when), amount, currency, category, "", ""))
     total_raw = ctx.cell(row, "amount") if ctx.ix_amount not in ctx.breakdown else ""
     if total_raw:
         total, _ = ctx.money(total_raw, "total")
@@ -1204,7 +1228,8 @@ def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord | list[Offer
     else:
         key = ctx.key(
             when,
-            f"offer|{when.timestamp()}|{kind}|{price}|{currency}|{counts['sent']}|{counts['bought']}",
+            f"offer|{wall_timestamp(when)}|{kind}|{price}|{currency}|{counts['sent']}"
+            f"|{counts['bought']}",
         )
     return OfferRecord(
         row_key=key,
@@ -1246,8 +1271,9 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
     ends_raw = ctx.cell(row, "expires")
     if ends_raw and "subscribed" not in values:
         try:
-            ends = parse_datetime(ends_raw, ctx.order).date()
-            values["subscribed"] = ends >= ctx.now.date()  # ending today: still subscribed
+            ends = ctx.local(parse_datetime(ends_raw, ctx.order, ctx.zone)).date()
+            # ending today: still subscribed
+            values["subscribed"] = ends >= ctx.local(ctx.now).date()
         except ValueError:
             ctx.warn("subscription end date not a date: subscription status left as it was", line)
     spent_raw = ctx.cell(row, "total_spent")
@@ -1258,7 +1284,7 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
         values["total_spent"] = spent
     active_raw = ctx.cell(row, "last_active")
     if active_raw:
-        values["last_active"] = ctx.when(active_raw, "last active date").date()
+        values["last_active"] = ctx.local(ctx.when(active_raw, "last active date")).date()
     tags_raw = ctx.cell(row, "tags")
     if tags_raw:
         values["tags"] = split_tags(tags_raw)
@@ -1367,6 +1393,10 @@ class CsvImporter:
                 "again in a minute; rows already saved are recognised and not counted twice."
             ) from exc
         return report
+
+    async def _zone(self, account_id: int) -> tzinfo:
+        profile = await self.store.profiles.get(account_id)
+        return get_zone(profile.timezone if profile is not None else "")
 
     async def _run(
         self,
@@ -1480,6 +1510,7 @@ class CsvImporter:
             header_currency=header_currency,
             order=order,
             now=self.clock.now(),
+            zone=await self._zone(account_id),
             breakdown=breakdown,
         )
         build = _earnings_breakdown if breakdown else _BUILDERS[kind]
@@ -1593,8 +1624,11 @@ class CsvImporter:
     ) -> None:
         if kind == "earnings":
             added = await self.store.earnings.add_many(account_id, batch)
+            # Rows imported before: on another clock when the time zone changed since.
+            moved = await self.store.earnings.move(account_id, batch) if added < len(batch) else 0
             report.added += added
-            report.unchanged += len(batch) - added
+            report.updated += moved
+            report.unchanged += len(batch) - added - moved
         elif kind == "offers":
             added = await self.store.offers.add_many(account_id, batch)
             report.added += added
@@ -1625,4 +1659,5 @@ __all__ = [
     "parse_datetime",
     "parse_money",
     "sniff_encoding",
+    "wall_timestamp",
 ]

@@ -42,7 +42,7 @@ from core.jobs import (
     set_summary,
 )
 from core.llm.offline import OfflineEngine
-from core.models import Identity
+from core.models import Identity, Profile
 from core.resilience.cache import MemoryKV
 from core.services.imports import CsvImporter
 from storage.blobs import LocalBlobStore
@@ -239,11 +239,50 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     await set_summary(app.kv, zoe, "daily")
     await set_summary(app.kv, ann, "weekly")
     await set_summary(app.kv, ann, "off")
-    ids = await enqueue_summaries(app.kv, queue, "weekly", "20261124")
-    assert ids == [f"summary-weekly-20261124-{mia}"]
+    monday_8am = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # no time zone set: UTC
+    due = await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am)
+    assert due == [f"summary-weekly-20261123-{mia}", f"summary-daily-20261123-{zoe}"]
     await asyncio.wait_for(queue.join(), 30)
-    assert [a for a, _ in notifier.sent] == [mia]
+    assert sorted(a for a, _ in notifier.sent) == sorted([mia, zoe])
     assert notifier.texts(mia)[0].startswith("**Your weekly summary**")
+    assert notifier.texts(zoe)[0].startswith("**Your daily summary**")
+    # The scheduler runs every hour; at 09:00 or on a Tuesday nothing more is due.
+    assert (
+        await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am.replace(hour=9)) == []
+    )
+    tuesday = monday_8am + timedelta(days=1)
+    tuesday_ids = await enqueue_summaries(app.kv, queue, app.store.profiles, tuesday)
+    assert tuesday_ids == [f"summary-daily-20261124-{zoe}"]
+
+
+async def test_summaries_arrive_at_eight_on_the_creators_clock(
+    app: Assistant, tmp_path: Path
+) -> None:
+    notifier = RecordingNotifier()
+    queue = LocalJobQueue(
+        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
+    )
+    berlin, new_york, mumbai = [await account(app, n) for n in ("berlin", "ny", "mumbai")]
+    for acct, zone in ((berlin, "Europe/Berlin"), (new_york, "America/New_York")):
+        await set_summary(app.kv, acct, "weekly")
+        await app.store.profiles.save(acct, Profile(timezone=zone))
+    await set_summary(app.kv, mumbai, "daily")
+    await app.store.profiles.save(mumbai, Profile(timezone="Asia/Kolkata"))
+
+    async def due(hour: int, day: int = 23) -> list[str]:
+        when = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
+        return await enqueue_summaries(app.kv, queue, app.store.profiles, when)
+
+    # Monday 23 November: 08:00 in Berlin is 07:00 UTC (winter time), in New York 13:00 UTC;
+    # in Mumbai (UTC+05:30) the 02:00 UTC run is at 07:30, the 03:00 one at 08:30.
+    assert await due(7) == [f"summary-weekly-20261123-{berlin}"]
+    assert await due(8) == []
+    assert await due(13) == [f"summary-weekly-20261123-{new_york}"]
+    assert await due(2) == []
+    assert await due(3) == [f"summary-daily-20261123-{mumbai}"]
+    assert await due(13, day=22) == []  # Sunday 08:00 in New York: no weekly summary
+    await asyncio.wait_for(queue.join(), 30)
+    assert sorted(a for a, _ in notifier.sent) == sorted([berlin, new_york, mumbai])
 
 
 async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(
@@ -598,7 +637,9 @@ async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
     assert "background worker" in await say("/summary weekly")
     assert await summary_subscribers(app.kv) == {}
     app.limits.scheduled_summaries = True
-    assert "every Monday" in await say("/summary weekly")
+    assert "every Monday at 08:00 UTC" in await say("/summary weekly")
+    await say("/timezone Europe/Berlin")
+    assert "every Monday at 08:00 Europe/Berlin" in await say("/summary weekly")
     acct = (await app.store.accounts.resolve(user.identity())).id
     assert await summary_subscribers(app.kv) == {acct: "weekly"}
     assert "off" in await say("/summary off")

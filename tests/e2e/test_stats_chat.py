@@ -69,8 +69,9 @@ class Person:
     async def press(self, action: str) -> Reply:
         return await self.app.handle(Incoming(user=self.user, chat_id=self.user.id, action=action))
 
-    async def upload(self, name: str, caption: str = "") -> Reply:
-        data = (FIXTURES / name).read_bytes()
+    async def upload(self, name: str, caption: str = "", data: bytes | None = None) -> Reply:
+        """Send a CSV: ``data``, or the fixture called ``name``."""
+        data = (FIXTURES / name).read_bytes() if data is None else data
 
         async def read() -> bytes:
             return data
@@ -233,3 +234,65 @@ async def test_personalize_drafts_file_reaches_the_renderers(app: Assistant) -> 
     assert any(isinstance(m, OutDocument) and m.data == files[0].data for m in tg)
     dc = discord_render(reply)
     assert any(f.data == files[0].data for m in dc for f in m.files)
+
+
+# Friday 20 November 22:30 in New York three ways (no zone, "Z", an offset), a Saturday
+# 23:15 there (Sunday 04:15 UTC), and a date-only row: with the zone set, hours and days are
+# New York's; without, the file's naive times are read as UTC.
+ZONED_EARNINGS = b"""Date,Amount,Type,Fan
+2026-11-20 22:30,10.00,Tip,@ann
+2026-11-21T03:30:00Z,20.00,Tip,@bea
+2026-11-20T22:30:00-05:00,4.00,Tip,@cat
+11/21/2026 11:15 PM,5.00,Tip,@dan
+11/19/2026,7.00,Subscription,@eve
+"""
+
+
+async def test_stats_count_days_and_hours_on_the_creators_clock(app: Assistant) -> None:
+    mia, leo = Person(app, "mia"), Person(app, "leo")
+    shown = (await mia.say("/profile set niches=fitness")).plain_text
+    assert "Time zone: UTC (/timezone sets yours)" in shown
+    answer = (await mia.say("/timezone new york")).plain_text
+    assert "Time zone set: America/New_York (it is 07:00 there now)" in answer  # 12:00 UTC
+    assert (await mia.say("/timezone")).result == {"timezone": "America/New_York"}
+    shown = (await mia.say("/profile show")).plain_text
+    assert "Niches: Fitness" in shown and "Time zone: America/New_York\n" in shown + "\n"
+    assert "5 new transactions added" in (await mia.upload("e.csv", data=ZONED_EARNINGS)).plain_text
+    text = (await mia.say("/stats 7d")).plain_text
+    assert "(Nov 17, 2026 – Nov 24, 2026, America/New_York)" in text
+    assert "Best day Friday (avg $34.00) · best hour 22:00–23:00 America/New_York" in text
+    assert "Hours are UTC" not in text
+
+    # Leo never set a zone: the naive times are UTC, the Z one at 03:00 UTC, and he is told.
+    await leo.upload("e.csv", data=ZONED_EARNINGS)
+    text = (await leo.say("/stats 7d")).plain_text
+    assert "Best day Saturday (avg $29.00) · best hour 03:00–04:00 UTC" in text
+    assert "Hours are UTC. Set your time zone" in text
+    # He sets it and sends the file again: nothing is added, the rows move onto his clock.
+    await leo.say("/timezone EST")
+    again = (await leo.upload("e.csv", data=ZONED_EARNINGS)).plain_text
+    assert "0 new transactions added, 5 moved to your time zone, 0 already imported" in again
+    text = (await leo.say("/stats 7d")).plain_text
+    assert "Best day Friday (avg $34.00) · best hour 22:00–23:00 America/New_York" in text
+    assert (await leo.say("/stats all")).result["revenue"] == "46.00"
+    # Mia's figures never moved with Leo's.
+    assert "Best day Friday (avg $34.00)" in (await mia.say("/stats 7d")).plain_text
+
+
+async def test_a_time_zone_is_read_from_what_people_type(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    for typed, stored in (
+        ("Europe/Berlin", "Europe/Berlin"),
+        ("europe/berlin", "Europe/Berlin"),
+        ("Los Angeles", "America/Los_Angeles"),
+        ("PST", "America/Los_Angeles"),
+        ("UTC+5:30", "UTC+05:30"),
+        ("gmt", "UTC"),
+    ):
+        assert (await mia.say(f"/timezone {typed}")).result == {"timezone": stored}, typed
+    bad = (await mia.say("/timezone Berln")).plain_text
+    assert "I don't know the time zone “Berln”. Try: Europe/Berlin" in bad
+    assert "not an offset" in (await mia.say("/timezone UTC+15")).plain_text
+    assert (await mia.say("/timezone")).result == {"timezone": "UTC"}  # unchanged by the errors
+    updated = await mia.say('/profile set timezone="new york"')
+    assert updated.result["timezone"] == "America/New_York"

@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from core.errors import NotFound
-from core.models import Identity
+from core.models import Identity, Profile
 from core.ports import FanQuery
 from core.services.imports import (
     CsvImporter,
@@ -37,6 +38,7 @@ from core.services.imports import (
     parse_money,
     sniff_encoding,
     split_description,
+    wall_timestamp,
 )
 from storage.analytics import find_accounts
 from storage.db import create_engine
@@ -130,6 +132,52 @@ def test_parse_money_refuses_non_numbers(raw: str) -> None:
 )
 def test_parse_datetime(raw: str, order: str, expected: datetime) -> None:
     assert parse_datetime(raw, order) == expected
+
+
+def test_parse_datetime_reads_times_without_an_offset_on_the_accounts_clock() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    naive = parse_datetime("11/03/2026 9:05 PM", "mdy", berlin)
+    assert naive == datetime(2026, 11, 3, 21, 5, tzinfo=berlin)
+    assert naive.astimezone(UTC) == datetime(2026, 11, 3, 20, 5, tzinfo=UTC)
+    july = parse_datetime("2026-07-03 21:05", "mdy", berlin)  # summer time: UTC+2
+    assert july.astimezone(UTC) == datetime(2026, 7, 3, 19, 5, tzinfo=UTC)
+    # A written offset or a timestamp is an instant whatever the account's zone.
+    assert parse_datetime("2026-11-03T21:05:00Z", "mdy", berlin).tzinfo is UTC
+    assert parse_datetime("1762179731", "mdy", berlin) == datetime(
+        2025, 11, 3, 14, 22, 11, tzinfo=UTC
+    )
+    # Row keys are made of the time as written: the same in every zone.
+    for raw in ("11/03/2026 9:05 PM", "2026-11-03T21:05:00+01:00", "Nov 3, 2026"):
+        assert wall_timestamp(parse_datetime(raw, "mdy", berlin)) == wall_timestamp(
+            parse_datetime(raw, "mdy")
+        )
+
+
+async def test_a_new_time_zone_moves_reimported_rows_of_that_account_only(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    alice, bob = await account(store, "alice"), await account(store, "bob")
+    data = b"Date,Amount,Fan\n2026-11-03 21:05,5,@a\n2026-11-03T23:30:00Z,7,@b\n2026-11-04,9,@c\n"
+    for acct in (alice, bob):
+        assert (await run(store, clock, acct, "e.csv", data)).added == 3
+    placed = [(r.day, r.hour) for r in await transactions(store, bob)]
+    assert placed == [(date(2026, 11, 3), 21), (date(2026, 11, 3), 23), (date(2026, 11, 4), 0)]
+
+    await store.profiles.save(alice, Profile(timezone="Europe/Berlin"))
+    again = await run(store, clock, alice, "e.csv", data, batch_size=2)
+    assert (again.added, again.updated, again.unchanged) == (0, 3, 0)
+    assert "0 new transactions added, 3 moved to your time zone, 0 already" in again.text()
+    rows = await transactions(store, alice)
+    assert [(r.day, r.hour) for r in rows] == [
+        (date(2026, 11, 3), 21),  # as written, now read as Berlin's 21:05 (20:05 UTC)
+        (date(2026, 11, 4), 0),  # the date-only row: Berlin's midnight
+        (date(2026, 11, 4), 0),  # 23:30 UTC is 00:30 in Berlin
+    ]
+    assert [r.occurred_at.astimezone(UTC).hour for r in rows] == [20, 23, 23]
+    # Bob's rows (same keys: the same file) did not move; a third import moves nothing.
+    assert [(r.day, r.hour) for r in await transactions(store, bob)] == placed
+    third = await run(store, clock, alice, "e.csv", data)
+    assert (third.added, third.updated, third.unchanged) == (0, 0, 3)
 
 
 def test_parse_datetime_explains_failures() -> None:

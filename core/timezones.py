@@ -1,0 +1,113 @@
+"""A creator's time zone: read from what people type, named back to them.
+
+The profile stores a canonical name: an IANA key ("Europe/Berlin", "UTC"), a fixed offset
+("UTC+05:30"), or "" when the creator never set one (read as UTC). ``parse_zone`` reads what a
+creator types: an IANA key in any case, a city of one ("new york", "berlin"), a common
+abbreviation ("EST", "CET": the region's zone, so summer time follows), or an offset ("UTC-5",
+"+0530"). ``get_zone`` turns a stored
+name into a ``tzinfo``; a name this machine no longer knows reads as UTC rather than failing.
+
+zoneinfo reads the rules from the system or, where there is none (slim images), from the
+``tzdata`` package, which is a dependency.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import UTC, timedelta, timezone, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+#: Abbreviations and region words people type, to the zone they usually mean. A fixed offset
+#: would be wrong half the year, so "EST" is New York's zone (EDT in summer).
+ABBREVIATIONS: dict[str, str] = {
+    **dict.fromkeys(("utc", "gmt", "z", "zulu", "universal"), "UTC"),
+    **dict.fromkeys(("et", "est", "edt", "eastern", "us eastern"), "America/New_York"),
+    **dict.fromkeys(("ct", "cst", "cdt", "central", "us central"), "America/Chicago"),
+    **dict.fromkeys(("mt", "mst", "mdt", "mountain", "us mountain"), "America/Denver"),
+    **dict.fromkeys(("pt", "pst", "pdt", "pacific", "us pacific"), "America/Los_Angeles"),
+    **dict.fromkeys(("akst", "akdt", "alaska"), "America/Anchorage"),
+    **dict.fromkeys(("hst", "hawaii"), "Pacific/Honolulu"),
+    **dict.fromkeys(("bst", "uk", "britain", "england"), "Europe/London"),
+    **dict.fromkeys(("cet", "cest", "met"), "Europe/Paris"),
+    **dict.fromkeys(("eet", "eest"), "Europe/Athens"),
+    **dict.fromkeys(("wet", "west"), "Europe/Lisbon"),
+    **dict.fromkeys(("msk",), "Europe/Moscow"),
+    **dict.fromkeys(("ist", "india"), "Asia/Kolkata"),
+    **dict.fromkeys(("jst", "japan"), "Asia/Tokyo"),
+    **dict.fromkeys(("kst", "korea"), "Asia/Seoul"),
+    **dict.fromkeys(("sgt", "singapore"), "Asia/Singapore"),
+    **dict.fromkeys(("aest", "aedt"), "Australia/Sydney"),
+    **dict.fromkeys(("awst",), "Australia/Perth"),
+    **dict.fromkeys(("nzst", "nzdt", "new zealand"), "Pacific/Auckland"),
+    **dict.fromkeys(("brt", "brazil"), "America/Sao_Paulo"),
+    **dict.fromkeys(("art", "argentina"), "America/Argentina/Buenos_Aires"),
+    **dict.fromkeys(("cdmx", "mexico"), "America/Mexico_City"),
+}
+_OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$")
+
+
+@cache
+def _names() -> dict[str, str]:
+    """Lower-case IANA keys and city names (last part, spaces for underscores) to keys."""
+    names: dict[str, str] = {}
+    for key in sorted(available_timezones(), key=lambda k: (k.count("/"), k)):
+        if key.startswith(("Etc/", "SystemV/")) or key in {"localtime", "Factory"}:
+            continue
+        names.setdefault(key.lower(), key)
+        city = key.rsplit("/", 1)[-1].replace("_", " ").lower()
+        if "/" in key:  # a region key wins a city name over a bare alias ("Cuba", "Japan")
+            names.setdefault(city, key)
+    return names
+
+
+def offset_name(minutes: int) -> str:
+    """A fixed offset's canonical name ("UTC+05:30"); "UTC" for zero."""
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def parse_zone(text: str) -> str:
+    """What a creator typed -> a canonical zone name; ValueError with a hint."""
+    raw = " ".join(text.strip().split())
+    s = raw.lower().replace("_", " ")
+    if s in ABBREVIATIONS:
+        return ABBREVIATIONS[s]
+    m = _OFFSET.match(s.replace(" ", ""))
+    if m:
+        hours, mins = int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or mins > 59 or (hours == 14 and mins):
+            raise ValueError(f"{raw} is not an offset any place uses (UTC−12 to UTC+14).")
+        return offset_name((1 if m.group(1) == "+" else -1) * (hours * 60 + mins))
+    names = _names()
+    key = names.get(s.replace(" ", "_")) or names.get(s)
+    if key is not None:
+        return key
+    close = difflib.get_close_matches(s, list(names), n=3, cutoff=0.75)
+    hint = ", ".join(dict.fromkeys(names[c] for c in close)) or "Europe/Berlin, New York, UTC-5"
+    raise ValueError(f"I don't know the time zone “{raw[:60]}”. Try: {hint}.")
+
+
+def get_zone(name: str | None) -> tzinfo:
+    """The ``tzinfo`` of a stored name; UTC for "" or a name this machine does not know."""
+    if not name:
+        return UTC
+    if name.startswith("UTC") and len(name) == 9:  # UTC+05:30
+        sign = 1 if name[3] == "+" else -1
+        return timezone(sign * timedelta(hours=int(name[4:6]), minutes=int(name[7:9])), name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_label(name: str | None) -> str:
+    """How a stored zone is named to the creator: "UTC", "Europe/Berlin", "UTC+05:30"."""
+    return name if name and get_zone(name) is not UTC else "UTC"
+
+
+__all__ = ["ABBREVIATIONS", "get_zone", "offset_name", "parse_zone", "zone_label"]

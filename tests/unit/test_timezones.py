@@ -1,0 +1,64 @@
+"""Reading a creator's time zone from what they type, and naming it back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.timezones import get_zone, parse_zone, zone_label
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        ("  america/new_york ", "America/New_York"),
+        ("New York", "America/New_York"),
+        ("sao paulo", "America/Sao_Paulo"),
+        ("EST", "America/New_York"),  # the region's zone: summer time follows
+        ("pdt", "America/Los_Angeles"),
+        ("CET", "Europe/Paris"),
+        ("UTC", "UTC"),
+        ("gmt", "UTC"),
+        ("UTC-5", "UTC-05:00"),
+        ("+0530", "UTC+05:30"),
+        ("GMT+5:45", "UTC+05:45"),
+        ("utc+0", "UTC"),
+        ("UTC+14", "UTC+14:00"),
+    ],
+)
+def test_what_people_type(typed: str, stored: str) -> None:
+    assert parse_zone(typed) == stored
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("Berln", "Europe/Berlin"),
+        ("Amsterdm", "Europe/Amsterdam"),
+        ("UTC+15", "UTC−12 to UTC+14"),
+        ("UTC+14:30", "UTC−12 to UTC+14"),
+        ("my place", "Try: "),
+        ("", "Try: "),
+    ],
+)
+def test_what_is_not_a_zone_gets_a_hint(typed: str, hint: str) -> None:
+    with pytest.raises(ValueError, match=hint.replace("+", r"\+")):
+        parse_zone(typed)
+
+
+def test_zones_follow_summer_time_and_offsets_do_not() -> None:
+    winter, summer = datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC)
+    new_york = get_zone(parse_zone("EST"))
+    assert winter.astimezone(new_york).hour == 7 and summer.astimezone(new_york).hour == 8
+    fixed = get_zone(parse_zone("UTC-5"))
+    assert winter.astimezone(fixed).hour == summer.astimezone(fixed).hour == 7
+    assert get_zone("UTC+05:30").utcoffset(None) == timedelta(hours=5, minutes=30)
+
+
+def test_unset_and_unknown_names_read_as_utc() -> None:
+    assert get_zone("") is UTC and zone_label("") == "UTC"
+    assert get_zone("Mars/Olympus_Mons") is UTC and zone_label("Mars/Olympus_Mons") == "UTC"
+    assert zone_label("Europe/Berlin") == "Europe/Berlin"
+    assert zone_label("UTC-05:00") == "UTC-05:00"
