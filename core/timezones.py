@@ -92,6 +92,31 @@ def parse_zone(text: str) -> str:
     raise ValueError(f"I don't know the time zone “{raw[:60]}”. Try: {hint}.")
 
 
+#: Offered before anything is typed: where most creators on these platforms live.
+COMMON = (
+    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+    "America/Toronto", "America/Mexico_City", "America/Sao_Paulo", "Europe/London",
+    "Europe/Berlin", "Europe/Paris", "Europe/Madrid", "Europe/Rome", "Europe/Amsterdam",
+    "Europe/Warsaw", "Europe/Kyiv", "Asia/Manila", "Asia/Kolkata", "Asia/Tokyo",
+    "Australia/Sydney", "UTC",
+)  # fmt: skip
+
+
+def search_zones(text: str, limit: int = 25) -> list[str]:
+    """Zone keys for what is being typed: keys or cities starting with it, then containing it
+    (a few common zones before anything is typed)."""
+    s = " ".join(text.strip().lower().replace("_", " ").split())
+    if not s:
+        return list(COMMON[:limit])
+    if ABBREVIATIONS.get(s):
+        return [ABBREVIATIONS[s]]
+    keys = sorted(set(_names().values()), key=lambda k: (k not in COMMON, k))
+    spaced = {k: k.lower().replace("_", " ") for k in keys}
+    starts = [k for k in keys if any(p.startswith(s) for p in spaced[k].split("/"))]
+    inside = [k for k in keys if s in spaced[k] and k not in starts]
+    return (starts + inside)[:limit]
+
+
 def get_zone(name: str | None) -> tzinfo:
     """The ``tzinfo`` of a stored name; UTC for "" or a name this machine does not know."""
     if not name:
@@ -110,4 +135,12 @@ def zone_label(name: str | None) -> str:
     return name if name and get_zone(name) is not UTC else "UTC"
 
 
-__all__ = ["ABBREVIATIONS", "get_zone", "offset_name", "parse_zone", "zone_label"]
+__all__ = [
+    "ABBREVIATIONS",
+    "COMMON",
+    "get_zone",
+    "offset_name",
+    "parse_zone",
+    "search_zones",
+    "zone_label",
+]

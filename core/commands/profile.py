@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 
 from core import vocab
 from core.chat import Button, Reply, TextBlock, escape_markup
-from core.commands.registry import Registry, split_args
+from core.commands.registry import MAX_COMPLETIONS, Choice, Registry, split_args
 from core.context import Context
 from core.dialogs import DialogState
 from core.errors import UsageError
 from core.models import Profile
-from core.timezones import get_zone, parse_zone, zone_label
+from core.timezones import get_zone, parse_zone, search_zones, zone_label
 
 
 @dataclass(frozen=True)
@@ -250,6 +250,14 @@ class TimezoneArgs(BaseModel):
     )
 
 
+async def complete_zone(ctx: Context, prefix: str) -> list[Choice]:
+    now = ctx.app.clock.now()
+    return [
+        Choice(key, f"{key.replace('_', ' ')} · {now.astimezone(get_zone(key)):%H:%M} now")
+        for key in search_zones(prefix, MAX_COMPLETIONS)
+    ]
+
+
 def zone_news(ctx: Context, name: str) -> str:
     """The zone and the time there now: a creator sees at once whether it is the right one."""
     now = ctx.app.clock.now().astimezone(get_zone(name))
@@ -263,6 +271,7 @@ def register(reg: Registry) -> None:
         usage="/timezone [zone]",
         args=TimezoneArgs,
         parser=lambda raw: {"zone": raw.strip()},
+        complete={"zone": complete_zone},
         examples=["/timezone", "/timezone Europe/Berlin", "/timezone New York", "/timezone UTC-5"],
     )
     async def timezone_cmd(ctx: Context, args: TimezoneArgs) -> Reply:

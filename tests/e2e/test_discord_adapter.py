@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from discord.gateway import DiscordWebSocket
@@ -346,6 +347,21 @@ async def test_autocomplete_offers_the_creators_fan_handles(bot: World) -> None:
     # Another user has no fans: nothing to offer.
     other = await bot.fake.autocomplete("personalize", "handle", "", user_id=4242)
     assert (await bot.fake.wait_for_response(other)).data == {"choices": []}
+
+
+async def test_time_zone_autocompletes_and_is_set_by_slash_command(bot: World) -> None:
+    typing = await bot.fake.autocomplete("timezone", "zone", "berl")
+    response = await bot.fake.wait_for_response(typing)
+    assert response.data is not None
+    now = bot.assistant.clock.now().astimezone(ZoneInfo("Europe/Berlin"))
+    assert response.data["choices"] == [
+        {"name": f"Europe/Berlin · {now:%H:%M} now", "value": "Europe/Berlin"}
+    ]
+    [answer] = await bot.slash("timezone", {"zone": "Europe/Berlin"})
+    assert answer["content"].startswith("Time zone set: Europe/Berlin"), answer["content"]
+    account = await bot.account_id("discord", DEFAULT_USER_ID)
+    profile = await bot.assistant.store.profiles.get(account)
+    assert profile is not None and profile.timezone == "Europe/Berlin"
 
 
 async def test_autocomplete_names_the_creators_vault_files(bot: World) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.timezones import get_zone, parse_zone, zone_label
+from core.timezones import get_zone, parse_zone, search_zones, zone_label
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,19 @@ def test_unset_and_unknown_names_read_as_utc() -> None:
     assert get_zone("Mars/Olympus_Mons") is UTC and zone_label("Mars/Olympus_Mons") == "UTC"
     assert zone_label("Europe/Berlin") == "Europe/Berlin"
     assert zone_label("UTC-05:00") == "UTC-05:00"
+
+
+def test_search_offers_zones_for_what_is_being_typed() -> None:
+    assert search_zones("")[:4] == [
+        "America/New_York",
+        "America/Chicago",
+        "America/Denver",
+        "America/Los_Angeles",
+    ]
+    assert search_zones("berl") == ["Europe/Berlin"]
+    assert search_zones("york") == ["America/New_York"]  # a city's later word
+    assert search_zones("los_ang") == ["America/Los_Angeles"]
+    assert search_zones("EST") == ["America/New_York"]
+    assert search_zones("europe/", limit=3) == ["Europe/Amsterdam", "Europe/Berlin", "Europe/Kyiv"]
+    assert search_zones("zzzz") == []
+    assert all(parse_zone(key) == key for key in search_zones("america"))
