@@ -74,6 +74,11 @@ def default_user() -> str:
         return "local"
 
 
+#: Typed lines that end a terminal session (a session word, not a command: chat platforms
+#: have no session to end).
+QUIT_WORDS = frozenset({"/quit", "/exit", "/q", "quit", "exit"})
+
+
 class ConsoleChat:
     def __init__(
         self,
@@ -115,13 +120,14 @@ class ConsoleChat:
 
     async def loop(self, stdin: TextIO = sys.stdin) -> None:
         print(
-            "Huntaze — type /start to begin, /help for commands, Ctrl-D to quit.", file=self._stdout
+            "Huntaze — type /start to begin, /help for commands, /quit (or Ctrl-D) to quit.",
+            file=self._stdout,
         )
         lines = _read_lines(stdin)
         while True:
             print("\n> ", end="", file=self._stdout, flush=True)
             line = await lines.get()
-            if not line:
+            if not line or line.strip().lower() in QUIT_WORDS:
                 print(file=self._stdout)
                 return
             if line.strip():

@@ -106,7 +106,10 @@ def test_bad_input_never_shows_a_traceback(tmp_path: Path, line: str) -> None:
 
 
 def test_interactive_run_reads_typed_lines_and_numbered_buttons(tmp_path: Path) -> None:
-    script = "/profile set niches=travel platforms=instagram content_types=photo\n/ideas 1\n2\n"
+    script = (
+        "/profile set niches=travel platforms=instagram content_types=photo\n/ideas 1\n2\n"
+        "/quit\n/ideas 1\n"  # nothing after /quit is read
+    )
     proc = subprocess.run(
         [*HUNTAZE, "chat"],
         cwd=tmp_path,
@@ -118,6 +121,7 @@ def test_interactive_run_reads_typed_lines_and_numbered_buttons(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "[2] Save" in proc.stdout
     assert "Saved “" in proc.stdout  # typing 2 pressed the Save button
+    assert proc.stdout.count("[2] Save") == 1 and "I don't know" not in proc.stdout
 
 
 def test_vault_sweep_removes_a_crash_leftover_and_keeps_fresh_files(tmp_path: Path) -> None:
