@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from core.chat import Incoming
 from core.models import Account, Profile
+from core.timezones import account_timezone
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -38,6 +39,13 @@ class Context:
             self._profile = await self.app.store.profiles.get(self.account.id)
             self._profile_loaded = True
         return self._profile
+
+    async def timezone(self) -> str:
+        """The account's time zone name ("" when none: UTC), even when the stored profile is
+        unreadable (``core.timezones.account_timezone``)."""
+        if self._profile_loaded:
+            return self._profile.timezone if self._profile is not None else ""
+        return await account_timezone(self.app.store.profiles, self.account.id)
 
     def preload_profile(self, profile: Profile) -> None:
         """The profile as already read (with the account, or just saved): no second read."""

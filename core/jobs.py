@@ -28,7 +28,7 @@ from core.errors import HuntazeError
 from core.log_context import log_context
 from core.ports import BlobStore, KeyValueStore, Notifier, ProfileRepository
 from core.services.vault import SWEEP_GRACE, SweepReport, VaultService
-from core.timezones import get_zone
+from core.timezones import account_timezone, get_zone
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -257,8 +257,7 @@ async def enqueue_summaries(
     schedulers never send one summary twice."""
     ids = []
     for account_id, wanted in sorted((await summary_subscribers(kv)).items()):
-        profile = await profiles.get(account_id)
-        local = now.astimezone(get_zone(profile.timezone if profile is not None else ""))
+        local = now.astimezone(get_zone(await account_timezone(profiles, account_id)))
         if local.hour != SUMMARY_HOUR or (wanted == "weekly" and local.weekday() != 0):
             continue
         ids.append(

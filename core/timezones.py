@@ -17,7 +17,11 @@ import difflib
 import re
 from datetime import UTC, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+if TYPE_CHECKING:
+    from core.ports import ProfileRepository
 
 #: Abbreviations and region words people type, to the zone they usually mean. A fixed offset
 #: would be wrong half the year, so "EST" is New York's zone (EDT in summer).
@@ -130,6 +134,17 @@ def get_zone(name: str | None) -> tzinfo:
         return UTC
 
 
+async def account_timezone(profiles: ProfileRepository, account_id: int) -> str:
+    """The account's stored zone name ("" when none). A stored profile that no longer validates
+    reads as no zone: what only needs the account's clock (imports, /stats, the summaries'
+    scheduler) keeps working."""
+    try:
+        profile = await profiles.get(account_id)
+    except ValueError:  # pydantic's ValidationError: an unreadable stored profile
+        return ""
+    return profile.timezone if profile is not None else ""
+
+
 def zone_label(name: str | None) -> str:
     """How a stored zone is named to the creator: "UTC", "Europe/Berlin", "UTC+05:30"."""
     return name if name and get_zone(name) is not UTC else "UTC"
@@ -138,6 +153,7 @@ def zone_label(name: str | None) -> str:
 __all__ = [
     "ABBREVIATIONS",
     "COMMON",
+    "account_timezone",
     "get_zone",
     "offset_name",
     "parse_zone",

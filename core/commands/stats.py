@@ -152,11 +152,13 @@ def register(reg: Registry) -> None:
         await set_summary(ctx.app.kv, ctx.account_id, args.period)
         if args.period == "off":
             return Reply.text("Scheduled summaries are off.")
-        profile = await ctx.profile()
-        zone = zone_label(profile.timezone if profile is not None else "")
+        zone = await ctx.timezone()
         day = "every day" if args.period == "daily" else "every Monday"
-        text = f"Done — you'll get your summary {day} at 08:00 {zone}. /summary off stops it."
-        if profile is None or not profile.timezone:
+        text = (
+            f"Done — you'll get your summary {day} at 08:00 {zone_label(zone)}. "
+            "/summary off stops it."
+        )
+        if not zone:
             text += " /timezone sets your time zone."
         return Reply.text(text)
 
@@ -174,8 +176,7 @@ def register(reg: Registry) -> None:
             ctx.app.clock,
             narrator=ctx.app.narrator,
         )
-        profile = await ctx.profile()
-        zone = profile.timezone if profile is not None else ""
+        zone = await ctx.timezone()
         summary = await service.summary(ctx.account_id, args.period, zone)
         if summary is None:
             return Reply.text(NO_DATA)

@@ -86,7 +86,7 @@ from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.segments import subscription_status
-from core.timezones import get_zone
+from core.timezones import account_timezone, get_zone
 
 KINDS = ("earnings", "fans", "offers")
 CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
@@ -1395,8 +1395,7 @@ class CsvImporter:
         return report
 
     async def _zone(self, account_id: int) -> tzinfo:
-        profile = await self.store.profiles.get(account_id)
-        return get_zone(profile.timezone if profile is not None else "")
+        return get_zone(await account_timezone(self.store.profiles, account_id))
 
     async def _run(
         self,

@@ -48,6 +48,7 @@ from core.services.imports import CsvImporter
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine
 from storage.repositories import SqlStore
+from storage.tables import ProfileRow
 from tests.fakes.clock import FakeClock
 
 CATEGORIES = ("Subscription", "Tip", "Post purchase", "Message")
@@ -268,6 +269,13 @@ async def test_summaries_arrive_at_eight_on_the_creators_clock(
         await app.store.profiles.save(acct, Profile(timezone=zone))
     await set_summary(app.kv, mumbai, "daily")
     await app.store.profiles.save(mumbai, Profile(timezone="Asia/Kolkata"))
+    # A stored profile that no longer validates: UTC, and it stops no one else's summary.
+    broken = await account(app, "broken")
+    await set_summary(app.kv, broken, "daily")
+    store = app.store
+    assert isinstance(store, SqlStore)
+    async with store.sessions() as session, session.begin():
+        session.add(ProfileRow(account_id=broken, data={"niches": 3}, updated_at=app.clock.now()))
 
     async def due(hour: int, day: int = 23) -> list[str]:
         when = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
@@ -276,13 +284,13 @@ async def test_summaries_arrive_at_eight_on_the_creators_clock(
     # Monday 23 November: 08:00 in Berlin is 07:00 UTC (winter time), in New York 13:00 UTC;
     # in Mumbai (UTC+05:30) the 02:00 UTC run is at 07:30, the 03:00 one at 08:30.
     assert await due(7) == [f"summary-weekly-20261123-{berlin}"]
-    assert await due(8) == []
+    assert await due(8) == [f"summary-daily-20261123-{broken}"]
     assert await due(13) == [f"summary-weekly-20261123-{new_york}"]
     assert await due(2) == []
     assert await due(3) == [f"summary-daily-20261123-{mumbai}"]
     assert await due(13, day=22) == []  # Sunday 08:00 in New York: no weekly summary
     await asyncio.wait_for(queue.join(), 30)
-    assert sorted(a for a, _ in notifier.sent) == sorted([berlin, new_york, mumbai])
+    assert sorted(a for a, _ in notifier.sent) == sorted([berlin, new_york, mumbai, broken])
 
 
 async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(

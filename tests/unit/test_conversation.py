@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from core.app import Assistant
+from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from storage.tables import ProfileRow
 from tests.unit.conftest import Chat
@@ -196,3 +197,9 @@ async def test_an_unreadable_stored_profile_fails_only_the_commands_that_use_it(
     assert "Your plan: Free" in (await chat.say("/plan")).plain_text
     ideas = await chat.say("/ideas")  # reads the profile: fails as it did, with a reference
     assert "Something went wrong" in ideas.plain_text and "ref" in ideas.plain_text
+    # What only needs the account's clock reads it as having no time zone (UTC).
+    importer = CsvImporter(store, assistant.clock)
+    report = await importer.import_csv(account.id, "e.csv", b"date,amount\n2026-11-20 21:00,5\n")
+    assert "1 new transactions added" in report
+    stats = (await chat.say("/stats all")).plain_text
+    assert "Revenue $5.00" in stats and "best hour 21:00–22:00 UTC" in stats
