@@ -291,6 +291,7 @@ class Transaction:
     category: str  # subscription | tip | ppv | message | referral | other
     fan_handle: str = ""  # normalised ("" when the export has no fan)
     external_id: str = ""
+    aggregate: bool = False  # a total of several payments (a daily breakdown), not one payment
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,8 @@ class RevenueBucket:
     category: str
     currency: str
     amount: Decimal
-    count: int
+    count: int  # rows: transactions, or totals when ``aggregate``
+    aggregate: bool = False  # totals of several payments (``Transaction.aggregate``)
 
 
 @dataclass(frozen=True)

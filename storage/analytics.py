@@ -112,6 +112,7 @@ class SqlEarningsRepository:
                         r.category,
                         r.fan_handle,
                         r.external_id,
+                        r.aggregate,
                         created,
                     )
                 )
@@ -167,12 +168,13 @@ class SqlEarningsRepository:
                         t.hour,
                         t.category,
                         t.currency,
+                        t.aggregate,
                         func.sum(t.amount_cents),
                         func.count(),
                     )
                     .where(scope)
-                    .group_by(t.day, t.hour, t.category, t.currency)
-                    .order_by(t.day, t.hour, t.category, t.currency)
+                    .group_by(t.day, t.hour, t.category, t.currency, t.aggregate)
+                    .order_by(t.day, t.hour, t.category, t.currency, t.aggregate)
                 )
             ).all()
         return [
@@ -183,8 +185,9 @@ class SqlEarningsRepository:
                 currency=currency,
                 amount=from_cents(total),
                 count=int(count),
+                aggregate=bool(aggregate),
             )
-            for day, hour, category, currency, total, count in rows
+            for day, hour, category, currency, aggregate, total, count in rows
         ]
 
     async def fan_spend(
@@ -270,7 +273,7 @@ def _as_utc(value: Any) -> datetime:
 
 _TX_COLUMNS = (
     "account_id", "row_key", "occurred_at", "day", "hour", "amount_cents", "currency",
-    "category", "fan_handle", "external_id", "created_at",
+    "category", "fan_handle", "external_id", "aggregate", "created_at",
 )  # fmt: skip
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",

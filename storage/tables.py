@@ -351,6 +351,8 @@ class TransactionRow(Base):
     day: Mapped[date] = mapped_column(Date)
     hour: Mapped[int] = mapped_column(Integer)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # a total of several payments (a daily breakdown's category), not one payment
+    aggregate: Mapped[bool] = mapped_column(Boolean, server_default=false())
     currency: Mapped[str] = mapped_column(String(3))
     category: Mapped[str] = mapped_column(String(16))
     fan_handle: Mapped[str] = mapped_column(String(255), server_default=text("''"))

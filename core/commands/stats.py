@@ -75,9 +75,12 @@ def render(s: StatsSummary, narrative: str) -> str:
             )
         else:
             head += f" (nothing the {PERIODS[s.period]} days before)"
-    head += f" · {s.transactions:,} transactions"
+    if s.transactions:
+        head += f" · {s.transactions:,} transactions"
     if s.average is not None:
         head += f" · avg {m(s.average)}"
+    if s.category_totals:
+        head += " · from daily totals" if not s.transactions else " (and daily totals)"
     lines.append(head)
     if s.by_category:
         parts = []

@@ -15,7 +15,9 @@ account's *main currency* in the period — the one with the most revenue — an
 other currency are listed beside them.
 
 Figures (main currency, period ``[start, end)``):
-- revenue (refunds, negative, included), transactions, paying fans, average per transaction;
+- revenue (refunds, negative, included), transactions, paying fans, average per transaction
+  (over single payments: the categories of a daily earnings breakdown are totals, counted
+  apart as ``category_totals``);
 - change against the previous period of the same length (None when it had no revenue);
 - revenue by category with shares, and the change of each category;
 - the top 10% of paying fans (at least one fan) and their share of the revenue fans brought
@@ -118,10 +120,11 @@ class StatsSummary:
     weekday_revenue: list[Decimal] = field(default_factory=list)  # Monday first, totals
     weekday_average: list[Decimal] = field(default_factory=list)  # per occurrence in the period
     timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
+    category_totals: int = 0  # entries that are totals of several payments (daily breakdowns)
 
     @property
     def empty(self) -> bool:
-        return self.transactions == 0
+        return self.transactions == 0 and self.category_totals == 0
 
     def facts(self) -> dict[str, Any]:
         """JSON-able figures (what a narrator may use, and the reply's ``result``)."""
@@ -175,7 +178,9 @@ def compute_summary(
         totals[b.currency] += b.amount
     mine = [b for b in current if b.currency == currency]
     revenue = sum((b.amount for b in mine), ZERO)
-    transactions = sum(b.count for b in mine)
+    single = [b for b in mine if not b.aggregate]
+    transactions = sum(b.count for b in single)
+    category_totals = sum(b.count for b in mine if b.aggregate)
 
     prev_revenue: Decimal | None = None
     prev_transactions: int | None = None
@@ -183,7 +188,7 @@ def compute_summary(
     if previous is not None:
         prev_mine = [b for b in previous if b.currency == currency]
         prev_revenue = sum((b.amount for b in prev_mine), ZERO)
-        prev_transactions = sum(b.count for b in prev_mine)
+        prev_transactions = sum(b.count for b in prev_mine if not b.aggregate)
         for b in prev_mine:
             prev_by_category[b.category] += b.amount
     change = None
@@ -236,11 +241,11 @@ def compute_summary(
         for i in range(7)
     ]
     best_weekday = best_weekday_avg = None
-    if transactions:
+    if mine:
         best = max(range(7), key=lambda i: (averages[i], -i))
         best_weekday, best_weekday_avg = WEEKDAYS[best], averages[best]
     best_hour = best_hour_revenue = None
-    if transactions and has_times:
+    if mine and has_times:
         best_hour = max(range(24), key=lambda h: (hour_total[h], -h))
         best_hour_revenue = hour_total[best_hour]
 
@@ -265,7 +270,11 @@ def compute_summary(
         previous_revenue=prev_revenue,
         previous_transactions=prev_transactions,
         change=change,
-        average=(revenue / transactions).quantize(Decimal("0.01")) if transactions else None,
+        average=(
+            (sum((b.amount for b in single), ZERO) / transactions).quantize(Decimal("0.01"))
+            if transactions
+            else None
+        ),
         by_category=categories,
         paying_fans=len(spend),
         previous_paying_fans=prev_paying,
@@ -284,6 +293,7 @@ def compute_summary(
         weekday_revenue=weekday_total,
         weekday_average=averages,
         timezone=zone_label(timezone),
+        category_totals=category_totals,
     )
 
 
@@ -325,7 +335,8 @@ def rule_narrative(s: StatsSummary) -> str:
     elif s.previous_revenue is not None:
         out.append(f"Revenue was {m(s.revenue)}; there is nothing to compare with before that.")
     else:
-        out.append(f"Revenue was {m(s.revenue)} over {s.transactions:,} transactions.")
+        over = f" over {s.transactions:,} transactions" if not s.category_totals else ""
+        out.append(f"Revenue was {m(s.revenue)}{over}.")
     if s.by_category and s.by_category[0].share is not None:
         top = s.by_category[0]
         out.append(

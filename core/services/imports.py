@@ -143,6 +143,7 @@ class ImportReport:
     updated: int = 0  # fans whose stored values changed; transactions moved to a new clock
     unchanged: int = 0  # rows already imported (or fans already up to date)
     removed: int = 0  # transactions imported before that the file shows as refunded/failed
+    by_category: bool = False  # a breakdown: each entry is a category's total for its row
     bad_count: int = 0
     bad: list[BadRow] = field(default_factory=list)  # the first MAX_BAD_KEPT
     notes: list[str] = field(default_factory=list)
@@ -170,7 +171,9 @@ class ImportReport:
                 f"{self.unchanged:,} already up to date."
             )
         else:
-            noun = "transactions" if self.kind == "earnings" else "offer rows"
+            noun = "offer rows"
+            if self.kind == "earnings":
+                noun = "category totals" if self.by_category else "transactions"
             moved = f"{self.updated:,} moved to your time zone, " if self.updated else ""
             lines.append(
                 f"{self.added:,} new {noun} added, {moved}"
@@ -207,6 +210,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "by_category": self.by_category,
             "bad_count": self.bad_count,
             "bad": [{"line": b.line, "reason": b.reason} for b in self.bad],
             "notes": list(self.notes),
@@ -1181,7 +1185,7 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
         currency = ctx.currency(currency_raw, from_amount)
         parts += amount
         key = ctx.key(when, f"tx|{wall_timestamp(when)}|{amount}|{currency}|{category}|")
-        out.append(Transaction(key, ctx.local(when), amount, currency, category, "", ""))
+        out.append(Transaction(key, ctx.local(when), amount, currency, category, aggregate=True))
     total_raw = ctx.cell(row, "amount") if ctx.ix_amount not in ctx.breakdown else ""
     if total_raw:
         total, _ = ctx.money(total_raw, "total")
@@ -1477,6 +1481,7 @@ class CsvImporter:
             else:
                 del columns["fee"]  # the amount is net already (or there is none)
         if breakdown:
+            report.by_category = True
             named = ", ".join(headers[i].strip() for i in breakdown)
             report.notes.append(
                 f"Read as earnings by category ({named[:200]}): one entry per category and row."

@@ -161,6 +161,28 @@ def test_no_times_in_the_export_means_no_best_hour() -> None:
     assert s.best_hour is None and s.best_weekday == "Tuesday"
 
 
+def test_daily_category_totals_are_revenue_but_not_transactions() -> None:
+    from core.commands.stats import render
+    from core.ports import RevenueBucket
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    end = datetime(2026, 11, 8, tzinfo=UTC)
+    totals = [
+        RevenueBucket(date(2026, 11, 3), 0, "subscription", "USD", D("120"), 1, aggregate=True),
+        RevenueBucket(date(2026, 11, 3), 0, "tip", "USD", D("45"), 1, aggregate=True),
+    ]
+    only = compute_summary("7d", start, end, totals, [], [], [])
+    assert (only.revenue, only.transactions, only.category_totals) == (D("165"), 0, 2)
+    assert not only.empty and only.average is None and only.best_weekday == "Tuesday"
+    shown = render(only, "")
+    assert "Revenue **$165.00** (nothing the 7 days before) · from daily totals\n" in shown
+    # Single payments beside them: counted, and the average is theirs alone.
+    single = [RevenueBucket(date(2026, 11, 4), 21, "tip", "USD", D("10"), 2)]
+    mixed = compute_summary("7d", start, end, totals + single, [], [], [])
+    assert (mixed.revenue, mixed.transactions, mixed.average) == (D("175"), 2, D("5.00"))
+    assert "· 2 transactions · avg $5.00 (and daily totals)" in render(mixed, "")
+
+
 def test_money_and_change_formats() -> None:
     assert format_money(D("1234.5"), "USD") == "$1,234.50"
     assert format_money(D("-12"), "EUR") == "-€12.00"

@@ -615,6 +615,8 @@ async def test_an_earnings_breakdown_by_category_column(store: SqlStore, clock: 
         (4, "tip", 500),
         (4, "other", 250),
     }
+    assert all(t.aggregate for t in await transactions(store, alice))  # totals, not payments
+    assert "10 new category totals added" in report.text()
     again = await run(store, clock, alice, "earnings.csv", data)
     assert (again.added, again.unchanged) == (0, 10)
     assert await transactions(store, bob) == []
