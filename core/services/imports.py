@@ -18,7 +18,8 @@ How a file is read
   ``Net``/``Amount``/``Earnings``, ``Type``/``Category``, ``Fan``/``Username``...); the
   delimiter (``,`` ``;`` tab ``|``) is sniffed from that line.
 - **Kinds**: *offers* (price, sent, bought [+ date, type]), *earnings* (date, amount [+ currency,
-  category, fan, transaction id, status]) and *fans* (handle [+ name, tier, total spent, last
+  category, fan, transaction id, status]; both with the time of day in the date or in a
+  ``Time`` column of its own) and *fans* (handle [+ name, tier, total spent, last
   active, tags, notes, subscription status or end date]; a subscriber list's "Status: Active /
   Expired" is the subscription status, not the tier). Words in the file name break ties
   (``fans.csv``, ``ppv_offers.csv``; platform names such as ``fansly.csv`` or ``onlyfans.csv``
@@ -322,9 +323,15 @@ _DATE = [
     "created_at", "created_on", "created_date", "transaction_date", "payment_date", "paid_at",
     "paid_on", "day", "date_utc", "sent_at", "sent_on", "offer_date",
 ]  # fmt: skip
+#: A time of day in a column of its own, beside the date ("Date, Time, Amount").
+_TIME_OF_DAY = [
+    "time", "time_utc", "time_of_day", "local_time", "transaction_time", "payment_time",
+    "sent_time",
+]  # fmt: skip
 SPECS: dict[str, dict[str, list[str]]] = {
     "earnings": {
         "date": _DATE,
+        "time": _TIME_OF_DAY,
         "amount": [
             "net", "net_amount", "amount", "earnings", "net_earnings", "net_earning", "total",
             "sum", "value", "revenue", "income", "gross", "gross_amount", "price",
@@ -384,6 +391,7 @@ SPECS: dict[str, dict[str, list[str]]] = {
     },
     "offers": {
         "date": _DATE,
+        "time": _TIME_OF_DAY,
         "price": ["price", "ppv_price", "offer_price", "unit_price", "cost", "amount"],
         "sent": [
             "sent", "offered", "offers", "recipients", "sent_to", "messages_sent", "delivered",
@@ -982,7 +990,7 @@ def split_description(raw: str) -> tuple[str, str]:
 
 _FIELDS = (
     "date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind",
-    "status", "description", "fee",
+    "status", "description", "fee", "time",
 )  # fmt: skip
 _CACHE_LIMIT = 50_000
 
@@ -1016,6 +1024,7 @@ class _Context:
         self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
         self.ix_kind, self.ix_status = ix["kind"], ix["status"]
         self.ix_description, self.ix_fee = ix["description"], ix["fee"]
+        self.ix_time = ix["time"]
 
     def warn(self, key: str, line: int) -> None:
         self.warn_count[key] = self.warn_count.get(key, 0) + 1
@@ -1041,6 +1050,16 @@ class _Context:
         if value > self.future:
             raise _RowError(f"{what} “{raw[:40]}” is in the future")
         return value
+
+    def moment(self, row: list[str]) -> datetime:
+        """The row's date, with the time of day from a column of its own when the file has
+        one and the date cell gives none."""
+        raw = self.cell(row, "date")
+        if self.ix_time >= 0 and raw and ":" not in raw:
+            clock = self.cell(row, "time")
+            if clock:
+                raw = f"{raw} {clock}"
+        return self.when(raw)
 
     def local(self, when: datetime) -> datetime:
         """``when`` on the account's clock: the stored day and hour of a transaction."""
@@ -1134,8 +1153,7 @@ _CENT = Decimal("0.01")
 
 def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     n = len(row)
-    i = ctx.ix_date
-    when = ctx.when(row[i].strip() if i < n else "")
+    when = ctx.moment(row)
     i = ctx.ix_amount
     amount, from_amount = ctx.money(row[i].strip() if i < n else "", "amount")
     i = ctx.ix_fee
@@ -1171,7 +1189,7 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
 def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transaction]:
     """One row of a per-category breakdown: a transaction per category with money in it
     (keyed as a one-category row of the same day, amount and currency would be)."""
-    when = ctx.when(ctx.cell(row, "date"))
+    when = ctx.moment(row)
     currency_raw = ctx.cell(row, "currency")
     out: list[Transaction] = []
     parts = Decimal("0")
@@ -1195,7 +1213,7 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
 
 
 def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord | list[OfferRecord]:
-    when = ctx.when(ctx.cell(row, "date"))
+    when = ctx.moment(row)
     price_raw = ctx.cell(row, "price")
     if price_raw.lower() == "free":
         price, from_amount = Decimal("0"), ""

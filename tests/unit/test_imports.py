@@ -153,6 +153,33 @@ def test_parse_datetime_reads_times_without_an_offset_on_the_accounts_clock() ->
         )
 
 
+async def test_a_time_of_day_in_a_column_of_its_own(store: SqlStore, clock: FakeClock) -> None:
+    # "Date, Time, Amount": the time was ignored, every payment at midnight, no best hour.
+    acct = await account(store)
+    data = (
+        b"Date,Time,Amount,Fan\n"
+        b"2026-11-20,21:30,10.00,@a\n"
+        b"11/21/2026,9:05 PM,5.00,@b\n"
+        b"2026-11-22 08:15,23:59,7.00,@c\n"  # the date cell has its time: the column is not used
+        b"2026-11-23,,4.00,@d\n"  # no time: the date alone
+    )
+    report = await run(store, clock, acct, "earnings.csv", data)
+    assert (report.kind, report.added, report.bad) == ("earnings", 4, [])
+    got = [(r.day.day, r.hour, r.occurred_at.minute) for r in await transactions(store, acct)]
+    assert got == [(20, 21, 30), (21, 21, 5), (22, 8, 15), (23, 0, 0)]
+    # A file whose only time column holds the whole moment still reads it as the date.
+    other = await account(store, "bob")
+    whole = b"Time,Amount\n2026-11-20 21:30,10.00\n"
+    assert (await run(store, clock, other, "earnings.csv", whole)).added == 1
+    assert [r.hour for r in await transactions(store, other)] == [21]
+    # Offers too.
+    offers = b"Date,Time,Price,Sent,Bought\n2026-11-20,20:00,9.99,100,7\n"
+    assert (await run(store, clock, acct, "ppv_offers.csv", offers)).added == 1
+    async with store.sessions() as session:
+        offered = await session.scalar(select(OfferRow.offered_at))
+    assert offered is not None and offered.hour == 20
+
+
 async def test_a_new_time_zone_moves_reimported_rows_of_that_account_only(
     store: SqlStore, clock: FakeClock
 ) -> None:
