@@ -140,6 +140,13 @@ class Flaky:
         await env.notifier.notify(int(payload["account_id"]), "flaky job done")
 
 
+def local_queue(app: Assistant, tmp_path: Path) -> tuple[RecordingNotifier, LocalJobQueue]:
+    """The embedded default's queue on ``app``, and the notifier that records what it sent."""
+    notifier = RecordingNotifier()
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    return notifier, LocalJobQueue(JobRunner(app, notifier), dead, app.clock)
+
+
 def runner_with(app: Assistant, notifier: RecordingNotifier, flaky: Flaky) -> JobRunner:
     runner = JobRunner(app, notifier)
     runner.specs["flaky"] = JobSpec("flaky", flaky, attempts=3, backoff=0.01, max_backoff=0.05)
@@ -200,10 +207,7 @@ async def test_unknown_job_is_refused_at_enqueue(app: Assistant, tmp_path: Path)
 async def test_big_csv_import_runs_in_the_background_with_progress(
     app: Assistant, tmp_path: Path
 ) -> None:
-    notifier = RecordingNotifier()
-    queue = LocalJobQueue(
-        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
-    )
+    notifier, queue = local_queue(app, tmp_path)
     acct = await account(app)
     data, total = export_csv(4000)
     answer = await enqueue_import(app, queue, acct, attachment("earnings.csv", data))
@@ -231,10 +235,7 @@ async def test_big_csv_import_runs_in_the_background_with_progress(
 async def test_summaries_are_queued_once_per_subscriber_and_period(
     app: Assistant, tmp_path: Path
 ) -> None:
-    notifier = RecordingNotifier()
-    queue = LocalJobQueue(
-        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
-    )
+    notifier, queue = local_queue(app, tmp_path)
     mia, zoe, ann = await account(app, "mia"), await account(app, "zoe"), await account(app, "ann")
     await set_summary(app.kv, mia, "weekly")
     await set_summary(app.kv, zoe, "daily")
@@ -259,10 +260,7 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
 async def test_summaries_arrive_at_eight_on_the_creators_clock(
     app: Assistant, tmp_path: Path
 ) -> None:
-    notifier = RecordingNotifier()
-    queue = LocalJobQueue(
-        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
-    )
+    notifier, queue = local_queue(app, tmp_path)
     berlin, new_york, mumbai = [await account(app, n) for n in ("berlin", "ny", "mumbai")]
     for acct, zone in ((berlin, "Europe/Berlin"), (new_york, "America/New_York")):
         await set_summary(app.kv, acct, "weekly")
@@ -298,10 +296,7 @@ async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(
 ) -> None:
     from core.ports import FanPatch
 
-    notifier = RecordingNotifier()
-    queue = LocalJobQueue(
-        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
-    )
+    notifier, queue = local_queue(app, tmp_path)
     acct = await account(app)
     patches = [
         FanPatch(f"fan{i}", {"name": f"Fan{i}", "tier": "vip" if i % 2 else "regular"})
@@ -614,10 +609,7 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
 async def test_a_big_csv_sent_in_chat_goes_to_the_queue(app: Assistant, tmp_path: Path) -> None:
     from core.chat import ExternalUser, Incoming
 
-    notifier = RecordingNotifier()
-    queue = LocalJobQueue(
-        JobRunner(app, notifier), FileDeadLetters(tmp_path / "dead.json"), app.clock
-    )
+    notifier, queue = local_queue(app, tmp_path)
     app.jobs = queue
     data, total = export_csv(50_000, every_minutes=1)  # > BACKGROUND_IMPORT_BYTES
     assert len(data) > 2 * 1024 * 1024
