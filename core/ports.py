@@ -378,19 +378,15 @@ class PriceTestState:
 
 
 class EarningsRepository(Protocol):
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> int:
-        """Insert the rows whose ``row_key`` is new; returns how many were inserted."""
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int]:
+        """Insert the rows whose ``row_key`` is new, and give the stored ones the times of
+        ``rows`` where they differ (a re-import read on another clock: the account's time zone
+        changed); returns ``(inserted, moved)``."""
         ...
 
     async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
         """Delete the account's transactions with these keys (refunded since they were
         imported); returns how many there were."""
-        ...
-
-    async def move(self, account_id: int, rows: Sequence[Transaction]) -> int:
-        """Give the account's stored transactions with these keys the times of ``rows`` (a
-        re-import read on another clock: the account's time zone changed); returns how many
-        moved. Keys the account does not have are ignored."""
         ...
 
     async def buckets(

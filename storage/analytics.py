@@ -26,10 +26,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    update,
+    type_coerce,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
 from core.errors import NotFound
 from core.models import Fan
@@ -89,10 +90,11 @@ class SqlEarningsRepository:
         self._db = db
         self._clock = clock
 
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> int:
-        """Insert the rows whose row_key is new (one transaction); returns how many."""
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int]:
+        """Insert the rows whose row_key is new and move the stored ones whose time differs
+        (one transaction); returns ``(inserted, moved)``."""
         if not rows:
-            return 0
+            return 0, 0
         async with self._db.transaction() as session:
             pg = self._db.dialect == "postgresql"
             ts = _timestamp_param(pg)
@@ -116,30 +118,9 @@ class SqlEarningsRepository:
                         created,
                     )
                 )
-            return await _insert_new(session, pg, TransactionRow, account_id, _TX_COLUMNS, params)
-
-    async def move(self, account_id: int, rows: Sequence[Transaction]) -> int:
-        t = TransactionRow
-        wanted = {r.row_key: _placement(r.occurred_at) for r in rows}
-        moved = 0
-        async with self._db.transaction() as session:
-            for chunk in _chunks(list(wanted), _KEY_CHUNK):
-                stored = await session.execute(
-                    select(t.row_key, t.occurred_at, t.day, t.hour).where(
-                        t.account_id == account_id, t.row_key.in_(chunk)
-                    )
-                )
-                for key, at, day, hour in stored:
-                    place = wanted[key]
-                    if (at, _as_date(day), int(hour)) == place:
-                        continue
-                    await session.execute(
-                        update(t)
-                        .where(t.account_id == account_id, t.row_key == key)
-                        .values(occurred_at=place[0], day=place[1], hour=place[2])
-                    )
-                    moved += 1
-        return moved
+            return await _insert_new(
+                session, pg, TransactionRow, account_id, _TX_COLUMNS, params, _TX_PLACEMENT
+            )
 
     async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
         if not row_keys:
@@ -275,6 +256,9 @@ _TX_COLUMNS = (
     "account_id", "row_key", "occurred_at", "day", "hour", "amount_cents", "currency",
     "category", "fan_handle", "external_id", "aggregate", "created_at",
 )  # fmt: skip
+#: The columns of a stored transaction a re-import may change: its time, when the account's
+#: time zone changed since (``core.services.imports``: keys do not depend on it).
+_TX_PLACEMENT = ("occurred_at", "day", "hour")
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
     "source", "created_at",
@@ -312,49 +296,64 @@ async def _insert_new(
     account_id: int,
     columns: tuple[str, ...],
     params: list[tuple[Any, ...]],
-) -> int:
+    refresh: tuple[str, ...] = (),
+) -> tuple[int, int]:
     """Insert the rows (``columns`` order, ``row_key`` second) whose key the account does not
-    have yet; returns how many.
+    have yet, and set the ``refresh`` columns of the stored ones where they differ; returns
+    ``(inserted, refreshed)``.
 
-    The stored keys are looked up first (one indexed ``IN`` query per chunk) and only the
-    others are sent, in one driver-level executemany with ``ON CONFLICT DO NOTHING``: a
-    re-import writes nothing, and a concurrent import of the same rows cannot fail (at worst
-    the count includes rows the other import won). The driver-level path skips SQLAlchemy's
-    per-row parameter processing — imports write hundreds of thousands of rows — so callers
-    pass values already converted as the column types would (``_timestamp_param``, ISO dates
-    on SQLite).
+    The stored keys (and ``refresh`` values) are looked up first (one indexed ``IN`` query per
+    chunk) and only the new rows are sent, in one driver-level executemany with ``ON CONFLICT
+    DO NOTHING``: a re-import writes nothing, and a concurrent import of the same rows cannot
+    fail (at worst the count includes rows the other import won). The driver-level path skips
+    SQLAlchemy's per-row parameter processing — imports write hundreds of thousands of rows —
+    so callers pass values already converted as the column types would (``_timestamp_param``,
+    ISO dates on SQLite), and stored values are compared as the driver returns them.
     """
     table = model.__table__
-    existing: set[str] = set()
+    at = [columns.index(c) for c in refresh]
+    wanted = [table.c.row_key, *(type_coerce(table.c[c], NullType()) for c in refresh)]
+    existing: dict[str, tuple[Any, ...]] = {}
     keys = list(dict.fromkeys(p[1] for p in params))
     for chunk in _chunks(keys, _KEY_CHUNK):
-        existing.update(
-            await session.scalars(
-                select(table.c.row_key).where(
-                    table.c.account_id == account_id, table.c.row_key.in_(chunk)
-                )
-            )
+        stored = await session.execute(
+            select(*wanted).where(table.c.account_id == account_id, table.c.row_key.in_(chunk))
         )
+        for row in stored:
+            existing[row[0]] = tuple(row[1:])
     fresh: dict[str, tuple[Any, ...]] = {}
+    changed: dict[str, tuple[Any, ...]] = {}
     for p in params:
-        if p[1] not in existing:
+        now = existing.get(p[1])
+        if now is None:
             fresh.setdefault(p[1], p)
+        elif refresh and now != (values := tuple(p[i] for i in at)):
+            changed.setdefault(p[1], (*values, account_id, p[1]))
+    connection = await session.connection()
+    if changed:
+        n = len(refresh)
+        marks = [f"${i}" if pg else "?" for i in range(1, n + 3)]
+        sets = ", ".join(f"{c} = {m}" for c, m in zip(refresh, marks, strict=False))
+        sql = (
+            f"UPDATE {table.name} SET {sets} "
+            f"WHERE account_id = {marks[n]} AND row_key = {marks[n + 1]}"
+        )
+        await connection.exec_driver_sql(sql, list(changed.values()))
     if not fresh:
-        return 0
+        return 0, len(changed)
     if pg:
-        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        marks_in = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     else:
-        marks = ", ".join("?" for _ in columns)
+        marks_in = ", ".join("?" for _ in columns)
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks_in}) "
         "ON CONFLICT (account_id, row_key) DO NOTHING"
     )
-    connection = await session.connection()
     try:
         await connection.exec_driver_sql(sql, list(fresh.values()))
     except IntegrityError as error:
         raise NotFound("That account does not exist.") from error
-    return len(fresh)
+    return len(fresh), len(changed)
 
 
 # ---------------------------------------------------------------- offers
@@ -400,7 +399,8 @@ class SqlOfferRepository:
                 )
                 for r in rows
             ]
-            return await _insert_new(session, pg, OfferRow, account_id, _OFFER_COLUMNS, params)
+            added, _ = await _insert_new(session, pg, OfferRow, account_id, _OFFER_COLUMNS, params)
+            return added
 
     async def list(
         self, account_id: int, kind: str, since: datetime | None = None

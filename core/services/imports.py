@@ -62,7 +62,7 @@ the same file (two identical $5 tips on one day stay two). The key is unique per
 importing the same file again — or an overlapping export — inserts nothing new. Keys are made
 of the time as written (``wall_timestamp``), so they stay the same when the account's time zone
 changes; a re-import then moves the transactions it already has onto the new clock
-(``EarningsRepository.move``). Fans are upserted by handle, writing only the columns the file
+(``EarningsRepository.add_many``). Fans are upserted by handle, writing only the columns the file
 has, and only when something changed.
 """
 
@@ -842,7 +842,7 @@ def wall_timestamp(when: datetime) -> float:
     """A ``parse_datetime`` result as written in the export, in Unix seconds (a time without an
     offset read as if UTC): what row keys are made of, so they do not depend on the account's
     time zone."""
-    return when.replace(tzinfo=UTC).timestamp()
+    return (when if when.tzinfo is UTC else when.replace(tzinfo=UTC)).timestamp()
 
 
 def normalise_category(raw: str) -> str | None:
@@ -1063,7 +1063,7 @@ class _Context:
 
     def local(self, when: datetime) -> datetime:
         """``when`` on the account's clock: the stored day and hour of a transaction."""
-        return when.astimezone(self.zone)
+        return when if when.tzinfo is self.zone else when.astimezone(self.zone)
 
     def money(self, raw: str, what: str) -> tuple[Decimal, str]:
         if not raw:
@@ -1126,16 +1126,17 @@ class _Context:
                 self.fans[raw] = handle
         return handle
 
-    def key(self, when: datetime, content: str) -> str:
-        """A row key: the time (hex seconds, so keys of an export sorted by time are nearly
-        sequential and the unique index stays cache-friendly) + a digest of the content and of
-        its occurrence number among identical rows of this file."""
+    def key(self, stamp: float, content: str) -> str:
+        """A row key: the time as written (``wall_timestamp``, in hex seconds, so keys of an
+        export sorted by time are nearly sequential and the unique index stays cache-friendly)
+        + a digest of the content and of its occurrence number among identical rows of this
+        file."""
         digest = hashlib.blake2b(content.encode(), digest_size=16).digest()
         n = self.seen.get(digest, 0)
         self.seen[digest] = n + 1
         if n:
             digest = hashlib.blake2b(digest + f"#{n}".encode(), digest_size=16).digest()
-        return f"{max(0, int(wall_timestamp(when))):010x}{digest.hex()[:22]}"
+        return f"{max(0, int(stamp)):010x}{digest.hex()[:22]}"
 
     def external(self, row: list[str], line: int) -> str:
         i = self.ix_id
@@ -1179,7 +1180,8 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     if ext:
         key = hashlib.blake2b(f"id|{ext}".encode(), digest_size=16).hexdigest()
     else:
-        key = ctx.key(when, f"tx|{wall_timestamp(when)}|{amount}|{currency}|{category}|{fan}")
+        stamp = wall_timestamp(when)
+        key = ctx.key(stamp, f"tx|{stamp}|{amount}|{currency}|{category}|{fan}")
     i = ctx.ix_status
     if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
         raise _NotEarned(key)
@@ -1202,7 +1204,8 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
             continue
         currency = ctx.currency(currency_raw, from_amount)
         parts += amount
-        key = ctx.key(when, f"tx|{wall_timestamp(when)}|{amount}|{currency}|{category}|")
+        stamp = wall_timestamp(when)
+        key = ctx.key(stamp, f"tx|{stamp}|{amount}|{currency}|{category}|")
         out.append(Transaction(key, ctx.local(when), amount, currency, category, aggregate=True))
     total_raw = ctx.cell(row, "amount") if ctx.ix_amount not in ctx.breakdown else ""
     if total_raw:
@@ -1248,10 +1251,9 @@ def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord | list[Offer
     if ext:
         key = hashlib.blake2b(f"offer|{ext}".encode(), digest_size=16).hexdigest()
     else:
+        stamp = wall_timestamp(when)
         key = ctx.key(
-            when,
-            f"offer|{wall_timestamp(when)}|{kind}|{price}|{currency}|{counts['sent']}"
-            f"|{counts['bought']}",
+            stamp, f"offer|{stamp}|{kind}|{price}|{currency}|{counts['sent']}|{counts['bought']}"
         )
     return OfferRecord(
         row_key=key,
@@ -1645,9 +1647,8 @@ class CsvImporter:
         self, account_id: int, kind: str, batch: list[Any], report: ImportReport
     ) -> None:
         if kind == "earnings":
-            added = await self.store.earnings.add_many(account_id, batch)
-            # Rows imported before: on another clock when the time zone changed since.
-            moved = await self.store.earnings.move(account_id, batch) if added < len(batch) else 0
+            # Rows imported before move when read on another clock (the time zone changed).
+            added, moved = await self.store.earnings.add_many(account_id, batch)
             report.added += added
             report.updated += moved
             report.unchanged += len(batch) - added - moved
