@@ -14,9 +14,9 @@ from core.errors import UsageError
 from core.jobs import set_summary
 from core.services.analytics import (
     CATEGORY_LABELS,
-    PERIODS,
     AnalyticsService,
     StatsSummary,
+    before_words,
     format_change,
     format_money,
     period_words,
@@ -24,8 +24,9 @@ from core.services.analytics import (
 from core.services.charts import stats_chart
 from core.timezones import zone_label
 
-Period = Literal["7d", "30d", "90d", "all"]
+Period = Literal["today", "yesterday", "7d", "30d", "90d", "all"]
 _PERIOD_WORDS = {
+    "today": "today", "now": "today", "yesterday": "yesterday", "yday": "yesterday",
     "7": "7d", "7d": "7d", "week": "7d", "1w": "7d", "w": "7d",
     "30": "30d", "30d": "30d", "month": "30d", "1m": "30d", "m": "30d",
     "90": "90d", "90d": "90d", "quarter": "90d", "3m": "90d", "q": "90d",
@@ -38,7 +39,7 @@ NO_DATA = (
 
 
 class StatsArgs(BaseModel):
-    period: Period = Field("30d", description="7d, 30d, 90d or all")
+    period: Period = Field("30d", description="today, yesterday, 7d, 30d, 90d or all")
 
 
 def parse_stats(raw: str) -> dict[str, Any]:
@@ -50,7 +51,8 @@ def parse_stats(raw: str) -> dict[str, Any]:
     period = _PERIOD_WORDS.get(joined)
     if period is None:
         raise UsageError(
-            f"“{escape_markup(raw.strip())}” is not a period: use 7d, 30d, 90d or all."
+            f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, 7d, 30d, "
+            "90d or all."
         )
     return {"period": period}
 
@@ -59,10 +61,10 @@ def render(s: StatsSummary, narrative: str) -> str:
     m = lambda v: format_money(v, s.currency)  # noqa: E731
     first_day = s.daily[0][0] if s.daily else s.start.date()
     last_day = s.daily[-1][0] if s.daily else s.end.date()
-    lines = [
-        f"**Earnings — {period_words(s.period)}** ({first_day:%b %d, %Y} – {last_day:%b %d, %Y}, "
-        f"{s.timezone})"
-    ]
+    days = f"{first_day:%b %d, %Y}"
+    if last_day != first_day:
+        days += f" – {last_day:%b %d, %Y}"
+    lines = [f"**Earnings — {period_words(s.period)}** ({days}, {s.timezone})"]
     if s.empty:
         lines.append(escape_markup(narrative))
         return "\n".join(lines)
@@ -70,11 +72,10 @@ def render(s: StatsSummary, narrative: str) -> str:
     if s.previous_revenue is not None:
         if s.change is not None:
             head += (
-                f" ({format_change(s.change)} vs {m(s.previous_revenue)} the "
-                f"{PERIODS[s.period]} days before)"
+                f" ({format_change(s.change)} vs {m(s.previous_revenue)} {before_words(s.period)})"
             )
         else:
-            head += f" (nothing the {PERIODS[s.period]} days before)"
+            head += f" (nothing {before_words(s.period)})"
     if s.transactions:
         head += f" · {s.transactions:,} transactions"
     if s.average is not None:
@@ -95,7 +96,8 @@ def render(s: StatsSummary, narrative: str) -> str:
             f"**{s.top_share:.0%}** of the {m(s.fan_revenue)} fans spent"
         )
         if s.previous_paying_fans is not None:
-            lines[-1] += f"; {s.previous_paying_fans} paying fans the period before"
+            were = "paying fan" if s.previous_paying_fans == 1 else "paying fans"
+            lines[-1] += f"; {s.previous_paying_fans} {were} {before_words(s.period)}"
     when: list[str] = []
     if s.best_weekday and s.best_weekday_average is not None:
         when.append(f"best day **{s.best_weekday}** (avg {m(s.best_weekday_average)})")
@@ -127,7 +129,7 @@ def _buttons(current: str) -> list[list[Button]]:
     return [
         [
             Button(("✓ " if p == current else "") + p, f"cmd:stats {p}")
-            for p in ("7d", "30d", "90d", "all")
+            for p in ("yesterday", "7d", "30d", "90d", "all")
         ]
     ]
 
@@ -168,10 +170,10 @@ def register(reg: Registry) -> None:
     @reg.command(
         "stats",
         "Earnings stats and a chart from your uploaded CSV exports",
-        usage="/stats [7d|30d|90d|all]",
+        usage="/stats [today|yesterday|7d|30d|90d|all]",
         args=StatsArgs,
         parser=parse_stats,
-        examples=["/stats", "/stats 7d", "/stats all"],
+        examples=["/stats", "/stats yesterday", "/stats 7d", "/stats all"],
     )
     async def stats(ctx: Context, args: StatsArgs) -> Reply:
         service = AnalyticsService(

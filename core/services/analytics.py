@@ -4,10 +4,12 @@ Statistics, not prompts: every figure is computed here from the imported transac
 ``Narrator`` (an LLM) may only phrase the narrative around them; its text is rejected when it
 mentions a number the figures don't contain, and the rule-based narrative is used instead.
 
-Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days before)
-and ``all`` (everything, no comparison). Days, weekdays and hours are on the account's clock
-(its profile's time zone, UTC when it has none): the period's first and last days are the
-local dates of its ends, and each transaction counts in the day and hour it was imported with
+Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days
+before), ``all`` (everything, no comparison), and the calendar days ``yesterday`` (compared with
+the day before) and ``today`` (so far, compared with yesterday up to the same time). Days,
+weekdays and hours are on the account's clock (its profile's time zone, UTC when it has none):
+the period's first and last days are the local dates of its ends, and each transaction counts
+in the day and hour it was imported with
 (see ``core.ports.Transaction``).
 
 Currencies: nothing is converted (there are no exchange rates offline). The figures are for the
@@ -34,7 +36,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, cast
 
@@ -42,6 +44,9 @@ from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
 from core.timezones import get_zone, zone_label
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
+#: Calendar days on the account's clock, by how many days back: compared with the day before
+#: (today so far with yesterday up to the same time).
+DAY_PERIODS: dict[str, int] = {"today": 0, "yesterday": 1}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CATEGORY_LABELS = {
     "subscription": "subscriptions",
@@ -119,6 +124,7 @@ class StatsSummary:
     daily: list[tuple[date, dict[str, Decimal]]] = field(default_factory=list)
     weekday_revenue: list[Decimal] = field(default_factory=list)  # Monday first, totals
     weekday_average: list[Decimal] = field(default_factory=list)  # per occurrence in the period
+    hourly: list[dict[str, Decimal]] = field(default_factory=list)  # 24 hours: per category
     timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
     category_totals: int = 0  # entries that are totals of several payments (daily breakdowns)
 
@@ -130,6 +136,7 @@ class StatsSummary:
         """JSON-able figures (what a narrator may use, and the reply's ``result``)."""
         data = asdict(self)
         data.pop("daily")
+        data.pop("hourly")  # best_hour says it; the chart draws it
         out = json.loads(json.dumps(data, default=str))
         out["daily"] = [
             {"day": d.isoformat(), **{k: str(v) for k, v in cats.items()}} for d, cats in self.daily
@@ -158,6 +165,11 @@ def _main_currency(*bucket_lists: list[RevenueBucket], default: str) -> str:
         if totals:
             return sorted(totals, key=lambda c: (-totals[c], c))[0]
     return default
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    """The first moment of ``day`` on a clock, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def compute_summary(
@@ -228,20 +240,23 @@ def compute_summary(
     zone = get_zone(timezone)
     first_day = start.astimezone(zone).date()
     last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    one_day = period in DAY_PERIODS  # a best weekday of one day says nothing
     occurrences = _weekday_occurrences(first_day, last_day)
     weekday_total = [ZERO] * 7
     hour_total = [ZERO] * 24
+    hourly: list[dict[str, Decimal]] = [{} for _ in range(24)]
     has_times = False
     for b in mine:
         weekday_total[b.day.weekday()] += b.amount
         hour_total[b.hour] += b.amount
+        hourly[b.hour][b.category] = hourly[b.hour].get(b.category, ZERO) + b.amount
         has_times = has_times or b.hour != 0
     averages = [
         (weekday_total[i] / occurrences[i]).quantize(Decimal("0.01")) if occurrences[i] else ZERO
         for i in range(7)
     ]
     best_weekday = best_weekday_avg = None
-    if mine:
+    if mine and not one_day:
         best = max(range(7), key=lambda i: (averages[i], -i))
         best_weekday, best_weekday_avg = WEEKDAYS[best], averages[best]
     best_hour = best_hour_revenue = None
@@ -292,6 +307,7 @@ def compute_summary(
         daily=daily,
         weekday_revenue=weekday_total,
         weekday_average=averages,
+        hourly=hourly,
         timezone=zone_label(timezone),
         category_totals=category_totals,
     )
@@ -301,8 +317,24 @@ def compute_summary(
 
 
 def period_words(period: str) -> str:
+    if period in DAY_PERIODS:
+        return period
     days = PERIODS.get(period)
     return "all time" if days is None else f"the last {days} days"
+
+
+def during(period: str) -> str:
+    """A period after a verb: "in the last 7 days", "in all time", "today", "yesterday"."""
+    return period if period in DAY_PERIODS else f"in {period_words(period)}"
+
+
+def before_words(period: str) -> str:
+    """The period a period is compared with: "the 7 days before", "the day before"."""
+    if period == "today":
+        return "yesterday by this time"
+    if period in DAY_PERIODS:
+        return "the day before"
+    return f"the {PERIODS[period]} days before"
 
 
 def rule_narrative(s: StatsSummary) -> str:
@@ -311,17 +343,17 @@ def rule_narrative(s: StatsSummary) -> str:
     if s.empty:
         if s.previous_revenue:
             return (
-                f"No earnings in {period_words(s.period)}, against {m(s.previous_revenue)} in "
-                "the period before. Upload a newer export if this looks wrong."
+                f"No earnings {during(s.period)}, against {m(s.previous_revenue)} "
+                f"{before_words(s.period)}. Upload a newer export if this looks wrong."
             )
-        return f"No earnings in {period_words(s.period)}."
+        return f"No earnings {during(s.period)}."
     out: list[str] = []
     if s.change is not None and s.previous_revenue is not None:
         direction = "up" if s.change > 0 else "down" if s.change < 0 else "flat"
         how = f" {format_change(abs(s.change)).lstrip('+')}" if direction != "flat" else ""
         out.append(
-            f"Revenue was {m(s.revenue)}, {direction}{how} on the previous "
-            f"{PERIODS[s.period]} days ({m(s.previous_revenue)})."
+            f"Revenue was {m(s.revenue)}, {direction}{how} on {before_words(s.period)} "
+            f"({m(s.previous_revenue)})."
         )
         moves = sorted(s.by_category, key=lambda c: -abs(c.amount - c.previous))
         if moves and moves[0].amount != moves[0].previous:
@@ -395,12 +427,26 @@ class AnalyticsService:
     narrator: Narrator | None = None
     default_currency: str = "USD"
 
-    def window(self, period: str) -> tuple[datetime | None, datetime, int | None]:
+    def window(
+        self, period: str, timezone: str = ""
+    ) -> tuple[datetime | None, datetime, tuple[datetime, datetime] | None]:
+        """``(start, end, previous)`` of a period: ``start`` None for "all", ``previous`` the
+        ``[start, end)`` it is compared with (None for "all")."""
+        now = self.clock.now()
+        if period in DAY_PERIODS:
+            zone = get_zone(timezone)
+            day = now.astimezone(zone).date() - timedelta(days=DAY_PERIODS[period])
+            start, after = _midnight(day, zone), _midnight(day + timedelta(days=1), zone)
+            end = min(now, after)
+            before = _midnight(day - timedelta(days=1), zone)
+            return start, end, (before, min(start, before + (end - start)))
         if period not in PERIODS:
             raise ValueError(f"unknown period {period!r}")
-        end = self.clock.now()
         days = PERIODS[period]
-        return (None if days is None else end - timedelta(days=days)), end, days
+        if days is None:
+            return None, now, None
+        start = now - timedelta(days=days)
+        return start, now, (start - timedelta(days=days), start)
 
     async def summary(
         self, account_id: int, period: str, timezone: str = ""
@@ -410,16 +456,15 @@ class AnalyticsService:
         span = await self.store.earnings.span(account_id)
         if span is None:
             return None
-        start, end, days = self.window(period)
+        start, end, compare = self.window(period, timezone)
         repo = self.store.earnings
         current = await repo.buckets(account_id, start, end)
         fans = await repo.fan_spend(account_id, start, end)
         previous = previous_fans = None
-        if start is not None and days is not None:
-            before = start - timedelta(days=days)
-            previous = await repo.buckets(account_id, before, start)
-            previous_fans = await repo.fan_spend(account_id, before, start)
-        else:
+        if compare is not None:
+            previous = await repo.buckets(account_id, *compare)
+            previous_fans = await repo.fan_spend(account_id, *compare)
+        if start is None:
             start = min(span[0], end)
         return compute_summary(
             period,
@@ -452,12 +497,15 @@ class AnalyticsService:
 
 __all__ = [
     "CATEGORY_LABELS",
+    "DAY_PERIODS",
     "PERIODS",
     "WEEKDAYS",
     "AnalyticsService",
     "CategoryFigure",
     "StatsSummary",
+    "before_words",
     "compute_summary",
+    "during",
     "format_change",
     "format_money",
     "narrative_is_grounded",

@@ -7,11 +7,11 @@ display, no global figure registry, safe to call from a worker thread (``asyncio
 from __future__ import annotations
 
 import io
-from datetime import date
 from decimal import Decimal
 
 from core.services.analytics import (
     CATEGORY_LABELS,
+    DAY_PERIODS,
     WEEKDAYS,
     StatsSummary,
     format_change,
@@ -31,11 +31,14 @@ ORDER = ("subscription", "ppv", "message", "tip", "referral", "other")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _series(summary: StatsSummary) -> tuple[list[date], dict[str, list[float]], str]:
-    """Daily (or weekly / monthly when the period is long) revenue per category."""
+def _series(summary: StatsSummary) -> tuple[list[str], dict[str, list[float]], str]:
+    """Revenue per category by hour (a one-day period), day, or week / 30 days (long ones)."""
     days = summary.daily
-    if len(days) <= 120:
-        labels = [d for d, _ in days]
+    grouped: list[dict[str, Decimal]]
+    if summary.period in DAY_PERIODS:
+        names, grouped, unit = [f"{h:02d}:00" for h in range(24)], summary.hourly, "hour"
+    elif len(days) <= 120:
+        names = [d.strftime("%b %d") for d, _ in days]
         grouped = [cats for _, cats in days]
         unit = "day"
     else:
@@ -50,9 +53,10 @@ def _series(summary: StatsSummary) -> tuple[list[date], dict[str, list[float]], 
                     merged[c] = merged.get(c, Decimal("0")) + v
             labels.append(part[0][0])
             grouped.append(merged)
+        names = [d.strftime("%b %d") for d in labels]
     present = [c for c in ORDER if any(c in g for g in grouped)]
     series = {c: [float(g.get(c, 0)) for g in grouped] for c in present}
-    return labels, series, unit
+    return names, series, unit
 
 
 def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
@@ -60,9 +64,13 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 6), dpi=dpi, layout="constrained")
+    one_day = summary.period in DAY_PERIODS  # no weekdays to compare: one panel, by hour
+    fig = Figure(figsize=(8, 4 if one_day else 6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, height_ratios=[3, 2])
+    if one_day:
+        top, bottom = fig.subplots(1, 1), None
+    else:
+        top, bottom = fig.subplots(2, 1, height_ratios=[3, 2])
 
     labels, series, unit = _series(summary)
     xs = list(range(len(labels)))
@@ -86,7 +94,7 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
     if series:
         top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ticks = xs[:: max(1, len(xs) // 8)]
-    top.set_xticks(ticks, [labels[i].strftime("%b %d") for i in ticks], fontsize=8)
+    top.set_xticks(ticks, [labels[i] for i in ticks], fontsize=8)
     top.set_ylabel(summary.currency)
     top.spines[["top", "right"]].set_visible(False)
     change = ""
@@ -99,14 +107,16 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
         loc="left",
     )
 
-    weekday = [float(v) for v in summary.weekday_average] or [0.0] * 7
-    colours = ["#0072B2"] * 7
-    if summary.best_weekday in WEEKDAYS:
-        colours[WEEKDAYS.index(summary.best_weekday)] = "#E69F00"
-    bottom.bar([d[:3] for d in WEEKDAYS], weekday, color=colours)
-    bottom.set_title(f"Average revenue per weekday ({summary.timezone})", fontsize=10, loc="left")
-    bottom.set_ylabel(summary.currency)
-    bottom.spines[["top", "right"]].set_visible(False)
+    if bottom is not None:
+        weekday = [float(v) for v in summary.weekday_average] or [0.0] * 7
+        colours = ["#0072B2"] * 7
+        if summary.best_weekday in WEEKDAYS:
+            colours[WEEKDAYS.index(summary.best_weekday)] = "#E69F00"
+        bottom.bar([d[:3] for d in WEEKDAYS], weekday, color=colours)
+        title = f"Average revenue per weekday ({summary.timezone})"
+        bottom.set_title(title, fontsize=10, loc="left")
+        bottom.set_ylabel(summary.currency)
+        bottom.spines[["top", "right"]].set_visible(False)
 
     out = io.BytesIO()
     fig.savefig(out, format="png", metadata={"Software": None})
@@ -114,6 +124,9 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
 
 
 def _period_title(summary: StatsSummary) -> str:
+    if summary.period in DAY_PERIODS:
+        day = summary.daily[0][0] if summary.daily else summary.start.date()
+        return f"{summary.period} ({day:%b %d}, {summary.timezone})"
     if summary.period == "all":
         return f"since {summary.start:%b %d, %Y}"
     return f"last {summary.period[:-1]} days"

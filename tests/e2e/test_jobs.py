@@ -242,12 +242,18 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     await set_summary(app.kv, ann, "weekly")
     await set_summary(app.kv, ann, "off")
     monday_8am = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # no time zone set: UTC
+    export = b"date,amount\n2026-11-23 20:00,5\n2026-11-18 20:00,7\n"  # the jobs run at 24th noon
+    for acct in (mia, zoe):
+        await CsvImporter(app.store, app.clock).import_csv(acct, "e.csv", export)
     due = await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am)
     assert due == [f"summary-weekly-20261123-{mia}", f"summary-daily-20261123-{zoe}"]
     await asyncio.wait_for(queue.join(), 30)
     assert sorted(a for a, _ in notifier.sent) == sorted([mia, zoe])
     assert notifier.texts(mia)[0].startswith("**Your weekly summary**")
     assert notifier.texts(zoe)[0].startswith("**Your daily summary**")
+    daily, weekly = notifier.texts(zoe)[0], notifier.texts(mia)[0]
+    assert "**Earnings — yesterday** (Nov 23, 2026, UTC)\nRevenue **$5.00**" in daily
+    assert "**Earnings — the last 7 days**" in weekly and "Revenue **$12.00**" in weekly
     # The scheduler runs every hour; at 09:00 or on a Tuesday nothing more is due.
     assert (
         await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am.replace(hour=9)) == []

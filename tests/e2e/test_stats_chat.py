@@ -113,7 +113,8 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
 
     # Terminal: the chart is written to a file.
     shown, buttons = console_render(reply, tmp_path / "out", color=False)
-    assert "[image: " in shown and [b.label for b in buttons] == ["✓ 7d", "30d", "90d", "all"]
+    labels = [b.label for b in buttons]
+    assert "[image: " in shown and labels == ["yesterday", "✓ 7d", "30d", "90d", "all"]
     written = list((tmp_path / "out").glob("*.png"))
     assert len(written) == 1 and written[0].read_bytes() == images[0].png
     # Telegram: text within limits, then the photo with its caption.
@@ -130,6 +131,16 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
     assert "the last 30 days" in month.plain_text and "Revenue $226.00" in month.plain_text
     everything = await mia.press(button(month, "all"))
     assert "all time" in everything.plain_text and "Revenue $326.00" in everything.plain_text
+
+    # Yesterday (the 23rd, on her clock: UTC) against the day before, by the hour.
+    day = await mia.press(button(reply, "yesterday"))
+    text = day.plain_text
+    assert text.startswith("Earnings — yesterday (Nov 23, 2026, UTC)")
+    assert "Revenue -$5.00 (-150% vs $10.00 the day before) · 2 transactions" in text
+    assert "Best hour 21:00–22:00 UTC" in text and "Best day" not in text
+    assert next(b for b in day.blocks if isinstance(b, ImageBlock)).png.startswith(PNG_SIGNATURE)
+    today = (await mia.say("/stats today")).plain_text
+    assert "Earnings — today (Nov 24, 2026, UTC)" in today and "No earnings today." in today
 
     # Someone else's /stats knows nothing of Mia's earnings.
     assert "No earnings yet" in (await Person(app, "leo").say("/stats 30d")).plain_text

@@ -135,6 +135,43 @@ async def test_figures_never_include_another_accounts_rows(
     assert b is not None and b.revenue == D("1000.00") and b.paying_fans == 1
 
 
+def test_calendar_days_on_the_accounts_clock(sqlite_store: SqlStore) -> None:
+    def at(*parts: int) -> datetime:
+        return datetime(*parts, tzinfo=UTC)
+
+    service = AnalyticsService(sqlite_store, FakeClock(at(2026, 11, 24, 12)))
+    # Berlin (UTC+1): today began at 23:00 UTC and is compared with yesterday up to noon.
+    assert service.window("today", "Europe/Berlin") == (
+        at(2026, 11, 23, 23),
+        at(2026, 11, 24, 12),
+        (at(2026, 11, 22, 23), at(2026, 11, 23, 12)),
+    )
+    assert service.window("yesterday", "Europe/Berlin") == (
+        at(2026, 11, 22, 23),
+        at(2026, 11, 23, 23),
+        (at(2026, 11, 21, 23), at(2026, 11, 22, 23)),
+    )
+    assert service.window("yesterday") == (
+        at(2026, 11, 23),
+        at(2026, 11, 24),
+        (at(2026, 11, 22), at(2026, 11, 23)),
+    )
+    # 1 November 2026 in New York had 25 hours (summer time ended).
+    service = AnalyticsService(sqlite_store, FakeClock(at(2026, 11, 2, 12)))
+    assert service.window("yesterday", "America/New_York") == (
+        at(2026, 11, 1, 4),
+        at(2026, 11, 2, 5),
+        (at(2026, 10, 31, 4), at(2026, 11, 1, 4)),
+    )
+    start, end, previous = service.window("7d")
+    assert (start, end, previous) == (
+        at(2026, 10, 26, 12),
+        at(2026, 11, 2, 12),
+        (at(2026, 10, 19, 12), at(2026, 10, 26, 12)),
+    )
+    assert service.window("all") == (None, at(2026, 11, 2, 12), None)
+
+
 def test_main_currency_is_the_biggest() -> None:
     from core.ports import RevenueBucket
 
@@ -200,7 +237,7 @@ async def test_rule_narrative_states_the_figures(sqlite_store: SqlStore, clock: 
     s = await AnalyticsService(sqlite_store, clock).summary(acct, "7d")
     assert s is not None
     text = rule_narrative(s)
-    assert text.startswith("Revenue was $126.00, up 26% on the previous 7 days ($100.00).")
+    assert text.startswith("Revenue was $126.00, up 26% on the 7 days before ($100.00).")
     assert "PPV fell the most (-$45.00)." in text
     assert "Tips brought the most: 60% of revenue." in text
     assert "top 10% of fans (1 fan) brought 47% of what fans spent" in text
