@@ -221,6 +221,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             quotas=quotas,
             billing=billing,
             importer=CsvImporter(store, clock),
+            narrator=llm.gateway,  # /stats narratives from the model, when one is configured
             limits=Limits(
                 max_upload_bytes=settings.max_upload_bytes,
                 scheduled_summaries=bool(settings.redis_url),  # `huntaze worker` runs the cron

@@ -455,7 +455,10 @@ class Narrator(Protocol):
     """Phrases the narrative around computed figures (an LLM). It may only use the numbers it
     is given; ``None`` means "no narrative" and the rule-based one is used."""
 
-    async def narrate(self, facts: dict[str, object], *, account_id: int) -> str | None: ...
+    async def narrate(self, facts: dict[str, object], plain: str, *, account_id: int) -> str | None:
+        """A narrative of ``facts``; ``plain`` is their rule-based narrative, whose numbers
+        may be used too. None: keep ``plain``."""
+        ...
 
 
 # ---------------------------------------------------------------- billing, quotas, API keys

@@ -8,7 +8,9 @@ The LLM path obeys the same rules as the offline engine (see ``core/llm/offline`
 - restricted words are scrubbed from every text (:func:`core.rules.scrub`), hashtags containing
   one are dropped (:func:`core.rules.scrub_tags`);
 - captions are fitted to the platform (:func:`core.rules.fit_caption`), hashtag lists capped;
-- message drafts keep no braces and stay within :data:`MAX_MESSAGE_CHARS`.
+- message drafts keep no braces and stay within :data:`MAX_MESSAGE_CHARS`;
+- a /stats narrative uses no number that is not in the figures it was given (nor in their
+  rule-based narrative), and stays within :data:`MAX_NARRATIVE_CHARS`.
 
 What can be fixed is fixed (scrubbing, trimming, a niche label, gear spelled differently); what
 cannot (a location the creator doesn't have, a repeated title) is dropped, and the caller fills
@@ -41,6 +43,7 @@ from core.rules import (
     tidy,
     trim_to,
 )
+from core.services.analytics import ungrounded_numbers
 
 __all__ = [
     "MAX_DESCRIPTION_CHARS",
@@ -66,6 +69,7 @@ MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 600
 MAX_HOOK_CHARS = 200
 MAX_MESSAGE_CHARS = 1000  # a DM draft; OnlyFans/Fansly messages are kept short in practice
+MAX_NARRATIVE_CHARS = 900  # a few sentences under the /stats figures
 _MAX_SHORT = 40
 
 
@@ -104,6 +108,10 @@ class HashtagsOut(BaseModel):
 class DraftOut(BaseModel):
     fan_handle: str
     text: str
+
+
+class NarrativeOut(BaseModel):
+    narrative: str = Field(description="2 to 4 short plain-text sentences for the creator")
 
 
 class DraftsOut(BaseModel):
@@ -342,3 +350,22 @@ def check_drafts(out: DraftsOut, fans: list[Fan], restricted: Iterable[str]) -> 
     if not drafts:
         raise InvalidOutput(list(dict.fromkeys(problems)) or ["no drafts in the answer"])
     return drafts
+
+
+def check_narrative(out: NarrativeOut, sources: Iterable[str]) -> str:
+    """The narrative, or InvalidOutput when it is empty, too long, or mentions a number that
+    none of ``sources`` (the figures as JSON, the rule-based narrative) contains."""
+    text = " ".join(out.narrative.split())
+    if not text:
+        raise InvalidOutput(["the narrative is empty"])
+    if len(text) > MAX_NARRATIVE_CHARS:
+        raise InvalidOutput([f"the narrative is longer than {MAX_NARRATIVE_CHARS} characters"])
+    invented = sorted(str(n) for n in ungrounded_numbers(text, sources))
+    if invented:
+        raise InvalidOutput(
+            [
+                f"it mentions numbers that are not in the figures ({', '.join(invented[:5])}): "
+                "use only the numbers given, written the same way"
+            ]
+        )
+    return text

@@ -2,7 +2,9 @@
 
 ``LLMGateway(client, model, policy, offline, usage, prices, clock, prompts, limiter=...)``
 answers ideas, captions, hashtags and personalised drafts through ``openai.AsyncOpenAI`` and
-falls back to the offline engine whenever the model can't give a usable answer. Build it with
+falls back to the offline engine whenever the model can't give a usable answer. It is also the
+``Narrator`` of /stats: the model phrases computed figures, and an answer with a number the
+figures do not have is refused (the rule-based narrative stays). Build it with
 :func:`core.llm.policies.build_llm_generator` (which also composes the policy).
 
 One call, step by step:
@@ -70,10 +72,12 @@ from core.llm.checks import (
     HashtagsOut,
     IdeaFrame,
     IdeasOut,
+    NarrativeOut,
     check_caption,
     check_drafts,
     check_hashtags,
     check_ideas,
+    check_narrative,
     fan_key,
     hashtag_limit,
 )
@@ -418,6 +422,23 @@ class LLMGateway:
         return Generated[list[MessageDraft]](
             value=drafts, source=source, degraded=degraded, model=self.model
         )
+
+    # ------------------------------------------------------------------ Narrator (/stats)
+
+    async def narrate(self, facts: dict[str, object], plain: str, *, account_id: int) -> str | None:
+        """The model's phrasing of computed figures, or None (the caller keeps ``plain``): an
+        answer with a number the figures do not have gets the one repair try, then None."""
+        started = self.clock.monotonic()
+        spec = self.prompts.narrative(dict(facts), plain)
+        sources = (json.dumps(facts, default=str), plain)
+
+        def check(out: BaseModel) -> dict[str, Any]:
+            assert isinstance(out, NarrativeOut)
+            return {"narrative": check_narrative(out, sources)}
+
+        [res] = await self._run(account_id, [spec], [check])
+        await self._record(account_id, spec, [res], started)
+        return None if res.data is None else str(res.data["narrative"])
 
     # ------------------------------------------------------------------ machinery
 

@@ -39,6 +39,7 @@ from core.llm.checks import (
     HashtagsOut,
     IdeaFrame,
     IdeasOut,
+    NarrativeOut,
     fan_key,
     hashtag_limit,
 )
@@ -60,6 +61,7 @@ VERSIONS: dict[str, str] = {
     "caption": "caption@1",
     "hashtags": "hashtags@1",
     "personalize": "personalize@1",
+    "stats": "stats@1",
 }
 
 OutputMode = Literal["json_schema", "json_object", "text"]
@@ -419,6 +421,30 @@ class Prompts:
             ),
         }
         return self._spec("personalize", DraftsOut, build, 0.7, key)
+
+    # ------------------------------------------------------------------ /stats narrative
+
+    def narrative(self, facts: dict[str, Any], plain: str) -> PromptSpec:
+        """A few sentences around computed figures (``facts``); ``plain`` is their rule-based
+        narrative. The model phrases, it never computes: see ``check_narrative``."""
+        shown = {k: v for k, v in facts.items() if k != "daily"}  # the chart has the days
+
+        def build() -> tuple[str, dict[str, Any]]:
+            lines = [
+                "Task: 2 to 4 short sentences for the creator about her earnings figures below: "
+                "how the period went against the one before, what brought the most, when fans "
+                "spend, and one practical suggestion for her posting or pricing. Warm and "
+                "direct, plain text: no markdown, no emoji, no hashtags, no greeting.",
+                "Numbers: use only numbers that appear in the figures or in the plain summary, "
+                "written the same way (money like $126.00, shares like 60%, hours like 21:00). "
+                "Never compute, round or estimate a new number; leave a figure out rather than "
+                "change it.",
+                f"Figures: {_dump(shown)}",
+                f"Plain summary: {plain}",
+            ]
+            return "\n".join(lines), strict_schema(NarrativeOut)
+
+        return self._spec("stats", NarrativeOut, build, 0.5, {"facts": shown, "plain": plain})
 
     # ------------------------------------------------------------------ repair
 

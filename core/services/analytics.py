@@ -35,6 +35,7 @@ import json
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -409,12 +410,17 @@ def numbers_in(text: str) -> set[Decimal]:
     return found
 
 
-def narrative_is_grounded(text: str, allowed_sources: list[str]) -> bool:
-    """True when every number in ``text`` appears in one of ``allowed_sources``."""
+def ungrounded_numbers(text: str, allowed_sources: Iterable[str]) -> set[Decimal]:
+    """The numbers in ``text`` that appear in none of ``allowed_sources``."""
     allowed: set[Decimal] = set()
     for source in allowed_sources:
         allowed |= numbers_in(source)
-    return numbers_in(text) <= allowed
+    return numbers_in(text) - allowed
+
+
+def narrative_is_grounded(text: str, allowed_sources: Iterable[str]) -> bool:
+    """True when every number in ``text`` appears in one of ``allowed_sources``."""
+    return not ungrounded_numbers(text, allowed_sources)
 
 
 # ---------------------------------------------------------------- service
@@ -485,7 +491,7 @@ class AnalyticsService:
             return rules, False
         facts = summary.facts()
         try:
-            text = await self.narrator.narrate(facts, account_id=account_id)
+            text = await self.narrator.narrate(facts, rules, account_id=account_id)
         except Exception:
             return rules, False
         if not text or not text.strip():
@@ -512,4 +518,5 @@ __all__ = [
     "numbers_in",
     "period_words",
     "rule_narrative",
+    "ungrounded_numbers",
 ]

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ from core.models import CaptionRequest, Fan, Identity, PersonalizeRequest, Profi
 from core.ports import UsageRecord, UsageSummary
 from core.resilience import BreakerState, MemoryKV, RateLimiter
 from core.rules import PLATFORM_RULES, contains_restricted, x_length
+from core.services.imports import CsvImporter
 from storage.db import create_engine
 from storage.repositories import SqlStore
 from storage.tables import CaptionRow, UsageRow
@@ -108,6 +110,9 @@ class Model:
             obj = {
                 "drafts": [{"fan_handle": h, "text": f"Hi {h}, from the model"} for h in handles]
             }
+        elif name == "stats":  # the plain summary's first sentence, in the model's words
+            plain = task.split("Plain summary: ", 1)[1]
+            obj = {"narrative": f"From the model: {plain.split('. ')[0]}."}
         else:
             obj = {}
         content = json.dumps(obj)
@@ -173,6 +178,7 @@ class Rig:
             kv=MemoryKV(clock=self.clock),
             clock=self.clock,
             rate_limiter=rate_limiter,
+            narrator=setup.gateway,
         )
 
     async def chat(self, setup: LLMSetup, user: str = "mia") -> Chat:
@@ -321,6 +327,43 @@ async def test_prose_is_repaired_once_then_falls_back(rig: Rig) -> None:
     assert rows[1]["prompt_tokens"] == billed[2] + billed[3] and rows[1]["model"] == MODEL
     assert gateway(setup).policy.breaker is not None
     assert gateway(setup).policy.breaker.failures == 0
+
+
+EARNINGS = (Path(__file__).parent.parent / "fixtures" / "csv" / "earnings_week.csv").read_bytes()
+
+
+async def test_stats_narrative_is_phrased_by_the_model_within_the_figures(rig: Rig) -> None:
+    chat = await rig.chat(rig.llm())
+    account = await rig.account()
+    await CsvImporter(rig.store, rig.clock).import_csv(account, "e.csv", EARNINGS)
+    stats = await chat.say("/stats 7d")
+    assert stats.result["narrative_source"] == "llm"
+    text = stats.plain_text
+    assert "From the model: Revenue was $126.00, up 26% on the 7 days before ($100.00)." in text
+    request = rig.server.requests[-1]
+    assert request["response_format"]["json_schema"]["name"] == "stats"
+    assert "Plain summary: Revenue was $126.00" in request["messages"][1]["content"]
+    [row] = [r for r in await rig.usage_rows() if r["feature"] == "stats"]
+    assert (row["outcome"], row["prompt_version"], row["model"]) == ("ok", "stats@1", MODEL)
+
+    # A number the figures do not have gets the one repair try, then the rule-based text.
+    invented = Behaviour.reply_json({"narrative": "You made $999.99, your best week ever."})
+    rig.server.enqueue(invented, invented)
+    calls = rig.server.calls
+    stats = await chat.say("/stats 30d")
+    assert stats.result["narrative_source"] == "rules"
+    assert "999.99" not in stats.plain_text and "Revenue was $226.00" in stats.plain_text
+    assert rig.server.calls == calls + 2
+    assert "not in the figures (999.99)" in rig.server.requests[-1]["messages"][-1]["content"]
+    assert [r["outcome"] for r in await rig.usage_rows() if r["feature"] == "stats"] == [
+        "ok",
+        "rejected",
+    ]
+
+    # The model down: /stats still answers, with the rule-based narrative.
+    rig.server.enqueue(*[Behaviour.server_error()] * 3)
+    stats = await chat.say("/stats all")
+    assert stats.result["narrative_source"] == "rules" and "Revenue $326.00" in stats.plain_text
 
 
 async def test_personalize_in_chunks_and_missing_drafts_come_from_offline(rig: Rig) -> None:

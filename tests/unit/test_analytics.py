@@ -251,7 +251,9 @@ class Narrator:
         self.fail = fail
         self.facts: dict[str, object] | None = None
 
-    async def narrate(self, facts: dict[str, object], *, account_id: int) -> str | None:
+    async def narrate(
+        self, facts: dict[str, object], plain: str, *, account_id: int
+    ) -> str | None:
         self.facts = facts
         if self.fail:
             raise RuntimeError("LLM down")
