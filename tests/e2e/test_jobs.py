@@ -261,6 +261,8 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     tuesday = monday_8am + timedelta(days=1)
     tuesday_ids = await enqueue_summaries(app.kv, queue, app.store.profiles, tuesday)
     assert tuesday_ids == [f"summary-daily-20261124-{zoe}"]
+    await asyncio.wait_for(queue.join(), 30)
+    assert [a for a, _ in notifier.sent].count(zoe) == 2
 
 
 async def test_summaries_arrive_at_eight_on_the_creators_clock(
