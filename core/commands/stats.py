@@ -11,7 +11,7 @@ from core.chat import Button, ImageBlock, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
-from core.jobs import set_summary
+from core.jobs import set_summary, summary_subscribers
 from core.services.analytics import (
     CATEGORY_LABELS,
     AnalyticsService,
@@ -135,10 +135,16 @@ def _buttons(current: str) -> list[list[Button]]:
 
 
 class SummaryArgs(BaseModel):
-    period: Literal["daily", "weekly", "off"] = Field(
-        "weekly",
-        description="daily (08:00 your time), weekly (Mondays 08:00 your time) or off",
+    period: Literal["daily", "weekly", "off"] | None = Field(
+        None,
+        description="daily (08:00 your time), weekly (Mondays 08:00 your time) or off; "
+        "empty: what you get now",
     )
+
+
+def _summary_when(period: str, zone: str) -> str:
+    day = "every day, yesterday's figures" if period == "daily" else "every Monday, the week's"
+    return f"{day}, at 08:00 {zone_label(zone)}"
 
 
 def register(reg: Registry) -> None:
@@ -154,18 +160,30 @@ def register(reg: Registry) -> None:
                 "Scheduled summaries need the background worker, which this server does not run. "
                 "Ask for /stats 7d any time."
             )
+        zone = await ctx.timezone()
+        hint = "" if zone else " /timezone sets your time zone."
+        if args.period is None:
+            current = (await summary_subscribers(ctx.app.kv)).get(ctx.account_id)
+            if current is None:
+                return Reply.text(
+                    "You get no scheduled summary. /summary daily sends yesterday's figures "
+                    "every morning at 08:00 your time, /summary weekly the week's on Mondays."
+                    + hint,
+                    result={"summary": None},
+                )
+            return Reply.text(
+                f"You get your summary {_summary_when(current, zone)}. /summary off stops it."
+                + hint,
+                result={"summary": current},
+            )
         await set_summary(ctx.app.kv, ctx.account_id, args.period)
         if args.period == "off":
-            return Reply.text("Scheduled summaries are off.")
-        zone = await ctx.timezone()
-        day = "every day" if args.period == "daily" else "every Monday"
-        text = (
-            f"Done — you'll get your summary {day} at 08:00 {zone_label(zone)}. "
-            "/summary off stops it."
+            return Reply.text("Scheduled summaries are off.", result={"summary": None})
+        return Reply.text(
+            f"Done — you'll get your summary {_summary_when(args.period, zone)}. "
+            "/summary off stops it." + hint,
+            result={"summary": args.period},
         )
-        if not zone:
-            text += " /timezone sets your time zone."
-        return Reply.text(text)
 
     @reg.command(
         "stats",

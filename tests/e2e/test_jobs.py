@@ -645,11 +645,14 @@ async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
     assert "background worker" in await say("/summary weekly")
     assert await summary_subscribers(app.kv) == {}
     app.limits.scheduled_summaries = True
-    assert "every Monday at 08:00 UTC" in await say("/summary weekly")
+    assert "You get no scheduled summary" in await say("/summary")
+    assert "every Monday, the week's, at 08:00 UTC" in await say("/summary weekly")
+    assert "You get your summary every Monday" in await say("/summary")
     await say("/timezone Europe/Berlin")
-    assert "every Monday at 08:00 Europe/Berlin" in await say("/summary weekly")
+    assert "every Monday, the week's, at 08:00 Europe/Berlin" in await say("/summary weekly")
+    assert "every day, yesterday's figures, at 08:00 Europe/Berlin" in await say("/summary daily")
     acct = (await app.store.accounts.resolve(user.identity())).id
-    assert await summary_subscribers(app.kv) == {acct: "weekly"}
+    assert await summary_subscribers(app.kv) == {acct: "daily"}
     assert "off" in await say("/summary off")
     assert await summary_subscribers(app.kv) == {}
 
