@@ -126,6 +126,7 @@ class StatsSummary:
     weekday_revenue: list[Decimal] = field(default_factory=list)  # Monday first, totals
     weekday_average: list[Decimal] = field(default_factory=list)  # per occurrence in the period
     hourly: list[dict[str, Decimal]] = field(default_factory=list)  # 24 hours: per category
+    latest: datetime | None = None  # the account's latest transaction, whatever the period
     timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
     category_totals: int = 0  # entries that are totals of several payments (daily breakdowns)
 
@@ -347,6 +348,13 @@ def rule_narrative(s: StatsSummary) -> str:
                 f"No earnings {during(s.period)}, against {m(s.previous_revenue)} "
                 f"{before_words(s.period)}. Upload a newer export if this looks wrong."
             )
+        if s.latest is not None and s.latest < s.start:
+            day = s.latest.astimezone(get_zone(s.timezone)).date()
+            return (
+                f"No earnings {during(s.period)}: your latest imported earnings are from "
+                f"{day:%b %d, %Y}. Upload a newer export, or look at a longer period "
+                "(/stats 30d, /stats all)."
+            )
         return f"No earnings {during(s.period)}."
     out: list[str] = []
     if s.change is not None and s.previous_revenue is not None:
@@ -472,7 +480,7 @@ class AnalyticsService:
             previous_fans = await repo.fan_spend(account_id, *compare)
         if start is None:
             start = min(span[0], end)
-        return compute_summary(
+        summary = compute_summary(
             period,
             start,
             end,
@@ -483,6 +491,8 @@ class AnalyticsService:
             self.default_currency,
             timezone,
         )
+        summary.latest = span[1]
+        return summary
 
     async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:
         """``(text, from_llm)``: the narrator's text when it stays within the figures."""

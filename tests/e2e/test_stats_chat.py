@@ -140,7 +140,8 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
     assert "Best hour 21:00–22:00 UTC" in text and "Best day" not in text
     assert next(b for b in day.blocks if isinstance(b, ImageBlock)).png.startswith(PNG_SIGNATURE)
     today = (await mia.say("/stats today")).plain_text
-    assert "Earnings — today (Nov 24, 2026, UTC)" in today and "No earnings today." in today
+    assert "Earnings — today (Nov 24, 2026, UTC)" in today
+    assert "No earnings today: your latest imported earnings are from Nov 23, 2026." in today
 
     # Someone else's /stats knows nothing of Mia's earnings.
     assert "No earnings yet" in (await Person(app, "leo").say("/stats 30d")).plain_text

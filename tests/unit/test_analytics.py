@@ -119,7 +119,10 @@ async def test_a_quiet_period_and_an_account_without_data(
     s = await service.summary(acct, "7d")
     assert s is not None and s.empty and s.revenue == 0 and s.change is None
     assert s.best_weekday is None and s.top_share is None
-    assert rule_narrative(s) == "No earnings in the last 7 days."
+    assert rule_narrative(s) == (
+        "No earnings in the last 7 days: your latest imported earnings are from Nov 23, 2026. "
+        "Upload a newer export, or look at a longer period (/stats 30d, /stats all)."
+    )
 
 
 async def test_figures_never_include_another_accounts_rows(
