@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from bot.settings import Settings
 from core.app import Assistant, Limits
+from core.chat import Reply
 from core.clock import SystemClock
 from core.errors import StartupError
 from core.jobs import DeadLetters, JobQueue, JobRunner
@@ -63,13 +64,13 @@ class FanoutNotifier:
     def add(self, notifier: Notifier) -> None:
         self._targets.append(notifier)
 
-    async def notify(self, account_id: int, text: str) -> None:
+    async def notify(self, account_id: int, message: str | Reply) -> None:
         if not self._targets:
             log.info("notice_not_delivered", account_id=account_id, reason="no chat adapter")
             return
         for target in self._targets:
             try:
-                await target.notify(account_id, text)
+                await target.notify(account_id, message)
             except Exception:
                 log.warning("notice_failed", account_id=account_id, exc_info=True)
 

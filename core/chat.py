@@ -200,3 +200,12 @@ def file_too_big(block: FileBlock, limit: int, where: str) -> str:
         f"{where} lets me send ({human_size(limit)}). The uploads API's "
         "`GET /api/v1/assets/<number>/content` downloads vault files of any size."
     )
+
+
+def as_notice(message: str | Reply) -> Reply:
+    """A notice (``core.ports.Notifier``) as the adapters send it: text becomes a Reply; a
+    Reply keeps its text, images and files but not its buttons (a notice opens no
+    conversation to press them in)."""
+    if isinstance(message, str):
+        return Reply.text(message)
+    return Reply(blocks=list(message.blocks))

@@ -412,7 +412,8 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     window = "yesterday" if period == "daily" else "7d"
     _, reply = await app.run_command(ctx, f"/stats {window}")
     title = "Your daily summary" if period == "daily" else "Your weekly summary"
-    await env.notifier.notify(account_id, f"**{title}**\n\n{reply_text(reply)}")
+    # The figures and their chart; the period buttons stay in /stats.
+    await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**{title}**"), *reply.blocks]))
 
 
 JOBS: dict[str, JobSpec] = {

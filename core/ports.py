@@ -12,7 +12,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from core.chat import Reply
 
 from core.models import (
     Account,
@@ -467,12 +470,14 @@ class Narrator(Protocol):
 
 
 class Notifier(Protocol):
-    """Tells a creator something in chat (plan or credits changed, a payment failed).
+    """Tells a creator something in chat (plan or credits changed, a payment failed, a
+    scheduled summary with its chart).
 
-    The chat adapters implement it (they look up the account's identities and send); the
+    The chat adapters implement it (they look up the account's identities and send ``message``:
+    markup text, or a ``Reply`` whose images and files go too; its buttons are not sent); the
     default in wiring only logs. Must not raise: a failed notice is logged, never retried."""
 
-    async def notify(self, account_id: int, text: str) -> None: ...
+    async def notify(self, account_id: int, message: str | Reply) -> None: ...
 
 
 @dataclass(frozen=True)

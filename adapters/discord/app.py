@@ -64,7 +64,16 @@ from adapters.discord.render import (
     split_markup,
 )
 from core.app import Assistant
-from core.chat import Attachment, Button, ExternalUser, FileBlock, Incoming, Reply, file_too_big
+from core.chat import (
+    Attachment,
+    Button,
+    ExternalUser,
+    FileBlock,
+    Incoming,
+    Reply,
+    as_notice,
+    file_too_big,
+)
 from core.clock import SystemClock
 from core.commands.registry import Choice
 from core.ports import Clock, KeyValueStore
@@ -449,7 +458,7 @@ class DiscordAdapter:
                 self.ready.clear()
                 log.info("discord_stopped")
 
-    async def notify(self, account_id: int, text: str) -> None:
+    async def notify(self, account_id: int, message: str | Reply) -> None:
         """``core.ports.Notifier``: a DM to the account's Discord identities (when connected)."""
         client = self.client
         if client is None or not self.ready.is_set():
@@ -459,8 +468,8 @@ class DiscordAdapter:
             if identity.platform != "discord" or not identity.external_id.isdigit():
                 continue
             user = await client.fetch_user(int(identity.external_id))
-            for message in render(Reply.text(text)):
-                await user.send(**_send_kwargs(message))
+            for out in render(as_notice(message)):
+                await user.send(**_send_kwargs(out))
 
     async def _drain(self) -> None:
         pending = [t for t in self._inflight if not t.done()]

@@ -47,7 +47,7 @@ from adapters.telegram.outbound import (
     ReplySender,
     pin_response_types,
 )
-from core.chat import Reply
+from core.chat import Reply, as_notice
 from core.ports import KeyValueStore
 from core.resilience.cache import MemoryKV
 
@@ -285,13 +285,12 @@ class TelegramAdapter:
         except TelegramAPIError as exc:
             log.warning("telegram_setup_failed", step=what, error=str(exc))
 
-    async def notify(self, account_id: int, text: str) -> None:
+    async def notify(self, account_id: int, message: str | Reply) -> None:
         """``core.ports.Notifier``: tell the account's Telegram identities (private chats)."""
+        notice = as_notice(message)
         for identity in await self.assistant.store.accounts.identities(account_id):
             if identity.platform == "telegram" and identity.external_id.lstrip("-").isdigit():
-                await self.handlers.sender.send(
-                    self.bot, int(identity.external_id), Reply.text(text)
-                )
+                await self.handlers.sender.send(self.bot, int(identity.external_id), notice)
 
     async def aclose(self) -> None:
         """Finish what is in progress and close the HTTP session."""

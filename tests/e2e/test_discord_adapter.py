@@ -23,7 +23,7 @@ from discord.http import Route
 from adapters.discord.app import ANSWER_ACTION, ANSWER_FIELD, ANSWER_MODAL, DiscordAdapter
 from adapters.discord.render import MAX_CONTENT
 from core.app import Assistant
-from core.chat import ExternalUser, Incoming, Reply
+from core.chat import Button, ExternalUser, ImageBlock, Incoming, Reply, TextBlock
 from core.llm.offline import OfflineEngine
 from core.models import Fan, Identity
 from core.resilience.cache import MemoryKV
@@ -586,6 +586,25 @@ async def test_a_file_a_boosted_server_takes_becomes_a_note_in_the_dm_fallback(
     assert [a["filename"] for a in sent["attachments"]] == ["small.pdf"]
     channel = bot.fake.channel_messages(bot.fake.channel_id)
     assert [m for m in channel if "can't send you a DM" in m["content"]] == []
+
+
+async def test_a_notice_with_a_chart_is_a_direct_message_with_the_image(bot: World) -> None:
+    # What a scheduled summary sends: its text and its chart, as a DM; no buttons.
+    await bot.slash("start", {})  # the Discord identity becomes an account
+    account = await bot.account_id("discord", DEFAULT_USER_ID)
+    chart = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
+    summary = Reply(
+        blocks=[TextBlock("**Your daily summary**"), ImageBlock(png=chart, caption="Revenue")],
+        buttons=[[Button("7d", "cmd:stats 7d")]],
+    )
+    assert bot.adapter is not None
+    await bot.adapter.notify(account, summary)
+    dm = bot.fake.dm_channel(DEFAULT_USER_ID)["id"]
+    text, image = bot.fake.channel_messages(dm)
+    assert text["content"] == "**Your daily summary**" and text["attachments"] == []
+    assert image["content"] == "Revenue"
+    assert [a["filename"] for a in image["attachments"]] == ["image.png"]
+    assert not text.get("components") and not image.get("components")
 
 
 async def test_past_14_minutes_the_token_is_not_used(

@@ -29,7 +29,7 @@ from bot.jobs import (
 )
 from bot.settings import Settings
 from core.app import Assistant
-from core.chat import Attachment, ExternalUser, FileBlock, Incoming
+from core.chat import Attachment, ExternalUser, FileBlock, ImageBlock, Incoming, Reply, as_notice
 from core.jobs import (
     JOBS,
     PENDING_PREFIX,
@@ -39,6 +39,7 @@ from core.jobs import (
     enqueue_import,
     enqueue_summaries,
     pending_key,
+    reply_text,
     set_summary,
 )
 from core.llm.offline import OfflineEngine
@@ -58,11 +59,15 @@ class RecordingNotifier:
     """``core.ports.Notifier`` that keeps what each account was told."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[int, str]] = []
+        self.sent: list[tuple[int, str]] = []  # the text (markup) of each notice
+        self.notices: list[tuple[int, Reply]] = []  # each notice as the adapters send it
         self.changed = asyncio.Event()
 
-    async def notify(self, account_id: int, text: str) -> None:
+    async def notify(self, account_id: int, message: str | Reply) -> None:
+        notice = as_notice(message)
+        text = reply_text(notice)
         self.sent.append((account_id, text))
+        self.notices.append((account_id, notice))
         self.changed.set()
 
     def texts(self, account_id: int) -> list[str]:
@@ -252,6 +257,8 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     assert notifier.texts(mia)[0].startswith("**Your weekly summary**")
     assert notifier.texts(zoe)[0].startswith("**Your daily summary**")
     daily, weekly = notifier.texts(zoe)[0], notifier.texts(mia)[0]
+    charts = next(n for a, n in notifier.notices if a == zoe).blocks
+    assert any(isinstance(b, ImageBlock) and b.png.startswith(b"\x89PNG") for b in charts)
     assert "**Earnings — yesterday** (Nov 23, 2026, UTC)\nRevenue **$5.00**" in daily
     assert "**Earnings — the last 7 days**" in weekly and "Revenue **$12.00**" in weekly
     # The scheduler runs every hour; at 09:00 or on a Tuesday nothing more is due.

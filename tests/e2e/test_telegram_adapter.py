@@ -26,7 +26,7 @@ from adapters.telegram import TelegramAdapter
 from adapters.telegram.inbound import TokenBucketLimiter
 from adapters.telegram.outbound import ChatPacer
 from core.app import Assistant, Limits
-from core.chat import ExternalUser, Incoming, Reply
+from core.chat import Button, ExternalUser, ImageBlock, Incoming, Reply, TextBlock
 from core.llm.offline import OfflineEngine
 from core.models import Account, Identity
 from core.resilience.cache import MemoryKV
@@ -419,6 +419,23 @@ async def test_photo_goes_to_the_vault_once(h: Harness) -> None:
     )
     document = sent_back[1]["document"]
     assert (document.content, document.filename) == (image, asset.name)
+
+
+async def test_a_notice_with_a_chart_reaches_the_private_chat(h: Harness) -> None:
+    # What a scheduled summary sends: its text, then its chart as a photo; no buttons.
+    await h.say("/start")
+    account = await h.account()
+    chart = png(80, 40)
+    summary = Reply(
+        blocks=[TextBlock("**Your daily summary**"), ImageBlock(png=chart, caption="Revenue")],
+        buttons=[[Button("7d", "cmd:stats 7d")]],
+    )
+    since = len(h.tg.sent)
+    await h.adapter.notify(account.id, summary)
+    sent = h.tg.sent[since:]
+    assert [method for method, _ in sent] == ["sendMessage", "sendPhoto"]
+    assert sent[0][1]["text"] == "<b>Your daily summary</b>" and sent[0][1]["chat_id"] == USER
+    assert sent[1][1]["photo"].content == chart and "reply_markup" not in sent[1][1]
 
 
 async def test_album_is_one_answer(h: Harness) -> None:

@@ -36,6 +36,9 @@ import pytest
 import stripe
 from aiohttp import web
 
+from core.chat import Reply, as_notice
+from core.jobs import reply_text
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
 API_KEY = "sk_test_fake_51HuntazeLocalOnly"
 
@@ -325,10 +328,10 @@ class RecordingNotifier:
         self.sent: list[tuple[int, str]] = []
         self.delay = delay
 
-    async def notify(self, account_id: int, text: str) -> None:
+    async def notify(self, account_id: int, message: str | Reply) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
-        self.sent.append((account_id, text))
+        self.sent.append((account_id, reply_text(as_notice(message))))
 
     def to(self, account_id: int) -> list[str]:
         return [text for acct, text in self.sent if acct == account_id]

@@ -254,9 +254,7 @@ class Narrator:
         self.fail = fail
         self.facts: dict[str, object] | None = None
 
-    async def narrate(
-        self, facts: dict[str, object], plain: str, *, account_id: int
-    ) -> str | None:
+    async def narrate(self, facts: dict[str, object], plain: str, *, account_id: int) -> str | None:
         self.facts = facts
         if self.fail:
             raise RuntimeError("LLM down")
