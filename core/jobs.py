@@ -379,13 +379,13 @@ async def personalize_segment_job(env: JobEnv, payload: dict[str, Any]) -> None:
         return
     files = [b for b in reply.blocks if isinstance(b, FileBlock)]
     text = reply_text(Reply(blocks=[b for b in reply.blocks if isinstance(b, TextBlock)]))
-    if files and app.vault is not None:
+    if files and app.vault is not None:  # a copy for later, and in case the notice is lost
         stored = await _keep_files(app, account_id, files)
         if stored:
-            text += "\n\nThe drafts CSV is in your vault: " + ", ".join(
+            text += "\n\nThe drafts CSV is in your vault too: " + ", ".join(
                 f"`/vault send {number}`" for number in stored
             )
-    await env.notifier.notify(account_id, text)
+    await env.notifier.notify(account_id, Reply(blocks=[TextBlock(text), *files]))
 
 
 async def _keep_files(app: Assistant, account_id: int, files: list[FileBlock]) -> list[str]:

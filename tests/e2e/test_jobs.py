@@ -325,6 +325,9 @@ async def test_segment_personalisation_job_sends_drafts_and_keeps_the_csv(
     await asyncio.wait_for(queue.join(), 60)
     [text] = notifier.texts(acct)
     assert "**20 drafts**" in text and "Hey Fan" in text
+    [(_, notice)] = notifier.notices  # the drafts file comes with the notice
+    [attached] = [b for b in notice.blocks if isinstance(b, FileBlock)]
+    assert attached.mime == "text/csv" and attached.data.count(b"Hey Fan") == 20
     assets = await app.store.assets.list(acct)
     assert [a.mime for a in assets] == ["text/csv"] and f"/vault send {assets[0].id}" in text
     mia = ExternalUser(platform="telegram", id="mia")
