@@ -2,7 +2,7 @@
 
 The profile stores a canonical name: an IANA key ("Europe/Berlin", "UTC"), a fixed offset
 ("UTC+05:30"), or "" when the creator never set one (read as UTC). ``parse_zone`` reads what a
-creator types: an IANA key in any case, a city of one ("new york", "berlin"), a common
+creator types: an IANA key in any case, a city of one ("new york", "são paulo"), a common
 abbreviation ("EST", "CET": the region's zone, so summer time follows), or an offset ("UTC-5",
 "+0530"). ``get_zone`` turns a stored
 name into a ``tzinfo``; a name this machine no longer knows reads as UTC rather than failing.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from datetime import UTC, timedelta, timezone, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING
@@ -75,10 +76,18 @@ def offset_name(minutes: int) -> str:
     return f"UTC{sign}{hours:02d}:{mins:02d}"
 
 
+def _fold(text: str) -> str:
+    """Lower case, single spaces for underscores and runs of blanks, accents dropped
+    ("São Paulo" -> "sao paulo", "Zürich" -> "zurich")."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("_", " "))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.lower().split())
+
+
 def parse_zone(text: str) -> str:
     """What a creator typed -> a canonical zone name; ValueError with a hint."""
     raw = " ".join(text.strip().split())
-    s = raw.lower().replace("_", " ")
+    s = _fold(raw)
     if s in ABBREVIATIONS:
         return ABBREVIATIONS[s]
     m = _OFFSET.match(s.replace(" ", ""))
@@ -109,7 +118,7 @@ COMMON = (
 def search_zones(text: str, limit: int = 25) -> list[str]:
     """Zone keys for what is being typed: keys or cities starting with it, then containing it
     (a few common zones before anything is typed)."""
-    s = " ".join(text.strip().lower().replace("_", " ").split())
+    s = _fold(text)
     if not s:
         return list(COMMON[:limit])
     if ABBREVIATIONS.get(s):

@@ -16,6 +16,8 @@ from core.timezones import get_zone, parse_zone, search_zones, zone_label
         ("  america/new_york ", "America/New_York"),
         ("New York", "America/New_York"),
         ("sao paulo", "America/Sao_Paulo"),
+        ("São Paulo", "America/Sao_Paulo"),
+        ("Zürich", "Europe/Zurich"),
         ("EST", "America/New_York"),  # the region's zone: summer time follows
         ("pdt", "America/Los_Angeles"),
         ("CET", "Europe/Paris"),
@@ -72,6 +74,7 @@ def test_search_offers_zones_for_what_is_being_typed() -> None:
         "America/Los_Angeles",
     ]
     assert search_zones("berl") == ["Europe/Berlin"]
+    assert search_zones("Bogotá") == ["America/Bogota"]
     assert search_zones("york") == ["America/New_York"]  # a city's later word
     assert search_zones("los_ang") == ["America/Los_Angeles"]
     assert search_zones("EST") == ["America/New_York"]
