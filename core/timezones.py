@@ -51,6 +51,7 @@ ABBREVIATIONS: dict[str, str] = {
     **dict.fromkeys(("cdmx", "mexico"), "America/Mexico_City"),
 }
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$")
+_STORED_OFFSET = re.compile(r"^UTC([+-])(0\d|1[0-4]):([0-5]\d)$")  # what offset_name writes
 
 
 @cache
@@ -134,9 +135,11 @@ def get_zone(name: str | None) -> tzinfo:
     """The ``tzinfo`` of a stored name; UTC for "" or a name this machine does not know."""
     if not name:
         return UTC
-    if name.startswith("UTC") and len(name) == 9:  # UTC+05:30
-        sign = 1 if name[3] == "+" else -1
-        return timezone(sign * timedelta(hours=int(name[4:6]), minutes=int(name[7:9])), name)
+    fixed = _STORED_OFFSET.match(name)
+    if fixed:  # UTC+05:30
+        sign = 1 if fixed.group(1) == "+" else -1
+        hours, minutes = int(fixed.group(2)), int(fixed.group(3))
+        return timezone(sign * timedelta(hours=hours, minutes=minutes), name)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

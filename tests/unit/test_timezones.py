@@ -62,6 +62,8 @@ def test_zones_follow_summer_time_and_offsets_do_not() -> None:
 def test_unset_and_unknown_names_read_as_utc() -> None:
     assert get_zone("") is UTC and zone_label("") == "UTC"
     assert get_zone("Mars/Olympus_Mons") is UTC and zone_label("Mars/Olympus_Mons") == "UTC"
+    for edited in ("UTCxx:yy:z", "UTC+99:00", "../../etc/passwd", "UTC+05:3"):  # hand edits
+        assert get_zone(edited) is UTC
     assert zone_label("Europe/Berlin") == "Europe/Berlin"
     assert zone_label("UTC-05:00") == "UTC-05:00"
 
