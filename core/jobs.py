@@ -407,9 +407,9 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     account_id = int(payload["account_id"])
     period = str(payload.get("period", "weekly"))
     ctx = await job_context(app, account_id, env.job_id or "job")
-    # At 08:00 on the account's clock: yesterday's day for a daily summary, the week for a
-    # weekly one.
-    window = "yesterday" if period == "daily" else "7d"
+    # At 08:00 on the account's clock: yesterday for a daily summary, on Mondays the calendar
+    # week that just ended for a weekly one.
+    window = "yesterday" if period == "daily" else "lastweek"
     _, reply = await app.run_command(ctx, f"/stats {window}")
     title = "Your daily summary" if period == "daily" else "Your weekly summary"
     # The figures and their chart; the period buttons stay in /stats.

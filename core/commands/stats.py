@@ -24,7 +24,12 @@ from core.services.analytics import (
 from core.services.charts import stats_chart
 from core.timezones import zone_label
 
-Period = Literal["today", "yesterday", "7d", "30d", "90d", "all"]
+Period = Literal["today", "yesterday", "thisweek", "lastweek", "7d", "30d", "90d", "all"]
+#: Whole phrases first: "last week" is the calendar week, "last 7 days" a rolling 7d.
+_PERIOD_PHRASES = {
+    "this week": "thisweek", "thisweek": "thisweek", "week so far": "thisweek",
+    "last week": "lastweek", "lastweek": "lastweek", "previous week": "lastweek",
+}  # fmt: skip
 _PERIOD_WORDS = {
     "today": "today", "now": "today", "yesterday": "yesterday", "yday": "yesterday",
     "7": "7d", "7d": "7d", "week": "7d", "1w": "7d", "w": "7d",
@@ -39,11 +44,16 @@ NO_DATA = (
 
 
 class StatsArgs(BaseModel):
-    period: Period = Field("30d", description="today, yesterday, 7d, 30d, 90d or all")
+    period: Period = Field(
+        "30d", description="today, yesterday, thisweek, lastweek, 7d, 30d, 90d or all"
+    )
 
 
 def parse_stats(raw: str) -> dict[str, Any]:
     tokens = [t.lower() for t in split_args(raw)]
+    phrase = " ".join(t for t in tokens if t not in {"the", "period="}).removeprefix("period=")
+    if phrase in _PERIOD_PHRASES:
+        return {"period": _PERIOD_PHRASES[phrase]}
     joined = "".join(t for t in tokens if t not in {"last", "days", "day", "the", "period="})
     if not joined:
         return {}
@@ -51,8 +61,8 @@ def parse_stats(raw: str) -> dict[str, Any]:
     period = _PERIOD_WORDS.get(joined)
     if period is None:
         raise UsageError(
-            f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, 7d, 30d, "
-            "90d or all."
+            f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
+            "last week, 7d, 30d, 90d or all."
         )
     return {"period": period}
 
@@ -143,7 +153,7 @@ class SummaryArgs(BaseModel):
 
 
 def _summary_when(period: str, zone: str) -> str:
-    day = "every day, yesterday's figures" if period == "daily" else "every Monday, the week's"
+    day = "every day, yesterday's figures" if period == "daily" else "every Monday, last week's"
     return f"{day}, at 08:00 {zone_label(zone)}"
 
 
@@ -167,7 +177,7 @@ def register(reg: Registry) -> None:
             if current is None:
                 return Reply.text(
                     "You get no scheduled summary. /summary daily sends yesterday's figures "
-                    "every morning at 08:00 your time, /summary weekly the week's on Mondays."
+                    "every morning at 08:00 your time, /summary weekly last week's on Mondays."
                     + hint,
                     result={"summary": None},
                 )
@@ -188,10 +198,10 @@ def register(reg: Registry) -> None:
     @reg.command(
         "stats",
         "Earnings stats and a chart from your uploaded CSV exports",
-        usage="/stats [today|yesterday|7d|30d|90d|all]",
+        usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all]",
         args=StatsArgs,
         parser=parse_stats,
-        examples=["/stats", "/stats yesterday", "/stats 7d", "/stats all"],
+        examples=["/stats", "/stats yesterday", "/stats last week", "/stats 7d", "/stats all"],
     )
     async def stats(ctx: Context, args: StatsArgs) -> Reply:
         service = AnalyticsService(

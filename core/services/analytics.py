@@ -5,8 +5,9 @@ Statistics, not prompts: every figure is computed here from the imported transac
 mentions a number the figures don't contain, and the rule-based narrative is used instead.
 
 Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days
-before), ``all`` (everything, no comparison), and the calendar days ``yesterday`` (compared with
-the day before) and ``today`` (so far, compared with yesterday up to the same time). Days,
+before), ``all`` (everything, no comparison), and the calendar days and weeks (Monday first)
+``today``, ``yesterday``, ``thisweek``, ``lastweek``, each compared with the one before it (up to
+the same time while it is still running: today so far against yesterday by this time). Days,
 weekdays and hours are on the account's clock (its profile's time zone, UTC when it has none):
 the period's first and last days are the local dates of its ends, and each transaction counts
 in the day and hour it was imported with
@@ -45,9 +46,26 @@ from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
 from core.timezones import get_zone, zone_label
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
-#: Calendar days on the account's clock, by how many days back: compared with the day before
-#: (today so far with yesterday up to the same time).
-DAY_PERIODS: dict[str, int] = {"today": 0, "yesterday": 1}
+
+
+@dataclass(frozen=True)
+class CalendarPeriod:
+    """A calendar day or week (weeks start on Monday) on the account's clock, ``back`` of them
+    before the current one, compared with the one before it (up to the same time while it is
+    still running)."""
+
+    days: int
+    back: int
+    words: str
+    before: str
+
+
+CALENDAR: dict[str, CalendarPeriod] = {
+    "today": CalendarPeriod(1, 0, "today", "yesterday by this time"),
+    "yesterday": CalendarPeriod(1, 1, "yesterday", "the day before"),
+    "thisweek": CalendarPeriod(7, 0, "this week", "last week by this time"),
+    "lastweek": CalendarPeriod(7, 1, "last week", "the week before"),
+}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CATEGORY_LABELS = {
     "subscription": "subscriptions",
@@ -242,7 +260,7 @@ def compute_summary(
     zone = get_zone(timezone)
     first_day = start.astimezone(zone).date()
     last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
-    one_day = period in DAY_PERIODS  # a best weekday of one day says nothing
+    one_day = is_one_day(period)  # a best weekday of one day says nothing
     occurrences = _weekday_occurrences(first_day, last_day)
     weekday_total = [ZERO] * 7
     hour_total = [ZERO] * 24
@@ -318,24 +336,26 @@ def compute_summary(
 # ---------------------------------------------------------------- narrative
 
 
+def is_one_day(period: str) -> bool:
+    return period in CALENDAR and CALENDAR[period].days == 1
+
+
 def period_words(period: str) -> str:
-    if period in DAY_PERIODS:
-        return period
+    if period in CALENDAR:
+        return CALENDAR[period].words
     days = PERIODS.get(period)
     return "all time" if days is None else f"the last {days} days"
 
 
 def during(period: str) -> str:
-    """A period after a verb: "in the last 7 days", "in all time", "today", "yesterday"."""
-    return period if period in DAY_PERIODS else f"in {period_words(period)}"
+    """A period after a verb: "in the last 7 days", "in all time", "yesterday", "last week"."""
+    return period_words(period) if period in CALENDAR else f"in {period_words(period)}"
 
 
 def before_words(period: str) -> str:
     """The period a period is compared with: "the 7 days before", "the day before"."""
-    if period == "today":
-        return "yesterday by this time"
-    if period in DAY_PERIODS:
-        return "the day before"
+    if period in CALENDAR:
+        return CALENDAR[period].before
     return f"the {PERIODS[period]} days before"
 
 
@@ -447,12 +467,15 @@ class AnalyticsService:
         """``(start, end, previous)`` of a period: ``start`` None for "all", ``previous`` the
         ``[start, end)`` it is compared with (None for "all")."""
         now = self.clock.now()
-        if period in DAY_PERIODS:
-            zone = get_zone(timezone)
-            day = now.astimezone(zone).date() - timedelta(days=DAY_PERIODS[period])
-            start, after = _midnight(day, zone), _midnight(day + timedelta(days=1), zone)
+        if period in CALENDAR:
+            cal, zone = CALENDAR[period], get_zone(timezone)
+            today = now.astimezone(zone).date()
+            first = today - timedelta(days=(today.weekday() if cal.days == 7 else 0))
+            first -= timedelta(days=cal.days * cal.back)
+            length = timedelta(days=cal.days)
+            start, after = _midnight(first, zone), _midnight(first + length, zone)
             end = min(now, after)
-            before = _midnight(day - timedelta(days=1), zone)
+            before = _midnight(first - length, zone)
             return start, end, (before, min(start, before + (end - start)))
         if period not in PERIODS:
             raise ValueError(f"unknown period {period!r}")
@@ -512,8 +535,8 @@ class AnalyticsService:
 
 
 __all__ = [
+    "CALENDAR",
     "CATEGORY_LABELS",
-    "DAY_PERIODS",
     "PERIODS",
     "WEEKDAYS",
     "AnalyticsService",
@@ -524,6 +547,7 @@ __all__ = [
     "during",
     "format_change",
     "format_money",
+    "is_one_day",
     "narrative_is_grounded",
     "numbers_in",
     "period_words",

@@ -10,12 +10,14 @@ import io
 from decimal import Decimal
 
 from core.services.analytics import (
+    CALENDAR,
     CATEGORY_LABELS,
-    DAY_PERIODS,
     WEEKDAYS,
     StatsSummary,
     format_change,
     format_money,
+    is_one_day,
+    period_words,
 )
 
 #: Category colours (colour-blind friendly, Okabe-Ito).
@@ -35,7 +37,7 @@ def _series(summary: StatsSummary) -> tuple[list[str], dict[str, list[float]], s
     """Revenue per category by hour (a one-day period), day, or week / 30 days (long ones)."""
     days = summary.daily
     grouped: list[dict[str, Decimal]]
-    if summary.period in DAY_PERIODS:
+    if is_one_day(summary.period):
         names, grouped, unit = [f"{h:02d}:00" for h in range(24)], summary.hourly, "hour"
     elif len(days) <= 120:
         names = [d.strftime("%b %d") for d, _ in days]
@@ -64,7 +66,7 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    one_day = summary.period in DAY_PERIODS  # no weekdays to compare: one panel, by hour
+    one_day = is_one_day(summary.period)  # no weekdays to compare: one panel, by hour
     fig = Figure(figsize=(8, 4 if one_day else 6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     if one_day:
@@ -124,9 +126,11 @@ def stats_chart(summary: StatsSummary, *, dpi: int = 100) -> bytes:
 
 
 def _period_title(summary: StatsSummary) -> str:
-    if summary.period in DAY_PERIODS:
-        day = summary.daily[0][0] if summary.daily else summary.start.date()
-        return f"{summary.period} ({day:%b %d}, {summary.timezone})"
+    if summary.period in CALENDAR:
+        first = summary.daily[0][0] if summary.daily else summary.start.date()
+        last = summary.daily[-1][0] if summary.daily else first
+        days = f"{first:%b %d}" + (f"–{last:%b %d}" if last != first else "")
+        return f"{period_words(summary.period)} ({days}, {summary.timezone})"
     if summary.period == "all":
         return f"since {summary.start:%b %d, %Y}"
     return f"last {summary.period[:-1]} days"

@@ -260,7 +260,9 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     charts = next(n for a, n in notifier.notices if a == zoe).blocks
     assert any(isinstance(b, ImageBlock) and b.png.startswith(b"\x89PNG") for b in charts)
     assert "**Earnings — yesterday** (Nov 23, 2026, UTC)\nRevenue **$5.00**" in daily
-    assert "**Earnings — the last 7 days**" in weekly and "Revenue **$12.00**" in weekly
+    # Tuesday the 24th: last week is Monday 16 to Sunday 22 November.
+    assert "**Earnings — last week** (Nov 16, 2026 – Nov 22, 2026, UTC)" in weekly
+    assert "Revenue **$7.00**" in weekly
     # The scheduler runs every hour; at 09:00 or on a Tuesday nothing more is due.
     assert (
         await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am.replace(hour=9)) == []
@@ -656,10 +658,10 @@ async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
     assert await summary_subscribers(app.kv) == {}
     app.limits.scheduled_summaries = True
     assert "You get no scheduled summary" in await say("/summary")
-    assert "every Monday, the week's, at 08:00 UTC" in await say("/summary weekly")
+    assert "every Monday, last week's, at 08:00 UTC" in await say("/summary weekly")
     assert "You get your summary every Monday" in await say("/summary")
     await say("/timezone Europe/Berlin")
-    assert "every Monday, the week's, at 08:00 Europe/Berlin" in await say("/summary weekly")
+    assert "every Monday, last week's, at 08:00 Europe/Berlin" in await say("/summary weekly")
     assert "every day, yesterday's figures, at 08:00 Europe/Berlin" in await say("/summary daily")
     acct = (await app.store.accounts.resolve(user.identity())).id
     assert await summary_subscribers(app.kv) == {acct: "daily"}

@@ -143,6 +143,12 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
     assert "Earnings — today (Nov 24, 2026, UTC)" in today
     assert "No earnings today: your latest imported earnings are from Nov 23, 2026." in today
 
+    # Last week, Monday to Sunday, against the week before; "last 7 days" stays rolling.
+    week = (await mia.say("/stats last week")).plain_text
+    assert week.startswith("Earnings — last week (Nov 16, 2026 – Nov 22, 2026, UTC)")
+    assert "Revenue $131.00 (+31% vs $100.00 the week before)" in week
+    assert "Earnings — the last 7 days" in (await mia.say("/stats last 7 days")).plain_text
+
     # Someone else's /stats knows nothing of Mia's earnings.
     assert "No earnings yet" in (await Person(app, "leo").say("/stats 30d")).plain_text
 

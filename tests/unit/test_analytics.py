@@ -173,6 +173,17 @@ def test_calendar_days_on_the_accounts_clock(sqlite_store: SqlStore) -> None:
         (at(2026, 10, 19, 12), at(2026, 10, 26, 12)),
     )
     assert service.window("all") == (None, at(2026, 11, 2, 12), None)
+    # Weeks start on Monday: Monday 2 November 2026 at noon, New York's clock (07:00 there).
+    assert service.window("thisweek", "America/New_York") == (
+        at(2026, 11, 2, 5),
+        at(2026, 11, 2, 12),
+        (at(2026, 10, 26, 4), at(2026, 10, 26, 11)),  # last week up to the same time
+    )
+    assert service.window("lastweek", "America/New_York") == (
+        at(2026, 10, 26, 4),
+        at(2026, 11, 2, 5),  # a week of 7 days and one hour: summer time ended on the 1st
+        (at(2026, 10, 19, 4), at(2026, 10, 26, 4)),
+    )
 
 
 def test_main_currency_is_the_biggest() -> None:
