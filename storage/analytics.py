@@ -18,7 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    Table,
+    Text,
     and_,
+    bindparam,
     delete,
     exists,
     false,
@@ -28,6 +32,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
@@ -289,6 +294,34 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+def _keyed(
+    pg: bool,
+    table: Table,
+    account: ColumnElement[Any],
+    key: ColumnElement[Any],
+    account_id: int,
+    keys: Sequence[str],
+) -> Select[Any]:
+    """``SELECT key`` of the account's rows whose key is one of ``keys`` (swap the columns with
+    ``with_only_columns``). On PostgreSQL the keys go as one array joined through ``unnest``, so
+    each is a lookup in the (account, key) unique index whatever the planner's statistics say:
+    an ``IN`` list of bound parameters was filtered against every row of the account when the
+    statistics said it had few (a fresh table, a new account), which made a big import
+    quadratic (108,000 rows took 140 s)."""
+    if not pg:
+        return select(key).where(account == account_id, key.in_(keys))
+    wanted = (
+        func.unnest(bindparam("keys", list(keys), type_=ARRAY(Text)))
+        .table_valued("key")
+        .render_derived(name="wanted")
+    )
+    return (
+        select(key)
+        .select_from(table.join(wanted, key == wanted.c.key))
+        .where(account == account_id)
+    )
+
+
 async def _insert_new(
     session: AsyncSession,
     pg: bool,
@@ -316,10 +349,8 @@ async def _insert_new(
     existing: dict[str, tuple[Any, ...]] = {}
     keys = list(dict.fromkeys(p[1] for p in params))
     for chunk in _chunks(keys, _KEY_CHUNK):
-        stored = await session.execute(
-            select(*wanted).where(table.c.account_id == account_id, table.c.row_key.in_(chunk))
-        )
-        for row in stored:
+        lookup = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, chunk)
+        for row in await session.execute(lookup.with_only_columns(*wanted)):
             existing[row[0]] = tuple(row[1:])
     fresh: dict[str, tuple[Any, ...]] = {}
     changed: dict[str, tuple[Any, ...]] = {}
@@ -514,13 +545,10 @@ class SqlFanListRepository:
             for fields, members in groups.items():
                 for chunk in _chunks(members, 400):
                     handles = [h for h, _ in chunk]
-                    existing = set(
-                        await session.scalars(
-                            select(FanRow.handle).where(
-                                FanRow.account_id == account_id, FanRow.handle.in_(handles)
-                            )
-                        )
-                    )
+                    fans = FanRow.__table__
+                    pg = self._db.dialect == "postgresql"
+                    lookup = _keyed(pg, fans, fans.c.account_id, fans.c.handle, account_id, handles)
+                    existing = set(await session.scalars(lookup))
                     rows = [
                         {
                             "account_id": account_id,

@@ -153,6 +153,41 @@ def test_parse_datetime_reads_times_without_an_offset_on_the_accounts_clock() ->
         )
 
 
+@pytest.mark.postgres
+async def test_on_postgresql_stored_keys_are_looked_up_in_one_pass_whatever_the_statistics(
+    migrated_postgres_url: str, clock: FakeClock
+) -> None:
+    # An IN list of bound keys was checked key by key against every row of the account when
+    # the planner's statistics said it had few (a fresh table, a new account): 2,000
+    # comparisons a row, for every batch of a big import (108,000 rows took 140 s).
+    from storage.analytics import _keyed
+
+    engine = create_engine(migrated_postgres_url)
+    try:
+        store = SqlStore(engine, clock)
+        acct = await account(store)
+        rows = "".join(
+            f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{i + 1},@f{i}\n" for i in range(3000)
+        )
+        assert (
+            await run(store, clock, acct, "e.csv", b"date,amount,fan\n" + rows.encode())
+        ).added == 3000
+        t = TransactionRow.__table__
+        keys = [r.row_key for r in (await transactions(store, acct))[:2000]]
+        lookup = _keyed(True, t, t.c.account_id, t.c.row_key, acct, keys)
+        async with engine.connect() as conn:
+            compiled = lookup.compile(dialect=conn.dialect)
+            params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+            plan = await conn.exec_driver_sql(f"EXPLAIN ANALYZE {compiled}", params)
+            shown = "\n".join(line for (line,) in plan)
+            assert len((await conn.execute(lookup)).all()) == 2000
+        # One pass over the account's rows (a hash join) or a probe per key: never a scan of
+        # the key list for every row.
+        assert "ANY (" not in shown and "Rows Removed by Filter" not in shown, shown
+    finally:
+        await engine.dispose()
+
+
 async def test_a_time_of_day_in_a_column_of_its_own(store: SqlStore, clock: FakeClock) -> None:
     # "Date, Time, Amount": the time was ignored, every payment at midnight, no best hour.
     acct = await account(store)
