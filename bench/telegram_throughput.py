@@ -62,6 +62,8 @@ from typing import Any
 SCRIPT = Path(__file__).resolve()
 sys.path.insert(0, str(SCRIPT.parent.parent))
 
+from common import pg_admin  # noqa: E402
+
 TOKEN = "123456789:AAHfakeTelegramTokenForHuntazeTests0"
 SECRET = "bench-secret_token"
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -435,18 +437,6 @@ async def _measure(tg: Any, mode: str, db: str, args: argparse.Namespace) -> dic
     return {"max": peak.summary(), "steady": sweep[f"{args.rate:g}"], "at_rate": sweep}
 
 
-async def _pg_admin(server: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(
-        server.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from bot.lifecycle import tune_gc
     from tests.fakes.telegram_api import FakeTelegramAPI
@@ -465,7 +455,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             elif backend == "postgres":
                 name = f"huntaze_bench_{uuid.uuid4().hex[:12]}"
                 try:
-                    await _pg_admin(args.pg_url, f'CREATE DATABASE "{name}"')
+                    await pg_admin(f'CREATE DATABASE "{name}"', server=args.pg_url)
                 except Exception as exc:  # no server: report, don't fail the other figures
                     results["postgres"] = {"error": f"PostgreSQL unavailable: {exc}"}
                     continue
@@ -474,7 +464,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                         tg, "huntaze", f"{args.pg_url}/{name}", args
                     )
                 finally:
-                    await _pg_admin(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await pg_admin(
+                        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server=args.pg_url
+                    )
     return results
 
 

@@ -45,7 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+from common import PG_SERVER as PG  # noqa: E402
+from common import pg_admin  # noqa: E402
+
 SECRET = "whsec_bench_0123456789abcdef"
 ACCOUNTS = 200
 MiB = 1024 * 1024
@@ -177,17 +179,6 @@ def moto_server(port: int) -> subprocess.Popen[bytes]:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-
-
-async def pg_admin(*statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG + "/postgres", timeout=10)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def prepare_database(name: str) -> str:

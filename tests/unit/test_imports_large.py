@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,33 +14,9 @@ from core.services.imports import CsvImporter, ImportProgress, file_chunks
 from storage.db import create_engine
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
+from tests.fakes.exports import write_export
 
 SIZE = 50 * 1024 * 1024
-CATEGORIES = ("Subscription", "Tip", "Post purchase", "Message", "Referral")
-
-
-def write_export(path: Path, size: int) -> tuple[int, int]:
-    """A realistic export of about ``size`` bytes: ``(rows, total cents)``."""
-    rng = random.Random(20261124)
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = cents = written = 0
-    with path.open("w", encoding="utf-8", newline="") as out:
-        header = "Date,Net,Currency,Type,Fan,Description\r\n"
-        out.write(header)
-        written += len(header)
-        while written < size:
-            at = start + timedelta(seconds=rows * 67)
-            amount = rng.randint(100, 9999)
-            fan = f"fan_{rng.randint(1, 20000)}"
-            line = (
-                f"{at:%Y-%m-%d %H:%M:%S},{amount // 100}.{amount % 100:02d},USD,"
-                f'{CATEGORIES[rows % 5]},@{fan},"Payment #{rows} from {fan} — thank you!"\r\n'
-            )
-            out.write(line)
-            written += len(line.encode())
-            rows += 1
-            cents += amount
-    return rows, cents
 
 
 @pytest.fixture
