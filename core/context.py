@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 from core.chat import Incoming
 from core.models import Account, Profile
-from core.timezones import account_timezone
+from core.timezones import account_timezone, get_zone
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -46,6 +47,11 @@ class Context:
         if self._profile_loaded:
             return self._profile.timezone if self._profile is not None else ""
         return await account_timezone(self.app.store.profiles, self.account.id)
+
+    async def today(self) -> date:
+        """Today's date on the account's clock (what "inactive:14d" and fans' last-active
+        dates are counted against)."""
+        return self.app.clock.now().astimezone(get_zone(await self.timezone())).date()
 
     def preload_profile(self, profile: Profile) -> None:
         """The profile as already read (with the account, or just saved): no second read."""

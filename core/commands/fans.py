@@ -201,7 +201,7 @@ def register(reg: Registry) -> None:
         examples=["/fans", "/fans add @mia name=Mia tier=vip spent=240 last_active=2026-11-01"],
     )
     async def fans(ctx: Context, args: FansArgs) -> Reply:
-        today = ctx.app.clock.now().date()
+        today = await ctx.today()
         if args.action == "add":
             if args.last_active is not None and args.last_active > today + FUTURE_SLACK:
                 raise UsageError(f"last_active {args.last_active} is in the future.")
@@ -248,7 +248,7 @@ def register(reg: Registry) -> None:
         profile = await ctx.profile() or Profile()
         seed = ctx.seed("personalize", args.template, fan.handle, ctx.request_id)
         out = await ctx.app.personalize.drafts(
-            ctx.account_id, profile, args.template, [fan], ctx.app.clock.now().date(), seed
+            ctx.account_id, profile, args.template, [fan], await ctx.today(), seed
         )
         reply = Reply(result=[d.model_dump(mode="json") for d in out.value], degraded=out.degraded)
         reply.add_text(
@@ -308,7 +308,7 @@ async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
 
 
 async def _personalize_segment(ctx: Context, template: str, segment: str) -> Reply:
-    today = ctx.app.clock.now().date()
+    today = await ctx.today()
     query, canonical = _segment(segment, today, PERSONALIZE_USAGE)
     _check_template(template)
     repo = ctx.app.store.fan_lists

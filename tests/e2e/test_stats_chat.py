@@ -297,6 +297,17 @@ async def test_stats_count_days_and_hours_on_the_creators_clock(app: Assistant) 
     assert "Best day Friday (avg $34.00)" in (await mia.say("/stats 7d")).plain_text
 
 
+async def test_days_since_a_fan_was_active_count_on_the_creators_clock(app: Assistant) -> None:
+    # 12:00 UTC on the 24th is 02:00 on the 25th in Kiritimati (UTC+14): a fan last active on
+    # the 11th is 14 days away there, 13 in UTC.
+    mia = Person(app, "mia")
+    await mia.say("/fans add @ana name=Ana last_active=2026-11-11")
+    assert "0 of 1 fans match" in (await mia.say("/fans inactive:14d")).plain_text
+    await mia.say("/timezone Pacific/Kiritimati")
+    listed = (await mia.say("/fans inactive:14d")).plain_text
+    assert "@ana (Ana)" in listed and "active 14d ago" in listed
+
+
 async def test_a_time_zone_is_read_from_what_people_type(app: Assistant) -> None:
     mia = Person(app, "mia")
     for typed, stored in (
