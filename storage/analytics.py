@@ -131,12 +131,15 @@ class SqlEarningsRepository:
         if not row_keys:
             return 0
         t = TransactionRow
+        table = TransactionRow.__table__
+        pg = self._db.dialect == "postgresql"
         removed = 0
         async with self._db.transaction() as session:
             for start in range(0, len(row_keys), 500):  # SQLite's bound-parameter limit
                 chunk = list(row_keys[start : start + 500])
+                stored = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, chunk)
                 result = await session.execute(
-                    delete(t).where(t.account_id == account_id, t.row_key.in_(chunk))
+                    delete(t).where(t.account_id == account_id, t.row_key.in_(stored))
                 )
                 removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return removed
