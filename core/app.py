@@ -30,6 +30,7 @@ from core.errors import (
 )
 from core.jobs import JobQueue
 from core.log_context import log_context
+from core.models import Profile
 from core.ports import (
     BlobStore,
     Clock,
@@ -47,6 +48,7 @@ from core.services.fans import FansService
 from core.services.ideas import IdeasService
 from core.services.personalize import PersonalizeService
 from core.services.vault import VaultService
+from core.timezones import get_zone, zone_label
 
 log = structlog.get_logger("huntaze.core")
 
@@ -115,6 +117,7 @@ class Assistant:
         started = time.perf_counter()
         name = "message"
         outcome = "ok"
+        profile: Profile | None = None
         with log_context(request_id=request_id, platform=incoming.user.platform):
             try:
                 account, profile = await self.store.accounts.resolve_with_profile(
@@ -128,7 +131,14 @@ class Assistant:
             except UsageError as exc:
                 outcome = "usage"
                 reply = Reply.text(exc.message + (f"\nUsage: `{exc.usage}`" if exc.usage else ""))
-            except (NotFound, QuotaExceeded, RateLimitedError) as exc:
+            except QuotaExceeded as exc:
+                outcome = "quotaexceeded"
+                reply = Reply.text(exc.message)
+                zone = profile.timezone if profile is not None else ""
+                if exc.refills_at is not None and zone:  # UTC days; say when that is for her
+                    local = exc.refills_at.astimezone(get_zone(zone))
+                    reply.add_text(f"Midnight UTC is {local:%H:%M} your time ({zone_label(zone)}).")
+            except (NotFound, RateLimitedError) as exc:
                 outcome = type(exc).__name__.lower()
                 reply = Reply.text(exc.message)
             except ServiceUnavailable as exc:

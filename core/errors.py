@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class HuntazeError(Exception):
     """Base class. ``message`` is safe to show to a user."""
@@ -24,7 +26,12 @@ class NotFound(HuntazeError):
 
 
 class QuotaExceeded(HuntazeError):
-    """A plan quota or the credit balance does not allow this."""
+    """A plan quota or the credit balance does not allow this; ``refills_at``: when a daily
+    allowance comes back (UTC midnight), if it is one."""
+
+    def __init__(self, message: str, refills_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.refills_at = refills_at
 
 
 class RateLimitedError(HuntazeError):

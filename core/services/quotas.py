@@ -14,6 +14,7 @@ what a failed generation took is given back. Fan drafts are counted by ``/person
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from core.errors import QuotaExceeded
@@ -116,7 +117,11 @@ class QuotaService:
             account_id, feature, period, amount, limit, use_credits=feature == "personalize"
         )
         if taken is None:
-            raise QuotaExceeded(self._message(plan, feature, amount))
+            refills_at = None
+            if feature in DAILY:
+                now = self.clock.now()
+                refills_at = datetime.combine(now.date() + timedelta(days=1), time(0), UTC)
+            raise QuotaExceeded(self._message(plan, feature, amount), refills_at)
         return Grant(account_id, feature, period, taken[0], taken[1])
 
     async def release(self, grant: Grant) -> None:

@@ -57,7 +57,12 @@ async def test_asking_for_more_than_is_left_takes_nothing(world: HttpWorld) -> N
     await world.say("mia", PROFILE)
     await world.say("mia", "/ideas 8")
     refused = await world.say("mia", "/ideas 5")  # 2 left
-    assert "today's ideas" in refused.plain_text
+    assert "today's ideas" in refused.plain_text and "your time" not in refused.plain_text
+    # Quotas count UTC days (a time zone change must not refill them); she is told when
+    # midnight UTC is on her clock.
+    await world.say("mia", "/timezone America/New_York")
+    refused = await world.say("mia", "/ideas 5")
+    assert "Midnight UTC is 19:00 your time (America/New_York)." in refused.plain_text
     ok = await world.say("mia", "/ideas 2")
     assert isinstance(ok.result, list) and len(ok.result) == 2
 
