@@ -87,7 +87,7 @@ from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.segments import subscription_status
-from core.timezones import account_timezone, get_zone
+from core.timezones import account_timezone, get_zone, offset_name
 
 KINDS = ("earnings", "fans", "offers")
 CATEGORIES = ("subscription", "tip", "ppv", "message", "referral", "other")
@@ -1006,6 +1006,9 @@ class _Context:
     order: str
     now: datetime
     zone: tzinfo = UTC  # the account's clock: times without an offset are read in it
+    zone_set: bool = False  # the account has chosen a time zone
+    offsets: dict[int, int] = field(default_factory=dict)  # written UTC offset (min) -> rows
+    sampled: int = 0  # dates looked at for their offset (the first _OFFSET_SAMPLE)
     seen: dict[bytes, int] = field(default_factory=dict)  # content digest -> occurrences
     ids: dict[str, int] = field(default_factory=dict)  # external id -> first line
     warnings: dict[str, list[int]] = field(default_factory=dict)
@@ -1049,6 +1052,16 @@ class _Context:
             raise _RowError(f"{what} “{raw[:40]}” is before 2000")
         if value > self.future:
             raise _RowError(f"{what} “{raw[:40]}” is in the future")
+        if not self.zone_set and self.sampled < _OFFSET_SAMPLE:  # the export's own clock
+            self.sampled += 1
+            written = _TIME.search(raw)
+            try:
+                offset = _tz(written.group(5)) if written and written.group(5) else None
+            except ValueError:
+                offset = None
+            if offset is not None:
+                minutes = int(offset.utcoffset(None).total_seconds() // 60)
+                self.offsets[minutes] = self.offsets.get(minutes, 0) + 1
         return value
 
     def moment(self, row: list[str]) -> datetime:
@@ -1150,6 +1163,26 @@ class _Context:
 
 
 _CENT = Decimal("0.01")
+
+
+#: Dates of a file looked at for the UTC offset they are written at (a sample is enough).
+_OFFSET_SAMPLE = 1000
+
+
+def _zone_suggestion(ctx: _Context, rows: int) -> str | None:
+    """When the account has no time zone and most of the file's times carry one offset other
+    than UTC's (in the first dates of the file): the export's clock, likely the creator's. A
+    note suggesting /timezone."""
+    if ctx.zone_set or not ctx.offsets or not rows:
+        return None
+    minutes, count = max(ctx.offsets.items(), key=lambda item: item[1])
+    if minutes == 0 or count * 2 < min(rows, ctx.sampled):
+        return None
+    name = offset_name(minutes)
+    return (
+        f"Times in this file are written at {name}. If that is your clock, /timezone {name} "
+        "(or your city) counts /stats days and hours on it; they are UTC until you set one."
+    )
 
 
 def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
@@ -1418,9 +1451,6 @@ class CsvImporter:
             ) from exc
         return report
 
-    async def _zone(self, account_id: int) -> tzinfo:
-        return get_zone(await account_timezone(self.store.profiles, account_id))
-
     async def _run(
         self,
         account_id: int,
@@ -1525,6 +1555,8 @@ class CsvImporter:
             col = columns[date_field]
             samples = (r[col] for _, r, _ in pending if r is not None and col < len(r))
             order, ambiguous = decide_date_order(samples)
+        zone_name = await account_timezone(self.store.profiles, account_id)
+        zone = get_zone(zone_name)
         ctx = _Context(
             kind=kind,
             columns=columns,
@@ -1534,7 +1566,8 @@ class CsvImporter:
             header_currency=header_currency,
             order=order,
             now=self.clock.now(),
-            zone=await self._zone(account_id),
+            zone=zone,
+            zone_set=bool(zone_name),
             breakdown=breakdown,
         )
         build = _earnings_breakdown if breakdown else _BUILDERS[kind]
@@ -1610,6 +1643,9 @@ class CsvImporter:
             count = ctx.warn_count[reason]
             where = ", ".join(str(n) for n in lines_) + ("…" if count > len(lines_) else "")
             report.notes.append(f"{count} row{'s' * (count > 1)}: {reason} (line {where}).")
+        suggestion = _zone_suggestion(ctx, report.rows)
+        if suggestion:
+            report.notes.append(suggestion)
         if report.removed:
             report.notes.append(
                 f"{report.removed:,} transaction{'s' * (report.removed != 1)} imported before "

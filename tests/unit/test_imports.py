@@ -188,6 +188,19 @@ async def test_on_postgresql_stored_keys_are_looked_up_in_one_pass_whatever_the_
         await engine.dispose()
 
 
+async def test_an_export_written_at_an_offset_suggests_setting_the_time_zone(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    alice, bob = await account(store, "alice"), await account(store, "bob")
+    new_york = b"date,amount\n2026-11-20T22:30:00-05:00,10\n11/21/2026 9:05 PM UTC-5,5\n"
+    note = "Times in this file are written at UTC-05:00. If that is your clock, /timezone"
+    assert note in (await run(store, clock, alice, "e.csv", new_york)).text()
+    utc = b"date,amount\n2026-11-20T22:30:00Z,10\n2026-11-21 21:05,5\n"
+    assert "written at" not in (await run(store, clock, bob, "e.csv", utc)).text()
+    await store.profiles.save(alice, Profile(timezone="America/New_York"))
+    assert "written at" not in (await run(store, clock, alice, "e.csv", new_york)).text()
+
+
 async def test_a_time_of_day_in_a_column_of_its_own(store: SqlStore, clock: FakeClock) -> None:
     # "Date, Time, Amount": the time was ignored, every payment at midnight, no best hour.
     acct = await account(store)
