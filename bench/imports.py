@@ -9,6 +9,11 @@ the same run on the same file:
 - **huntaze/sqlite**: a fresh SQLite file; **huntaze/postgres**: a throw-away PostgreSQL
   database (``BENCH_POSTGRES_URL``, see ``bench/common.py``), dropped after.
 - **again**: the same file imported a second time (every row recognised, nothing written).
+- **fans**: a platform's fan list (``--fans`` rows: name, level, lifetime spend, last seen,
+  labels) into the same kind of database; "again" finds every fan up to date.
+
+The earnings export names 20,000 fans: its first import also adds them to the fan list (the
+fans who paid, with what they spent and their last payment's day).
 
 Each target is run ``--repeat`` times (a fresh database each time); the best run counts (the
 machine is shared). CPU is this process's (the database servers' own work is not in it).
@@ -56,6 +61,7 @@ def _figures(rows: int, wall: float, cpu: float) -> dict[str, float]:
 
 
 async def import_twice(url: str, path: Path) -> dict[str, dict[str, float]]:
+    """The file imported into a fresh account, then again (nothing new the second time)."""
     from core.clock import SystemClock
     from core.models import Identity
     from core.services.imports import CsvImporter, import_file
@@ -75,7 +81,12 @@ async def import_twice(url: str, path: Path) -> dict[str, dict[str, float]]:
             report = await import_file(importer, account.id, path)
             figures = _figures(report.rows, time.perf_counter() - wall, time.process_time() - cpu)
             expected = (report.rows, 0) if phase == "first" else (0, report.rows)
-            if (report.added, report.unchanged) != expected or report.bad_count:
+            if report.kind == "fans":  # (added, updated) fans
+                expected = (report.rows, 0) if phase == "first" else (0, 0)
+                got = (report.added, report.updated)
+            else:
+                got = (report.added, report.unchanged)
+            if got != expected or report.bad_count:
                 raise SystemExit(f"{phase} import went wrong: {report.text()}")
             out[phase] = figures
         return out
@@ -103,41 +114,58 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=20.0, help="size of the export")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--fans", type=int, default=20000, help="rows of the fan list (0: none)")
     args = parser.parse_args()
 
-    from tests.fakes.exports import write_export
+    from tests.fakes.exports import write_export, write_fan_export
 
     folder = Path(tempfile.mkdtemp(prefix="huntaze-bench-"))
     path = folder / "earnings.csv"
     rows, _ = write_export(path, int(args.mb * 1024 * 1024))
+    fan_list = folder / "fans.csv"
+    if args.fans:
+        write_fan_export(fan_list, args.fans)
     baseline = min((csv_baseline(path) for _ in range(args.repeat)), key=lambda f: f["seconds"])
     results: dict[str, Any] = {"csv": baseline}
+    if args.fans:
+        results["csv fans"] = min(
+            (csv_baseline(fan_list) for _ in range(args.repeat)), key=lambda f: f["seconds"]
+        )
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         try:
             results[backend] = asyncio.run(measure(backend, path, args.repeat))
+            if args.fans:
+                results[f"{backend} fans"] = asyncio.run(measure(backend, fan_list, args.repeat))
         except OSError as exc:  # no PostgreSQL here: say so, keep the other figures
             results[backend] = {"error": f"{backend} unavailable: {exc}"}
 
     print(
-        f"CSV import - an earnings export of {args.mb:g} MB ({rows:,} rows), best of "
-        f"{args.repeat}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"CSV import - an earnings export of {args.mb:g} MB ({rows:,} rows) and a fan list of "
+        f"{args.fans:,}, best of {args.repeat}; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
-    print(f"{'target':<18}{'rows/s':>10}{'seconds':>9}{'cpu s':>8}{'x csv':>7}")
-    print("-" * 52)
+    print(f"{'target':<28}{'rows/s':>10}{'seconds':>9}{'cpu s':>8}{'x csv':>7}")
+    print("-" * 62)
     base = baseline["seconds"]
-    print(f"{'csv module':<18}{baseline['rows_per_s']:>10,.0f}{base:>9.2f}"
+    print(f"{'csv module':<28}{baseline['rows_per_s']:>10,.0f}{base:>9.2f}"
           f"{baseline['cpu_seconds']:>8.2f}{1:>7.1f}")  # fmt: skip
+    if args.fans:
+        fans_base = results["csv fans"]
+        print(f"{'csv module fans':<28}{fans_base['rows_per_s']:>10,.0f}"
+              f"{fans_base['seconds']:>9.2f}{fans_base['cpu_seconds']:>8.2f}{1:>7.1f}")  # fmt: skip
     for backend, figures in results.items():
-        if backend == "csv":
+        if backend.startswith("csv"):
             continue
         if "error" in figures:
-            print(f"huntaze/{backend:<10}{figures['error']}")
+            print(f"huntaze/{backend:<20}{figures['error']}")
             continue
         for phase, label in (("first", ""), ("again", " again")):
             f = figures[phase]
             name = f"huntaze/{backend}{label}"
-            print(f"{name:<18}{f['rows_per_s']:>10,.0f}{f['seconds']:>9.2f}"
-                  f"{f['cpu_seconds']:>8.2f}{f['seconds'] / base:>7.1f}")  # fmt: skip
+            of = results["csv fans"]["seconds"] if backend.endswith("fans") else base
+            ratio = f"{f['seconds'] / of:>7.1f}"
+            print(f"{name:<28}{f['rows_per_s']:>10,.0f}{f['seconds']:>9.2f}"
+                  f"{f['cpu_seconds']:>8.2f}{ratio}")  # fmt: skip
     print(
         json.dumps(
             {

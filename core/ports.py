@@ -328,13 +328,15 @@ class RevenueBucket:
 @dataclass(frozen=True)
 class FanSpend:
     """What one fan spent in a period, in one currency; ``first_seen`` is the fan's first
-    transaction ever (any currency, any period)."""
+    transaction ever (any currency, any period), ``last_seen`` the last one in the period in
+    this currency."""
 
     handle: str
     currency: str
     amount: Decimal
     count: int
     first_seen: datetime
+    last_seen: datetime
 
 
 @dataclass(frozen=True)
@@ -399,9 +401,10 @@ class EarningsRepository(Protocol):
         ...
 
     async def fan_spend(
-        self, account_id: int, start: datetime | None, end: datetime
+        self, account_id: int, start: datetime | None, end: datetime | None
     ) -> list[FanSpend]:
-        """Per fan and currency in the period (transactions without a fan are left out)."""
+        """Per fan and currency in the period (transactions without a fan are left out);
+        ``None`` leaves that end of the period open."""
         ...
 
     async def span(self, account_id: int) -> tuple[datetime, datetime] | None:
@@ -435,6 +438,13 @@ class FanListRepository(Protocol):
     async def upsert_many(self, account_id: int, patches: Sequence[FanPatch]) -> tuple[int, int]:
         """Insert new fans, update changed ones (only the fields in each patch); returns
         ``(added, updated)``. A patch equal to the stored fan changes nothing."""
+        ...
+
+    async def spending(
+        self, account_id: int, handles: Sequence[str]
+    ) -> dict[str, tuple[Decimal, date | None]]:
+        """Total spent and last-active date of the account's fans among ``handles``, by handle
+        (a handle not in the list is left out)."""
         ...
 
     async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:

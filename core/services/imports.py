@@ -51,6 +51,9 @@ How a file is read
 - **Currencies** are kept per row (column > symbol/code in the amount > a code in the amount's
   header such as ``Amount (EUR)`` > ``default_currency``). Nothing is converted; reports give
   totals per currency.
+- **Fans who paid**: after earnings with a fan column, every fan the account's earnings name
+  is in the fan list, with a total spent and a last-active day at least what the earnings show
+  (``_fans_who_paid``), so ``/fans`` and segments know whoever ``/stats`` counts.
 - **Bad rows** are skipped and reported with their line number and reason; good rows are
   kept. Soft problems (an unknown tier or category) are kept with a default and summarised.
 
@@ -144,6 +147,8 @@ class ImportReport:
     updated: int = 0  # fans whose stored values changed; transactions moved to a new clock
     unchanged: int = 0  # rows already imported (or fans already up to date)
     removed: int = 0  # transactions imported before that the file shows as refunded/failed
+    fans_added: int = 0  # earnings: fans who paid, new to the fan list
+    fans_updated: int = 0  # earnings: fans whose total spent or last-active date went up
     by_category: bool = False  # a breakdown: each entry is a category's total for its row
     bad_count: int = 0
     bad: list[BadRow] = field(default_factory=list)  # the first MAX_BAD_KEPT
@@ -180,6 +185,11 @@ class ImportReport:
                 f"{self.added:,} new {noun} added, {moved}"
                 f"{self.unchanged:,} already imported before."
             )
+        if self.fans_added or self.fans_updated:
+            lines.append(
+                f"Fan list: {self.fans_added:,} fan{'s' * (self.fans_added != 1)} who paid "
+                f"added, {self.fans_updated:,} updated (total spent, last active) — see /fans."
+            )
         if self.bad_count:
             lines.append(
                 f"{self.bad_count:,} row{'s' * (self.bad_count != 1)} skipped "
@@ -211,6 +221,8 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "fans_added": self.fans_added,
+            "fans_updated": self.fans_updated,
             "by_category": self.by_category,
             "bad_count": self.bad_count,
             "bad": [{"line": b.line, "reason": b.reason} for b in self.bad],
@@ -1634,6 +1646,8 @@ class CsvImporter:
             if len(batch) + len(withdrawn) >= self.batch_size:
                 await flush()
         await flush(done=True)
+        if kind == "earnings" and "fan" in columns and not breakdown:
+            await self._fans_who_paid(account_id, zone, report)
         if saw_ambiguous:
             report.notes.append(
                 "Dates such as 03/04/2026 were read as month/day (MM/DD/YYYY): nothing in the "
@@ -1656,6 +1670,49 @@ class CsvImporter:
             report.notes.append(
                 f"{decoder.fixed_bytes} byte(s) were not valid UTF-8 and were read as Windows-1252."
             )
+
+    async def _fans_who_paid(self, account_id: int, zone: tzinfo, report: ImportReport) -> None:
+        """Fans who paid join the fan list, so /fans and segments know whoever /stats counts.
+
+        From all the account's earnings (not only this file): a fan the list does not have yet
+        is added (tier regular); a fan's total spent (in the currency most of the fans' money
+        is in; refunds count) and last-active date (the day of the last payment, on the
+        account's clock) are raised to what the earnings show, never lowered: a fan export's
+        lifetime total, or a later activity date, knows more than the imported earnings."""
+        spend = await self.store.earnings.fan_spend(account_id, None, None)
+        if not spend:
+            return
+        per_currency: dict[str, Decimal] = {}
+        for one in spend:
+            per_currency[one.currency] = per_currency.get(one.currency, Decimal(0)) + one.amount
+        main = max(sorted(per_currency), key=lambda c: per_currency[c])
+        paid: dict[str, dict[str, Any]] = {}
+        for one in spend:
+            seen = paid.setdefault(one.handle, {"total_spent": Decimal(0)})
+            if one.currency == main:
+                seen["total_spent"] = max(one.amount, Decimal(0))
+            day = one.last_seen.astimezone(zone).date()
+            seen["last_active"] = max(day, seen.get("last_active", day))
+        known = await self.store.fan_lists.spending(account_id, list(paid))
+        patches: list[FanPatch] = []
+        for handle, seen in paid.items():
+            if handle not in known:
+                patches.append(FanPatch(handle=handle, values=seen))
+                continue
+            spent, active = known[handle]
+            raised = {}
+            if seen["total_spent"] > spent:
+                raised["total_spent"] = seen["total_spent"]
+            if active is None or seen["last_active"] > active:
+                raised["last_active"] = seen["last_active"]
+            if raised:
+                patches.append(FanPatch(handle=handle, values=raised))
+        for start in range(0, len(patches), self.batch_size):
+            added, updated = await self.store.fan_lists.upsert_many(
+                account_id, patches[start : start + self.batch_size]
+            )
+            report.fans_added += added
+            report.fans_updated += updated
 
     @staticmethod
     def _rows(reader: Any) -> Iterator[tuple[int, list[str] | None, str | None]]:

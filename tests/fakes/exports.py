@@ -32,3 +32,23 @@ def write_export(path: Path, size: int) -> tuple[int, int]:
             rows += 1
             cents += amount
     return rows, cents
+
+
+def write_fan_export(path: Path, fans: int) -> int:
+    """A platform's fan list of ``fans`` rows (name, level, lifetime spend, last seen, labels,
+    notes), as ``Username,Display name,Level,...``; returns the row count."""
+    rng = random.Random(20261207)
+    levels = ("New", "Regular", "VIP", "Whale")
+    labels = ("cosplay", "gym", "feet", "outdoors", "muted")
+    last = datetime(2026, 11, 30, tzinfo=UTC)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("Username,Display name,Level,Lifetime spend,Last seen,Labels,Notes\r\n")
+        for i in range(fans):
+            seen = last - timedelta(days=rng.randint(0, 400))
+            tags = ", ".join(rng.sample(labels, rng.randint(0, 2)))
+            out.write(
+                f"@fan_{i + 1},Fan {i + 1},{rng.choice(levels)},"
+                f'"${rng.randint(0, 500000) / 100:,.2f}",{seen:%Y-%m-%d},"{tags}",'
+                f"{'likes customs' if i % 7 == 0 else ''}\r\n"
+            )
+    return fans

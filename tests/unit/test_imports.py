@@ -657,6 +657,58 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     assert await store.fan_lists.count(acct, FanQuery()) == 4
 
 
+async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock) -> None:
+    # /stats counted the fans an earnings export names, but /fans and /personalize ... to
+    # whales knew none of them until a separate fan export was sent.
+    alice, bob = await account(store), await account(store, "bob")
+    await store.profiles.save(alice, Profile(timezone="America/New_York"))
+    fans = b"Username,Level,Lifetime spend,Last seen\n@mia,vip,500,2026-11-22\n@leo,whale,10,\n"
+    await run(store, clock, alice, "fans.csv", fans)
+    await run(store, clock, bob, "fans.csv", fans)
+    earnings = (
+        b"Date,Amount,Currency,Fan\n"
+        b"2026-11-10 12:00:00,100.00,USD,@mia\n"  # the export's lifetime $500 knows more
+        b"2026-11-21 02:30:00+00:00,40.00,USD,@leo\n"  # Nov 20 in New York
+        b"2026-11-12 10:00:00,25.00,USD,@Zoe\n"
+        b"2026-11-13 10:00:00,-5.00,USD,@zoe\n"  # a refund counts
+        b"2026-11-14 10:00:00,30.00,EUR,@ana\n"  # no dollars: in the list, spent unknown
+        b"2026-11-15 10:00:00,12.00,USD,\n"
+    )
+    report = await run(store, clock, alice, "earnings.csv", earnings)
+    assert (report.fans_added, report.fans_updated) == (2, 1)
+    assert "Fan list: 2 fans who paid added, 1 updated" in report.text()
+    got = {
+        f.handle: (f.tier, f.total_spent, f.last_active)
+        for f in await store.fan_lists.query(alice, FanQuery())
+    }
+    assert got == {
+        "mia": ("vip", Decimal("500.00"), date(2026, 11, 22)),
+        "leo": ("whale", Decimal("40.00"), date(2026, 11, 20)),
+        "zoe": ("regular", Decimal("20.00"), date(2026, 11, 13)),
+        "ana": ("regular", Decimal("0.00"), date(2026, 11, 14)),
+    }
+    assert len(await store.fan_lists.query(alice, FanQuery(spent=((">=", Decimal(20)),)))) == 3
+
+    again = await run(store, clock, alice, "earnings.csv", earnings)
+    assert (again.fans_added, again.fans_updated) == (0, 0)
+    assert "Fan list" not in again.text()
+    later = b"Date,Amount,Fan\n2026-11-23 10:00:00,600.00,@mia\n"
+    raised = await run(store, clock, alice, "later.csv", later)
+    assert (raised.fans_added, raised.fans_updated) == (0, 1)
+    mia = await store.fans.get(alice, "mia")
+    assert mia is not None and (mia.total_spent, mia.last_active) == (
+        Decimal("700.00"),
+        date(2026, 11, 23),
+    )
+    # Without a fan column the fan list is left alone; another account's list never moves.
+    plain = await run(store, clock, alice, "plain.csv", b"Date,Amount\n2026-11-23,9\n")
+    assert (plain.fans_added, plain.fans_updated) == (0, 0)
+    assert {f.handle: f.total_spent for f in await store.fan_lists.query(bob, FanQuery())} == {
+        "mia": Decimal("500.00"),
+        "leo": Decimal("10.00"),
+    }
+
+
 async def test_an_earnings_breakdown_by_category_column(store: SqlStore, clock: FakeClock) -> None:
     # A platform's daily earnings have one amount column per category. They were read as one
     # transaction a day from the Total column, all of it "other".

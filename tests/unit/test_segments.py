@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from core.app import Assistant
 from core.chat import FileBlock
@@ -19,6 +20,8 @@ from core.models import Fan, Identity
 from core.ports import FanPatch, FanQuery
 from core.services.segments import is_segment_term, matches, parse_segment
 from storage.repositories import SqlStore
+from storage.tables import FanRow
+from tests.fakes.clock import FakeClock
 from tests.unit.conftest import Chat
 
 TODAY = date(2026, 11, 24)  # the FakeClock's day
@@ -175,6 +178,46 @@ async def test_sql_matches_the_rule_and_never_crosses_accounts(store: SqlStore) 
     vip, _ = parse_segment("tier:vip", TODAY)
     assert len(await store.fan_lists.query(alice, vip, limit=3)) == 3
     assert await store.fan_lists.query(alice + bob + 100, FanQuery()) == []
+
+
+async def test_upsert_writes_only_what_changed(store: SqlStore, clock: FakeClock) -> None:
+    alice = (await store.accounts.resolve(Identity(platform="console", external_id="a"))).id
+    bob = (await store.accounts.resolve(Identity(platform="console", external_id="b"))).id
+    mine = random_fans(3, 50)
+    await put(store, alice, mine)
+    await put(store, bob, mine)
+    stamps = await updated_at(store, alice)
+    clock.advance(60)
+    again = [
+        FanPatch(f.handle, {"total_spent": Decimal(f.total_spent), "tags": f.tags}) for f in mine
+    ]
+    assert await store.fan_lists.upsert_many(alice, again) == (0, 0)
+    patches = [
+        FanPatch("fan001", {"tier": "whale", "total_spent": Decimal("1.5")}),
+        FanPatch("fan002", {"tags": ["new-tag"]}),
+        FanPatch("fan002", {"notes": "later patches win"}),
+        FanPatch("fan003", {"tier": mine[3].tier}),  # as stored: not written
+        FanPatch("someone", {"name": "Someone"}),
+    ]
+    assert await store.fan_lists.upsert_many(alice, patches) == (1, 2)
+    after = {f.handle: f for f in await store.fan_lists.query(alice, FanQuery())}
+    assert (after["fan001"].tier, after["fan001"].total_spent) == ("whale", Decimal("1.50"))
+    assert after["fan001"].tags == mine[1].tags  # fields not in the patch stay
+    assert (after["fan002"].tags, after["fan002"].notes) == (["new-tag"], "later patches win")
+    assert after["fan002"].tier == mine[2].tier
+    assert (after["someone"].name, after["someone"].tier) == ("Someone", "regular")
+    moved = {h for h, at in (await updated_at(store, alice)).items() if at != stamps.get(h)}
+    assert moved == {"fan001", "fan002", "someone"}
+    theirs = {f.handle: f for f in await store.fan_lists.query(bob, FanQuery())}
+    assert theirs == {f.handle: f for f in mine}  # Bob's list with the same handles never moves
+
+
+async def updated_at(store: SqlStore, account_id: int) -> dict[str, datetime]:
+    async with store.sessions() as session:
+        rows = await session.execute(
+            select(FanRow.handle, FanRow.updated_at).where(FanRow.account_id == account_id)
+        )
+        return {handle: at for handle, at in rows}
 
 
 # ---------------------------------------------------------------- chat
