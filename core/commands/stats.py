@@ -108,6 +108,11 @@ def render(s: StatsSummary, narrative: str) -> str:
         if s.previous_paying_fans is not None:
             were = "paying fan" if s.previous_paying_fans == 1 else "paying fans"
             lines[-1] += f"; {s.previous_paying_fans} {were} {before_words(s.period)}"
+    if len(s.biggest) > 1:
+        lines.append(
+            "Biggest spenders: "
+            + " · ".join(f"@{escape_markup(handle)} {m(amount)}" for handle, amount in s.biggest)
+        )
     when: list[str] = []
     if s.best_weekday and s.best_weekday_average is not None:
         when.append(f"best day **{s.best_weekday}** (avg {m(s.best_weekday_average)})")

@@ -147,6 +147,9 @@ class StatsSummary:
     latest: datetime | None = None  # the account's latest transaction, whatever the period
     timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
     category_totals: int = 0  # entries that are totals of several payments (daily breakdowns)
+    #: The period's three biggest spenders (handle, amount): in the reply, never in the
+    #: narrator's facts (fans' handles stay out of the model's prompt).
+    biggest: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -157,6 +160,7 @@ class StatsSummary:
         data = asdict(self)
         data.pop("daily")
         data.pop("hourly")  # best_hour says it; the chart draws it
+        data.pop("biggest")
         out = json.loads(json.dumps(data, default=str))
         out["daily"] = [
             {"day": d.isoformat(), **{k: str(v) for k, v in cats.items()}} for d, cats in self.daily
@@ -330,6 +334,7 @@ def compute_summary(
         hourly=hourly,
         timezone=zone_label(timezone),
         category_totals=category_totals,
+        biggest=[(f.handle, f.amount) for f in spend[:3]],
     )
 
 

@@ -1045,7 +1045,13 @@ def recommend(
 
     suggested = _suggest_ladder(cands, allowed[choice])
     ladder_text = ", ".join(str(p) for p in suggested)
-    if offers < MIN_OFFERS:
+    if offers == 0:
+        guidance = (
+            f"Run a price test ({ladder_text}) for at least {MIN_OFFERS * 3} offers to learn "
+            "what your fans pay, or import your offer history (a CSV with price, sent and "
+            "bought)."
+        )
+    elif offers < MIN_OFFERS:
         guidance = (
             f"Only {offers} offer{'s' * (offers != 1)} so far: treat {allowed[choice]} as a "
             f"starting point and run a price test ({ladder_text}) for at least "

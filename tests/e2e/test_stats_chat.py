@@ -104,6 +104,7 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
     assert "Revenue $126.00 (+26% vs $100.00 the 7 days before) · 9 transactions" in text
     assert "tips $76.00 (60%)" in text
     assert "Top 10% of fans (1 of 6 paying fans) brought 47%" in text
+    assert "Biggest spenders: @cara $50.00 · @anna $35.00 · @dan $10.00" in text
     assert "Best day Saturday (avg $50.00) · best hour 21:00–22:00 UTC" in text
     assert "New spenders: 3 ($16.00) · returning: 3 ($90.00)" in text
     assert "€30.00" in text  # the other currency, not converted

@@ -83,6 +83,8 @@ async def test_seven_days_by_hand(store: SqlStore, clock: FakeClock) -> None:
     assert s.by_category[0].share == pytest.approx(76 / 126)
     assert (s.paying_fans, s.previous_paying_fans, s.fan_revenue) == (6, 3, D("106.00"))
     assert s.top_fans == 1 and s.top_share == pytest.approx(50 / 106)
+    assert s.biggest == [("cara", D("50.00")), ("anna", D("35.00")), ("dan", D("10.00"))]
+    assert "biggest" not in s.facts()  # fans' handles stay out of the narrator's prompt
     assert (s.new_fans, s.new_revenue) == (3, D("16.00"))
     assert (s.returning_fans, s.returning_revenue) == (3, D("90.00"))
     assert (s.best_weekday, s.best_weekday_average) == ("Saturday", D("50.00"))

@@ -107,6 +107,7 @@ async def test_thin_history_suggests_a_test(sqlite_store: SqlStore, clock: FakeC
     empty = (await service.advise(acct, "ppv", random.Random(0))).recommendation
     assert not empty.enough_data and empty.offers == 0 and empty.confidence == "low"
     assert "price test" in empty.guidance and len(empty.suggested_test) >= 2
+    assert "Only 0 offers" not in empty.guidance and "offer history" in empty.guidance
 
 
 async def test_a_price_test_learns_the_best_price(sqlite_store: SqlStore, clock: FakeClock) -> None:
