@@ -4,7 +4,7 @@ huntaze run                 what is configured + the terminal chat when a termin
 huntaze serve               adapters that are configured + the HTTP server (never the terminal chat)
 huntaze chat [--once TEXT]  the terminal chat; --once answers one message and exits
 huntaze migrate             apply database migrations and exit
-huntaze import FILE --account ID   import a CSV export into an account
+huntaze import FILE --account ID [--platform P]   import a CSV export into an account
 huntaze worker              consume background jobs from Redis (REDIS_URL)
 huntaze jobs dead | retry ID | drop ID   list dead-lettered jobs / re-queue one / give one up
 huntaze vault sweep [--older-than HOURS] [--dry-run]   delete stored files no vault entry uses
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a CSV export (earnings, fans, PPV offers)")
     imp.add_argument("file", type=Path)
     imp.add_argument("--account", required=True, help="account id, @username or platform:id")
+    imp.add_argument(
+        "--platform", help="where the earnings were made (onlyfans, fansly, ...) for /stats"
+    )
     sub.add_parser("worker", help="run background jobs from the Redis queue")
     jobs = sub.add_parser("jobs", help="background jobs: list dead letters, re-queue or drop one")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -122,7 +125,7 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _import(settings: Settings, path: Path, ref: str) -> int:
+async def _import(settings: Settings, path: Path, ref: str, platform: str | None = None) -> int:
     from bot.container import build
     from core.chat import strip_markup
     from core.services.imports import CsvImporter, import_file
@@ -136,7 +139,7 @@ async def _import(settings: Settings, path: Path, ref: str) -> int:
             print(f"huntaze: {what} {ref!r}", file=sys.stderr)
             return 2
         importer = CsvImporter(container.store, container.clock)
-        report = await import_file(importer, ids[0], path, err=sys.stderr)
+        report = await import_file(importer, ids[0], path, err=sys.stderr, platform=platform)
         print(strip_markup(report.text(max_bad=len(report.bad))))
         return 0 if report.ok else 1
     finally:
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.file.is_file():
                 print(f"huntaze: no such file: {args.file}", file=sys.stderr)
                 return 2
-            code = asyncio.run(_import(settings, args.file, args.account))
+            code = asyncio.run(_import(settings, args.file, args.account, args.platform))
         elif args.command == "migrate":
             code = asyncio.run(_migrate(settings))
         elif args.command == "worker":

@@ -206,7 +206,9 @@ def pending_key(account_id: int) -> str:
 # ---------------------------------------------------------------- enqueue helpers (core side)
 
 
-async def enqueue_import(app: Assistant, queue: JobQueue, account_id: int, att: Attachment) -> str:
+async def enqueue_import(
+    app: Assistant, queue: JobQueue, account_id: int, att: Attachment, platform: str | None = None
+) -> str:
     """Keep a big CSV upload as a pending blob and queue its import; answers what to tell the
     creator right away."""
     if app.blobs is None:
@@ -214,7 +216,13 @@ async def enqueue_import(app: Assistant, queue: JobQueue, account_id: int, att: 
     data = await att.read()
     key = pending_key(account_id)
     await app.blobs.put(key, data, "text/csv")
-    payload = {"account_id": account_id, "blob_key": key, "name": att.name, "size": len(data)}
+    payload = {
+        "account_id": account_id,
+        "blob_key": key,
+        "name": att.name,
+        "size": len(data),
+        "platform": platform,
+    }
     try:
         await queue.enqueue("import_csv", payload)
     except BaseException:
@@ -358,10 +366,11 @@ async def import_csv_job(env: JobEnv, payload: dict[str, Any]) -> None:
             chunks_of(data, max(16 * 1024, min(READ_CHUNK, len(data) // 25))),  # fine progress
             total_bytes=len(data),
             progress=on_progress,
+            platform=payload.get("platform"),
         )
         text = report.text()
     else:
-        text = await importer.import_csv(account_id, name, data)
+        text = await importer.import_csv(account_id, name, data, platform=payload.get("platform"))
     await env.notifier.notify(account_id, text)
     await app.blobs.delete(key)
 

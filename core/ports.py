@@ -126,7 +126,12 @@ class BlobStore(Protocol):
 class Importer(Protocol):
     """CSV exports into the account (earnings, fans, offers); answers a short report."""
 
-    async def import_csv(self, account_id: int, name: str, data: bytes) -> str: ...
+    async def import_csv(
+        self, account_id: int, name: str, data: bytes, *, platform: str | None = None
+    ) -> str:
+        """``platform``: where the earnings were made, when the creator said so with the file
+        (a caption such as "fansly")."""
+        ...
 
 
 class QuotaGuard(Protocol):
@@ -295,6 +300,7 @@ class Transaction:
     fan_handle: str = ""  # normalised ("" when the export has no fan)
     external_id: str = ""
     aggregate: bool = False  # a total of several payments (a daily breakdown), not one payment
+    platform: str = ""  # where it was earned: a platform slug ("onlyfans"), "" unknown
 
 
 @dataclass(frozen=True)
@@ -313,8 +319,8 @@ class OfferRecord:
 
 @dataclass(frozen=True)
 class RevenueBucket:
-    """Earnings summed per (day, hour, category, currency); day and hour on the account's clock
-    when the transactions were imported (see ``Transaction``)."""
+    """Earnings summed per (day, hour, category, currency, platform); day and hour on the
+    account's clock when the transactions were imported (see ``Transaction``)."""
 
     day: date
     hour: int
@@ -323,6 +329,7 @@ class RevenueBucket:
     amount: Decimal
     count: int  # rows: transactions, or totals when ``aggregate``
     aggregate: bool = False  # totals of several payments (``Transaction.aggregate``)
+    platform: str = ""  # ``Transaction.platform``
 
 
 @dataclass(frozen=True)
@@ -383,10 +390,12 @@ class PriceTestState:
 
 
 class EarningsRepository(Protocol):
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int]:
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int, int]:
         """Insert the rows whose ``row_key`` is new, and give the stored ones the times of
         ``rows`` where they differ (a re-import read on another clock: the account's time zone
-        changed); returns ``(inserted, moved)``."""
+        changed) and their platform where ``rows`` name another one (a blank platform keeps the
+        stored one); returns ``(inserted, moved, relabelled)`` (relabelled: only the platform
+        changed)."""
         ...
 
     async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
@@ -397,7 +406,8 @@ class EarningsRepository(Protocol):
     async def buckets(
         self, account_id: int, start: datetime | None, end: datetime
     ) -> list[RevenueBucket]:
-        """Sums per (day, hour, category, currency) for ``start <= occurred_at < end``."""
+        """Sums per (day, hour, category, currency, aggregate, platform) for
+        ``start <= occurred_at < end``."""
         ...
 
     async def fan_spend(

@@ -95,11 +95,12 @@ class SqlEarningsRepository:
         self._db = db
         self._clock = clock
 
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int]:
-        """Insert the rows whose row_key is new and move the stored ones whose time differs
-        (one transaction); returns ``(inserted, moved)``."""
+    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int, int]:
+        """Insert the rows whose row_key is new, move the stored ones whose time differs and
+        give them the platform the rows name when it differs (one transaction); returns
+        ``(inserted, moved, relabelled)`` (relabelled: only the platform changed)."""
         if not rows:
-            return 0, 0
+            return 0, 0, 0
         async with self._db.transaction() as session:
             pg = self._db.dialect == "postgresql"
             ts = _timestamp_param(pg)
@@ -121,10 +122,18 @@ class SqlEarningsRepository:
                         r.external_id,
                         r.aggregate,
                         created,
+                        r.platform,
                     )
                 )
             return await _insert_new(
-                session, pg, TransactionRow, account_id, _TX_COLUMNS, params, _TX_PLACEMENT
+                session,
+                pg,
+                TransactionRow,
+                account_id,
+                _TX_COLUMNS,
+                params,
+                _TX_REFRESH,
+                keep_blank=_TX_KEEP_BLANK,
             )
 
     async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
@@ -158,12 +167,13 @@ class SqlEarningsRepository:
                         t.category,
                         t.currency,
                         t.aggregate,
+                        t.platform,
                         func.sum(t.amount_cents),
                         func.count(),
                     )
                     .where(scope)
-                    .group_by(t.day, t.hour, t.category, t.currency, t.aggregate)
-                    .order_by(t.day, t.hour, t.category, t.currency, t.aggregate)
+                    .group_by(t.day, t.hour, t.category, t.currency, t.aggregate, t.platform)
+                    .order_by(t.day, t.hour, t.category, t.currency, t.aggregate, t.platform)
                 )
             ).all()
         return [
@@ -175,8 +185,9 @@ class SqlEarningsRepository:
                 amount=from_cents(total),
                 count=int(count),
                 aggregate=bool(aggregate),
+                platform=platform or "",
             )
-            for day, hour, category, currency, aggregate, total, count in rows
+            for day, hour, category, currency, aggregate, platform, total, count in rows
         ]
 
     async def fan_spend(
@@ -266,11 +277,13 @@ def _as_utc(value: Any) -> datetime:
 
 _TX_COLUMNS = (
     "account_id", "row_key", "occurred_at", "day", "hour", "amount_cents", "currency",
-    "category", "fan_handle", "external_id", "aggregate", "created_at",
+    "category", "fan_handle", "external_id", "aggregate", "created_at", "platform",
 )  # fmt: skip
 #: The columns of a stored transaction a re-import may change: its time, when the account's
-#: time zone changed since (``core.services.imports``: keys do not depend on it).
-_TX_PLACEMENT = ("occurred_at", "day", "hour")
+#: time zone changed since (``core.services.imports``: keys do not depend on it), and its
+#: platform, when the file now says it (a re-import that does not say keeps it).
+_TX_REFRESH = ("occurred_at", "day", "hour", "platform")
+_TX_KEEP_BLANK = ("platform",)
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
     "source", "created_at",
@@ -337,10 +350,14 @@ async def _insert_new(
     columns: tuple[str, ...],
     params: list[tuple[Any, ...]],
     refresh: tuple[str, ...] = (),
-) -> tuple[int, int]:
+    *,
+    keep_blank: tuple[str, ...] = (),
+) -> tuple[int, int, int]:
     """Insert the rows (``columns`` order, ``row_key`` second) whose key the account does not
     have yet, and set the ``refresh`` columns of the stored ones where they differ; returns
-    ``(inserted, refreshed)``.
+    ``(inserted, refreshed, relabelled)``: refreshed rows had some other ``refresh`` column
+    differ, relabelled ones only ``keep_blank`` columns. A ``keep_blank`` column keeps its stored
+    value where the row's is blank.
 
     The stored keys (and ``refresh`` values) are looked up first (one indexed ``IN`` query per
     chunk) and only the new rows are sent, in one driver-level executemany with ``ON CONFLICT
@@ -361,12 +378,22 @@ async def _insert_new(
             existing[row[0]] = tuple(row[1:])
     fresh: dict[str, tuple[Any, ...]] = {}
     changed: dict[str, tuple[Any, ...]] = {}
+    blank = [refresh.index(c) for c in keep_blank]
+    relabelled: set[str] = set()
     for p in params:
         now = existing.get(p[1])
         if now is None:
             fresh.setdefault(p[1], p)
-        elif refresh and now != (values := tuple(p[i] for i in at)):
-            changed.setdefault(p[1], (*values, account_id, p[1]))
+            continue
+        values = tuple(p[i] for i in at)
+        if not refresh or now == values:
+            continue
+        if blank:
+            values = tuple(now[j] if j in blank and not v else v for j, v in enumerate(values))
+        if now != values and p[1] not in changed:
+            changed[p[1]] = (*values, account_id, p[1])
+            if all(now[j] == values[j] for j in range(len(values)) if j not in blank):
+                relabelled.add(p[1])
     connection = await session.connection()
     if changed:
         n = len(refresh)
@@ -378,7 +405,7 @@ async def _insert_new(
         )
         await connection.exec_driver_sql(sql, list(changed.values()))
     if not fresh:
-        return 0, len(changed)
+        return 0, len(changed) - len(relabelled), len(relabelled)
     if pg:
         marks_in = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     else:
@@ -391,7 +418,7 @@ async def _insert_new(
         await connection.exec_driver_sql(sql, list(fresh.values()))
     except IntegrityError as error:
         raise NotFound("That account does not exist.") from error
-    return len(fresh), len(changed)
+    return len(fresh), len(changed) - len(relabelled), len(relabelled)
 
 
 # ---------------------------------------------------------------- offers
@@ -437,7 +464,9 @@ class SqlOfferRepository:
                 )
                 for r in rows
             ]
-            added, _ = await _insert_new(session, pg, OfferRow, account_id, _OFFER_COLUMNS, params)
+            added, _, _ = await _insert_new(
+                session, pg, OfferRow, account_id, _OFFER_COLUMNS, params
+            )
             return added
 
     async def list(

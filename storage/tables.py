@@ -357,6 +357,8 @@ class TransactionRow(Base):
     category: Mapped[str] = mapped_column(String(16))
     fan_handle: Mapped[str] = mapped_column(String(255), server_default=text("''"))
     external_id: Mapped[str] = mapped_column(String(128), server_default=text("''"))
+    # where it was earned ("onlyfans", "fansly": core.vocab's platform slugs), '' unknown
+    platform: Mapped[str] = mapped_column(String(32), server_default=text("''"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core import vocab
 from core.chat import Button, ImageBlock, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
@@ -99,6 +100,12 @@ def render(s: StatsSummary, narrative: str) -> str:
             share = f" ({c.share:.0%})" if c.share is not None else ""
             parts.append(f"{CATEGORY_LABELS.get(c.category, c.category)} {m(c.amount)}{share}")
         lines.append("By category: " + " · ".join(parts))
+    if s.by_platform:
+        parts = []
+        for platform, amount, share in s.by_platform:
+            name = vocab.label("platforms", platform) if platform else "platform not said"
+            parts.append(f"{name} {m(amount)}" + (f" ({share:.0%})" if share is not None else ""))
+        lines.append("By platform: " + " · ".join(parts))
     if s.top_share is not None:
         fans = "fan" if s.paying_fans == 1 else "fans"
         lines.append(

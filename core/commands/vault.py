@@ -30,6 +30,7 @@ from core.context import Context
 from core.errors import NotFound, UsageError
 from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
 from core.models import MAX_ID, Asset, Profile, parse_id
+from core.services.imports import platform_in_text
 from core.services.vault import is_csv
 
 
@@ -78,15 +79,21 @@ async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
     importer = ctx.app.importer
     if importer is None:
         return Reply.text("CSV imports are not available yet — your file was not stored.")
+    # "fansly" or "my OF earnings" sent with the file: where the earnings were made
+    platform = platform_in_text(ctx.incoming.text) if ctx.incoming.text.strip() else None
     reply = Reply()
     for att in files:
         if att.size > ctx.app.limits.max_import_bytes:
             reply.add_text(f"{escape_markup(att.name)} is too big to import.")
             continue
         if ctx.app.jobs is not None and att.size > BACKGROUND_IMPORT_BYTES:
-            reply.add_text(await enqueue_import(ctx.app, ctx.app.jobs, ctx.account_id, att))
+            reply.add_text(
+                await enqueue_import(ctx.app, ctx.app.jobs, ctx.account_id, att, platform)
+            )
             continue
-        report = await importer.import_csv(ctx.account_id, att.name, await att.read())
+        report = await importer.import_csv(
+            ctx.account_id, att.name, await att.read(), platform=platform
+        )
         reply.add_text(report)
     return reply
 

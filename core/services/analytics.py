@@ -127,6 +127,9 @@ class StatsSummary:
     change: float | None  # revenue against the previous period
     average: Decimal | None  # per transaction
     by_category: list[CategoryFigure]
+    #: Revenue per platform ("" when the import did not say), biggest first: (slug, amount,
+    #: share of revenue); empty when all of it is from one platform, or none is known.
+    by_platform: list[tuple[str, Decimal, float | None]]
     paying_fans: int
     previous_paying_fans: int | None
     top_fans: int  # how many fans are the top 10%
@@ -244,6 +247,16 @@ def compute_summary(
         for c in sorted(by_cat, key=lambda c: (-by_cat[c], c))
     ]
 
+    per_platform: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for b in mine:
+        per_platform[b.platform] += b.amount
+    by_platform = []
+    if len(per_platform) > 1:
+        by_platform = [
+            (p, per_platform[p], float(per_platform[p] / revenue) if revenue > 0 else None)
+            for p in sorted(per_platform, key=lambda p: (-per_platform[p], p))
+        ]
+
     # fans
     spend = sorted(
         (f for f in fans if f.currency == currency and f.amount > 0),
@@ -315,6 +328,7 @@ def compute_summary(
             else None
         ),
         by_category=categories,
+        by_platform=by_platform,
         paying_fans=len(spend),
         previous_paying_fans=prev_paying,
         top_fans=top_n,

@@ -51,6 +51,12 @@ How a file is read
 - **Currencies** are kept per row (column > symbol/code in the amount > a code in the amount's
   header such as ``Amount (EUR)`` > ``default_currency``). Nothing is converted; reports give
   totals per currency.
+- **Platforms**: earnings keep the platform they were made on (``Transaction.platform``, a
+  ``core.vocab`` platform slug, or a name of its own such as ``fanvue``): a Platform column per
+  row, else what the creator said with the file (a chat caption, ``--platform``), else a
+  platform named in the file name. Keys do not include it, so sending a file again with its
+  platform labels the transactions imported before without one; a file sent without one keeps
+  the stored platform.
 - **Fans who paid**: after earnings with a fan column, every fan the account's earnings name
   is in the fan list, with a total spent and a last-active day at least what the earnings show
   (``_fans_who_paid``), so ``/fans`` and segments know whoever ``/stats`` counts.
@@ -83,6 +89,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from core import vocab
 from core.chat import escape_markup
 from core.errors import ServiceUnavailable
 from core.models import MAX_AMOUNT, MAX_COUNT
@@ -147,6 +154,10 @@ class ImportReport:
     updated: int = 0  # fans whose stored values changed; transactions moved to a new clock
     unchanged: int = 0  # rows already imported (or fans already up to date)
     removed: int = 0  # transactions imported before that the file shows as refunded/failed
+    relabelled: int = 0  # earnings imported before that now have their platform
+    platform: str = ""  # the file's platform (said with it or in its name), "" unknown
+    platform_from: str = ""  # how it was known: "as you said", "from the file name"
+    platforms: dict[str, int] = field(default_factory=dict)  # earnings: platform -> entries
     fans_added: int = 0  # earnings: fans who paid, new to the fan list
     fans_updated: int = 0  # earnings: fans whose total spent or last-active date went up
     by_category: bool = False  # a breakdown: each entry is a category's total for its row
@@ -183,8 +194,24 @@ class ImportReport:
             moved = f"{self.updated:,} moved to your time zone, " if self.updated else ""
             lines.append(
                 f"{self.added:,} new {noun} added, {moved}"
-                f"{self.unchanged:,} already imported before."
+                f"{self.unchanged + self.relabelled:,} already imported before."
             )
+            named = {p: n for p, n in self.platforms.items() if p}
+            if len(named) == 1 and not self.platforms.get(""):
+                how = f" ({self.platform_from})" if self.platform_from else ""
+                lines.append(f"Platform: {vocab.label('platforms', next(iter(named)))}{how}.")
+            elif named:
+                parts = [
+                    f"{vocab.label('platforms', p) if p else 'not said'} {n:,}"
+                    for p, n in sorted(
+                        self.platforms.items(), key=lambda kv: (not kv[0], -kv[1], kv[0])
+                    )
+                ]
+                lines.append("Platforms: " + " · ".join(parts) + ".")
+            if self.relabelled:
+                lines.append(
+                    f"{self.relabelled:,} of those imported before now have their platform."
+                )
         if self.fans_added or self.fans_updated:
             lines.append(
                 f"Fan list: {self.fans_added:,} fan{'s' * (self.fans_added != 1)} who paid "
@@ -221,6 +248,8 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "relabelled": self.relabelled,
+            "platforms": dict(self.platforms),
             "fans_added": self.fans_added,
             "fans_updated": self.fans_updated,
             "by_category": self.by_category,
@@ -369,6 +398,8 @@ SPECS: dict[str, dict[str, list[str]]] = {
             "fee", "fees", "platform_fee", "platform_fees", "service_fee", "commission",
             "processing_fee", "fee_amount", "fees_amount",
         ],
+        # where it was earned, per row (a combined export of several platforms)
+        "platform": ["platform", "platform_name", "site", "website", "network"],
     },
     "fans": {
         "handle": [
@@ -1000,9 +1031,44 @@ def split_description(raw: str) -> tuple[str, str]:
     return raw[: found.start()], handle
 
 
+#: Platform names found inside a file name or a sentence ("onlyfans_statement_2026.csv", "my
+#: fansly earnings"): whole names only. Short aliases ("OF", "IG", "X") count only as the whole
+#: text, since inside a sentence they are ordinary words ("statement of earnings").
+_PLATFORM_WORDS = {
+    "onlyfans": "onlyfans", "fansly": "fansly", "instagram": "instagram", "insta": "instagram",
+    "tiktok": "tiktok", "twitter": "x",
+}  # fmt: skip
+_PLATFORM_SLUG = re.compile(r"[a-z0-9][a-z0-9 ._-]{0,30}", re.IGNORECASE)
+
+
+def platform_in_text(text: str) -> str | None:
+    """The platform a file name or a chat caption names (a ``core.vocab`` platform slug)."""
+    whole = re.sub(r"\.(csv|txt|tsv)$", "", text.strip(), flags=re.IGNORECASE)
+    if 0 < len(whole) <= 20 and (slug := vocab.normalise("platforms", whole)):
+        return slug
+    words = re.findall(r"[a-z]+", text.lower())
+    for i, word in enumerate(words):
+        pair = word + words[i + 1] if i + 1 < len(words) else ""
+        for candidate in (word, pair):
+            if candidate in _PLATFORM_WORDS:
+                return _PLATFORM_WORDS[candidate]
+    return None
+
+
+def platform_slug(raw: str) -> str:
+    """A platform column's value as a slug: a known platform ("OF" -> ``onlyfans``), else the
+    name itself made a slug ("Fanvue" -> ``fanvue``), "" when it is no name."""
+    known = vocab.normalise("platforms", raw)
+    if known:
+        return known
+    if not _PLATFORM_SLUG.fullmatch(raw.strip()):
+        return ""
+    return re.sub(r"[^a-z0-9]+", "_", raw.strip().lower()).strip("_")[:32]
+
+
 _FIELDS = (
     "date", "amount", "price", "currency", "category", "fan", "id", "sent", "bought", "kind",
-    "status", "description", "fee", "time",
+    "status", "description", "fee", "time", "platform",
 )  # fmt: skip
 _CACHE_LIMIT = 50_000
 
@@ -1030,6 +1096,9 @@ class _Context:
     currencies: dict[str, str] = field(default_factory=dict)  # raw -> code
     # column -> category, for an earnings breakdown (breakdown_columns)
     breakdown: dict[int, str] = field(default_factory=dict)
+    platform: str = ""  # the file's platform (said with the file, or in its name), "" unknown
+    platforms: dict[str, str] = field(default_factory=dict)  # raw -> slug (a platform column)
+    platform_rows: dict[str, int] = field(default_factory=dict)  # slug -> transactions
 
     def __post_init__(self) -> None:
         self.future = self.now + FUTURE_SLACK
@@ -1039,7 +1108,21 @@ class _Context:
         self.ix_id, self.ix_sent, self.ix_bought = ix["id"], ix["sent"], ix["bought"]
         self.ix_kind, self.ix_status = ix["kind"], ix["status"]
         self.ix_description, self.ix_fee = ix["description"], ix["fee"]
-        self.ix_time = ix["time"]
+        self.ix_time, self.ix_platform = ix["time"], ix["platform"]
+
+    def platform_of(self, row: list[str]) -> str:
+        """The row's platform column, else the file's platform; counted for the report."""
+        i = self.ix_platform
+        if i < 0:  # no platform column: the file's, counted once at the end
+            return self.platform
+        raw = row[i].strip() if i < len(row) else ""
+        slug = self.platform
+        if raw:
+            slug = self.platforms.get(raw, "")
+            if raw not in self.platforms:
+                slug = self.platforms[raw] = platform_slug(raw) or self.platform
+        self.platform_rows[slug] = self.platform_rows.get(slug, 0) + 1
+        return slug
 
     def warn(self, key: str, line: int) -> None:
         self.warn_count[key] = self.warn_count.get(key, 0) + 1
@@ -1230,7 +1313,9 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
     i = ctx.ix_status
     if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
         raise _NotEarned(key)
-    return Transaction(key, ctx.local(when), amount, currency, category, fan, ext)
+    return Transaction(
+        key, ctx.local(when), amount, currency, category, fan, ext, platform=ctx.platform_of(row)
+    )
 
 
 def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transaction]:
@@ -1238,6 +1323,7 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
     (keyed as a one-category row of the same day, amount and currency would be)."""
     when = ctx.moment(row)
     currency_raw = ctx.cell(row, "currency")
+    platform = ctx.platform_of(row)
     out: list[Transaction] = []
     parts = Decimal("0")
     for i, category in ctx.breakdown.items():
@@ -1251,7 +1337,11 @@ def _earnings_breakdown(ctx: _Context, row: list[str], line: int) -> list[Transa
         parts += amount
         stamp = wall_timestamp(when)
         key = ctx.key(stamp, f"tx|{stamp}|{amount}|{currency}|{category}|")
-        out.append(Transaction(key, ctx.local(when), amount, currency, category, aggregate=True))
+        out.append(
+            Transaction(
+                key, ctx.local(when), amount, currency, category, aggregate=True, platform=platform
+            )
+        )
     total_raw = ctx.cell(row, "amount") if ctx.ix_amount not in ctx.breakdown else ""
     if total_raw:
         total, _ = ctx.money(total_raw, "total")
@@ -1391,6 +1481,7 @@ async def import_file(
     account_id: int,
     path: Path,
     err: TextIO | None = None,
+    platform: str | None = None,
 ) -> ImportReport:
     """``huntaze import FILE``: stream a file from disk; progress lines go to ``err``."""
 
@@ -1404,7 +1495,12 @@ async def import_file(
 
     size = (await asyncio.to_thread(path.stat)).st_size
     return await importer.import_stream(
-        account_id, path.name, file_chunks(path), total_bytes=size, progress=show
+        account_id,
+        path.name,
+        file_chunks(path),
+        total_bytes=size,
+        progress=show,
+        platform=platform,
     )
 
 
@@ -1430,9 +1526,15 @@ class CsvImporter:
         name: str,
         data: bytes,
         progress: ProgressCallback | None = None,
+        platform: str | None = None,
     ) -> str:
         report = await self.import_stream(
-            account_id, name, chunks_of(data), total_bytes=len(data), progress=progress
+            account_id,
+            name,
+            chunks_of(data),
+            total_bytes=len(data),
+            progress=progress,
+            platform=platform,
         )
         return report.text()
 
@@ -1444,9 +1546,16 @@ class CsvImporter:
         *,
         total_bytes: int | None = None,
         progress: ProgressCallback | None = None,
+        platform: str | None = None,
     ) -> ImportReport:
-        """Import one CSV read chunk by chunk; never raises for a bad file (see ``error``)."""
+        """Import one CSV read chunk by chunk; never raises for a bad file (see ``error``).
+        ``platform``: where the earnings were made, as the creator said it (a caption, the
+        CLI's ``--platform``); else the file name may say, or a platform column per row."""
         report = ImportReport(name=name)
+        if platform:
+            report.platform, report.platform_from = platform_slug(platform), "as you said"
+        elif found := platform_in_text(name):
+            report.platform, report.platform_from = found, "from the file name"
         try:
             await self._run(account_id, name, iter(chunks), total_bytes, progress, report)
         except ImportProblem as exc:
@@ -1581,6 +1690,7 @@ class CsvImporter:
             zone=zone,
             zone_set=bool(zone_name),
             breakdown=breakdown,
+            platform=report.platform,
         )
         build = _earnings_breakdown if breakdown else _BUILDERS[kind]
         batch: list[Any] = []
@@ -1646,6 +1756,10 @@ class CsvImporter:
             if len(batch) + len(withdrawn) >= self.batch_size:
                 await flush()
         await flush(done=True)
+        report.platforms = dict(ctx.platform_rows)
+        if kind == "earnings" and ctx.ix_platform < 0:
+            stored = report.added + report.updated + report.unchanged + report.relabelled
+            report.platforms = {ctx.platform: stored} if stored else {}
         if kind == "earnings" and "fan" in columns and not breakdown:
             await self._fans_who_paid(account_id, zone, report)
         if saw_ambiguous:
@@ -1741,10 +1855,11 @@ class CsvImporter:
     ) -> None:
         if kind == "earnings":
             # Rows imported before move when read on another clock (the time zone changed).
-            added, moved = await self.store.earnings.add_many(account_id, batch)
+            added, moved, relabelled = await self.store.earnings.add_many(account_id, batch)
             report.added += added
             report.updated += moved
-            report.unchanged += len(batch) - added - moved
+            report.relabelled += relabelled
+            report.unchanged += len(batch) - added - moved - relabelled
         elif kind == "offers":
             added = await self.store.offers.add_many(account_id, batch)
             report.added += added

@@ -70,6 +70,27 @@ def test_chat_once_json_on_embedded_default(tmp_path: Path) -> None:
     assert not {i["title"] for i in ideas} & {i["title"] for i in again["result"]}
 
 
+def test_import_a_file_into_an_account_and_see_it_in_stats(tmp_path: Path) -> None:
+    assert run(tmp_path, "chat", "--once", "/help", "--user", "mia").returncode == 0
+    (tmp_path / "november.csv").write_text(
+        "Date,Amount,Fan\n2026-11-20 12:00:00,60.00,@leo\n2026-11-21 12:00:00,oops,@zoe\n"
+    )
+    (tmp_path / "onlyfans.csv").write_text("Date,Amount,Fan\n2026-11-22 12:00:00,40.00,@ana\n")
+    said = run(tmp_path, "import", "november.csv", "--account", "@mia", "--platform", "fansly")
+    assert said.returncode == 0, said.stderr
+    assert "1 new transactions added" in said.stdout
+    assert "line 3: amount “oops” is not a number" in said.stdout
+    assert "Platform: Fansly (as you said)." in said.stdout
+    named = run(tmp_path, "import", "onlyfans.csv", "--account", "console:mia")
+    assert "Platform: OnlyFans (from the file name)." in named.stdout
+    stats = run(tmp_path, "chat", "--once", "/stats all", "--user", "mia")
+    assert "By platform: Fansly $60.00 (60%) · OnlyFans $40.00 (40%)" in stats.stdout
+    fans = run(tmp_path, "chat", "--once", "/fans", "--user", "mia")
+    assert "@leo" in fans.stdout and "@ana" in fans.stdout  # fans who paid
+    nobody = run(tmp_path, "import", "onlyfans.csv", "--account", "@nobody")
+    assert nobody.returncode == 2 and "no account matches" in nobody.stderr
+
+
 def test_other_user_has_no_profile(tmp_path: Path) -> None:
     run(
         tmp_path,

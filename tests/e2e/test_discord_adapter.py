@@ -43,9 +43,13 @@ class CsvImporter:
 
     def __init__(self) -> None:
         self.files: list[tuple[int, str, bytes]] = []
+        self.platforms: list[str | None] = []
 
-    async def import_csv(self, account_id: int, name: str, data: bytes) -> str:
+    async def import_csv(
+        self, account_id: int, name: str, data: bytes, *, platform: str | None = None
+    ) -> str:
         self.files.append((account_id, name, data))
+        self.platforms.append(platform)
         rows = [line for line in data.decode().splitlines()[1:] if line.strip()]
         return f"Imported {len(rows)} rows from {name}."
 
@@ -422,6 +426,10 @@ async def test_a_csv_attachment_goes_to_the_importer(bot: World) -> None:
     account = await bot.account_id("discord", DEFAULT_USER_ID)
     assert bot.importer.files == [(account, "earnings.csv", data)]
     assert await bot.assistant.store.assets.list(account) == []  # imported, not vaulted
+    # Where the earnings were made, said in the upload's caption.
+    again = bot.fake.add_attachment("november.csv", data, "text/csv")
+    await bot.slash("upload", {"file": again, "caption": "my Fansly export"})
+    assert bot.importer.platforms == [None, "fansly"]
 
 
 async def test_files_sent_in_a_dm_arrive_as_one_album(bot: World) -> None:

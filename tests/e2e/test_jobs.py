@@ -215,7 +215,7 @@ async def test_big_csv_import_runs_in_the_background_with_progress(
     notifier, queue = local_queue(app, tmp_path)
     acct = await account(app)
     data, total = export_csv(4000)
-    answer = await enqueue_import(app, queue, acct, attachment("earnings.csv", data))
+    answer = await enqueue_import(app, queue, acct, attachment("earnings.csv", data), "fansly")
     assert "background" in answer
     await asyncio.wait_for(queue.join(), 60)
 
@@ -232,6 +232,8 @@ async def test_big_csv_import_runs_in_the_background_with_progress(
         acct, None, datetime(2027, 1, 1, tzinfo=UTC)
     )
     assert sum(b.amount for b in buckets) == total
+    assert {b.platform for b in buckets} == {"fansly"}  # said with the file, kept for the job
+    assert "Platform: Fansly (as you said)." in final
     assert not (tmp_path / "blobs" / PENDING_PREFIX / str(acct)).exists() or not any(
         (tmp_path / "blobs" / PENDING_PREFIX / str(acct)).iterdir()
     )

@@ -154,6 +154,26 @@ async def test_upload_then_stats_on_every_renderer(app: Assistant, tmp_path: Pat
     assert "No earnings yet" in (await Person(app, "leo").say("/stats 30d")).plain_text
 
 
+async def test_stats_by_platform_from_what_the_creator_says_with_the_file(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    of = b"Date,Amount,Fan\n2026-11-20 12:00:00,60.00,@leo\n2026-11-21 12:00:00,30.00,@zoe\n"
+    first = await mia.upload("november.csv", caption="OF", data=of)
+    assert "Platform: OnlyFans (as you said)." in first.plain_text
+    fansly = b"Date,Amount,Fan\n2026-11-22 12:00:00,45.00,@leo\n"
+    await mia.upload("fansly_earnings.csv", data=fansly)
+    unsaid = b"Date,Amount\n2026-11-23 12:00:00,15.00\n"
+    await mia.upload("earnings.csv", caption="here you go", data=unsaid)
+    text = (await mia.say("/stats 7d")).plain_text
+    assert (
+        "By platform: OnlyFans $90.00 (60%) · Fansly $45.00 (30%) · platform not said $15.00 (10%)"
+        in text
+    )
+    # One platform only: no breakdown line.
+    solo = Person(app, "solo")
+    await solo.upload("onlyfans.csv", data=of)
+    assert "By platform" not in (await solo.say("/stats 7d")).plain_text
+
+
 async def test_price_advice_and_a_test_run_from_buttons(app: Assistant) -> None:
     mia = Person(app, "mia", platform="discord")
     upload = await mia.upload("ppv_offers.csv")

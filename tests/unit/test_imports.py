@@ -36,6 +36,8 @@ from core.services.imports import (
     name_hints,
     parse_datetime,
     parse_money,
+    platform_in_text,
+    platform_slug,
     sniff_encoding,
     split_description,
     wall_timestamp,
@@ -655,6 +657,80 @@ async def test_fan_list_import(store: SqlStore, clock: FakeClock) -> None:
     zoe = await store.fans.get(acct, "zoe")
     assert zoe is not None and zoe.tier == "regular" and zoe.tags == ["feet", "outdoors"]
     assert await store.fan_lists.count(acct, FanQuery()) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "platform"),
+    [
+        ("onlyfans_statement_2026.csv", "onlyfans"),
+        ("Fansly Earnings (Nov).csv", "fansly"),
+        ("OnlyFans-2026-11.csv", "onlyfans"),
+        ("only-fans earnings.csv", "onlyfans"),
+        ("OF", "onlyfans"),
+        ("fansly", "fansly"),
+        ("Only Fans", "onlyfans"),
+        ("my tiktok live gifts", "tiktok"),
+        ("these are my fansly earnings for november", "fansly"),
+        ("twitter_subs.csv", "x"),
+        ("statement_of_earnings.csv", None),  # "of" inside a name is a word, not OnlyFans
+        ("earnings.csv", None),
+        ("fans.csv", None),
+        ("here is the export of last month", None),
+        ("", None),
+    ],
+)
+def test_platform_in_a_file_name_or_a_caption(text: str, platform: str | None) -> None:
+    assert platform_in_text(text) == platform
+
+
+def test_platform_column_values() -> None:
+    assert platform_slug("OF") == "onlyfans"
+    assert platform_slug(" Fansly ") == "fansly"
+    assert platform_slug("Fanvue") == "fanvue"  # not in the vocabulary: its own name
+    assert platform_slug("Loyal Fans") == "loyal_fans"
+    assert platform_slug("$$$") == "" and platform_slug("x" * 40) == ""
+
+
+async def test_earnings_remember_their_platform(store: SqlStore, clock: FakeClock) -> None:
+    # A creator on OnlyFans and Fansly sends both statements: /stats could not tell them apart.
+    alice, bob = await account(store), await account(store, "bob")
+    of = b"Date,Amount,Fan\n2026-11-10 12:00:00,50.00,@mia\n2026-11-11 12:00:00,30.00,@leo\n"
+    report = await run(store, clock, alice, "onlyfans_statement.csv", of)
+    assert report.platforms == {"onlyfans": 2}
+    assert "Platform: OnlyFans (from the file name)." in report.text()
+    plain = b"Date,Amount,Fan\n2026-11-12 12:00:00,20.00,@zoe\n2026-11-13 12:00:00,5.00,@ana\n"
+    unsaid = await run(store, clock, alice, "earnings.csv", plain)
+    assert unsaid.platforms == {"": 2} and "Platform" not in unsaid.text()
+    await run(store, clock, bob, "earnings.csv", plain)
+    # The same file again, said to be from Fansly: nothing new, the two rows get their platform.
+    importer = CsvImporter(store, clock)
+    said = await importer.import_stream(alice, "earnings.csv", [plain], platform="fansly")
+    assert (said.added, said.unchanged, said.relabelled) == (0, 0, 2)
+    text = said.text()
+    assert "0 new transactions added, 2 already imported before." in text
+    assert "Platform: Fansly (as you said)." in text
+    assert "2 of those imported before now have their platform." in text
+    # Without a platform it keeps the one it has; a combined export names one per row.
+    again = await run(store, clock, alice, "earnings.csv", plain)
+    assert (again.unchanged, again.relabelled) == (2, 0)
+    combined = (
+        b"Date,Amount,Platform\n2026-11-14 12:00:00,10.00,OF\n2026-11-14 13:00:00,7.00,Fanvue\n"
+        b"2026-11-14 14:00:00,3.00,\n"
+    )
+    mixed = await run(store, clock, alice, "all.csv", combined)
+    assert mixed.platforms == {"onlyfans": 1, "fanvue": 1, "": 1}
+    assert "Platforms: Fanvue 1 · OnlyFans 1 · not said 1." in mixed.text()
+    got = {(t.amount_cents, t.platform) for t in await transactions(store, alice)}
+    assert got == {
+        (5000, "onlyfans"),
+        (3000, "onlyfans"),
+        (2000, "fansly"),
+        (500, "fansly"),
+        (1000, "onlyfans"),
+        (700, "fanvue"),
+        (300, ""),
+    }
+    assert {t.platform for t in await transactions(store, bob)} == {""}  # Bob's stay unsaid
 
 
 async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock) -> None:
