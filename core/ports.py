@@ -404,21 +404,33 @@ class EarningsRepository(Protocol):
         ...
 
     async def buckets(
-        self, account_id: int, start: datetime | None, end: datetime
+        self, account_id: int, start: datetime | None, end: datetime, platform: str | None = None
     ) -> list[RevenueBucket]:
         """Sums per (day, hour, category, currency, aggregate, platform) for
-        ``start <= occurred_at < end``."""
+        ``start <= occurred_at < end`` (of one platform when ``platform`` is given)."""
         ...
 
     async def fan_spend(
-        self, account_id: int, start: datetime | None, end: datetime | None
+        self,
+        account_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        platform: str | None = None,
     ) -> list[FanSpend]:
         """Per fan and currency in the period (transactions without a fan are left out);
-        ``None`` leaves that end of the period open."""
+        ``None`` leaves that end of the period open. With ``platform``, that platform's
+        transactions only (``first_seen`` too)."""
         ...
 
-    async def span(self, account_id: int) -> tuple[datetime, datetime] | None:
-        """First and last ``occurred_at`` (None without transactions)."""
+    async def span(
+        self, account_id: int, platform: str | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """First and last ``occurred_at`` (None without transactions; of one platform when
+        ``platform`` is given)."""
+        ...
+
+    async def platforms(self, account_id: int) -> list[str]:
+        """The platforms the account's transactions name (not "" for unsaid ones), sorted."""
         ...
 
 

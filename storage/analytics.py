@@ -154,10 +154,10 @@ class SqlEarningsRepository:
         return removed
 
     async def buckets(
-        self, account_id: int, start: datetime | None, end: datetime
+        self, account_id: int, start: datetime | None, end: datetime, platform: str | None = None
     ) -> list[RevenueBucket]:
         t = TransactionRow
-        scope = _period(t.account_id == account_id, t.occurred_at, start, end)
+        scope = _period(_mine(account_id, platform), t.occurred_at, start, end)
         async with self._db.transaction() as session:
             rows = (
                 await session.execute(
@@ -191,18 +191,21 @@ class SqlEarningsRepository:
         ]
 
     async def fan_spend(
-        self, account_id: int, start: datetime | None, end: datetime | None
+        self,
+        account_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        platform: str | None = None,
     ) -> list[FanSpend]:
         t = TransactionRow
+        mine = and_(_mine(account_id, platform), t.fan_handle != "")
         firsts = (
             select(t.fan_handle.label("handle"), func.min(t.occurred_at).label("first_seen"))
-            .where(t.account_id == account_id, t.fan_handle != "")
+            .where(mine)
             .group_by(t.fan_handle)
             .subquery("firsts")
         )
-        scope = _period(
-            and_(t.account_id == account_id, t.fan_handle != ""), t.occurred_at, start, end
-        )
+        scope = _period(mine, t.occurred_at, start, end)
         async with self._db.transaction() as session:
             rows = (
                 await session.execute(
@@ -232,19 +235,37 @@ class SqlEarningsRepository:
             for handle, currency, total, count, first, last in rows
         ]
 
-    async def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+    async def span(
+        self, account_id: int, platform: str | None = None
+    ) -> tuple[datetime, datetime] | None:
         t = TransactionRow
         async with self._db.transaction() as session:
             row = (
                 await session.execute(
                     select(func.min(t.occurred_at), func.max(t.occurred_at)).where(
-                        t.account_id == account_id
+                        _mine(account_id, platform)
                     )
                 )
             ).one()
         if row[0] is None:
             return None
         return _as_utc(row[0]), _as_utc(row[1])
+
+    async def platforms(self, account_id: int) -> list[str]:
+        t = TransactionRow
+        async with self._db.transaction() as session:
+            found = await session.scalars(
+                select(t.platform).where(t.account_id == account_id).distinct()
+            )
+            return sorted(p for p in found if p)
+
+
+def _mine(account_id: int, platform: str | None) -> ColumnElement[bool]:
+    """The account's transactions, those of one platform when ``platform`` is given."""
+    t = TransactionRow
+    if platform is None:
+        return t.account_id == account_id
+    return and_(t.account_id == account_id, t.platform == platform)
 
 
 def _period(

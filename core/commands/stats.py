@@ -1,15 +1,17 @@
-"""/stats [7d|30d|90d|all]: earnings figures, a narrative and a chart, from imported CSVs."""
+"""/stats [period] [platform]: earnings figures, a narrative and a chart, from imported CSVs."""
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from core import vocab
 from core.chat import Button, ImageBlock, Reply, escape_markup
-from core.commands.registry import Registry, split_args
+from core.commands.registry import Choice, Registry, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.jobs import set_summary, summary_subscribers
@@ -23,6 +25,7 @@ from core.services.analytics import (
     period_words,
 )
 from core.services.charts import stats_chart
+from core.services.imports import platform_slug
 from core.timezones import zone_label
 
 Period = Literal["today", "yesterday", "thisweek", "lastweek", "7d", "30d", "90d", "all"]
@@ -48,24 +51,53 @@ class StatsArgs(BaseModel):
     period: Period = Field(
         "30d", description="today, yesterday, thisweek, lastweek, 7d, 30d, 90d or all"
     )
+    platform: str | None = Field(
+        None,
+        max_length=32,
+        description="only the earnings of one platform (onlyfans, fansly, ...), as your imports "
+        "named it",
+    )
+
+
+_FILLER = {"on", "from", "for", "in", "at"}
 
 
 def parse_stats(raw: str) -> dict[str, Any]:
+    """``[period] [platform]`` in any order: "last week", "30d fansly", "OF this week",
+    "platform=fanvue". A word that is neither is taken for a platform of the creator's own
+    (checked against their imports) when it is the only one."""
     tokens = [t.lower() for t in split_args(raw)]
-    phrase = " ".join(t for t in tokens if t not in {"the", "period="}).removeprefix("period=")
+    out: dict[str, Any] = {}
+    rest: list[str] = []
+    for token in tokens:
+        named = token.removeprefix("platform=")
+        slug = None if token in _PERIOD_WORDS else vocab.normalise("platforms", named)
+        if token.startswith("platform=") and named:
+            out["platform"] = slug or platform_slug(named) or named
+        elif slug and "platform" not in out:
+            out["platform"] = slug
+        elif token not in _FILLER:
+            rest.append(token)
+    phrase = " ".join(t for t in rest if t not in {"the", "period="}).removeprefix("period=")
     if phrase in _PERIOD_PHRASES:
-        return {"period": _PERIOD_PHRASES[phrase]}
-    joined = "".join(t for t in tokens if t not in {"last", "days", "day", "the", "period="})
-    if not joined:
-        return {}
+        return {**out, "period": _PERIOD_PHRASES[phrase]}
+    joined = "".join(t for t in rest if t not in {"last", "days", "day", "the", "period="})
     joined = joined.removeprefix("period=")
+    if not joined:
+        return out
     period = _PERIOD_WORDS.get(joined)
-    if period is None:
-        raise UsageError(
-            f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
-            "last week, 7d, 30d, 90d or all."
-        )
-    return {"period": period}
+    if period is not None:
+        return {**out, "period": period}
+    word = rest[0] if len(rest) == 1 and "platform" not in out else ""
+    periods = [*_PERIOD_WORDS, *_PERIOD_PHRASES]
+    if re.fullmatch(r"[a-z][a-z0-9_.-]{2,31}", word) and not difflib.get_close_matches(
+        word, periods, n=1, cutoff=0.75
+    ):
+        return {"platform": platform_slug(word)}  # a platform of their own ("fanvue")?
+    raise UsageError(
+        f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
+        "last week, 7d, 30d, 90d or all, and a platform if you like (/stats 30d fansly)."
+    )
 
 
 def render(s: StatsSummary, narrative: str) -> str:
@@ -75,7 +107,8 @@ def render(s: StatsSummary, narrative: str) -> str:
     days = f"{first_day:%b %d, %Y}"
     if last_day != first_day:
         days += f" – {last_day:%b %d, %Y}"
-    lines = [f"**Earnings — {period_words(s.period)}** ({days}, {s.timezone})"]
+    on = f" on {vocab.label('platforms', s.platform)}" if s.platform else ""
+    lines = [f"**Earnings{on} — {period_words(s.period)}** ({days}, {s.timezone})"]
     if s.empty:
         lines.append(escape_markup(narrative))
         return "\n".join(lines)
@@ -147,13 +180,37 @@ def render(s: StatsSummary, narrative: str) -> str:
     return "\n".join(lines)
 
 
-def _buttons(current: str) -> list[list[Button]]:
+def _buttons(current: str, platform: str = "") -> list[list[Button]]:
+    also = f" {platform}" if platform else ""
     return [
         [
-            Button(("✓ " if p == current else "") + p, f"cmd:stats {p}")
+            Button(("✓ " if p == current else "") + p, f"cmd:stats {p}{also}")
             for p in ("yesterday", "7d", "30d", "90d", "all")
         ]
     ]
+
+
+async def complete_platform(ctx: Context, prefix: str) -> list[Choice]:
+    """The platforms the account's earnings name, those starting with what was typed."""
+    typed = prefix.strip().lower()
+    known = await ctx.app.store.earnings.platforms(ctx.account_id)
+    return [
+        Choice(p, vocab.label("platforms", p))
+        for p in known
+        if p.startswith(typed) or vocab.label("platforms", p).lower().startswith(typed)
+    ]
+
+
+async def _no_such_platform(ctx: Context, platform: str) -> str:
+    name = vocab.label("platforms", platform)
+    known = await ctx.app.store.earnings.platforms(ctx.account_id)
+    if not known:
+        return (
+            f"None of your earnings are marked {escape_markup(name)}. Send an export with its "
+            "platform as the caption (“fansly”, “OF”) and /stats can tell your platforms apart."
+        )
+    yours = ", ".join(f"{vocab.label('platforms', p)} (/stats 30d {p})" for p in known)
+    return f"None of your earnings are marked {escape_markup(name)}. Yours: {yours}."
 
 
 class SummaryArgs(BaseModel):
@@ -210,10 +267,18 @@ def register(reg: Registry) -> None:
     @reg.command(
         "stats",
         "Earnings stats and a chart from your uploaded CSV exports",
-        usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all]",
+        usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all] [platform]",
         args=StatsArgs,
         parser=parse_stats,
-        examples=["/stats", "/stats yesterday", "/stats last week", "/stats 7d", "/stats all"],
+        complete={"platform": complete_platform},
+        examples=[
+            "/stats",
+            "/stats yesterday",
+            "/stats last week",
+            "/stats 7d",
+            "/stats all",
+            "/stats 30d fansly",
+        ],
     )
     async def stats(ctx: Context, args: StatsArgs) -> Reply:
         service = AnalyticsService(
@@ -222,7 +287,9 @@ def register(reg: Registry) -> None:
             narrator=ctx.app.narrator,
         )
         zone = await ctx.timezone()
-        summary = await service.summary(ctx.account_id, args.period, zone)
+        summary = await service.summary(ctx.account_id, args.period, zone, args.platform)
+        if summary is None and args.platform:
+            return Reply.text(await _no_such_platform(ctx, args.platform))
         if summary is None:
             return Reply.text(NO_DATA)
         narrative, from_llm = await service.narrative(ctx.account_id, summary)
@@ -235,11 +302,12 @@ def register(reg: Registry) -> None:
             )
         if not summary.empty:
             png = await asyncio.to_thread(stats_chart, summary)
+            on = f" on {vocab.label('platforms', summary.platform)}" if summary.platform else ""
             caption = (
-                f"Revenue, {period_words(summary.period)}: "
+                f"Revenue{on}, {period_words(summary.period)}: "
                 f"{format_money(summary.revenue, summary.currency)}"
             )
             reply.blocks.append(ImageBlock(png=png, caption=caption))
-        reply.buttons = _buttons(args.period)
+        reply.buttons = _buttons(args.period, summary.platform)
         reply.result["narrative_source"] = "llm" if from_llm else "rules"
         return reply

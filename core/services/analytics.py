@@ -150,6 +150,7 @@ class StatsSummary:
     latest: datetime | None = None  # the account's latest transaction, whatever the period
     timezone: str = "UTC"  # how the account's clock is named ("Europe/Berlin")
     category_totals: int = 0  # entries that are totals of several payments (daily breakdowns)
+    platform: str = ""  # the one platform these figures are about ("" for all of them)
     #: The period's three biggest spenders (handle, amount): in the reply, never in the
     #: narrator's facts (fans' handles stay out of the model's prompt).
     biggest: list[tuple[str, Decimal]] = field(default_factory=list)
@@ -505,21 +506,22 @@ class AnalyticsService:
         return start, now, (start - timedelta(days=days), start)
 
     async def summary(
-        self, account_id: int, period: str, timezone: str = ""
+        self, account_id: int, period: str, timezone: str = "", platform: str | None = None
     ) -> StatsSummary | None:
-        """The period's figures on the clock of ``timezone`` (a profile's); None when the
-        account has no transactions at all."""
-        span = await self.store.earnings.span(account_id)
+        """The period's figures on the clock of ``timezone`` (a profile's), of one platform's
+        earnings when ``platform`` is given; None when there are no transactions at all (of
+        that platform)."""
+        repo = self.store.earnings
+        span = await repo.span(account_id, platform)
         if span is None:
             return None
         start, end, compare = self.window(period, timezone)
-        repo = self.store.earnings
-        current = await repo.buckets(account_id, start, end)
-        fans = await repo.fan_spend(account_id, start, end)
+        current = await repo.buckets(account_id, start, end, platform)
+        fans = await repo.fan_spend(account_id, start, end, platform)
         previous = previous_fans = None
         if compare is not None:
-            previous = await repo.buckets(account_id, *compare)
-            previous_fans = await repo.fan_spend(account_id, *compare)
+            previous = await repo.buckets(account_id, *compare, platform)
+            previous_fans = await repo.fan_spend(account_id, *compare, platform)
         if start is None:
             start = min(span[0], end)
         summary = compute_summary(
@@ -534,6 +536,7 @@ class AnalyticsService:
             timezone,
         )
         summary.latest = span[1]
+        summary.platform = platform or ""
         return summary
 
     async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:

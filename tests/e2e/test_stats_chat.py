@@ -19,6 +19,8 @@ from core.app import Assistant
 from core.chat import Attachment, ExternalUser, FileBlock, ImageBlock, Incoming, Reply
 from core.commands import build_registry, pricing, stats
 from core.commands.registry import Registry
+from core.commands.stats import parse_stats
+from core.errors import UsageError
 from core.llm.offline import OfflineEngine
 from core.resilience.cache import MemoryKV
 from core.services.charts import PNG_SIGNATURE
@@ -168,10 +170,50 @@ async def test_stats_by_platform_from_what_the_creator_says_with_the_file(app: A
         "By platform: OnlyFans $90.00 (60%) · Fansly $45.00 (30%) · platform not said $15.00 (10%)"
         in text
     )
+    # One platform's figures, compared with that platform's week before.
+    only = await mia.say("/stats 7d fansly")
+    assert "Earnings on Fansly — the last 7 days" in only.plain_text
+    assert "Revenue $45.00 (nothing the 7 days before) · 1 transactions" in only.plain_text
+    assert "By platform" not in only.plain_text
+    assert button(only, "30d") == "cmd:stats 30d fansly"  # the buttons stay on the platform
+    assert (await mia.press("cmd:stats 30d fansly")).result["platform"] == "fansly"
+    assert (await mia.say("/stats OF this week")).result["platform"] == "onlyfans"
+    missing = (await mia.say("/stats fanvue")).plain_text
+    assert "None of your earnings are marked Fanvue. Yours: Fansly (/stats 30d fansly)" in missing
     # One platform only: no breakdown line.
     solo = Person(app, "solo")
     await solo.upload("onlyfans.csv", data=of)
     assert "By platform" not in (await solo.say("/stats 7d")).plain_text
+    leo = Person(app, "leo")
+    await leo.upload("earnings.csv", data=unsaid)
+    unsaid_reply = (await leo.say("/stats 30d instagram")).plain_text
+    assert "None of your earnings are marked Instagram. Send an export with its" in unsaid_reply
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("", {}),
+        ("7d", {"period": "7d"}),
+        ("last 7 days", {"period": "7d"}),
+        ("last week", {"period": "lastweek"}),
+        ("30d fansly", {"period": "30d", "platform": "fansly"}),
+        ("OF this week", {"period": "thisweek", "platform": "onlyfans"}),
+        ("last week on Fansly", {"period": "lastweek", "platform": "fansly"}),
+        ("instagram", {"platform": "instagram"}),
+        ("fanvue", {"platform": "fanvue"}),  # a platform of the creator's own
+        ("platform=Loyal_Fans all", {"period": "all", "platform": "loyal_fans"}),
+        ("all x", {"period": "all", "platform": "x"}),
+    ],
+)
+def test_stats_arguments(text: str, args: dict[str, str]) -> None:
+    assert parse_stats(text) == args
+
+
+@pytest.mark.parametrize("text", ["12d", "yesterdy", "30d fansly fanvue", "last fortnight"])
+def test_stats_arguments_that_are_no_period(text: str) -> None:
+    with pytest.raises(UsageError, match="is not a period"):
+        parse_stats(text)
 
 
 async def test_price_advice_and_a_test_run_from_buttons(app: Assistant) -> None:

@@ -94,6 +94,31 @@ async def test_seven_days_by_hand(store: SqlStore, clock: FakeClock) -> None:
     assert s.daily[6] == (date(2026, 11, 23), {"message": D("5.00"), "ppv": D("-10.00")})
 
 
+async def test_one_platforms_figures(store: SqlStore, clock: FakeClock) -> None:
+    alice = (await store.accounts.resolve(Identity(platform="console", external_id="a"))).id
+    bob = (await store.accounts.resolve(Identity(platform="console", external_id="b"))).id
+    importer = CsvImporter(store, clock)
+    of = b"Date,Amount,Fan\n2026-11-01 12:00:00,70.00,@leo\n2026-11-20 12:00:00,30.00,@mia\n"
+    fansly = b"Date,Amount,Fan\n2026-11-21 12:00:00,45.00,@leo\n2026-11-22 12:00:00,5.00,@ann\n"
+    await importer.import_csv(alice, "onlyfans.csv", of)
+    await importer.import_csv(alice, "fansly.csv", fansly)
+    await importer.import_csv(bob, "earnings.csv", of, platform="fanvue")
+    service = AnalyticsService(store, clock)
+    both = await service.summary(alice, "7d")
+    assert both is not None and both.revenue == D("80.00") and both.platform == ""
+    assert both.by_platform == [("fansly", D("50.00"), 0.625), ("onlyfans", D("30.00"), 0.375)]
+    one = await service.summary(alice, "7d", platform="fansly")
+    assert one is not None and (one.revenue, one.transactions) == (D("50.00"), 2)
+    assert one.platform == "fansly" and one.by_platform == []
+    # Leo paid on OnlyFans weeks ago, but is new on Fansly.
+    assert (one.new_fans, one.returning_fans) == (2, 0)
+    assert (both.new_fans, both.returning_fans) == (2, 1)
+    assert one.biggest == [("leo", D("45.00")), ("ann", D("5.00"))]
+    assert await service.summary(alice, "7d", platform="fanvue") is None  # Bob's platform
+    assert await store.earnings.platforms(alice) == ["fansly", "onlyfans"]
+    assert await store.earnings.platforms(bob) == ["fanvue"]
+
+
 async def test_thirty_days_and_all_time(sqlite_store: SqlStore, clock: FakeClock) -> None:
     acct = await load(sqlite_store, clock)
     service = AnalyticsService(sqlite_store, clock)
