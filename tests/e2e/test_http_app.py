@@ -60,7 +60,12 @@ async def test_every_answer_has_a_request_id_shared_by_its_log_lines(world: Http
         raise structlog.DropEvent
 
     old = structlog.get_config()
-    structlog.configure(processors=[structlog.contextvars.merge_contextvars, keep])
+    # Every level: a test before this one may have configured the product's logging (the jobs
+    # tests run `huntaze worker` in-process), and its level filter dropped the lines read here.
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, keep],
+        wrapper_class=structlog.make_filtering_bound_logger(0),
+    )
     try:
         status, _, headers = await get(world, "/health/live", headers={"X-Request-Id": "abc-123"})
         assert status == 200 and headers["X-Request-Id"] == "abc-123"
