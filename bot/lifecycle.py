@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.container import Container, build
 from bot.settings import Settings
 from core.errors import StartupError
+from core.services.imports import CsvImporter
 from webhooks.app import HttpServer, HttpServices, create_app
 from webhooks.stripe import StripeWebhook
 from webhooks.telegram import UpdateSink
@@ -154,6 +155,8 @@ def build_http_app(
         container.store.assets,
         metrics=container.metrics,
         store_name="s3" if s.s3_bucket else "local",
+        importer=assistant.importer if isinstance(assistant.importer, CsvImporter) else None,
+        max_import_bytes=assistant.limits.max_import_bytes,
     )
     services = HttpServices(
         metrics=container.metrics, health=container.health, stripe=stripe, uploads=uploads

@@ -39,6 +39,35 @@ ASSET_SCHEMA: dict[str, Any] = {
     "required": ["id", "sha256", "size", "mime"],
 }
 
+IMPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "import": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "kind": {"type": ["string", "null"], "enum": ["earnings", "fans", "offers", None]},
+                "rows": {"type": "integer"},
+                "added": {"type": "integer"},
+                "updated": {"type": "integer"},
+                "unchanged": {"type": "integer"},
+                "bad_count": {"type": "integer"},
+                "bad": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"line": {"type": "integer"}, "reason": {"type": "string"}},
+                    },
+                },
+                "platforms": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "error": {"type": ["string", "null"]},
+            },
+        },
+        "text": {"type": "string"},
+    },
+    "required": ["import", "text"],
+}
+
 HEALTH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -159,6 +188,40 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "413": _error("Over the size limit or the plan's vault room"),
             "415": _error("The bytes are not what the upload claims to be"),
             "503": _error("Blob store or database unavailable"),
+        },
+    },
+    ("POST", "/api/v1/imports"): {
+        "summary": "Import a CSV export (earnings, fans or PPV offers) into your account",
+        "description": (
+            "multipart/form-data with a `file` part (an optional `platform` field before it, "
+            "e.g. `fansly`: where the earnings were made). Read as a file sent in chat is: "
+            "columns found by name, bad rows reported with their line and kept out, the same "
+            "rows twice imported once. The answer is the import report; `text` is what the "
+            "chat would say."
+        ),
+        "security": BEARER,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "platform": {"type": "string"},
+                        },
+                        "required": ["file"],
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _json(IMPORT_SCHEMA, "Imported (bad rows, if any, are in the report)"),
+            "400": _error("Not multipart or malformed, no file, or an incomplete upload"),
+            "401": _error("Missing or invalid API key"),
+            "413": _error("Over the import size limit"),
+            "422": _json(IMPORT_SCHEMA, "The file could not be imported (`import.error` says why)"),
+            "503": _error("Imports not available here, or the database is down"),
         },
     },
     ("GET", "/api/v1/assets"): {

@@ -1,4 +1,4 @@
-"""The uploads API: ``POST /api/v1/uploads`` and ``GET /api/v1/assets``.
+"""The uploads API: ``POST /api/v1/uploads``, ``GET /api/v1/assets`` and ``POST /api/v1/imports``.
 
 Both take ``Authorization: Bearer <key>`` (``/apikey`` in chat makes one; only its SHA-256 is
 stored) and only ever see the key's own account.
@@ -21,6 +21,17 @@ multipart upload for large files); nothing is buffered whole. Answers:
 
 A client that disconnects halfway leaves nothing behind: the blob store aborts the partial write
 and no row is inserted.
+
+``POST /api/v1/imports`` imports a CSV export (earnings, fans or PPV offers) into the key's
+account, as a file sent in chat is (``CsvImporter``), for tools and agencies that fetch exports
+on a schedule: ``multipart/form-data`` with a ``file`` part and an optional ``platform`` field
+before it ("fansly": where the earnings were made). The file is received whole first (kept in
+memory up to 8 MiB, then in a temporary file), so a client that goes away halfway imports
+nothing; then imported. Answers 200 with the import report (``import``: rows read, added,
+already there, bad rows with line numbers and reasons...; ``text``: the chat's wording), 422
+with the same report when the file cannot be imported at all (not CSV, no known columns), 400
+not multipart / no file / incomplete, 401, 413 over ``max_import_bytes``, 503 the database is
+down (batches written before it went stay; sending the file again adds only the rest).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import asyncio
 import base64
 import functools
 import re
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -38,16 +50,20 @@ import structlog
 from aiohttp import BodyPartReader, ClientError, web
 from aiohttp.http_exceptions import BadHttpMessage
 
+from core.chat import strip_markup
 from core.commands.billing import hash_api_key
 from core.errors import HuntazeError, NotFound, QuotaExceeded, ServiceUnavailable, UsageError
 from core.models import Asset, clean_text, parse_id
 from core.ports import ApiKeyRepository, AssetRepository
+from core.services.imports import READ_CHUNK, CsvImporter
 from core.services.vault import TooLarge, UnsupportedType, VaultService, tags_from_caption
 from webhooks.metrics import Metrics
 
 log = structlog.get_logger("huntaze.webhooks.uploads")
 
 UPLOADS_PATH = "/api/v1/uploads"
+IMPORTS_PATH = "/api/v1/imports"
+IMPORT_IN_MEMORY = 8 * 1024 * 1024  # a bigger import is received into a temporary file
 ASSETS_PATH = "/api/v1/assets"
 ASSET_PATH = ASSETS_PATH + "/{asset_id}"
 CHUNK = 256 * 1024
@@ -91,6 +107,13 @@ def attachment_header(name: str) -> str:
     inside the quotes, which browsers show as they are)."""
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def part_name(part: BodyPartReader, default: str) -> str:
+    """The file name a form part carries, as the file had it. RFC 7578 lets clients
+    percent-encode it (aiohttp's client always does; browsers encode only quotes and line
+    breaks); no path separators."""
+    return unquote(part.filename or default).replace("/", "_").replace("\\", "_")
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
@@ -138,7 +161,11 @@ class UploadsApi:
         metrics: Metrics | None = None,
         store_name: str = "local",
         chunk_size: int = CHUNK,
+        importer: CsvImporter | None = None,
+        max_import_bytes: int = 100 * 1024 * 1024,
     ) -> None:
+        self.importer = importer
+        self.max_import_bytes = max_import_bytes
         self.vault = vault
         self.api_keys = api_keys
         self.assets = assets
@@ -197,9 +224,7 @@ class UploadsApi:
                     break
             if part is None:
                 return json_error(400, "no file part: send the file in a part named 'file'")
-            # RFC 7578 lets clients percent-encode the name (aiohttp's client always does;
-            # browsers encode only quotes and line breaks): show the name the file had.
-            name = unquote(part.filename or "upload").replace("/", "_").replace("\\", "_")
+            name = part_name(part, "upload")
             declared = part.headers.get("Content-Type", "application/octet-stream")
             chunk_size = self.chunk_size
 
@@ -248,6 +273,66 @@ class UploadsApi:
         return web.json_response(
             {"asset": asset_json(asset), "created": created}, status=201 if created else 200
         )
+
+    # ------------------------------------------------------------ POST /api/v1/imports
+
+    @with_account
+    async def import_csv(self, request: web.Request, account_id: int) -> web.Response:
+        if self.importer is None:
+            return json_error(503, "imports are not available on this server")
+        if not request.content_type.startswith("multipart/"):
+            return json_error(400, "send multipart/form-data with the CSV in a part named 'file'")
+        limit = self.max_import_bytes
+        length = request.content_length
+        if length is not None and length > limit + FORM_OVERHEAD:
+            return json_error(413, f"the file is over the {limit // (1024 * 1024)} MB import limit")
+        received = 0
+        with tempfile.SpooledTemporaryFile(max_size=IMPORT_IN_MEMORY) as spool:
+            try:
+                reader = await request.multipart()
+                platform: str | None = None
+                part: BodyPartReader | None = None
+                while (candidate := await reader.next()) is not None:
+                    if not isinstance(candidate, BodyPartReader):
+                        continue
+                    if candidate.filename is None and candidate.name == "platform":
+                        raw = await candidate.read_chunk(TEXT_FIELD_LIMIT)
+                        platform = raw.decode("utf-8", "replace").strip() or None
+                        continue
+                    if candidate.filename is not None or candidate.name == "file":
+                        part = candidate
+                        break
+                if part is None:
+                    return json_error(400, "no file part: send the CSV in a part named 'file'")
+                name = part_name(part, "import.csv")
+                while chunk := await part.read_chunk(self.chunk_size):
+                    received += len(chunk)
+                    if received > limit:
+                        return json_error(
+                            413, f"the file is over the {limit // (1024 * 1024)} MB import limit"
+                        )
+                    spool.write(chunk)
+            except BadHttpMessage:
+                return json_error(400, "the multipart/form-data body is malformed")
+            except (ConnectionError, ClientError, asyncio.IncompleteReadError, ValueError) as exc:
+                log.info("import_aborted", error=type(exc).__name__, received=received)
+                return json_error(400, "the file did not arrive complete: nothing was imported")
+            spool.seek(0)
+            try:
+                report = await self.importer.import_stream(
+                    account_id,
+                    name,
+                    iter(functools.partial(spool.read, READ_CHUNK), b""),
+                    total_bytes=received,
+                    platform=platform,
+                )
+            except ServiceUnavailable as exc:
+                return json_error(503, strip_markup(exc.message))
+            except NotFound as exc:  # the key's account was deleted meanwhile
+                return json_error(404, exc.message)
+        log.info("import_done", kind=report.kind, rows=report.rows, added=report.added)
+        body = {"import": report.to_dict(), "text": strip_markup(report.text())}
+        return web.json_response(body, status=200 if report.ok else 422)
 
     # ------------------------------------------------------------ GET /api/v1/assets
 
@@ -337,6 +422,7 @@ class UploadsApi:
 
 def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
     app.router.add_post(UPLOADS_PATH, api.upload)
+    app.router.add_post(IMPORTS_PATH, api.import_csv)
     app.router.add_get(ASSETS_PATH, api.list_assets)
     app.router.add_get(ASSET_PATH, api.get_asset)
     app.router.add_delete(ASSET_PATH, api.delete_asset)
@@ -347,6 +433,7 @@ def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
 __all__ = [
     "ASSETS_PATH",
     "ASSET_PATH",
+    "IMPORTS_PATH",
     "UPLOADS_PATH",
     "UploadsApi",
     "add_uploads_api",

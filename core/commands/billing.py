@@ -191,7 +191,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "apikey",
-        "API keys for the uploads API (new, list, revoke)",
+        "API keys for the uploads and imports API (new, list, revoke)",
         usage="/apikey [new|list|revoke] [key id]",
         args=ApiKeyArgs,
         examples=["/apikey", "/apikey list", "/apikey revoke 3"],
@@ -235,7 +235,8 @@ def register(reg: Registry) -> None:
         return Reply.text(
             "Your new API key — it is shown **only once**, store it now:\n"
             f"`{secret}`\n\nSend files with `Authorization: Bearer <key>` to "
-            "`POST /api/v1/uploads`. `/apikey revoke` turns it off.",
+            "`POST /api/v1/uploads` (your vault) or CSV exports to `POST /api/v1/imports`. "
+            "`/apikey revoke` turns it off.",
             ephemeral=True,
             result={"id": created.id, "key": secret, "prefix": prefix},
         )

@@ -1,0 +1,137 @@
+"""``POST /api/v1/imports`` on the real HTTP server: a CSV export into the API key's account."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from storage.tables import TransactionRow
+from tests.fakes.clock import FakeClock
+from tests.fakes.stripe_api import HttpWorld, start_world
+
+EARNINGS = (
+    b"Date,Amount,Type,Fan\n"
+    b"2026-11-20 21:00:00,40.00,Tip,@leo\n"
+    b"2026-11-21 12:00:00,oops,Tip,@zoe\n"
+    b"2026-11-22 09:30:00,15.00,Subscription,@ann\n"
+)
+
+
+@pytest.fixture
+async def world(
+    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[HttpWorld]:
+    w = await start_world(migrated_sqlite_url, tmp_path, clock)
+    try:
+        yield w
+    finally:
+        await w.aclose()
+
+
+async def api_key(world: HttpWorld, user: str) -> str:
+    return str((await world.say(user, "/apikey")).result["key"])
+
+
+async def send(
+    world: HttpWorld,
+    key: str | None,
+    data: bytes,
+    filename: str = "earnings.csv",
+    fields: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    for name, value in (fields or {}).items():
+        form.add_field(name, value)
+    form.add_field("file", data, filename=filename, content_type="text/csv")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with world.http.post(f"{world.url}/api/v1/imports", data=form, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def transactions(world: HttpWorld) -> int:
+    async with world.store.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(TransactionRow)) or 0)
+
+
+async def test_an_export_is_imported_into_the_keys_account(world: HttpWorld) -> None:
+    key = await api_key(world, "mia")
+    status, body = await send(world, key, EARNINGS, fields={"platform": "Fansly"})
+    assert status == 200, body
+    report = body["import"]
+    assert (report["kind"], report["rows"], report["added"], report["bad_count"]) == (
+        "earnings",
+        3,
+        2,
+        1,
+    )
+    assert report["bad"] == [{"line": 3, "reason": "amount “oops” is not a number"}]
+    assert report["platforms"] == {"fansly": 2}
+    assert "Platform: Fansly (as you said)." in body["text"] and "**" not in body["text"]
+    again_status, again = await send(world, key, EARNINGS, fields={"platform": "fansly"})
+    assert again_status == 200 and (again["import"]["added"], again["import"]["unchanged"]) == (
+        0,
+        2,
+    )
+    stats = await world.say("mia", "/stats all")
+    assert stats.result["revenue"] == "55.00"
+    # Only the key's account: another creator's figures are untouched.
+    assert "No earnings yet" in (await world.say("zoe", "/stats all")).plain_text
+
+
+async def test_what_the_api_refuses(world: HttpWorld) -> None:
+    key = await api_key(world, "mia")
+    assert (await send(world, None, EARNINGS))[0] == 401
+    assert (await send(world, key + "x", EARNINGS))[0] == 401
+    headers = {"Authorization": f"Bearer {key}"}
+    async with world.http.post(f"{world.url}/api/v1/imports", data=EARNINGS, headers=headers) as r:
+        assert r.status == 400 and "multipart/form-data" in (await r.json())["error"]
+    status, body = await send(world, key, b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "photo.csv")
+    assert status == 422 and body["import"]["error"], body
+    status, body = await send(world, key, b"")
+    assert status == 422 and "empty" in body["import"]["error"]
+    form = aiohttp.FormData()
+    form.add_field("platform", "fansly")
+    async with world.http.post(f"{world.url}/api/v1/imports", data=form, headers=headers) as r:
+        assert r.status == 400
+    assert await transactions(world) == 0
+
+
+async def test_an_import_over_the_limit_or_cut_short_imports_nothing(world: HttpWorld) -> None:
+    key = await api_key(world, "mia")
+    port = world.server.port
+    head = (
+        b"--B0undary\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n"
+    )
+
+    def request(declared: int) -> bytes:
+        return (
+            f"POST /api/v1/imports HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {key}\r\n"
+            "Content-Type: multipart/form-data; boundary=B0undary\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+
+    # Declares 2 GB: refused before a byte of it is read.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request(2 * 10**9) + head)
+    await writer.drain()
+    assert b" 413 " in await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    rows = b"".join(f"2026-11-{1 + i % 28:02d},1.00\n".encode() for i in range(20000))
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request(len(head) + 2 * len(rows)) + head + b"Date,Amount\n" + rows)
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.transport.abort()  # gone, halfway through the file
+    await asyncio.sleep(0.5)
+    assert await transactions(world) == 0  # half a file is never imported
+    status, _ = await send(world, key, EARNINGS)  # and the server is fine afterwards
+    assert status == 200 and await transactions(world) == 2
