@@ -53,6 +53,11 @@ class Context:
         dates are counted against)."""
         return self.app.clock.now().astimezone(get_zone(await self.timezone())).date()
 
+    async def currency(self) -> str:
+        """What the fan list's money (total spent) is in: the currency most of the account's
+        earnings are in, USD before any import."""
+        return await self.app.store.earnings.currency(self.account.id) or "USD"
+
     def preload_profile(self, profile: Profile) -> None:
         """The profile as already read (with the account, or just saved): no second read."""
         self._profile, self._profile_loaded = profile, True

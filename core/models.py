@@ -209,6 +209,7 @@ class PersonalizeRequest(BaseModel):
     fans: list[Fan]
     today: date
     seed: int = 0
+    currency: str = "USD"  # of the fans' total spent (the account's earnings' currency)
 
 
 T = TypeVar("T")

@@ -429,6 +429,11 @@ class EarningsRepository(Protocol):
         ``platform`` is given)."""
         ...
 
+    async def currency(self, account_id: int) -> str | None:
+        """The currency with the most revenue (as /stats picks its main currency; None without
+        earnings): what the fan list's amounts (total spent) are in."""
+        ...
+
     async def platforms(self, account_id: int) -> list[str]:
         """The platforms the account's transactions name (not "" for unsaid ones), sorted."""
         ...

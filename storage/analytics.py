@@ -251,6 +251,17 @@ class SqlEarningsRepository:
             return None
         return _as_utc(row[0]), _as_utc(row[1])
 
+    async def currency(self, account_id: int) -> str | None:
+        t = TransactionRow
+        async with self._db.transaction() as session:
+            return await session.scalar(
+                select(t.currency)
+                .where(t.account_id == account_id)
+                .group_by(t.currency)
+                .order_by(func.sum(t.amount_cents).desc(), t.currency)
+                .limit(1)
+            )
+
     async def platforms(self, account_id: int) -> list[str]:
         t = TransactionRow
         async with self._db.transaction() as session:

@@ -20,6 +20,7 @@ from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
 from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
+from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.imports import FUTURE_SLACK
 from core.services.segments import (
@@ -97,7 +98,7 @@ def parse_fans(raw: str) -> dict[str, Any]:
         if not sep or key not in FansArgs.model_fields or key in {"action", "handle"}:
             raise UsageError(f"“{escape_markup(token)}” is not a fan field.")
         if key == "spent":
-            value = value.lstrip("$")
+            value = value.lstrip("$€£")
         elif key == "status":
             status = subscription_status(value)
             value = value if status is None else status_word(status)
@@ -105,13 +106,14 @@ def parse_fans(raw: str) -> dict[str, Any]:
     return values
 
 
-def describe_fan(fan: Fan, today: date) -> str:
+def describe_fan(fan: Fan, today: date, currency: str = "USD") -> str:
     seen = (
         f"active {(today - fan.last_active).days}d ago" if fan.last_active else "activity unknown"
     )
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
     status = status_word(fan.subscribed)
-    return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent ${fan.total_spent}, {seen}" + (
+    spent = format_money(fan.total_spent, currency)
+    return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent {spent}, {seen}" + (
         f", {status}" if status else ""
     )
 
@@ -207,7 +209,8 @@ def register(reg: Registry) -> None:
                 raise UsageError(f"last_active {args.last_active} is in the future.")
             fan = await ctx.app.fans.add(ctx.account_id, args.to_fan())
             return Reply.text(
-                "Saved " + describe_fan(fan, today), result=fan.model_dump(mode="json")
+                "Saved " + describe_fan(fan, today, await ctx.currency()),
+                result=fan.model_dump(mode="json"),
             )
         if args.segment:
             return await _list_segment(ctx, args.segment, today)
@@ -219,7 +222,8 @@ def register(reg: Registry) -> None:
         expired = sum(f.subscribed is False for f in all_fans)
         if subscribed or expired:  # known from a subscriber export
             head += f" — {subscribed} subscribed, {expired} expired (/fans expired lists them)"
-        lines = [head] + [describe_fan(f, today) for f in all_fans[:50]]
+        currency = await ctx.currency()
+        lines = [head] + [describe_fan(f, today, currency) for f in all_fans[:50]]
         if len(all_fans) > 50:
             lines.append(f"…and {len(all_fans) - 50} more.")
         return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in all_fans])
@@ -248,7 +252,13 @@ def register(reg: Registry) -> None:
         profile = await ctx.profile() or Profile()
         seed = ctx.seed("personalize", args.template, fan.handle, ctx.request_id)
         out = await ctx.app.personalize.drafts(
-            ctx.account_id, profile, args.template, [fan], await ctx.today(), seed
+            ctx.account_id,
+            profile,
+            args.template,
+            [fan],
+            await ctx.today(),
+            seed,
+            await ctx.currency(),
         )
         reply = Reply(result=[d.model_dump(mode="json") for d in out.value], degraded=out.degraded)
         reply.add_text(
@@ -300,7 +310,9 @@ async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
     head = f"**{matching} of {total} fans** match `{canonical}`"
     if not matching:
         return Reply.text(head + ". " + await _no_match_hint(ctx, query), result=[])
-    lines = [head + " (biggest spenders first):"] + [describe_fan(f, today) for f in fans]
+    currency = await ctx.currency()
+    lines = [head + " (biggest spenders first):"]
+    lines += [describe_fan(f, today, currency) for f in fans]
     if matching > len(fans):
         lines.append(f"…and {matching - len(fans)} more.")
     lines.append(f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}')
@@ -333,10 +345,13 @@ async def _personalize_segment(ctx: Context, template: str, segment: str) -> Rep
     profile = await ctx.profile() or Profile()
     drafts: list[MessageDraft] = []
     degraded = False
+    currency = await ctx.currency()
     for start in range(0, len(fans), DRAFTS_PER_CALL):
         part = fans[start : start + DRAFTS_PER_CALL]
         seed = ctx.seed("personalize-segment", template, canonical, start, ctx.request_id)
-        out = await ctx.app.personalize.drafts(ctx.account_id, profile, template, part, today, seed)
+        out = await ctx.app.personalize.drafts(
+            ctx.account_id, profile, template, part, today, seed, currency
+        )
         drafts += out.value
         degraded = degraded or out.degraded
     n = len(drafts)

@@ -45,6 +45,7 @@ from core.llm.checks import (
 )
 from core.models import CaptionRequest, Fan, HashtagRequest, IdeaRequest, PersonalizeRequest
 from core.rules import PLATFORM_RULES, platform_slug, rule_for
+from core.services.analytics import format_money
 
 __all__ = [
     "HARD_LINES",
@@ -389,7 +390,7 @@ class Prompts:
                     "name": f.address(),
                     "tier": f.tier,
                     "days_since_active": _days(f, req.today),
-                    "total_spent": str(f.total_spent),
+                    "total_spent": format_money(f.total_spent, req.currency),
                     "tags": f.tags,
                     "notes": f.notes[:_MAX_NOTES],
                     **({} if f.subscribed is None else {"subscribed": f.subscribed}),

@@ -1789,17 +1789,15 @@ class CsvImporter:
         """Fans who paid join the fan list, so /fans and segments know whoever /stats counts.
 
         From all the account's earnings (not only this file): a fan the list does not have yet
-        is added (tier regular); a fan's total spent (in the currency most of the fans' money
-        is in; refunds count) and last-active date (the day of the last payment, on the
-        account's clock) are raised to what the earnings show, never lowered: a fan export's
-        lifetime total, or a later activity date, knows more than the imported earnings."""
+        is added (tier regular); a fan's total spent (in the currency the fan list's money is
+        in, ``EarningsRepository.currency``; refunds count) and last-active date (the day of
+        the last payment, on the account's clock) are raised to what the earnings show, never
+        lowered: a fan export's lifetime total, or a later activity date, knows more than the
+        imported earnings."""
         spend = await self.store.earnings.fan_spend(account_id, None, None)
         if not spend:
             return
-        per_currency: dict[str, Decimal] = {}
-        for one in spend:
-            per_currency[one.currency] = per_currency.get(one.currency, Decimal(0)) + one.amount
-        main = max(sorted(per_currency), key=lambda c: per_currency[c])
+        main = await self.store.earnings.currency(account_id)
         paid: dict[str, dict[str, Any]] = {}
         for one in spend:
             seen = paid.setdefault(one.handle, {"total_spent": Decimal(0)})

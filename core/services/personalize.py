@@ -23,11 +23,17 @@ class PersonalizeService:
         fans: list[Fan],
         today: date,
         seed: int,
+        currency: str = "USD",
     ) -> Generated[list[MessageDraft]]:
         problems = template_problems(template)
         if problems:
             raise UsageError("That template has a problem: " + "; ".join(problems) + ".")
         req = PersonalizeRequest(
-            profile=profile, template=template, fans=fans, today=today, seed=seed
+            profile=profile,
+            template=template,
+            fans=fans,
+            today=today,
+            seed=seed,
+            currency=currency,
         )
         return await self.generator.personalize(req, account_id=account_id)

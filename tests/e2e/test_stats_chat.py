@@ -190,6 +190,24 @@ async def test_stats_by_platform_from_what_the_creator_says_with_the_file(app: A
     assert "None of your earnings are marked Instagram. Send an export with its" in unsaid_reply
 
 
+async def test_fan_money_is_in_the_currency_of_the_earnings(app: Assistant) -> None:
+    # A creator paid in euros saw "spent $45.00" in /fans and "$45" in her drafts.
+    ana = Person(app, "ana")
+    euros = b"Date,Amount,Currency,Fan\n2026-11-20 12:00:00,45.00,EUR,@leo\n"
+    await ana.upload("earnings.csv", data=euros)
+    assert "@leo — regular, spent €45.00" in (await ana.say("/fans")).plain_text
+    assert "@leo — regular, spent €45.00" in (await ana.say("/fans spent>=10")).plain_text
+    assert "spent €120.00" in (await ana.say("/fans add @zoe spent=€120")).plain_text
+    draft = (await ana.say('/personalize "thanks for the {total_spent}" for @leo')).plain_text
+    assert "thanks for the €45" in draft
+    segment = await ana.say('/personalize "you spent {spent}" to spent>=100')
+    files = [b for b in segment.blocks if isinstance(b, FileBlock)]
+    assert "you spent €120" in files[0].data.decode()
+    # Before any import: dollars.
+    bob = Person(app, "bob")
+    assert "spent $5.00" in (await bob.say("/fans add @kim spent=5")).plain_text
+
+
 @pytest.mark.parametrize(
     ("text", "args"),
     [

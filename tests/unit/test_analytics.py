@@ -117,6 +117,13 @@ async def test_one_platforms_figures(store: SqlStore, clock: FakeClock) -> None:
     assert await service.summary(alice, "7d", platform="fanvue") is None  # Bob's platform
     assert await store.earnings.platforms(alice) == ["fansly", "onlyfans"]
     assert await store.earnings.platforms(bob) == ["fanvue"]
+    # The fan list's money is in the currency most of the earnings are in.
+    carl = (await store.accounts.resolve(Identity(platform="console", external_id="c"))).id
+    assert await store.earnings.currency(carl) is None
+    mixed = b"Date,Amount,Currency\n2026-11-20,30,USD\n2026-11-21,40,EUR\n2026-11-22,-15,EUR\n"
+    await importer.import_csv(carl, "mixed.csv", mixed)
+    assert await store.earnings.currency(carl) == "USD"  # 30 against 25 (refunds count)
+    assert await store.earnings.currency(alice) == "USD"
 
 
 async def test_thirty_days_and_all_time(sqlite_store: SqlStore, clock: FakeClock) -> None:

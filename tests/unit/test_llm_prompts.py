@@ -146,6 +146,9 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
     facts = user[user.index("Fans: ") :]
     assert '"name": "bo"' in facts and '"name": ""' in facts and '"subscribed": false' in facts
     assert spec.key == Prompts().personalize(req, list(reversed(fans))).key  # order-free
+    assert '"total_spent": "$250.00"' in facts
+    euros = Prompts().personalize(req.model_copy(update={"currency": "EUR"}), fans)
+    assert '"total_spent": "€250.00"' in euros.messages[1]["content"] and euros.key != spec.key
 
 
 def test_json_object_mode_puts_the_schema_in_the_system_message() -> None:

@@ -78,6 +78,13 @@ def test_values_for_unknowns_and_formats() -> None:
     f = fan(days=None, name="", total_spent=Decimal("20"))
     out = draft("{name}|{days_inactive}|{last_active}|{total_spent}", f)
     assert "anna_b|a few|a while ago|$20" in out
+    # In the currency of the account's earnings.
+    euros = personalize_one("{total_spent}/{spent}", f, PROFILE, TODAY, random.Random(0), "EUR")
+    assert "€20/€20" in euros
+    cad = fan(total_spent=Decimal("1250.5"))
+    assert "1,250.50 CAD" in personalize_one(
+        "{spent}", cad, PROFILE, TODAY, random.Random(0), "CAD"
+    )
     assert "February 14, 2024" in draft("{last_active}", fan(days=400))
 
 

@@ -62,6 +62,7 @@ class OfflineEngine:
                     req.profile,
                     req.today,
                     random.Random(f"{req.seed}:{fan.handle}"),
+                    req.currency,
                 ),
             )
             for fan in req.fans

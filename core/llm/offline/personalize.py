@@ -9,7 +9,8 @@ Placeholders (case-insensitive, spaces inside the braces tolerated, aliases in b
 - ``{tier}`` — a fan-facing tier word: new, regular, VIP, top (never "whale")
 - ``{days_inactive}`` — days since the fan was last active ("a few" when unknown) [days]
 - ``{last_active}`` — that date, e.g. "March 3" ("a while ago" when unknown) [last_seen]
-- ``{total_spent}`` — what the fan has spent, e.g. "$1,250" or "$19.99" [spent]
+- ``{total_spent}`` — what the fan has spent, e.g. "$1,250", "$19.99" or "€80" (in the currency of
+  the account's earnings) [spent]
 - ``{greeting}`` — a greeting with the fan's name, fitted to tier and recency
 - ``{closing}`` — a closing line fitted to tier and recency
 - ``{niche}`` — the creator's main niche, e.g. "fitness"
@@ -39,6 +40,7 @@ from core import vocab
 from core.llm.offline.banks import capitalise, fill, load_banks
 from core.models import Fan, Profile
 from core.rules import scrub
+from core.services.analytics import format_money
 
 PLACEHOLDER_HELP: dict[str, str] = {
     "name": "the fan's name, or their handle when no name is known",
@@ -150,11 +152,11 @@ def recency(last_active: date | None, today: date) -> str:
     return "lapsed"
 
 
-def _money(amount: Decimal) -> str:
+def _money(amount: Decimal, currency: str) -> str:
+    """``$1,250``, ``€19.99``, ``1,250 CAD``: whole amounts without cents."""
     q = Decimal(amount).quantize(Decimal("0.01"))
-    if q == q.to_integral_value():
-        return f"${int(q):,}"
-    return f"${q:,.2f}"
+    text = format_money(q, currency)
+    return text.replace(".00", "", 1) if q == q.to_integral_value() else text
 
 
 def _date(d: date, today: date) -> str:
@@ -167,7 +169,7 @@ def _safe(text: str) -> str:
 
 
 def _values(
-    fan: Fan, profile: Profile, today: date, rng: random.Random
+    fan: Fan, profile: Profile, today: date, rng: random.Random, currency: str = "USD"
 ) -> tuple[dict[str, str], str, str]:
     """(placeholder values, salutation, recency line); draws from ``rng`` in a fixed order."""
     g = load_banks().greetings
@@ -200,7 +202,7 @@ def _values(
             str(max(0, (today - fan.last_active).days)) if fan.last_active else "a few"
         ),
         "last_active": _date(fan.last_active, today) if fan.last_active else "a while ago",
-        "total_spent": _money(fan.total_spent),
+        "total_spent": _money(fan.total_spent, currency),
         "greeting": greeting,
         "closing": closing,
         "niche": niche,
@@ -270,11 +272,17 @@ def _tidy(text: str) -> str:
 
 
 def personalize_one(
-    template: str, fan: Fan, profile: Profile, today: date, rng: random.Random
+    template: str,
+    fan: Fan,
+    profile: Profile,
+    today: date,
+    rng: random.Random,
+    currency: str = "USD",
 ) -> str:
     """One draft for one fan: every placeholder filled, greeting and closing fitted to the fan's
-    tier and recency, the fan's name used, restricted words scrubbed, never a ``{`` or ``}``."""
-    values, line, closing = _values(fan, profile, today, rng)
+    tier and recency, the fan's name used, restricted words scrubbed, never a ``{`` or ``}``.
+    ``currency``: what the fan's total spent is in."""
+    values, line, closing = _values(fan, profile, today, rng, currency)
     used = _used(template)
     if "greeting" in used:
         text = _fill_template(template, values)
