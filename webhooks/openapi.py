@@ -24,6 +24,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json(ERROR, description)
 
 
+def _file_form(**fields: dict[str, Any]) -> dict[str, Any]:
+    """A multipart/form-data request body: the text ``fields``, then a ``file`` part."""
+    properties = {**fields, "file": {"type": "string", "format": "binary"}}
+    schema = {"type": "object", "properties": properties, "required": ["file"]}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
 ASSET_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -150,22 +157,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "same bytes twice are stored once."
         ),
         "security": BEARER,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "tags": {"type": "string"},
-                            "caption": {"type": "string"},
-                        },
-                        "required": ["file"],
-                    }
-                }
-            },
-        },
+        "requestBody": _file_form(tags={"type": "string"}, caption={"type": "string"}),
         "responses": {
             "201": _json(
                 {
@@ -200,21 +192,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "chat would say."
         ),
         "security": BEARER,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "platform": {"type": "string"},
-                        },
-                        "required": ["file"],
-                    }
-                }
-            },
-        },
+        "requestBody": _file_form(platform={"type": "string"}),
         "responses": {
             "200": _json(IMPORT_SCHEMA, "Imported (bad rows, if any, are in the report)"),
             "400": _error("Not multipart or malformed, no file, or an incomplete upload"),

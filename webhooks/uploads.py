@@ -109,6 +109,26 @@ def attachment_header(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+async def form_parts(
+    request: web.Request, fields: tuple[str, ...]
+) -> tuple[dict[str, str], BodyPartReader | None]:
+    """A multipart form's text fields named in ``fields`` that come before the file (each read
+    up to ``TEXT_FIELD_LIMIT`` bytes), and the file part: the first with a file name, or named
+    ``file``; None when there is none. Nested multiparts are skipped."""
+    reader = await request.multipart()
+    values: dict[str, str] = {}
+    while (candidate := await reader.next()) is not None:
+        if not isinstance(candidate, BodyPartReader):
+            continue
+        if candidate.filename is None and candidate.name in fields:
+            raw = await candidate.read_chunk(TEXT_FIELD_LIMIT)
+            values[candidate.name] = raw.decode("utf-8", "replace")
+            continue
+        if candidate.filename is not None or candidate.name == "file":
+            return values, candidate
+    return values, None
+
+
 def part_name(part: BodyPartReader, default: str) -> str:
     """The file name a form part carries, as the file had it. RFC 7578 lets clients
     percent-encode it (aiohttp's client always does; browsers encode only quotes and line
@@ -204,26 +224,13 @@ class UploadsApi:
             return json_error(413, f"the file is {self.vault.too_big(length)}")
         received = 0
         try:
-            reader = await request.multipart()
-            tags: list[str] = []
-            part: BodyPartReader | None = None
-            while True:
-                candidate = await reader.next()
-                if candidate is None:
-                    break
-                if not isinstance(candidate, BodyPartReader):
-                    continue  # nested multipart: not ours
-                if candidate.filename is None and candidate.name in ("tags", "caption"):
-                    text = (await candidate.read_chunk(TEXT_FIELD_LIMIT)).decode("utf-8", "replace")
-                    tags = (
-                        explicit_tags(text) if candidate.name == "tags" else tags_from_caption(text)
-                    )
-                    continue
-                if candidate.filename is not None or candidate.name == "file":
-                    part = candidate
-                    break
+            fields, part = await form_parts(request, ("tags", "caption"))
             if part is None:
                 return json_error(400, "no file part: send the file in a part named 'file'")
+            if "tags" in fields:
+                tags = explicit_tags(fields["tags"])
+            else:
+                tags = tags_from_caption(fields.get("caption", ""))
             name = part_name(part, "upload")
             declared = part.headers.get("Content-Type", "application/octet-stream")
             chunk_size = self.chunk_size
@@ -289,19 +296,8 @@ class UploadsApi:
         received = 0
         with tempfile.SpooledTemporaryFile(max_size=IMPORT_IN_MEMORY) as spool:
             try:
-                reader = await request.multipart()
-                platform: str | None = None
-                part: BodyPartReader | None = None
-                while (candidate := await reader.next()) is not None:
-                    if not isinstance(candidate, BodyPartReader):
-                        continue
-                    if candidate.filename is None and candidate.name == "platform":
-                        raw = await candidate.read_chunk(TEXT_FIELD_LIMIT)
-                        platform = raw.decode("utf-8", "replace").strip() or None
-                        continue
-                    if candidate.filename is not None or candidate.name == "file":
-                        part = candidate
-                        break
+                fields, part = await form_parts(request, ("platform",))
+                platform = fields.get("platform", "").strip() or None
                 if part is None:
                     return json_error(400, "no file part: send the CSV in a part named 'file'")
                 name = part_name(part, "import.csv")

@@ -28,17 +28,6 @@ from webhooks.app import HttpServer, create_app
 from webhooks.openapi import OPERATIONS, build_openapi, routes_of
 
 
-@pytest.fixture
-async def world(
-    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[HttpWorld]:
-    w = await start_world(migrated_sqlite_url, tmp_path, clock)
-    try:
-        yield w
-    finally:
-        await w.aclose()
-
-
 async def get(world: HttpWorld, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
     async with world.http.get(world.url + path, **kwargs) as r:
         body = await r.read()

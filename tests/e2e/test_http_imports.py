@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 
 from storage.tables import TransactionRow
-from tests.fakes.clock import FakeClock
-from tests.fakes.stripe_api import HttpWorld, start_world
+from tests.fakes.stripe_api import HttpWorld
 
 EARNINGS = (
     b"Date,Amount,Type,Fan\n"
@@ -21,17 +17,6 @@ EARNINGS = (
     b"2026-11-21 12:00:00,oops,Tip,@zoe\n"
     b"2026-11-22 09:30:00,15.00,Subscription,@ann\n"
 )
-
-
-@pytest.fixture
-async def world(
-    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[HttpWorld]:
-    w = await start_world(migrated_sqlite_url, tmp_path, clock)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 async def api_key(world: HttpWorld, user: str) -> str:

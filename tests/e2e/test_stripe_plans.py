@@ -16,23 +16,12 @@ from core.services.quotas import UNLIMITED, QuotaService
 from core.services.vault import TooLarge, VaultService
 from storage.blobs import LocalBlobStore
 from tests.fakes.clock import FakeClock
-from tests.fakes.stripe_api import HttpWorld, load_event, start_world
+from tests.fakes.stripe_api import HttpWorld, load_event
 
 PROFILE = (
     "/profile set niches=fitness platforms=instagram content_types=photo "
     "equipment=phone locations=home"
 )
-
-
-@pytest.fixture
-async def world(
-    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[HttpWorld]:
-    w = await start_world(migrated_sqlite_url, tmp_path, clock)
-    try:
-        yield w
-    finally:
-        await w.aclose()
 
 
 async def test_free_plan_ideas_stop_for_the_day_and_come_back(
