@@ -42,6 +42,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, cast
 
+from core import vocab
 from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
 from core.timezones import get_zone, zone_label
 
@@ -423,6 +424,12 @@ def rule_narrative(s: StatsSummary) -> str:
         out.append(
             f"{_upper_first(CATEGORY_LABELS.get(top.category, top.category))} brought the most: "
             f"{top.share:.0%} of revenue."
+        )
+    if s.by_platform and s.by_platform[0][0] and s.by_platform[0][2] is not None:
+        platform, _, share = s.by_platform[0]
+        out.append(
+            f"{vocab.label('platforms', platform)} was your biggest platform: {share:.0%} of "
+            "revenue."
         )
     if s.top_share is not None and s.paying_fans >= 2:
         fans = f"{s.top_fans} fan{'s' * (s.top_fans != 1)}"

@@ -30,6 +30,7 @@ from core.chat import Button, ExternalUser, ImageBlock, Incoming, Reply, TextBlo
 from core.llm.offline import OfflineEngine
 from core.models import Account, Identity
 from core.resilience.cache import MemoryKV
+from core.services.imports import CsvImporter
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine
 from storage.repositories import SqlStore
@@ -477,6 +478,17 @@ async def test_csv_goes_to_the_importer(h: Harness) -> None:
         h.tg.make_document_update(USER, USER, b"date,amount\n2026-01-01,10\n", "earnings.csv")
     )
     assert "imports are not available yet" in h.text_of(sent)
+
+
+async def test_a_csv_sent_with_its_platform_as_caption_is_imported_with_it(h: Harness) -> None:
+    h.assistant.importer = CsvImporter(h.assistant.store, h.assistant.clock)
+    data = b"Date,Amount,Fan\n2026-11-20 12:00:00,40.00,@leo\n2026-11-21 12:00:00,oops,@zoe\n"
+    update = h.tg.make_document_update(USER, USER, data, "november.csv", caption="OF")
+    text = h.text_of(await h.answer(update))
+    assert "november.csv — earnings, 2 rows read" in text and "line 3" in text
+    assert "Platform: OnlyFans (as you said)." in text
+    account = await h.account()
+    assert await h.assistant.store.earnings.platforms(account.id) == ["onlyfans"]
 
 
 async def test_file_over_the_limit_is_never_downloaded(h: Harness) -> None:

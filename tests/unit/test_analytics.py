@@ -107,6 +107,7 @@ async def test_one_platforms_figures(store: SqlStore, clock: FakeClock) -> None:
     both = await service.summary(alice, "7d")
     assert both is not None and both.revenue == D("80.00") and both.platform == ""
     assert both.by_platform == [("fansly", D("50.00"), 0.625), ("onlyfans", D("30.00"), 0.375)]
+    assert "Fansly was your biggest platform: 62% of revenue." in rule_narrative(both)
     one = await service.summary(alice, "7d", platform="fansly")
     assert one is not None and (one.revenue, one.transactions) == (D("50.00"), 2)
     assert one.platform == "fansly" and one.by_platform == []
