@@ -11,6 +11,7 @@ import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from core.app import Assistant
 from core.chat import Button, ExternalUser, ImageBlock, Incoming, Reply, TextBlock
 from core.llm.offline import OfflineEngine
 from core.models import Fan, Identity
+from core.ports import Transaction
 from core.resilience.cache import MemoryKV
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine
@@ -351,6 +353,30 @@ async def test_autocomplete_offers_the_creators_fan_handles(bot: World) -> None:
     # Another user has no fans: nothing to offer.
     other = await bot.fake.autocomplete("personalize", "handle", "", user_id=4242)
     assert (await bot.fake.wait_for_response(other)).data == {"choices": []}
+
+
+async def test_stats_for_one_platform_autocompletes_the_creators_platforms(bot: World) -> None:
+    await bot.slash("help", {})  # the account exists
+    account = await bot.account_id("discord", DEFAULT_USER_ID)
+    noon = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    earnings = [
+        Transaction(f"k{i}", noon, Decimal(amount), "USD", "tip", platform=platform)
+        for i, (amount, platform) in enumerate((("40", "fansly"), ("25", "fanvue"), ("9", "")))
+    ]
+    await bot.assistant.store.earnings.add_many(account, earnings)
+    typing = await bot.fake.autocomplete("stats", "platform", "fa")
+    response = await bot.fake.wait_for_response(typing)
+    assert response.data is not None
+    assert [(c["value"], c["name"]) for c in response.data["choices"]] == [
+        ("fansly", "Fansly"),
+        ("fanvue", "Fanvue"),
+    ]
+    other = await bot.fake.autocomplete("stats", "platform", "", user_id=4242)
+    assert (await bot.fake.wait_for_response(other)).data == {"choices": []}
+    answers = await bot.slash("stats", {"period": "30d", "platform": "fanvue"})
+    content = "\n".join(a.get("content") or "" for a in answers)
+    assert "**Earnings on Fanvue — the last 30 days**" in content
+    assert "Revenue **$25.00**" in content
 
 
 async def test_time_zone_autocompletes_and_is_set_by_slash_command(bot: World) -> None:
