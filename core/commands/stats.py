@@ -25,7 +25,7 @@ from core.services.analytics import (
     period_words,
 )
 from core.services.charts import stats_chart
-from core.services.imports import platform_slug
+from core.services.imports import earnings_platform
 from core.timezones import zone_label
 
 Period = Literal["today", "yesterday", "thisweek", "lastweek", "7d", "30d", "90d", "all"]
@@ -73,7 +73,7 @@ def parse_stats(raw: str) -> dict[str, Any]:
         named = token.removeprefix("platform=")
         slug = None if token in _PERIOD_WORDS else vocab.normalise("platforms", named)
         if token.startswith("platform=") and named:
-            out["platform"] = slug or platform_slug(named) or named
+            out["platform"] = slug or earnings_platform(named) or named
         elif slug and "platform" not in out:
             out["platform"] = slug
         elif token not in _FILLER:
@@ -93,7 +93,7 @@ def parse_stats(raw: str) -> dict[str, Any]:
     if re.fullmatch(r"[a-z][a-z0-9_.-]{2,31}", word) and not difflib.get_close_matches(
         word, periods, n=1, cutoff=0.75
     ):
-        return {"platform": platform_slug(word)}  # a platform of their own ("fanvue")?
+        return {"platform": earnings_platform(word)}  # a platform of their own ("fanvue")?
     raise UsageError(
         f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
         "last week, 7d, 30d, 90d or all, and a platform if you like (/stats 30d fansly)."

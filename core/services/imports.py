@@ -94,6 +94,7 @@ from core.chat import escape_markup
 from core.errors import ServiceUnavailable
 from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
+from core.rules import platform_slug
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.segments import subscription_status
@@ -1055,15 +1056,16 @@ def platform_in_text(text: str) -> str | None:
     return None
 
 
-def platform_slug(raw: str) -> str:
-    """A platform column's value as a slug: a known platform ("OF" -> ``onlyfans``), else the
-    name itself made a slug ("Fanvue" -> ``fanvue``), "" when it is no name."""
-    known = vocab.normalise("platforms", raw)
-    if known:
-        return known
+def earnings_platform(raw: str) -> str:
+    """A platform name as earnings store it: ``core.rules.platform_slug`` ("OF" ->
+    ``onlyfans``), a name of its own with spaces and punctuation as "_" ("Loyal Fans" ->
+    ``loyal_fans``), "" when it is no name."""
+    slug = platform_slug(raw)
+    if vocab.is_known("platforms", slug):
+        return slug
     if not _PLATFORM_SLUG.fullmatch(raw.strip()):
         return ""
-    return re.sub(r"[^a-z0-9]+", "_", raw.strip().lower()).strip("_")[:32]
+    return re.sub(r"[^a-z0-9]+", "_", slug).strip("_")[:32]
 
 
 _FIELDS = (
@@ -1120,7 +1122,7 @@ class _Context:
         if raw:
             slug = self.platforms.get(raw, "")
             if raw not in self.platforms:
-                slug = self.platforms[raw] = platform_slug(raw) or self.platform
+                slug = self.platforms[raw] = earnings_platform(raw) or self.platform
         self.platform_rows[slug] = self.platform_rows.get(slug, 0) + 1
         return slug
 
@@ -1553,7 +1555,7 @@ class CsvImporter:
         CLI's ``--platform``); else the file name may say, or a platform column per row."""
         report = ImportReport(name=name)
         if platform:
-            report.platform, report.platform_from = platform_slug(platform), "as you said"
+            report.platform, report.platform_from = earnings_platform(platform), "as you said"
         elif found := platform_in_text(name):
             report.platform, report.platform_from = found, "from the file name"
         try:

@@ -31,13 +31,13 @@ from core.services.imports import (
     decide_date_order,
     detect_kind,
     earned_status,
+    earnings_platform,
     import_file,
     map_columns,
     name_hints,
     parse_datetime,
     parse_money,
     platform_in_text,
-    platform_slug,
     sniff_encoding,
     split_description,
     wall_timestamp,
@@ -684,11 +684,11 @@ def test_platform_in_a_file_name_or_a_caption(text: str, platform: str | None) -
 
 
 def test_platform_column_values() -> None:
-    assert platform_slug("OF") == "onlyfans"
-    assert platform_slug(" Fansly ") == "fansly"
-    assert platform_slug("Fanvue") == "fanvue"  # not in the vocabulary: its own name
-    assert platform_slug("Loyal Fans") == "loyal_fans"
-    assert platform_slug("$$$") == "" and platform_slug("x" * 40) == ""
+    assert earnings_platform("OF") == "onlyfans"
+    assert earnings_platform(" Fansly ") == "fansly"
+    assert earnings_platform("Fanvue") == "fanvue"  # not in the vocabulary: its own name
+    assert earnings_platform("Loyal Fans") == "loyal_fans"
+    assert earnings_platform("$$$") == "" and earnings_platform("x" * 40) == ""
 
 
 async def test_earnings_remember_their_platform(store: SqlStore, clock: FakeClock) -> None:
