@@ -119,6 +119,8 @@ class Fan(BaseModel):
     #: Subscription status from the platform's export: True subscribed, False expired or
     #: cancelled, None unknown.
     subscribed: bool | None = None
+    #: The platforms the fan paid on ("fansly"), from the account's imported earnings.
+    platforms: list[str] = Field(default_factory=list)
 
     def address(self) -> str:
         """What to call the fan: the name, else the handle, else "" when the handle is only

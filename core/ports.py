@@ -365,6 +365,8 @@ class FanQuery:
     last-active date is unknown never matches a bound).
     ``subscribed``: True for subscribed fans, False for expired ones (a fan whose subscription
     status is unknown matches neither).
+    ``platforms_all`` / ``platforms_none``: as the tags, over the platforms the fan paid on
+    (``Fan.platforms``).
     """
 
     tiers: frozenset[str] | None = None
@@ -375,6 +377,8 @@ class FanQuery:
     active_from: date | None = None
     active_until: date | None = None
     subscribed: bool | None = None
+    platforms_all: tuple[frozenset[str], ...] = ()
+    platforms_none: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,10 @@ class EarningsRepository(Protocol):
         """The platforms the account's transactions name (not "" for unsaid ones), sorted."""
         ...
 
+    async def fan_platforms(self, account_id: int) -> dict[str, list[str]]:
+        """The platforms each fan paid on (sorted), from transactions that name both."""
+        ...
+
 
 class OfferRepository(Protocol):
     async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int: ...
@@ -469,9 +477,9 @@ class FanListRepository(Protocol):
 
     async def spending(
         self, account_id: int, handles: Sequence[str]
-    ) -> dict[str, tuple[Decimal, date | None]]:
-        """Total spent and last-active date of the account's fans among ``handles``, by handle
-        (a handle not in the list is left out)."""
+    ) -> dict[str, tuple[Decimal, date | None, list[str]]]:
+        """Total spent, last-active date and platforms of the account's fans among
+        ``handles``, by handle (a handle not in the list is left out)."""
         ...
 
     async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:

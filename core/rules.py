@@ -66,6 +66,21 @@ def platform_slug(platform: str) -> str:
     return vocab.normalise("platforms", platform) or platform.strip().lower()
 
 
+_PLATFORM_NAME = re.compile(r"[a-z0-9][a-z0-9 ._-]{0,30}", re.IGNORECASE)
+
+
+def earnings_platform(raw: str) -> str:
+    """A platform name as earnings and fans store it: ``platform_slug`` ("OF" -> ``onlyfans``),
+    a name of its own with spaces and punctuation as "_" ("Loyal Fans" ->
+    ``loyal_fans``), "" when it is no name."""
+    slug = platform_slug(raw)
+    if vocab.is_known("platforms", slug):
+        return slug
+    if not _PLATFORM_NAME.fullmatch(raw.strip()):
+        return ""
+    return re.sub(r"[^a-z0-9]+", "_", slug).strip("_")[:32]
+
+
 def rule_for(platform: str) -> PlatformRule:
     """The rule of a platform; an unknown platform gets Instagram's (the most common limits)."""
     return PLATFORM_RULES.get(platform_slug(platform), PLATFORM_RULES[DEFAULT_PLATFORM])

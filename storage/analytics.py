@@ -72,6 +72,7 @@ FAN_DEFAULTS: dict[str, Any] = {
     "tags": [],
     "notes": "",
     "subscribed": None,
+    "platforms": [],
 }
 
 
@@ -261,6 +262,20 @@ class SqlEarningsRepository:
                 .order_by(func.sum(t.amount_cents).desc(), t.currency)
                 .limit(1)
             )
+
+    async def fan_platforms(self, account_id: int) -> dict[str, list[str]]:
+        t = TransactionRow
+        found: dict[str, list[str]] = {}
+        async with self._db.transaction() as session:
+            rows = await session.execute(
+                select(t.fan_handle, t.platform)
+                .where(t.account_id == account_id, t.fan_handle != "", t.platform != "")
+                .distinct()
+                .order_by(t.fan_handle, t.platform)
+            )
+            for handle, platform in rows:
+                found.setdefault(handle, []).append(platform)
+        return found
 
     async def platforms(self, account_id: int) -> list[str]:
         t = TransactionRow
@@ -660,32 +675,34 @@ class SqlFanListRepository:
 
     async def spending(
         self, account_id: int, handles: Sequence[str]
-    ) -> dict[str, tuple[Decimal, date | None]]:
+    ) -> dict[str, tuple[Decimal, date | None, list[str]]]:
         fans = FanRow.__table__
         pg = self._db.dialect == "postgresql"
-        found: dict[str, tuple[Decimal, date | None]] = {}
+        found: dict[str, tuple[Decimal, date | None, list[str]]] = {}
         async with self._db.transaction() as session:
             for chunk in _chunks(sorted(set(handles)), _KEY_CHUNK):
                 lookup = _keyed(pg, fans, fans.c.account_id, fans.c.handle, account_id, chunk)
-                columns = (fans.c.handle, fans.c.total_spent, fans.c.last_active)
-                for handle, spent, active in await session.execute(
+                columns = (fans.c.handle, fans.c.total_spent, fans.c.last_active, fans.c.platforms)
+                for handle, spent, active, platforms in await session.execute(
                     lookup.with_only_columns(*columns)
                 ):
-                    found[handle] = (spent, active)
+                    found[handle] = (spent, active, list(platforms or []))
         return found
 
-    def _conditions(
-        self, session: AsyncSession, account_id: int, query: FanQuery
-    ) -> list[ColumnElement[bool]]:
+    def _conditions(self, account_id: int, query: FanQuery) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = [FanRow.account_id == account_id]
         if query.tiers is not None:
             conditions.append(FanRow.tier.in_(sorted(query.tiers)) if query.tiers else false())
         if query.exclude_tiers:
             conditions.append(FanRow.tier.not_in(sorted(query.exclude_tiers)))
         for alternatives in query.tags_all:
-            conditions.append(self._has_any_tag(session, alternatives))
+            conditions.append(self._has_any(FanRow.tags, alternatives))
         if query.tags_none:
-            conditions.append(~self._has_any_tag(session, query.tags_none))
+            conditions.append(~self._has_any(FanRow.tags, query.tags_none))
+        for alternatives in query.platforms_all:
+            conditions.append(self._has_any(FanRow.platforms, alternatives))
+        if query.platforms_none:
+            conditions.append(~self._has_any(FanRow.platforms, query.platforms_none))
         for op, amount in query.spent:
             conditions.append(_SPENT_OPS[op](FanRow.total_spent, amount))
         if query.active_from is not None:
@@ -696,20 +713,21 @@ class SqlFanListRepository:
             conditions.append(FanRow.subscribed.is_(query.subscribed))
         return conditions
 
-    def _has_any_tag(self, session: AsyncSession, tags: frozenset[str]) -> ColumnElement[bool]:
-        wanted = sorted(tags)
+    def _has_any(self, column: Any, values: frozenset[str]) -> ColumnElement[bool]:
+        """The fan's JSON list ``column`` (tags, platforms) holds one of ``values``."""
+        wanted = sorted(values)
         if not wanted:
             return false()
         if self._db.dialect == "postgresql":
-            return or_(*(FanRow.tags.bool_op("@>")(func.jsonb_build_array(tag)) for tag in wanted))
-        each = func.json_each(FanRow.tags).table_valued("value").alias("fan_tag")
+            return or_(*(column.bool_op("@>")(func.jsonb_build_array(value)) for value in wanted))
+        each = func.json_each(column).table_valued("value").alias("fan_list")
         return exists(select(literal(1)).select_from(each).where(each.c.value.in_(wanted)))
 
     async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:
         async with self._db.transaction() as session:
             rows = await session.scalars(
                 select(FanRow)
-                .where(*self._conditions(session, account_id, query))
+                .where(*self._conditions(account_id, query))
                 .order_by(FanRow.total_spent.desc(), FanRow.handle)
                 .limit(max(limit, 0))
             )
@@ -718,9 +736,7 @@ class SqlFanListRepository:
     async def count(self, account_id: int, query: FanQuery) -> int:
         async with self._db.transaction() as session:
             total = await session.scalar(
-                select(func.count())
-                .select_from(FanRow)
-                .where(*self._conditions(session, account_id, query))
+                select(func.count()).select_from(FanRow).where(*self._conditions(account_id, query))
             )
             return int(total or 0)
 

@@ -456,6 +456,7 @@ def _fan(row: FanRow) -> Fan:
         tags=list(row.tags or []),
         notes=row.notes,
         subscribed=row.subscribed,
+        platforms=list(row.platforms or []),
     )
 
 
@@ -480,7 +481,10 @@ class SqlFanRepository:
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:
-            stmt = self._db.insert(FanRow).values(account_id=account_id, handle=handle, **values)
+            # The platforms come from the earnings: a fan replaced by hand keeps them.
+            stmt = self._db.insert(FanRow).values(
+                account_id=account_id, handle=handle, platforms=list(fan.platforms), **values
+            )
             stmt = stmt.on_conflict_do_update(
                 index_elements=["account_id", "handle"],
                 set_={key: getattr(stmt.excluded, key) for key in values},

@@ -196,6 +196,8 @@ class FanRow(Base):
     tags: Mapped[list[str]] = mapped_column(JSONType)
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
     subscribed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # the platforms the fan paid on, from the account's earnings (slugs, sorted)
+    platforms: Mapped[list[str]] = mapped_column(JSONType, server_default=text("'[]'"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from core import vocab
 from core.chat import FileBlock, Reply, escape_markup
 from core.commands.captions import LIMITED
 from core.commands.registry import Choice, Registry, choices, split_args
@@ -113,8 +114,11 @@ def describe_fan(fan: Fan, today: date, currency: str = "USD") -> str:
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
     status = status_word(fan.subscribed)
     spent = format_money(fan.total_spent, currency)
-    return f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent {spent}, {seen}" + (
-        f", {status}" if status else ""
+    on = ", on " + ", ".join(vocab.label("platforms", p) for p in fan.platforms)
+    return (
+        f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent {spent}, {seen}"
+        + (f", {status}" if status else "")
+        + (escape_markup(on) if fan.platforms else "")
     )
 
 

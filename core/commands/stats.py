@@ -15,6 +15,7 @@ from core.commands.registry import Choice, Registry, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.jobs import set_summary, summary_subscribers
+from core.rules import earnings_platform
 from core.services.analytics import (
     CATEGORY_LABELS,
     AnalyticsService,
@@ -25,7 +26,6 @@ from core.services.analytics import (
     period_words,
 )
 from core.services.charts import stats_chart
-from core.services.imports import earnings_platform
 from core.timezones import zone_label
 
 Period = Literal["today", "yesterday", "thisweek", "lastweek", "7d", "30d", "90d", "all"]

@@ -94,7 +94,7 @@ from core.chat import escape_markup
 from core.errors import ServiceUnavailable
 from core.models import MAX_AMOUNT, MAX_COUNT
 from core.ports import AnalyticsStore, Clock, FanPatch, OfferRecord, Transaction
-from core.rules import platform_slug
+from core.rules import earnings_platform
 from core.services.analytics import format_money
 from core.services.fans import normalise_handle
 from core.services.segments import subscription_status
@@ -216,7 +216,8 @@ class ImportReport:
         if self.fans_added or self.fans_updated:
             lines.append(
                 f"Fan list: {self.fans_added:,} fan{'s' * (self.fans_added != 1)} who paid "
-                f"added, {self.fans_updated:,} updated (total spent, last active) — see /fans."
+                f"added, {self.fans_updated:,} updated (total spent, last active, platforms) "
+                "— see /fans."
             )
         if self.bad_count:
             lines.append(
@@ -1039,7 +1040,6 @@ _PLATFORM_WORDS = {
     "onlyfans": "onlyfans", "fansly": "fansly", "instagram": "instagram", "insta": "instagram",
     "tiktok": "tiktok", "twitter": "x",
 }  # fmt: skip
-_PLATFORM_SLUG = re.compile(r"[a-z0-9][a-z0-9 ._-]{0,30}", re.IGNORECASE)
 
 
 def platform_in_text(text: str) -> str | None:
@@ -1054,18 +1054,6 @@ def platform_in_text(text: str) -> str | None:
             if candidate in _PLATFORM_WORDS:
                 return _PLATFORM_WORDS[candidate]
     return None
-
-
-def earnings_platform(raw: str) -> str:
-    """A platform name as earnings store it: ``core.rules.platform_slug`` ("OF" ->
-    ``onlyfans``), a name of its own with spaces and punctuation as "_" ("Loyal Fans" ->
-    ``loyal_fans``), "" when it is no name."""
-    slug = platform_slug(raw)
-    if vocab.is_known("platforms", slug):
-        return slug
-    if not _PLATFORM_SLUG.fullmatch(raw.strip()):
-        return ""
-    return re.sub(r"[^a-z0-9]+", "_", slug).strip("_")[:32]
 
 
 _FIELDS = (
@@ -1792,10 +1780,10 @@ class CsvImporter:
 
         From all the account's earnings (not only this file): a fan the list does not have yet
         is added (tier regular); a fan's total spent (in the currency the fan list's money is
-        in, ``EarningsRepository.currency``; refunds count) and last-active date (the day of
-        the last payment, on the account's clock) are raised to what the earnings show, never
-        lowered: a fan export's lifetime total, or a later activity date, knows more than the
-        imported earnings."""
+        in, ``EarningsRepository.currency``; refunds count), last-active date (the day of the
+        last payment, on the account's clock) and platforms (where they paid) are raised to
+        what the earnings show, never lowered: a fan export's lifetime total, or a later
+        activity date, knows more than the imported earnings."""
         spend = await self.store.earnings.fan_spend(account_id, None, None)
         if not spend:
             return
@@ -1807,18 +1795,23 @@ class CsvImporter:
                 seen["total_spent"] = max(one.amount, Decimal(0))
             day = one.last_seen.astimezone(zone).date()
             seen["last_active"] = max(day, seen.get("last_active", day))
+        for handle, platforms in (await self.store.earnings.fan_platforms(account_id)).items():
+            if handle in paid:
+                paid[handle]["platforms"] = platforms
         known = await self.store.fan_lists.spending(account_id, list(paid))
         patches: list[FanPatch] = []
         for handle, seen in paid.items():
             if handle not in known:
                 patches.append(FanPatch(handle=handle, values=seen))
                 continue
-            spent, active = known[handle]
+            spent, active, platforms = known[handle]
             raised = {}
             if seen["total_spent"] > spent:
                 raised["total_spent"] = seen["total_spent"]
             if active is None or seen["last_active"] > active:
                 raised["last_active"] = seen["last_active"]
+            if set(seen.get("platforms", ())) - set(platforms):
+                raised["platforms"] = sorted(set(platforms) | set(seen["platforms"]))
             if raised:
                 patches.append(FanPatch(handle=handle, values=raised))
         for start in range(0, len(patches), self.batch_size):

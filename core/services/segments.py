@@ -8,6 +8,8 @@ Terms are separated by spaces and must all hold::
     tier:vip            tier is vip; tier:vip,whale means either
     tag:cosplay         has the tag; tag:cosplay,feet means either; #cosplay is short for it
     status:expired      subscription expired or cancelled; status:subscribed for current ones
+    platform:fansly     paid on Fansly (from the imported earnings); platform:fansly,onlyfans
+                        means either, two terms both; !platform:fansly never did (on:fansly)
     !tier:new -tag:x    not that tier / not that tag
     vip whales new regulars   named tiers; inactive (= inactive:14d), lapsed (= inactive:30d),
                         active (= active:7d), expired / subscribed (= status:...),
@@ -31,11 +33,12 @@ from core.chat import escape_markup
 from core.errors import UsageError
 from core.models import MAX_AMOUNT, Fan
 from core.ports import FanQuery
+from core.rules import earnings_platform
 
 TIERS = ("new", "regular", "vip", "whale")
 SEGMENT_HELP = (
     "Filters: inactive:14d, active:7d, spent>=100, tier:vip, tag:cosplay, status:expired, "
-    "!tier:new — "
+    "platform:fansly, !tier:new — "
     "combine them with spaces, e.g. inactive:14d spent>=100 tier:vip."
 )
 NAMED: dict[str, str] = {
@@ -87,7 +90,8 @@ def status_word(subscribed: bool | None) -> str:
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
-    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|spent|spend|tier|tiers|tag|tags|status)"
+    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|spent|spend|tier|tiers|tag|tags|status|"
+    r"platforms|platform|on)"
     r"(?P<op>>=|<=|:|=|>|<|-)(?P<value>.+)\Z"
 )
 _SPENT_OP = {":": ">=", "=": "=", ">=": ">=", ">": ">", "<=": "<=", "<": "<"}
@@ -192,6 +196,17 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
             else:
                 q = replace(q, tiers=tiers if q.tiers is None else q.tiers & tiers)
             canonical.append(("!" if neg else "") + "tier:" + ",".join(sorted(tiers)))
+        elif key in ("platform", "platforms", "on"):
+            if op not in (":", "="):
+                raise UsageError(f"Write platform:fansly. {SEGMENT_HELP}")
+            platforms = frozenset(p for p in map(earnings_platform, _values(value)) if p)
+            if not platforms:
+                raise UsageError("Give a platform, e.g. platform:fansly.")
+            if neg:
+                q = replace(q, platforms_none=q.platforms_none | platforms)
+            else:
+                q = replace(q, platforms_all=(*q.platforms_all, platforms))
+            canonical.append(("!" if neg else "") + "platform:" + ",".join(sorted(platforms)))
         elif key == "status":
             status = subscription_status(value) if op in (":", "=") else None
             if status is None:
@@ -242,6 +257,11 @@ def matches(query: FanQuery, fan: Fan) -> bool:
     if any(not _OPS[op](fan.total_spent, amount) for op, amount in query.spent):
         return False
     if query.subscribed is not None and fan.subscribed is not query.subscribed:
+        return False
+    platforms = set(fan.platforms)
+    if any(not (alternatives & platforms) for alternatives in query.platforms_all):
+        return False
+    if query.platforms_none & platforms:
         return False
     if query.active_from is not None and (
         fan.last_active is None or fan.last_active < query.active_from

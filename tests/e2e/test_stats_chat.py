@@ -178,6 +178,12 @@ async def test_stats_by_platform_from_what_the_creator_says_with_the_file(app: A
     assert button(only, "30d") == "cmd:stats 30d fansly"  # the buttons stay on the platform
     assert (await mia.press("cmd:stats 30d fansly")).result["platform"] == "fansly"
     assert (await mia.say("/stats OF this week")).result["platform"] == "onlyfans"
+    # Fans by where they paid: Leo on both, Zoe on OnlyFans only.
+    on_fansly = (await mia.say("/fans platform:fansly")).plain_text
+    assert "1 of 2 fans match platform:fansly" in on_fansly
+    assert "@leo — regular, spent $105.00" in on_fansly and "on Fansly, OnlyFans" in on_fansly
+    only_of = await mia.say('/personalize "hi {name}" to on:OF !platform:fansly')
+    assert [d["fan_handle"] for d in only_of.result["drafts"]] == ["zoe"]
     missing = (await mia.say("/stats fanvue")).plain_text
     assert "None of your earnings are marked Fanvue. Yours: Fansly (/stats 30d fansly)" in missing
     # One platform only: no breakdown line.

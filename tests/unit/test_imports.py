@@ -22,6 +22,7 @@ from sqlalchemy import select
 from core.errors import NotFound
 from core.models import Identity, Profile
 from core.ports import FanQuery
+from core.rules import earnings_platform
 from core.services.imports import (
     CsvImporter,
     ImportProgress,
@@ -31,7 +32,6 @@ from core.services.imports import (
     decide_date_order,
     detect_kind,
     earned_status,
-    earnings_platform,
     import_file,
     map_columns,
     name_hints,
@@ -731,6 +731,21 @@ async def test_earnings_remember_their_platform(store: SqlStore, clock: FakeCloc
         (300, ""),
     }
     assert {t.platform for t in await transactions(store, bob)} == {""}  # Bob's stay unsaid
+    # The fans who paid know where they paid (labelled later: raised on the re-import).
+    fans = {f.handle: f.platforms for f in await store.fan_lists.query(alice, FanQuery())}
+    assert fans == {"mia": ["onlyfans"], "leo": ["onlyfans"], "zoe": ["fansly"], "ana": ["fansly"]}
+    both = b"Date,Amount,Fan\n2026-11-15 12:00:00,8.00,@mia\n"
+    await run(store, clock, alice, "fansly_nov.csv", both)
+    mia = await store.fans.get(alice, "mia")
+    assert mia is not None and mia.platforms == ["fansly", "onlyfans"]
+    assert {f.handle: f.platforms for f in await store.fan_lists.query(bob, FanQuery())} == {
+        "zoe": [],
+        "ana": [],
+    }
+    # Replacing a fan by hand keeps where they paid.
+    await store.fans.upsert(alice, mia.model_copy(update={"tier": "vip", "platforms": []}))
+    again_mia = await store.fans.get(alice, "mia")
+    assert again_mia is not None and again_mia.platforms == ["fansly", "onlyfans"]
 
 
 async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock) -> None:

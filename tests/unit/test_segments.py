@@ -51,6 +51,14 @@ TODAY = date(2026, 11, 24)  # the FakeClock's day
         ("lapsed", "inactive:30d", FanQuery(active_until=date(2026, 10, 25))),
         ("spent:$50", "spent>=50", FanQuery(spent=((">=", Decimal("50")),))),
         (
+            "on:OF platform:Fansly,Fanvue !platform:x",
+            "platform:onlyfans platform:fansly,fanvue !platform:x",
+            FanQuery(
+                platforms_all=(frozenset({"onlyfans"}), frozenset({"fansly", "fanvue"})),
+                platforms_none=frozenset({"x"}),
+            ),
+        ),
+        (
             "spent>10 spent<=1,000",
             "spent>10 spent<=1000",
             FanQuery(spent=((">", Decimal("10")), ("<=", Decimal("1000")))),
@@ -127,6 +135,7 @@ def random_fans(seed: int, n: int) -> list[Fan]:
                 last_active=last,
                 tags=rng.sample(tags, rng.randint(0, 3)),
                 subscribed=rng.choice([True, False, None]),
+                platforms=sorted(rng.sample(["fansly", "fanvue", "onlyfans"], rng.randint(0, 2))),
             )
         )
     return out
@@ -155,6 +164,11 @@ SEGMENTS = [
     "status:expired",
     "!status:expired spent>=100",
     "expired inactive:30d !tier:new",
+    "platform:fansly",
+    "platform:fansly,onlyfans !platform:fanvue",
+    "platform:fansly platform:onlyfans",
+    "on:OF spent>=100",
+    "!platform:onlyfans tier:vip",
 ]
 
 
