@@ -197,16 +197,9 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
                 q = replace(q, tiers=tiers if q.tiers is None else q.tiers & tiers)
             canonical.append(("!" if neg else "") + "tier:" + ",".join(sorted(tiers)))
         elif key in ("platform", "platforms", "on"):
-            if op not in (":", "="):
-                raise UsageError(f"Write platform:fansly. {SEGMENT_HELP}")
             platforms = frozenset(p for p in map(earnings_platform, _values(value)) if p)
-            if not platforms:
-                raise UsageError("Give a platform, e.g. platform:fansly.")
-            if neg:
-                q = replace(q, platforms_none=q.platforms_none | platforms)
-            else:
-                q = replace(q, platforms_all=(*q.platforms_all, platforms))
-            canonical.append(("!" if neg else "") + "platform:" + ",".join(sorted(platforms)))
+            q, term = _list_term(q, "platform", neg, op, platforms)
+            canonical.append(term)
         elif key == "status":
             status = subscription_status(value) if op in (":", "=") else None
             if status is None:
@@ -217,17 +210,29 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
             q = replace(q, subscribed=status)
             canonical.append("status:" + status_word(status))
         else:
-            if op not in (":", "="):
-                raise UsageError(f"Write tag:cosplay. {SEGMENT_HELP}")
-            tags = frozenset(_values(value))
-            if not tags:
-                raise UsageError("Give a tag, e.g. tag:cosplay.")
-            if neg:
-                q = replace(q, tags_none=q.tags_none | tags)
-            else:
-                q = replace(q, tags_all=(*q.tags_all, tags))
-            canonical.append(("!" if neg else "") + "tag:" + ",".join(sorted(tags)))
+            q, term = _list_term(q, "tag", neg, op, frozenset(_values(value)))
+            canonical.append(term)
     return q, " ".join(canonical) or "all"
+
+
+_LIST_TERMS = {"tag": ("tags", "cosplay"), "platform": ("platforms", "fansly")}
+
+
+def _list_term(
+    q: FanQuery, key: str, neg: bool, op: str, values: frozenset[str]
+) -> tuple[FanQuery, str]:
+    """A ``tag:`` or ``platform:`` term: the fan has one of ``values`` (every such term must
+    hold), or with ``neg`` none of them; the query with it, and its canonical text."""
+    field, example = _LIST_TERMS[key]
+    if op not in (":", "="):
+        raise UsageError(f"Write {key}:{example}. {SEGMENT_HELP}")
+    if not values:
+        raise UsageError(f"Give a {key}, e.g. {key}:{example}.")
+    if neg:
+        q = replace(q, **{f"{field}_none": getattr(q, f"{field}_none") | values})
+    else:
+        q = replace(q, **{f"{field}_all": (*getattr(q, f"{field}_all"), values)})
+    return q, ("!" if neg else "") + f"{key}:" + ",".join(sorted(values))
 
 
 def is_everyone(query: FanQuery) -> bool:
