@@ -287,9 +287,11 @@ def register(reg: Registry) -> None:
             narrator=ctx.app.narrator,
         )
         zone = await ctx.timezone()
-        summary = await service.summary(ctx.account_id, args.period, zone, args.platform)
-        if summary is None and args.platform:
-            return Reply.text(await _no_such_platform(ctx, args.platform))
+        # Typed into a Discord option ("Fansly", "OF") as well as parsed from the text.
+        platform = (earnings_platform(args.platform) or args.platform) if args.platform else None
+        summary = await service.summary(ctx.account_id, args.period, zone, platform)
+        if summary is None and platform:
+            return Reply.text(await _no_such_platform(ctx, platform))
         if summary is None:
             return Reply.text(NO_DATA)
         narrative, from_llm = await service.narrative(ctx.account_id, summary)

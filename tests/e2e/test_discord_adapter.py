@@ -373,7 +373,7 @@ async def test_stats_for_one_platform_autocompletes_the_creators_platforms(bot: 
     ]
     other = await bot.fake.autocomplete("stats", "platform", "", user_id=4242)
     assert (await bot.fake.wait_for_response(other)).data == {"choices": []}
-    answers = await bot.slash("stats", {"period": "30d", "platform": "fanvue"})
+    answers = await bot.slash("stats", {"period": "30d", "platform": "Fanvue"})  # typed, not picked
     content = "\n".join(a.get("content") or "" for a in answers)
     assert "**Earnings on Fanvue — the last 30 days**" in content
     assert "Revenue **$25.00**" in content
