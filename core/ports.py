@@ -315,6 +315,7 @@ class OfferRecord:
     sent: int
     bought: int
     source: str = "import"  # import | chat
+    platform: str = ""  # where the offer was made: a platform slug, "" unknown
 
 
 @dataclass(frozen=True)
@@ -451,7 +452,11 @@ class OfferRepository(Protocol):
     async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int: ...
 
     async def list(
-        self, account_id: int, kind: str, since: datetime | None = None
+        self,
+        account_id: int,
+        kind: str,
+        since: datetime | None = None,
+        platform: str | None = None,
     ) -> list[OfferRecord]:
         """Offers of ``kind`` (at or after ``since``), oldest first."""
         ...

@@ -333,7 +333,7 @@ _TX_REFRESH = ("occurred_at", "day", "hour", "platform")
 _TX_KEEP_BLANK = ("platform",)
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
-    "source", "created_at",
+    "source", "created_at", "platform",
 )  # fmt: skip
 
 
@@ -481,6 +481,7 @@ def _offer(row: OfferRow) -> OfferRecord:
         sent=row.sent,
         bought=row.bought,
         source=row.source,
+        platform=row.platform or "",
     )
 
 
@@ -508,6 +509,7 @@ class SqlOfferRepository:
                     r.bought,
                     r.source,
                     created,
+                    r.platform,
                 )
                 for r in rows
             ]
@@ -517,11 +519,17 @@ class SqlOfferRepository:
             return added
 
     async def list(
-        self, account_id: int, kind: str, since: datetime | None = None
+        self,
+        account_id: int,
+        kind: str,
+        since: datetime | None = None,
+        platform: str | None = None,
     ) -> list[OfferRecord]:
         stmt = select(OfferRow).where(OfferRow.account_id == account_id, OfferRow.kind == kind)
         if since is not None:
             stmt = stmt.where(OfferRow.offered_at >= since)
+        if platform is not None:
+            stmt = stmt.where(OfferRow.platform == platform)
         async with self._db.transaction() as session:
             rows = await session.scalars(stmt.order_by(OfferRow.offered_at, OfferRow.id))
             return [_offer(row) for row in rows]

@@ -383,6 +383,8 @@ class OfferRow(Base):
     sent: Mapped[int] = mapped_column(Integer)
     bought: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16), server_default=text("'import'"))
+    # where the offer was made (core.vocab's platform slugs), '' unknown
+    platform: Mapped[str] = mapped_column(String(32), server_default=text("''"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

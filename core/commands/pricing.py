@@ -9,11 +9,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from core import vocab
 from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.models import MAX_AMOUNT
+from core.rules import earnings_platform
 from core.services.analytics import format_money
 from core.services.imports import parse_count
 from core.services.pricing import (
@@ -88,6 +90,11 @@ class PriceArgs(BaseModel):
     ladder: str | None = Field(
         None, max_length=200, description="Prices to test, e.g. 7.99 9.99 14.99"
     )
+    platform: str | None = Field(
+        None,
+        max_length=32,
+        description="advice from one platform's offers only (onlyfans, fansly, ...)",
+    )
 
     def ladder_prices(self) -> list[Decimal]:
         if not self.ladder:
@@ -103,7 +110,7 @@ def parse_price(raw: str) -> dict[str, Any]:
         key, sep, value = low.partition("=")
         if sep:
             key = _OPTION_ALIASES.get(key, key)
-            if key not in ("floor", "ceiling", "ladder", "kind", "action", "audience"):
+            if key not in ("floor", "ceiling", "ladder", "kind", "action", "audience", "platform"):
                 raise UsageError(f"“{escape_markup(token)}” is not a /price option.")
             values[key] = value.strip("$") if key in ("floor", "ceiling") else value
         elif (
@@ -126,6 +133,8 @@ def parse_price(raw: str) -> dict[str, Any]:
                 values["action"] = action
         elif _PRICE.match(low):
             ladder.append(low.strip("$"))
+        elif platform := vocab.normalise("platforms", low):
+            values["platform"] = platform  # /price ppv fansly
         else:
             raise UsageError(f"I don't understand “{escape_markup(token)}”.")
     if ladder:
@@ -201,9 +210,10 @@ def render_advice(advice: PriceAdvice) -> str:
     r = advice.recommendation
     m = lambda v: format_money(Decimal(str(v)), advice.currency)  # noqa: E731
     label = KIND_LABELS[advice.kind]
+    on = f" on {vocab.label('platforms', advice.platform)}" if advice.platform else ""
     level = f"{r.level:.0%}"
     lines = [
-        f"**{label[:1].upper() + label[1:]} price: {m(r.price)}**"
+        f"**{label[:1].upper() + label[1:]} price{on}: {m(r.price)}**"
         + (
             f" ({level} credible range for the best price: "
             f"{m(r.price_interval[0])}–{m(r.price_interval[1])})"
@@ -225,7 +235,9 @@ def render_advice(advice: PriceAdvice) -> str:
             f"sale{'s' * (r.purchases != 1)} at {tried} price{'s' * (tried != 1)}."
         )
     else:
-        lines.append(f"No {label} offers recorded yet — this is a starting point, not a finding.")
+        lines.append(
+            f"No {label} offers{on} recorded yet — this is a starting point, not a finding."
+        )
     lines.append(f"Guardrails: {m(r.floor)}–{m(r.ceiling)} (set yours with floor=… ceiling=…).")
     if advice.other_currencies:
         lines.append(
@@ -423,7 +435,7 @@ def register(reg: Registry) -> None:
         "price",
         "Best price from your offer history, or run a price test",
         usage=(
-            "/price [ppv|subscription|bundle] [test [prices…]|split <fans>|stop] "
+            "/price [ppv|subscription|bundle] [platform] [test [prices…]|split <fans>|stop] "
             "[floor=3 ceiling=50]"
         ),
         args=PriceArgs,
@@ -431,6 +443,7 @@ def register(reg: Registry) -> None:
         examples=[
             "/price",
             "/price subscription",
+            "/price ppv fansly",
             "/price test",
             "/price test 7.99 9.99 14.99",
             "/price split 1200",
@@ -439,15 +452,27 @@ def register(reg: Registry) -> None:
     async def price(ctx: Context, args: PriceArgs) -> Reply:
         service = _service(ctx)
         kind = args.kind
+        platform = (earnings_platform(args.platform) or args.platform) if args.platform else None
+        if platform and args.action != "advice":
+            raise UsageError(
+                "A price test runs on all your offers, whatever the platform: "
+                f"/price {kind} test. /price {kind} {platform} gives that platform's advice."
+            )
         if args.action == "advice":
             advice = await service.advise(
-                ctx.account_id, kind, _rng(ctx, "advice", kind), args.floor, args.ceiling
+                ctx.account_id,
+                kind,
+                _rng(ctx, "advice", kind),
+                args.floor,
+                args.ceiling,
+                platform=platform,
             )
             r = advice.recommendation
             reply = Reply.text(
                 render_advice(advice),
                 result={
                     "kind": kind,
+                    "platform": advice.platform,
                     "currency": advice.currency,
                     "price": str(r.price),
                     "price_interval": [str(p) for p in r.price_interval],

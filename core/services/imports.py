@@ -158,7 +158,7 @@ class ImportReport:
     relabelled: int = 0  # earnings imported before that now have their platform
     platform: str = ""  # the file's platform (said with it or in its name), "" unknown
     platform_from: str = ""  # how it was known: "as you said", "from the file name"
-    platforms: dict[str, int] = field(default_factory=dict)  # earnings: platform -> entries
+    platforms: dict[str, int] = field(default_factory=dict)  # platform -> earnings or offers
     fans_added: int = 0  # earnings: fans who paid, new to the fan list
     fans_updated: int = 0  # earnings: fans whose total spent or last-active date went up
     by_category: bool = False  # a breakdown: each entry is a category's total for its row
@@ -371,6 +371,8 @@ _TIME_OF_DAY = [
     "time", "time_utc", "time_of_day", "local_time", "transaction_time", "payment_time",
     "sent_time",
 ]  # fmt: skip
+#: A platform column, per row (a combined export of several platforms).
+_PLATFORM_COLUMN = ["platform", "platform_name", "site", "website", "network"]
 SPECS: dict[str, dict[str, list[str]]] = {
     "earnings": {
         "date": _DATE,
@@ -401,7 +403,7 @@ SPECS: dict[str, dict[str, list[str]]] = {
             "processing_fee", "fee_amount", "fees_amount",
         ],
         # where it was earned, per row (a combined export of several platforms)
-        "platform": ["platform", "platform_name", "site", "website", "network"],
+        "platform": _PLATFORM_COLUMN,
     },
     "fans": {
         "handle": [
@@ -449,6 +451,7 @@ SPECS: dict[str, dict[str, list[str]]] = {
         "kind": ["kind", "type", "offer_type", "offer", "product"],
         "currency": ["currency", "currency_code", "cur", "ccy"],
         "id": ["offer_id", "message_id", "id"],
+        "platform": _PLATFORM_COLUMN,
     },
 }  # fmt: skip
 #: Header words that name a field when no alias matches exactly ("Net amount (USD)").
@@ -1389,6 +1392,7 @@ def _offer(ctx: _Context, row: list[str], line: int) -> OfferRecord | list[Offer
         sent=counts["sent"],
         bought=counts["bought"],
         source="import",
+        platform=ctx.platform_of(row),
     )
 
 
@@ -1747,7 +1751,7 @@ class CsvImporter:
                 await flush()
         await flush(done=True)
         report.platforms = dict(ctx.platform_rows)
-        if kind == "earnings" and ctx.ix_platform < 0:
+        if kind in ("earnings", "offers") and ctx.ix_platform < 0:
             stored = report.added + report.updated + report.unchanged + report.relabelled
             report.platforms = {ctx.platform: stored} if stored else {}
         if kind == "earnings" and "fan" in columns and not breakdown:

@@ -60,6 +60,7 @@ class PriceAdvice:
     currency: str
     recommendation: Recommendation
     other_currencies: tuple[str, ...]
+    platform: str = ""  # the advice uses this platform's offers only ("" all of them)
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,21 @@ class PricingService:
         rng: random.Random,
         floor: Decimal | None = None,
         ceiling: Decimal | None = None,
+        platform: str | None = None,
     ) -> PriceAdvice:
+        """The best price from the kind's offer history (of one platform's offers when
+        ``platform`` is given: audiences differ between platforms)."""
         lo, hi = guardrails(kind, floor, ceiling)
-        offers = await self.store.offers.list(account_id, kind)
+        offers = await self.store.offers.list(account_id, kind, platform=platform)
         currency, others = _main_currency(offers, self.default_currency)
         history = [(o.price, o.sent, o.bought) for o in offers if o.currency == currency]
         rec = recommend(history, floor=lo, ceiling=hi, rng=rng, samples=self.samples)
         return PriceAdvice(
-            kind=kind, currency=currency, recommendation=rec, other_currencies=others
+            kind=kind,
+            currency=currency,
+            recommendation=rec,
+            other_currencies=others,
+            platform=platform or "",
         )
 
     # ------------------------------------------------------------ experiments

@@ -269,6 +269,25 @@ async def test_price_advice_and_a_test_run_from_buttons(app: Assistant) -> None:
     assert after.result["offers"] == 606
 
 
+async def test_price_advice_from_one_platforms_offers(app: Assistant) -> None:
+    mia = Person(app, "mia")
+    fansly = b"Date,Price,Sent,Bought\n2026-11-01,19.99,200,30\n2026-11-02,24.99,150,20\n"
+    onlyfans = b"Date,Price,Sent,Bought\n2026-11-03,9.99,400,60\n"
+    report = (await mia.upload("fansly_ppv.csv", data=fansly)).plain_text
+    assert "Platform: Fansly (from the file name)." in report
+    await mia.upload("ppv.csv", caption="OF", data=onlyfans)
+    everything = await mia.say("/price ppv")
+    assert everything.result["offers"] == 750 and everything.result["platform"] == ""
+    on_fansly = await mia.say("/price ppv fansly")
+    assert on_fansly.result["offers"] == 350 and on_fansly.result["platform"] == "fansly"
+    assert "PPV price on Fansly:" in on_fansly.plain_text
+    assert "From 350 offers and 50 sales at 2 prices" in on_fansly.plain_text
+    nothing = (await mia.say("/price ppv platform=fanvue")).plain_text
+    assert "No PPV offers on Fanvue recorded yet" in nothing
+    refused = (await mia.say("/price ppv fansly test")).plain_text
+    assert "A price test runs on all your offers" in refused
+
+
 async def test_advice_counts_the_prices_actually_offered(app: Assistant) -> None:
     """Offers recorded at prices off the candidate grid ($5, not $4.99) are still prices tried."""
     leo = Person(app, "leo")

@@ -125,6 +125,14 @@ async def test_one_platforms_figures(store: SqlStore, clock: FakeClock) -> None:
     await importer.import_csv(carl, "mixed.csv", mixed)
     assert await store.earnings.currency(carl) == "USD"  # 30 against 25 (refunds count)
     assert await store.earnings.currency(alice) == "USD"
+    # Offers keep their platform too; /price can read one platform's.
+    offers = b"Date,Price,Sent,Bought,Platform\n2026-11-01,9.99,100,9,OF\n2026-11-02,19.99,50,4,\n"
+    await importer.import_csv(alice, "offers.csv", offers, platform="fansly")
+    assert [o.platform for o in await store.offers.list(alice, "ppv")] == ["onlyfans", "fansly"]
+    assert [o.price for o in await store.offers.list(alice, "ppv", platform="fansly")] == [
+        D("19.99")
+    ]
+    assert await store.offers.list(bob, "ppv", platform="fansly") == []
 
 
 async def test_thirty_days_and_all_time(sqlite_store: SqlStore, clock: FakeClock) -> None:
