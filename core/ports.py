@@ -449,7 +449,11 @@ class EarningsRepository(Protocol):
 
 
 class OfferRepository(Protocol):
-    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int: ...
+    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> tuple[int, int]:
+        """Insert the rows whose ``row_key`` is new, and give the stored ones the platform
+        ``rows`` name where it differs (a blank one keeps the stored platform); returns
+        ``(inserted, relabelled)``."""
+        ...
 
     async def list(
         self,

@@ -490,9 +490,11 @@ class SqlOfferRepository:
         self._db = db
         self._clock = clock
 
-    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> int:
+    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> tuple[int, int]:
+        """Insert the rows whose row_key is new, and give the stored ones the platform the
+        rows name when it differs (one transaction); returns ``(inserted, relabelled)``."""
         if not rows:
-            return 0
+            return 0, 0
         async with self._db.transaction() as session:
             pg = self._db.dialect == "postgresql"
             ts = _timestamp_param(pg)
@@ -513,10 +515,17 @@ class SqlOfferRepository:
                 )
                 for r in rows
             ]
-            added, _, _ = await _insert_new(
-                session, pg, OfferRow, account_id, _OFFER_COLUMNS, params
+            added, _, relabelled = await _insert_new(
+                session,
+                pg,
+                OfferRow,
+                account_id,
+                _OFFER_COLUMNS,
+                params,
+                ("platform",),
+                keep_blank=("platform",),
             )
-            return added
+            return added, relabelled
 
     async def list(
         self,

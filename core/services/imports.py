@@ -51,11 +51,11 @@ How a file is read
 - **Currencies** are kept per row (column > symbol/code in the amount > a code in the amount's
   header such as ``Amount (EUR)`` > ``default_currency``). Nothing is converted; reports give
   totals per currency.
-- **Platforms**: earnings keep the platform they were made on (``Transaction.platform``, a
+- **Platforms**: earnings and offers keep the platform they were made on (a
   ``core.vocab`` platform slug, or a name of its own such as ``fanvue``): a Platform column per
   row, else what the creator said with the file (a chat caption, ``--platform``), else a
   platform named in the file name. Keys do not include it, so sending a file again with its
-  platform labels the transactions imported before without one; a file sent without one keeps
+  platform labels the rows imported before without one; a file sent without one keeps
   the stored platform.
 - **Fans who paid**: after earnings with a fan column, every fan the account's earnings name
   is in the fan list, with a total spent and a last-active day at least what the earnings show
@@ -155,7 +155,7 @@ class ImportReport:
     updated: int = 0  # fans whose stored values changed; transactions moved to a new clock
     unchanged: int = 0  # rows already imported (or fans already up to date)
     removed: int = 0  # transactions imported before that the file shows as refunded/failed
-    relabelled: int = 0  # earnings imported before that now have their platform
+    relabelled: int = 0  # earnings or offers imported before that now have their platform
     platform: str = ""  # the file's platform (said with it or in its name), "" unknown
     platform_from: str = ""  # how it was known: "as you said", "from the file name"
     platforms: dict[str, int] = field(default_factory=dict)  # platform -> earnings or offers
@@ -1858,9 +1858,10 @@ class CsvImporter:
             report.relabelled += relabelled
             report.unchanged += len(batch) - added - moved - relabelled
         elif kind == "offers":
-            added = await self.store.offers.add_many(account_id, batch)
+            added, relabelled = await self.store.offers.add_many(account_id, batch)
             report.added += added
-            report.unchanged += len(batch) - added
+            report.relabelled += relabelled
+            report.unchanged += len(batch) - added - relabelled
         else:
             added, updated = await self.store.fan_lists.upsert_many(account_id, batch)
             report.added += added

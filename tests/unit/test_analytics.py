@@ -133,6 +133,16 @@ async def test_one_platforms_figures(store: SqlStore, clock: FakeClock) -> None:
         D("19.99")
     ]
     assert await store.offers.list(bob, "ppv", platform="fansly") == []
+    # Offers imported without a platform get it when the file is sent again with one.
+    plain = b"Date,Price,Sent,Bought\n2026-11-05,14.99,80,7\n"
+    await importer.import_csv(alice, "ppv.csv", plain)
+    report = await importer.import_stream(alice, "ppv.csv", [plain], platform="OF")
+    assert (report.added, report.unchanged, report.relabelled) == (0, 0, 1)
+    assert "1 of those imported before now have their platform." in report.text()
+    assert [o.price for o in await store.offers.list(alice, "ppv", platform="onlyfans")] == [
+        D("9.99"),
+        D("14.99"),
+    ]
 
 
 async def test_thirty_days_and_all_time(sqlite_store: SqlStore, clock: FakeClock) -> None:
