@@ -81,6 +81,15 @@ def earnings_platform(raw: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", slug).strip("_")[:32]
 
 
+def asked_platform(raw: str | None) -> str | None:
+    """A platform a command's arguments name, as earnings and offers store it ("Fansly", "OF"
+    -> ``fansly``, ``onlyfans``), whether parsed from text or typed into a Discord option; what
+    is no platform name stays as typed (lower case), so the answer can say nothing has it."""
+    if not raw or not raw.strip():
+        return None
+    return earnings_platform(raw) or raw.strip().lower()
+
+
 def rule_for(platform: str) -> PlatformRule:
     """The rule of a platform; an unknown platform gets Instagram's (the most common limits)."""
     return PLATFORM_RULES.get(platform_slug(platform), PLATFORM_RULES[DEFAULT_PLATFORM])

@@ -290,9 +290,10 @@ class UploadsApi:
         if not request.content_type.startswith("multipart/"):
             return json_error(400, "send multipart/form-data with the CSV in a part named 'file'")
         limit = self.max_import_bytes
+        too_big = f"the file is over the {limit // (1024 * 1024)} MB import limit"
         length = request.content_length
         if length is not None and length > limit + FORM_OVERHEAD:
-            return json_error(413, f"the file is over the {limit // (1024 * 1024)} MB import limit")
+            return json_error(413, too_big)
         received = 0
         with tempfile.SpooledTemporaryFile(max_size=IMPORT_IN_MEMORY) as spool:
             try:
@@ -304,9 +305,7 @@ class UploadsApi:
                 while chunk := await part.read_chunk(self.chunk_size):
                     received += len(chunk)
                     if received > limit:
-                        return json_error(
-                            413, f"the file is over the {limit // (1024 * 1024)} MB import limit"
-                        )
+                        return json_error(413, too_big)
                     spool.write(chunk)
             except BadHttpMessage:
                 return json_error(400, "the multipart/form-data body is malformed")

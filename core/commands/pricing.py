@@ -15,7 +15,7 @@ from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.models import MAX_AMOUNT
-from core.rules import earnings_platform
+from core.rules import asked_platform
 from core.services.analytics import format_money
 from core.services.imports import parse_count
 from core.services.pricing import (
@@ -452,7 +452,7 @@ def register(reg: Registry) -> None:
     async def price(ctx: Context, args: PriceArgs) -> Reply:
         service = _service(ctx)
         kind = args.kind
-        platform = (earnings_platform(args.platform) or args.platform) if args.platform else None
+        platform = asked_platform(args.platform)
         if platform and args.action != "advice":
             raise UsageError(
                 "A price test runs on all your offers, whatever the platform: "

@@ -15,7 +15,7 @@ from core.commands.registry import Choice, Registry, split_args
 from core.context import Context
 from core.errors import UsageError
 from core.jobs import set_summary, summary_subscribers
-from core.rules import earnings_platform
+from core.rules import asked_platform
 from core.services.analytics import (
     CATEGORY_LABELS,
     AnalyticsService,
@@ -73,7 +73,7 @@ def parse_stats(raw: str) -> dict[str, Any]:
         named = token.removeprefix("platform=")
         slug = None if token in _PERIOD_WORDS else vocab.normalise("platforms", named)
         if token.startswith("platform=") and named:
-            out["platform"] = slug or earnings_platform(named) or named
+            out["platform"] = slug or named
         elif slug and "platform" not in out:
             out["platform"] = slug
         elif token not in _FILLER:
@@ -93,7 +93,7 @@ def parse_stats(raw: str) -> dict[str, Any]:
     if re.fullmatch(r"[a-z][a-z0-9_.-]{2,31}", word) and not difflib.get_close_matches(
         word, periods, n=1, cutoff=0.75
     ):
-        return {"platform": earnings_platform(word)}  # a platform of their own ("fanvue")?
+        return {"platform": word}  # a platform of their own ("fanvue")?
     raise UsageError(
         f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
         "last week, 7d, 30d, 90d or all, and a platform if you like (/stats 30d fansly)."
@@ -287,8 +287,7 @@ def register(reg: Registry) -> None:
             narrator=ctx.app.narrator,
         )
         zone = await ctx.timezone()
-        # Typed into a Discord option ("Fansly", "OF") as well as parsed from the text.
-        platform = (earnings_platform(args.platform) or args.platform) if args.platform else None
+        platform = asked_platform(args.platform)
         summary = await service.summary(ctx.account_id, args.period, zone, platform)
         if summary is None and platform:
             return Reply.text(await _no_such_platform(ctx, platform))
