@@ -164,6 +164,28 @@ def test_hashtags_come_from_niche_and_platform_banks() -> None:
     assert set(tags) & set(banks.platform_tags["tiktok"])
 
 
+def test_hashtags_without_a_profile_follow_the_topic_not_a_default_niche() -> None:
+    # With no niche in the profile or the topic, every caption got the lifestyle bank:
+    # "red lace set" came with #morningroutine #plantlover #productivity.
+    banks = load_banks()
+    bare = Profile()
+    lifestyle = set(banks.niche_tags["lifestyle"])
+    for seed in range(6):
+        lace = hashtags("red lace set", "instagram", count=12, seed=seed, profile=bare)
+        assert not set(lace) & lifestyle, lace
+        assert set(lace) & set(banks.niche_tags["boudoir"]), lace  # the bank that uses "lace"
+        pool = hashtags("sunset at the pool", "instagram", count=12, seed=seed, profile=bare)
+        niche_tags = {t for tags in banks.niche_tags.values() for t in tags}
+        assert pool[:3] == ["sunsetpool", "sunset", "pool"]
+        assert not set(pool[3:]) & niche_tags - set(banks.platform_tags["instagram"]), pool
+        assert set(pool[3:]) <= set(banks.platform_tags["instagram"]), pool
+    # a niche named in the topic or the profile still wins over the word index
+    workout = hashtags("new workout video", "instagram", count=12, profile=bare)
+    assert set(workout[3:]) - set(banks.platform_tags["instagram"]) <= set(
+        banks.niche_tags["fitness"]
+    )
+
+
 def test_hashtags_deterministic_per_seed() -> None:
     assert hashtags("beach day", "instagram", seed=3) == hashtags("beach day", "instagram", seed=3)
     assert hashtags("beach day", "instagram", seed=3) != hashtags("beach day", "instagram", seed=4)

@@ -171,6 +171,23 @@ def test_a_template_salutation_keeps_the_creators_word() -> None:
     assert "babe" not in out
 
 
+def test_a_template_that_names_the_fan_first_gets_no_greeting_in_front() -> None:
+    # "Thanks {name} for…" came out as "Hi Anna! I've missed you!\nThanks Anna for…".
+    for seed in range(12):
+        for template, opening in [
+            ("Thanks {name} for your support! New set Friday", "Thanks Anna Smith for"),
+            ("{first_name}, the new set is live", "Anna, the new set is live"),
+            ("Happy birthday {first_name}!", "Happy birthday Anna!"),
+        ]:
+            out = draft(template, fan("vip", 40), seed)
+            assert out.startswith(opening), out
+            assert out.count("Anna") == 1, out
+            assert out.split("\n")[-1] in greetings()["closings"]["vip"]["lapsed"], out
+    # the name later on does not make the template its own greeting
+    out = draft("New set is up. Made it for you {first_name}", fan("vip", 40), 0)
+    assert out.count("Anna") == 2 and not out.startswith("New set")
+
+
 def test_closing_goes_before_a_sign_off() -> None:
     out = draft("Morning {name}!\nCoffee date later?\nxo, Mia", fan(), 3)
     lines = out.split("\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from functools import cache
 
 from core import vocab
 from core.llm.offline.banks import Banks, capitalise, fill, load_banks
@@ -29,6 +30,7 @@ from core.rules import (
 )
 
 DEFAULT_TONE = "friendly"
+DEFAULT_NICHE = "lifestyle"  # themes for a caption asked with no topic and no niche
 
 _STOP_TEXT = """
 a an the and or but if of for to in on at by with from into onto over under about as is are
@@ -81,11 +83,43 @@ def topic_tags(topic: str) -> list[str]:
     return clean_hashtags(out)
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+
+
+@cache
+def _niche_words() -> dict[str, tuple[str, ...]]:
+    """Word -> the niches whose banks use it (themes, props, outfits, hashtags), for words that
+    point at one or two niches only ("lace" -> boudoir, "dumbbells" -> fitness)."""
+    banks = load_banks()
+    found: dict[str, list[str]] = {}
+    for slug, bank in banks.niches.items():
+        text = " ".join([*bank.themes, *bank.props, *bank.outfits, *banks.niche_tags.get(slug, ())])
+        for word in topic_words(text, limit=10_000):
+            found.setdefault(_stem(word), []).append(slug)
+    return {w: tuple(dict.fromkeys(n)) for w, n in found.items() if len(set(n)) <= 2}
+
+
 def _known_niches(profile: Profile, words: list[str], banks: Banks) -> list[str]:
+    """The niches a topic and the profile point at: niche names in the topic ("workout"), the
+    profile's niches; failing both, the niches whose banks share most of the topic's words
+    ("red lace" -> boudoir). Empty when nothing points anywhere: the hashtags then come from
+    the topic and the platform only, not from a niche the creator has nothing to do with."""
     found = [vocab.normalise("niches", w) for w in words]
     found += [vocab.normalise("niches", n) for n in profile.niches]
-    niches = [n for n in dict.fromkeys(found) if n and n in banks.niche_tags]
-    return niches or ["lifestyle"]
+    known = [n for n in dict.fromkeys(found) if n and n in banks.niche_tags]
+    if known:
+        return known
+    index = _niche_words()
+    score: dict[str, float] = {}
+    for word in words:
+        if vocab.normalise("content_types", word):  # "video", "photos": every niche has them
+            continue
+        niches = index.get(_stem(word), ())
+        for niche in niches:
+            score[niche] = score.get(niche, 0.0) + 1 / len(niches)
+    best = max(score.values(), default=0.0)
+    return [n for n in sorted(score) if score[n] == best][:2]
 
 
 def _interleave(lists: list[list[str]]) -> list[str]:
@@ -156,7 +190,7 @@ def generate_caption(req: CaptionRequest, rng: random.Random) -> CaptionDraft:
         topic = topic[: rule.max_chars * 4].rsplit(" ", 1)[0]
     topic = scrub(topic, restricted)
     if not topic:
-        niches = _known_niches(profile, [], banks)
+        niches = _known_niches(profile, [], banks) or [DEFAULT_NICHE]
         themes = [t for t in banks.niches[niches[0]].themes if ok(t)] or ["a new post"]
         topic = rng.choice(themes)
     bodies = [b for b in banks.tones[tone] if ok(fill(b, {"topic": "", "Topic": ""}))]

@@ -21,7 +21,9 @@ whale) and recency (active in the last 3 days / 4–13 / 14–29 / 30+ / unknown
 - a template without ``{greeting}`` that opens with a salutation ("Hey {name},", "Hi babe!",
   "Hey, …", "Hey guess what…") keeps the creator's greeting word, gets the fan's name in it (a
   lone term of endearment such as "babe" gives way to the name) and the recency line right
-  after; a template with no salutation gets a full greeting line in front;
+  after; a template that names the fan in its first sentence without a salutation ("Thanks
+  {name} for…", "{first_name}, the new set is live") already addresses them and gets no greeting
+  line; any other template gets a full greeting line in front;
 - a template without ``{closing}`` gets the closing line at the end (before a final sign-off
   such as "xo, Mia");
 - every placeholder is filled, stray braces are dropped — the draft never shows ``{…}`` — and the
@@ -255,6 +257,15 @@ def _open_with_salutation(template: str, values: dict[str, str], line: str) -> s
     return f"{word} {who}{punct}{sep}{body}"
 
 
+_FIRST_SENTENCE = re.compile(r"^[^.!?\n]*")
+
+
+def _names_the_fan_first(template: str) -> bool:
+    """Whether the template's first sentence holds the fan's name ("Thanks {name}, …")."""
+    first = _FIRST_SENTENCE.match(template.lstrip())
+    return bool(first) and bool(_used(first.group(0)) & _NAME_PLACEHOLDERS)
+
+
 def _add_closing(text: str, closing: str) -> str:
     lines = text.rstrip().split("\n")
     if len(lines) > 1 and _SIGN_OFF.match(lines[-1]):
@@ -290,6 +301,8 @@ def personalize_one(
         rewritten = _open_with_salutation(template, values, line)
         if rewritten is not None:
             text = rewritten
+        elif _names_the_fan_first(template):
+            text = _fill_template(template, values)
         else:
             body = _fill_template(template, values).strip()
             text = f"{values['greeting']}\n{body}" if body else values["greeting"]
