@@ -225,6 +225,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             narrator=llm.gateway,  # /stats narratives from the model, when one is configured
             limits=Limits(
                 max_upload_bytes=settings.max_upload_bytes,
+                max_import_bytes=settings.max_import_bytes,
                 scheduled_summaries=bool(settings.redis_url),  # `huntaze worker` runs the cron
             ),
             observer=metrics,

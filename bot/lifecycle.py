@@ -157,6 +157,7 @@ def build_http_app(
         store_name="s3" if s.s3_bucket else "local",
         importer=assistant.importer if isinstance(assistant.importer, CsvImporter) else None,
         max_import_bytes=assistant.limits.max_import_bytes,
+        assistant=assistant,
     )
     services = HttpServices(
         metrics=container.metrics, health=container.health, stripe=stripe, uploads=uploads

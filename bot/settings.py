@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # limits
     rate_limit_per_minute: int = Field(30, ge=1)
     max_upload_mb: int = Field(20, ge=1)
+    max_import_mb: int = Field(100, ge=1)  # the largest CSV export an import takes
 
     # chat platforms
     telegram_bot_token: SecretStr | None = None
@@ -105,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_import_bytes(self) -> int:
+        return self.max_import_mb * 1024 * 1024
 
     @property
     def price_ids(self) -> dict[str, str | None]:

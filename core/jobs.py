@@ -15,11 +15,12 @@ file, an empty segment): they answer it instead.
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import structlog
 
@@ -45,6 +46,8 @@ PENDING_PREFIX = "jobs/pending"
 #: A pending upload this old that no dead letter keeps is abandoned (its job is long gone: a
 #: process killed mid-import, a dropped queue); far beyond any job's retries.
 PENDING_GRACE = timedelta(days=7)
+#: How long an import job's status can be read back (``GET /api/v1/imports/{id}``).
+IMPORT_STATUS_TTL = timedelta(days=7)
 #: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
 SUMMARY_KEY = "jobs:summaries"
 SUMMARY_PERIODS = ("daily", "weekly")
@@ -130,6 +133,7 @@ class JobEnv:
     notifier: Notifier
     job_id: str = ""
     attempt: int = 1
+    attempts: int = 1  # the spec's tries in all: ``attempt == attempts`` is the last one
 
 
 JobHandler = Callable[[JobEnv, dict[str, Any]], Awaitable[None]]
@@ -156,9 +160,12 @@ class JobFailed(HuntazeError):
 
 
 class Progress:
-    """Sends "Importing x… 40%" notices at most once per ``step`` (a fraction)."""
+    """Steps of ``step`` (a fraction) through a long job; with a notifier, each step is also a
+    "Importing x… 40%" notice to the creator."""
 
-    def __init__(self, notifier: Notifier, account_id: int, what: str, step: float = 0.2) -> None:
+    def __init__(
+        self, notifier: Notifier | None, account_id: int, what: str, step: float = 0.2
+    ) -> None:
         self.notifier = notifier
         self.account_id = account_id
         self.what = what
@@ -166,13 +173,73 @@ class Progress:
         self._next = step
         self.sent: list[int] = []
 
-    async def update(self, fraction: float | None) -> None:
+    async def update(self, fraction: float | None) -> bool:
+        """Whether ``fraction`` passed the next step."""
         if fraction is None or fraction >= 1.0 or fraction < self._next:
-            return
+            return False
         percent = int(fraction * 100) // int(self.step * 100) * int(self.step * 100)
         self._next = (percent / 100) + self.step
         self.sent.append(percent)
-        await self.notifier.notify(self.account_id, f"{self.what}… {percent}%")
+        if self.notifier is not None:
+            await self.notifier.notify(self.account_id, f"{self.what}… {percent}%")
+        return True
+
+
+# ---------------------------------------------------------------- import status
+
+ImportState = Literal["queued", "running", "done", "rejected", "failed"]
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class ImportStatus:
+    """Where a background import stands, kept for ``IMPORT_STATUS_TTL`` under the account:
+    queued (again after a failed try), running, done (imported; the report may list bad rows),
+    rejected (the file cannot be imported: not CSV, no known columns) or failed (every try
+    failed: the upload is kept for ``huntaze jobs retry``)."""
+
+    id: str
+    account_id: int
+    name: str
+    size: int
+    platform: str | None
+    created: str  # ISO 8601, UTC
+    updated: str
+    state: ImportState = "queued"
+    progress: float = 0.0
+    attempt: int = 0
+    report: dict[str, Any] | None = None
+    text: str = ""
+    error: str = ""
+
+    def public(self) -> dict[str, Any]:
+        """The API's view (the account is the caller's own)."""
+        out = asdict(self)
+        del out["account_id"]
+        out["import"] = out.pop("report")
+        return out
+
+
+def import_status_key(account_id: int, job_id: str) -> str:
+    return f"jobs:imports:{account_id}:{job_id}"
+
+
+async def save_import_status(kv: KeyValueStore, status: ImportStatus, now: datetime) -> None:
+    status.updated = now.isoformat()
+    ttl = IMPORT_STATUS_TTL.total_seconds()
+    key = import_status_key(status.account_id, status.id)
+    await kv.set(key, json.dumps(asdict(status)).encode(), ttl=ttl)
+
+
+async def read_import_status(
+    kv: KeyValueStore, account_id: int, job_id: str
+) -> ImportStatus | None:
+    """The status of one of the account's imports; None for an unknown, expired or another
+    account's job (the key holds the account)."""
+    if not _JOB_ID.fullmatch(job_id):
+        return None
+    raw = await kv.get(import_status_key(account_id, job_id))
+    return ImportStatus(**json.loads(raw)) if raw else None
 
 
 # ---------------------------------------------------------------- helpers
@@ -206,28 +273,62 @@ def pending_key(account_id: int) -> str:
 # ---------------------------------------------------------------- enqueue helpers (core side)
 
 
-async def enqueue_import(
-    app: Assistant, queue: JobQueue, account_id: int, att: Attachment, platform: str | None = None
-) -> str:
-    """Keep a big CSV upload as a pending blob and queue its import; answers what to tell the
-    creator right away."""
+async def start_import(
+    app: Assistant,
+    queue: JobQueue,
+    account_id: int,
+    name: str,
+    chunks: AsyncIterator[bytes],
+    platform: str | None = None,
+    *,
+    notify: bool = True,
+) -> ImportStatus:
+    """Keep a CSV upload as a pending blob (streamed: a stream that fails leaves nothing) and
+    queue its import. ``notify``: tell the creator in chat about progress and the result (the
+    chat's imports); the API's callers read the status instead."""
     if app.blobs is None:
         raise JobFailed("Background imports need a file store.")
-    data = await att.read()
     key = pending_key(account_id)
-    await app.blobs.put(key, data, "text/csv")
+    written = await app.blobs.put_stream(key, chunks, "text/csv")
+    now = app.clock.now().isoformat()
+    status = ImportStatus(
+        id=uuid.uuid4().hex,
+        account_id=account_id,
+        name=name,
+        size=written.size,
+        platform=platform,
+        created=now,
+        updated=now,
+    )
     payload = {
         "account_id": account_id,
         "blob_key": key,
-        "name": att.name,
-        "size": len(data),
+        "name": name,
+        "size": written.size,
         "platform": platform,
+        "notify": notify,
+        "status_id": status.id,  # a dead letter re-queued under a new id keeps its status
     }
     try:
-        await queue.enqueue("import_csv", payload)
+        await save_import_status(app.kv, status, app.clock.now())
+        await queue.enqueue("import_csv", payload, job_id=status.id)
     except BaseException:
         await app.blobs.delete(key)
         raise
+    return status
+
+
+async def enqueue_import(
+    app: Assistant, queue: JobQueue, account_id: int, att: Attachment, platform: str | None = None
+) -> str:
+    """A big CSV sent in chat, imported in the background; answers what to tell the creator
+    right away."""
+    data = await att.read()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    await start_import(app, queue, account_id, att.name, chunks(), platform)
     return "Importing in the background — I'll tell you when it's done."
 
 
@@ -344,34 +445,58 @@ async def import_csv_job(env: JobEnv, payload: dict[str, Any]) -> None:
     account_id = int(payload["account_id"])
     key = str(payload["blob_key"])
     name = str(payload.get("name") or "import.csv")
+    platform = payload.get("platform")
+    notifier = env.notifier if payload.get("notify", True) else None
     if app.blobs is None or app.importer is None:
         raise JobFailed("imports are not configured")
+    status_id = str(payload.get("status_id") or env.job_id)
+    status = await read_import_status(app.kv, account_id, status_id)
+    if status is None:  # queued before statuses were kept, or a retry after they expired
+        now = app.clock.now().isoformat()
+        size = int(payload.get("size") or 0)
+        status = ImportStatus(status_id, account_id, name, size, platform, now, now)
+    status.state, status.attempt, status.error = "running", env.attempt, ""
+    await save_import_status(app.kv, status, app.clock.now())
     try:
         data = await app.blobs.get(key)
     except NotFound:
-        await env.notifier.notify(
-            account_id, f"I lost the upload of {name} before importing it — please send it again."
-        )
+        lost = f"I lost the upload of {name} before importing it — please send it again."
+        status.state, status.error = "failed", lost
+        await save_import_status(app.kv, status, app.clock.now())
+        if notifier is not None:
+            await notifier.notify(account_id, lost)
         return
-    progress = Progress(env.notifier, account_id, f"Importing {name}")
+    progress = Progress(notifier, account_id, f"Importing {name}")
 
     async def on_progress(p: ImportProgress) -> None:
-        await progress.update(p.fraction)
+        if await progress.update(p.fraction) and p.fraction is not None:
+            status.progress = round(p.fraction, 2)
+            await save_import_status(app.kv, status, app.clock.now())
 
     importer = app.importer
-    if isinstance(importer, CsvImporter):
-        report = await importer.import_stream(
-            account_id,
-            name,
-            chunks_of(data, max(16 * 1024, min(READ_CHUNK, len(data) // 25))),  # fine progress
-            total_bytes=len(data),
-            progress=on_progress,
-            platform=payload.get("platform"),
-        )
-        text = report.text()
-    else:
-        text = await importer.import_csv(account_id, name, data, platform=payload.get("platform"))
-    await env.notifier.notify(account_id, text)
+    try:
+        if isinstance(importer, CsvImporter):
+            report = await importer.import_stream(
+                account_id,
+                name,
+                chunks_of(data, max(16 * 1024, min(READ_CHUNK, len(data) // 25))),  # progress
+                total_bytes=len(data),
+                progress=on_progress,
+                platform=platform,
+            )
+            text, ok, status.report = report.text(), report.ok, report.to_dict()
+        else:
+            text = await importer.import_csv(account_id, name, data, platform=platform)
+            ok = True
+    except BaseException as exc:  # a retry may fix it; the last try's failure is final
+        status.state = "failed" if env.attempt >= env.attempts else "queued"
+        status.error = exc.message if isinstance(exc, HuntazeError) else "the import failed"
+        await save_import_status(app.kv, status, app.clock.now())
+        raise
+    status.state, status.progress, status.text = ("done" if ok else "rejected"), 1.0, text
+    await save_import_status(app.kv, status, app.clock.now())
+    if notifier is not None:
+        await notifier.notify(account_id, text)
     await app.blobs.delete(key)
 
 
@@ -455,6 +580,12 @@ class JobRunner:
 
     async def run(self, name: str, payload: dict[str, Any], job_id: str, attempt: int) -> None:
         spec = self.spec(name)
-        env = JobEnv(app=self.app, notifier=self.notifier, job_id=job_id, attempt=attempt)
+        env = JobEnv(
+            app=self.app,
+            notifier=self.notifier,
+            job_id=job_id,
+            attempt=attempt,
+            attempts=spec.attempts,
+        )
         with log_context(job=name, job_id=job_id, attempt=attempt):
             await spec.handler(env, payload)

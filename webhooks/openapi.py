@@ -75,6 +75,37 @@ IMPORT_SCHEMA: dict[str, Any] = {
     "required": ["import", "text"],
 }
 
+IMPORT_JOB_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "job": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "state": {
+                    "type": "string",
+                    "enum": ["queued", "running", "done", "rejected", "failed"],
+                },
+                "name": {"type": "string"},
+                "size": {"type": "integer"},
+                "platform": {"type": ["string", "null"]},
+                "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                "attempt": {"type": "integer"},
+                "created": {"type": "string", "format": "date-time"},
+                "updated": {"type": "string", "format": "date-time"},
+                "import": {
+                    "oneOf": [IMPORT_SCHEMA["properties"]["import"], {"type": "null"}],
+                    "description": "The import report, once done or rejected",
+                },
+                "text": {"type": "string", "description": "What the chat would say"},
+                "error": {"type": "string", "description": "Why the last try failed"},
+            },
+            "required": ["id", "state", "name", "size", "progress"],
+        }
+    },
+    "required": ["job"],
+}
+
 HEALTH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -189,17 +220,39 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "e.g. `fansly`: where the earnings were made). Read as a file sent in chat is: "
             "columns found by name, bad rows reported with their line and kept out, the same "
             "rows twice imported once. The answer is the import report; `text` is what the "
-            "chat would say."
+            "chat would say. With `Prefer: respond-async` the file is kept and imported by a "
+            "background job: 202 with the job at once (`Location` is its status)."
         ),
+        "parameters": [
+            {
+                "name": "Prefer",
+                "in": "header",
+                "description": "`respond-async`: import in the background (RFC 7240)",
+                "schema": {"type": "string"},
+            }
+        ],
         "security": BEARER,
         "requestBody": _file_form(platform={"type": "string"}),
         "responses": {
             "200": _json(IMPORT_SCHEMA, "Imported (bad rows, if any, are in the report)"),
+            "202": _json(IMPORT_JOB_SCHEMA, "Queued (`Prefer: respond-async`)"),
             "400": _error("Not multipart or malformed, no file, or an incomplete upload"),
             "401": _error("Missing or invalid API key"),
             "413": _error("Over the import size limit"),
             "422": _json(IMPORT_SCHEMA, "The file could not be imported (`import.error` says why)"),
             "503": _error("Imports not available here, or the database is down"),
+        },
+    },
+    ("GET", "/api/v1/imports/{job_id}"): {
+        "summary": "A background import's status (kept 7 days)",
+        "security": BEARER,
+        "parameters": [
+            {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "responses": {
+            "200": _json(IMPORT_JOB_SCHEMA, "queued, running, done, rejected or failed"),
+            "401": _error("Missing or invalid API key"),
+            "404": _error("No such import for your account"),
         },
     },
     ("GET", "/api/v1/assets"): {

@@ -32,6 +32,14 @@ already there, bad rows with line numbers and reasons...; ``text``: the chat's w
 with the same report when the file cannot be imported at all (not CSV, no known columns), 400
 not multipart / no file / incomplete, 401, 413 over ``max_import_bytes``, 503 the database is
 down (batches written before it went stay; sending the file again adds only the rest).
+
+With ``Prefer: respond-async`` (RFC 7240) the file streams into the blob store and a background
+job imports it (as big files sent in chat are): 202 at once with the job (``Location:
+/api/v1/imports/{id}``, ``Preference-Applied: respond-async``). ``GET /api/v1/imports/{id}``
+answers its status for 7 days: ``state`` queued / running (``progress`` 0–1) / done (``import``
+and ``text`` as above) / rejected (the file cannot be imported) / failed (every try failed;
+``error`` says why); 404 for another account's job. A server without a job queue or a blob
+store imports within the request instead (no ``Preference-Applied``).
 """
 
 from __future__ import annotations
@@ -50,9 +58,11 @@ import structlog
 from aiohttp import BodyPartReader, ClientError, web
 from aiohttp.http_exceptions import BadHttpMessage
 
+from core.app import Assistant
 from core.chat import strip_markup
 from core.commands.billing import hash_api_key
 from core.errors import HuntazeError, NotFound, QuotaExceeded, ServiceUnavailable, UsageError
+from core.jobs import ImportStatus, JobQueue, read_import_status, start_import
 from core.models import Asset, clean_text, parse_id
 from core.ports import ApiKeyRepository, AssetRepository
 from core.services.imports import READ_CHUNK, CsvImporter
@@ -63,6 +73,7 @@ log = structlog.get_logger("huntaze.webhooks.uploads")
 
 UPLOADS_PATH = "/api/v1/uploads"
 IMPORTS_PATH = "/api/v1/imports"
+IMPORT_PATH = IMPORTS_PATH + "/{job_id}"
 IMPORT_IN_MEMORY = 8 * 1024 * 1024  # a bigger import is received into a temporary file
 ASSETS_PATH = "/api/v1/assets"
 ASSET_PATH = ASSETS_PATH + "/{asset_id}"
@@ -183,8 +194,10 @@ class UploadsApi:
         chunk_size: int = CHUNK,
         importer: CsvImporter | None = None,
         max_import_bytes: int = 100 * 1024 * 1024,
+        assistant: Assistant | None = None,
     ) -> None:
         self.importer = importer
+        self.assistant = assistant  # background imports and their statuses
         self.max_import_bytes = max_import_bytes
         self.vault = vault
         self.api_keys = api_keys
@@ -294,6 +307,7 @@ class UploadsApi:
         length = request.content_length
         if length is not None and length > limit + FORM_OVERHEAD:
             return json_error(413, too_big)
+        background = self._background(request)
         received = 0
         with tempfile.SpooledTemporaryFile(max_size=IMPORT_IN_MEMORY) as spool:
             try:
@@ -302,16 +316,32 @@ class UploadsApi:
                 if part is None:
                     return json_error(400, "no file part: send the CSV in a part named 'file'")
                 name = part_name(part, "import.csv")
-                while chunk := await part.read_chunk(self.chunk_size):
-                    received += len(chunk)
-                    if received > limit:
-                        return json_error(413, too_big)
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    nonlocal received
+                    while chunk := await part.read_chunk(self.chunk_size):
+                        received += len(chunk)
+                        if received > limit:
+                            raise TooLarge(too_big)
+                        yield chunk
+
+                if background is not None:
+                    app, queue = background
+                    status = await start_import(
+                        app, queue, account_id, name, chunks(), platform, notify=False
+                    )
+                    return self._accepted(status)
+                async for chunk in chunks():
                     spool.write(chunk)
+            except TooLarge as exc:
+                return json_error(413, exc.message)
             except BadHttpMessage:
                 return json_error(400, "the multipart/form-data body is malformed")
             except (ConnectionError, ClientError, asyncio.IncompleteReadError, ValueError) as exc:
                 log.info("import_aborted", error=type(exc).__name__, received=received)
                 return json_error(400, "the file did not arrive complete: nothing was imported")
+            except ServiceUnavailable as exc:  # the blob store or the queue
+                return json_error(503, strip_markup(exc.message))
             spool.seek(0)
             try:
                 report = await self.importer.import_stream(
@@ -328,6 +358,38 @@ class UploadsApi:
         log.info("import_done", kind=report.kind, rows=report.rows, added=report.added)
         body = {"import": report.to_dict(), "text": strip_markup(report.text())}
         return web.json_response(body, status=200 if report.ok else 422)
+
+    def _background(self, request: web.Request) -> tuple[Assistant, JobQueue] | None:
+        """The app and queue to import with in the background, when the client asked for it
+        (``Prefer: respond-async``, RFC 7240) and this server has both (a server that cannot
+        may ignore the preference: the import is then done within the request)."""
+        prefer = {
+            p.split("=", 1)[0].strip().lower()
+            for value in request.headers.getall("Prefer", [])
+            for p in value.split(",")
+        }
+        app = self.assistant
+        if "respond-async" not in prefer or app is None or app.jobs is None or not app.blobs:
+            return None
+        return app, app.jobs
+
+    @staticmethod
+    def _accepted(status: ImportStatus) -> web.Response:
+        log.info("import_queued", job_id=status.id, size=status.size)
+        response = web.json_response({"job": status.public()}, status=202)
+        response.headers["Location"] = f"{IMPORTS_PATH}/{status.id}"
+        response.headers["Preference-Applied"] = "respond-async"
+        return response
+
+    @with_account
+    async def import_status(self, request: web.Request, account_id: int) -> web.Response:
+        """``GET /api/v1/imports/{id}``: a background import of the caller's account."""
+        app = self.assistant
+        job_id = request.match_info["job_id"]
+        status = await read_import_status(app.kv, account_id, job_id) if app else None
+        if status is None:
+            return json_error(404, "no such import for your account (statuses are kept 7 days)")
+        return web.json_response({"job": status.public()})
 
     # ------------------------------------------------------------ GET /api/v1/assets
 
@@ -418,6 +480,7 @@ class UploadsApi:
 def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
     app.router.add_post(UPLOADS_PATH, api.upload)
     app.router.add_post(IMPORTS_PATH, api.import_csv)
+    app.router.add_get(IMPORT_PATH, api.import_status)
     app.router.add_get(ASSETS_PATH, api.list_assets)
     app.router.add_get(ASSET_PATH, api.get_asset)
     app.router.add_delete(ASSET_PATH, api.delete_asset)
@@ -429,6 +492,7 @@ __all__ = [
     "ASSETS_PATH",
     "ASSET_PATH",
     "IMPORTS_PATH",
+    "IMPORT_PATH",
     "UPLOADS_PATH",
     "UploadsApi",
     "add_uploads_api",

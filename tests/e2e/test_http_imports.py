@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
 
+from core.jobs import PENDING_PREFIX
 from storage.tables import TransactionRow
-from tests.fakes.stripe_api import HttpWorld
+from tests.fakes.clock import FakeClock
+from tests.fakes.stripe_api import HttpWorld, start_world
 
 EARNINGS = (
     b"Date,Amount,Type,Fan\n"
@@ -23,6 +27,24 @@ async def api_key(world: HttpWorld, user: str) -> str:
     return str((await world.say(user, "/apikey")).result["key"])
 
 
+async def post(
+    world: HttpWorld,
+    key: str | None,
+    data: bytes,
+    filename: str = "earnings.csv",
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, Any]:
+    """(status, JSON body, headers) of a CSV posted to the imports API."""
+    form = aiohttp.FormData()
+    for name, value in (fields or {}).items():
+        form.add_field(name, value)
+    form.add_field("file", data, filename=filename, content_type="text/csv")
+    sent = {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
+    async with world.http.post(f"{world.url}/api/v1/imports", data=form, headers=sent) as r:
+        return r.status, await r.json(), r.headers
+
+
 async def send(
     world: HttpWorld,
     key: str | None,
@@ -30,13 +52,22 @@ async def send(
     filename: str = "earnings.csv",
     fields: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    form = aiohttp.FormData()
-    for name, value in (fields or {}).items():
-        form.add_field(name, value)
-    form.add_field("file", data, filename=filename, content_type="text/csv")
+    status, body, _ = await post(world, key, data, filename, fields)
+    return status, body
+
+
+ASYNC = {"Prefer": "return=minimal, respond-async"}
+
+
+async def job_status(world: HttpWorld, key: str | None, location: str) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with world.http.post(f"{world.url}/api/v1/imports", data=form, headers=headers) as r:
+    async with world.http.get(world.url + location, headers=headers) as r:
         return r.status, await r.json()
+
+
+def pending_uploads(world: HttpWorld) -> list[str]:
+    pending = world.container.settings.data_dir / "blobs" / PENDING_PREFIX
+    return [p.name for p in pending.rglob("*") if p.is_file()] if pending.exists() else []
 
 
 async def transactions(world: HttpWorld) -> int:
@@ -120,3 +151,83 @@ async def test_an_import_over_the_limit_or_cut_short_imports_nothing(world: Http
     assert await transactions(world) == 0  # half a file is never imported
     status, _ = await send(world, key, EARNINGS)  # and the server is fine afterwards
     assert status == 200 and await transactions(world) == 2
+
+
+async def test_an_export_imports_in_the_background_when_asked(world: HttpWorld) -> None:
+    key = await api_key(world, "mia")
+    status, body, headers = await post(
+        world, key, EARNINGS, fields={"platform": "OF"}, headers=ASYNC
+    )
+    assert status == 202, body
+    job = body["job"]
+    assert (job["state"], job["name"], job["size"], job["platform"]) == (
+        "queued",
+        "earnings.csv",
+        len(EARNINGS),
+        "OF",
+    )
+    assert headers["Location"] == f"/api/v1/imports/{job['id']}"
+    assert headers["Preference-Applied"] == "respond-async"
+    await asyncio.wait_for(world.container.jobs.join(), 30)
+
+    status, body = await job_status(world, key, headers["Location"])
+    assert status == 200, body
+    job = body["job"]
+    assert (job["state"], job["progress"], job["attempt"], job["error"]) == ("done", 1.0, 1, "")
+    report = job["import"]
+    assert (report["kind"], report["added"], report["bad"]) == (
+        "earnings",
+        2,
+        [{"line": 3, "reason": "amount “oops” is not a number"}],
+    )
+    assert report["platforms"] == {"onlyfans": 2}
+    assert "Platform: OnlyFans (as you said)." in job["text"]
+    assert await transactions(world) == 2
+    assert pending_uploads(world) == []  # the kept upload is gone once imported
+    assert world.notices.sent == []  # the API's caller reads the status: no chat notices
+
+    # Only the key's account can read it; an unknown id is 404 too.
+    zoe = await api_key(world, "zoe")
+    assert (await job_status(world, zoe, headers["Location"]))[0] == 404
+    assert (await job_status(world, None, headers["Location"]))[0] == 401
+    assert (await job_status(world, key, "/api/v1/imports/" + "0" * 32))[0] == 404
+    assert (await job_status(world, key, "/api/v1/imports/../../metrics"))[0] == 404
+
+    # A file that cannot be imported is "rejected", with the reason.
+    status, body, headers = await post(
+        world, key, b"\x89PNG\r\n\x1a\n" + b"\x00" * 99, headers=ASYNC
+    )
+    assert status == 202
+    await asyncio.wait_for(world.container.jobs.join(), 30)
+    job = (await job_status(world, key, headers["Location"]))[1]["job"]
+    assert job["state"] == "rejected" and job["import"]["error"], job
+    assert await transactions(world) == 2 and pending_uploads(world) == []
+
+
+async def test_a_background_import_over_the_limit_or_cut_short_keeps_nothing(
+    migrated_sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    world = await start_world(migrated_sqlite_url, tmp_path, clock, max_import_mb=1)
+    try:
+        key = await api_key(world, "mia")
+        rows = b"".join(f"2026-11-{1 + i % 28:02d},1.00\n".encode() for i in range(120_000))
+        assert len(rows) > 1024 * 1024
+        status, body, _ = await post(world, key, b"Date,Amount\n" + rows, headers=ASYNC)
+        assert status == 413 and "1 MB import limit" in body["error"], body
+        assert pending_uploads(world) == []
+        # Without Content-Length (chunked): refused while streaming into the store.
+        form = aiohttp.FormData()
+        form.add_field("file", io.BytesIO(b"Date,Amount\n" + rows), filename="big.csv")
+        headers = {"Authorization": f"Bearer {key}", **ASYNC}
+        async with world.http.post(
+            f"{world.url}/api/v1/imports", data=form, headers=headers, chunked=True
+        ) as r:
+            assert r.status == 413, await r.text()
+        assert pending_uploads(world) == [] and await transactions(world) == 0
+        # Under the limit: queued and imported.
+        status, _, headers = await post(world, key, EARNINGS, headers=ASYNC)
+        assert status == 202
+        await asyncio.wait_for(world.container.jobs.join(), 30)
+        assert (await job_status(world, key, headers["Location"]))[1]["job"]["state"] == "done"
+    finally:
+        await world.aclose()

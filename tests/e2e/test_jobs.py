@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +31,7 @@ from bot.jobs import (
 from bot.settings import Settings
 from core.app import Assistant
 from core.chat import Attachment, ExternalUser, FileBlock, ImageBlock, Incoming, Reply, as_notice
+from core.errors import ServiceUnavailable
 from core.jobs import (
     JOBS,
     PENDING_PREFIX,
@@ -39,8 +41,10 @@ from core.jobs import (
     enqueue_import,
     enqueue_summaries,
     pending_key,
+    read_import_status,
     reply_text,
     set_summary,
+    start_import,
 )
 from core.llm.offline import OfflineEngine
 from core.models import Identity, Profile
@@ -645,6 +649,57 @@ async def test_a_big_csv_sent_in_chat_goes_to_the_queue(app: Assistant, tmp_path
     assert "50,000 new transactions" in notifier.texts(acct)[-1]
     buckets = await app.store.earnings.buckets(acct, None, datetime(2027, 1, 1, tzinfo=UTC))
     assert sum(b.amount for b in buckets) == total
+
+
+class DownImporter:
+    """An importer whose database is down on every try."""
+
+    async def import_csv(
+        self, account_id: int, name: str, data: bytes, platform: str | None = None
+    ) -> str:
+        raise ServiceUnavailable("The database is unavailable right now.")
+
+
+async def test_an_import_failing_every_try_reads_failed_until_a_retry_imports_it(
+    app: Assistant, tmp_path: Path
+) -> None:
+    notifier = RecordingNotifier()
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    runner = JobRunner(app, notifier)
+    runner.specs["import_csv"] = replace(JOBS["import_csv"], backoff=0.01, max_backoff=0.02)
+    queue = LocalJobQueue(runner, dead, app.clock)
+    acct, other = await account(app), await account(app, "zoe")
+    data, total = export_csv(300)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data[:1000]
+        yield data[1000:]
+
+    working, app.importer = app.importer, DownImporter()
+    started = await start_import(app, queue, acct, "e.csv", chunks(), "fansly", notify=False)
+    assert (started.state, started.size) == ("queued", len(data))
+    await asyncio.wait_for(queue.join(), 20)
+    status = await read_import_status(app.kv, acct, started.id)
+    assert status is not None
+    assert (status.state, status.attempt) == ("failed", JOBS["import_csv"].attempts)
+    assert status.error == "The database is unavailable right now."
+    assert notifier.sent == []  # an API import tells no one in chat
+    assert await read_import_status(app.kv, other, started.id) is None  # the account's own
+    [letter] = await dead.list()
+    assert letter.pending_blob and await app.blobs.exists(letter.pending_blob)  # type: ignore[union-attr]
+
+    # ``huntaze jobs retry`` re-queues it under a new id; the status the caller holds follows.
+    app.importer = working
+    assert await retry_dead(dead, queue, letter.id) not in (None, started.id)
+    await asyncio.wait_for(queue.join(), 20)
+    status = await read_import_status(app.kv, acct, started.id)
+    assert status is not None and (status.state, status.error) == ("done", "")
+    assert status.report is not None and status.report["added"] == 300
+    buckets = await app.store.earnings.buckets(  # type: ignore[attr-defined]
+        acct, None, datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    assert sum(b.amount for b in buckets) == total and {b.platform for b in buckets} == {"fansly"}
+    assert not await app.blobs.exists(letter.pending_blob)  # type: ignore[union-attr]
 
 
 async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
