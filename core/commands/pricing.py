@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from core import vocab
 from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry, split_args
+from core.commands.stats import complete_platform
 from core.context import Context
 from core.errors import UsageError
 from core.models import MAX_AMOUNT
@@ -155,6 +156,9 @@ class SoldArgs(BaseModel):
         description="Out of how many (a mass message's group): /sold 14.99 20 of 480",
     )
     kind: OfferKind | None = Field(None, description="ppv, subscription or bundle")
+    platform: str | None = Field(
+        None, max_length=32, description="where the offers were made (onlyfans, fansly, ...)"
+    )
 
 
 def parse_sold(raw: str) -> dict[str, Any]:
@@ -164,7 +168,9 @@ def parse_sold(raw: str) -> dict[str, Any]:
     for n, token in enumerate(tokens):
         low = token.lower()
         key, sep, value = low.partition("=")
-        if low in ("of", "out-of", "/") or (n and tokens[n - 1].lower() in ("of", "out-of", "/")):
+        if token == "OF" and n == len(tokens) - 1:  # /sold 9.99 3 OF: OnlyFans, not "out of"
+            values["platform"] = "onlyfans"
+        elif low in ("of", "out-of", "/") or (n and tokens[n - 1].lower() in ("of", "out-of", "/")):
             if low in ("of", "out-of", "/"):
                 if n == len(tokens) - 1:
                     raise UsageError("Of how many? e.g. /sold 14.99 20 of 480.")
@@ -175,10 +181,12 @@ def parse_sold(raw: str) -> dict[str, Any]:
             values["sent"] = sent  # /sold 14.99 20 of 480
         elif re.fullmatch(r"\d+/\d+", low):
             values["count"], values["sent"] = low.split("/")  # /sold 14.99 20/480
-        elif sep and key in ("price", "count", "n", "kind", "sent", "of"):
+        elif sep and key in ("price", "count", "n", "kind", "sent", "of", "platform"):
             values[{"n": "count", "of": "sent"}.get(key, key)] = value.strip("$")
         elif low in _KIND_WORDS:
             values["kind"] = _KIND_WORDS[low]
+        elif platform := vocab.normalise("platforms", low):
+            values["platform"] = platform  # /sold 9.99 3 fansly
         elif re.fullmatch(r"x\d+|\d+x", low):
             values["count"] = low.strip("x")
         elif _PRICE.match(low):
@@ -352,9 +360,10 @@ def _recorded_reply(rec: Recorded) -> Reply:
     outcome = "sold" if o.bought else "not sold"
     if 0 < o.bought < o.sent:
         outcome = f"{o.bought:,} sold ({o.bought / o.sent:.1%})"
+    on = f" on {vocab.label('platforms', o.platform)}" if o.platform else ""
     text = (
         f"Recorded {what} at {format_money(o.price, o.currency)} "
-        f"({KIND_LABELS.get(o.kind, o.kind)}), {outcome}."
+        f"({KIND_LABELS.get(o.kind, o.kind)}){on}, {outcome}."
     )
     reply = Reply(
         result={
@@ -364,6 +373,7 @@ def _recorded_reply(rec: Recorded) -> Reply:
                 "currency": o.currency,
                 "sent": o.sent,
                 "bought": o.bought,
+                "platform": o.platform or None,
             }
         }
     )
@@ -407,6 +417,7 @@ async def _record(
     count: int,
     kind: str | None,
     sent: int | None = None,
+    platform: str | None = None,
 ) -> Reply:
     service = _service(ctx)
     if kind is None:
@@ -426,6 +437,7 @@ async def _record(
         ctx.request_id,
         _rng(ctx, "record", kind),
         sent=sent,
+        platform=asked_platform(platform) or "",
     )
     return _recorded_reply(rec)
 
@@ -448,6 +460,7 @@ def register(reg: Registry) -> None:
             "/price test 7.99 9.99 14.99",
             "/price split 1200",
         ],
+        complete={"platform": complete_platform},
     )
     async def price(ctx: Context, args: PriceArgs) -> Reply:
         service = _service(ctx)
@@ -552,24 +565,34 @@ def register(reg: Registry) -> None:
     @reg.command(
         "sold",
         "Record offers that sold (for /price and a running price test)",
-        usage="/sold [price] [count [of sent]] [ppv|subscription|bundle]",
+        usage="/sold [price] [count [of sent]] [ppv|subscription|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,
-        examples=["/sold", "/sold 9.99", "/sold 14.99 3", "/sold 14.99 20 of 480"],
+        examples=[
+            "/sold",
+            "/sold 9.99",
+            "/sold 14.99 3",
+            "/sold 14.99 20 of 480",
+            "/sold 9.99 2 fansly",
+        ],
+        complete={"platform": complete_platform},
     )
     async def sold(ctx: Context, args: SoldArgs) -> Reply:
-        return await _record(ctx, True, args.price, args.count, args.kind, args.sent)
+        return await _record(ctx, True, args.price, args.count, args.kind, args.sent, args.platform)
 
     @reg.command(
         "unsold",
         "Record offers that did not sell",
-        usage="/unsold [price] [count [of sent]] [ppv|subscription|bundle]",
+        usage="/unsold [price] [count [of sent]] [ppv|subscription|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,
         examples=["/unsold", "/unsold 9.99", "/unsold 14.99 20"],
+        complete={"platform": complete_platform},
     )
     async def unsold(ctx: Context, args: SoldArgs) -> Reply:
-        return await _record(ctx, False, args.price, args.count, args.kind, args.sent)
+        return await _record(
+            ctx, False, args.price, args.count, args.kind, args.sent, args.platform
+        )
 
     @reg.action("px")
     async def price_button(ctx: Context, args: list[str]) -> Reply:

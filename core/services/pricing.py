@@ -251,10 +251,11 @@ class PricingService:
         request_id: str,
         rng: random.Random,
         sent: int | None = None,
+        platform: str = "",
     ) -> Recorded:
         """``count`` offers at ``price`` (default: the price the test proposed) that sold, or
-        did not; with ``sent`` (a mass message's group), ``count`` of those ``sent`` did. A
-        running test of ``kind`` proposes its next price."""
+        did not; with ``sent`` (a mass message's group), ``count`` of those ``sent`` did; made
+        on ``platform`` ("" not said). A running test of ``kind`` proposes its next price."""
         state = await self.store.price_tests.get(account_id, kind)
         running = state if state is not None and state.active else None
         if price is None:
@@ -272,7 +273,9 @@ class PricingService:
             currency, _ = _main_currency(offers, self.default_currency)
         now = self.clock.now()
         of = "" if sent is None else f" of {sent}"
-        key_text = f"chat|{request_id}|{kind}|{price}|{sold}|{count}{of}|{now.isoformat()}"
+        key_text = (
+            f"chat|{request_id}|{kind}|{price}|{sold}|{count}{of}|{platform}|{now.isoformat()}"
+        )
         offer = OfferRecord(
             row_key=hashlib.blake2b(key_text.encode(), digest_size=16).hexdigest(),
             offered_at=now,
@@ -282,6 +285,7 @@ class PricingService:
             sent=count if sent is None else sent,
             bought=(count if sold else 0) if sent is None else (count if sold else sent - count),
             source="chat",
+            platform=platform,
         )
         await self.store.offers.add_many(account_id, [offer])
         if running is None:

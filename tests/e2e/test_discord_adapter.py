@@ -377,6 +377,13 @@ async def test_stats_for_one_platform_autocompletes_the_creators_platforms(bot: 
     content = "\n".join(a.get("content") or "" for a in answers)
     assert "**Earnings on Fanvue — the last 30 days**" in content
     assert "Revenue **$25.00**" in content
+    # /sold takes the same option: picked from the list, or typed ("OF")
+    sold_typing = await bot.fake.autocomplete("sold", "platform", "fans")
+    sold_choices = (await bot.fake.wait_for_response(sold_typing)).data
+    assert sold_choices == {"choices": [{"name": "Fansly", "value": "fansly"}]}
+    answers = await bot.slash("sold", {"price": 9.99, "count": 2, "platform": "OF"})
+    content = "\n".join(a.get("content") or "" for a in answers)
+    assert "Recorded 2 offers at $9.99 (PPV) on OnlyFans, sold." in content, content
 
 
 async def test_time_zone_autocompletes_and_is_set_by_slash_command(bot: World) -> None:

@@ -286,6 +286,14 @@ async def test_price_advice_from_one_platforms_offers(app: Assistant) -> None:
     assert "No PPV offers on Fanvue recorded yet" in nothing
     refused = (await mia.say("/price ppv fansly test")).plain_text
     assert "A price test runs on all your offers" in refused
+    # Offers recorded in chat keep the platform said with them (OF last is OnlyFans, not "of").
+    sold = await mia.say("/sold 24.99 5 of 50 fansly")
+    assert "Recorded 50 offers at $24.99 (PPV) on Fansly, 5 sold" in sold.plain_text
+    assert sold.result["offer"]["platform"] == "fansly"
+    assert (await mia.say("/unsold 9.99 3 OF")).result["offer"]["platform"] == "onlyfans"
+    assert (await mia.say("/price ppv fansly")).result["offers"] == 400
+    assert (await mia.say("/price ppv OF")).result["offers"] == 403
+    assert (await mia.say("/price ppv")).result["offers"] == 803
 
 
 async def test_advice_counts_the_prices_actually_offered(app: Assistant) -> None:
@@ -326,6 +334,7 @@ async def test_a_mass_message_split_and_its_results(app: Assistant) -> None:
         "currency": "USD",
         "sent": 300,
         "bought": 15,
+        "platform": None,
     }
     assert "Recorded 300 offers at $19.99 (PPV), 15 sold (5.0%)" in done.plain_text
     none = await mia.say("/unsold 7.99 300/300")
