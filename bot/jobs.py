@@ -179,6 +179,7 @@ class LocalJobQueue:
             except Exception as exc:
                 log.warning("job_failed", job=name, job_id=job_id, attempt=attempt, exc_info=True)
                 if attempt >= spec.attempts:
+                    self.runner.app.observer.job_dead(name)
                     await self.dead.add(
                         DeadLetter(
                             id=job_id,
@@ -362,6 +363,7 @@ def build_worker(
             return
         kwargs = job.kwargs or {}
         exc = ctx.get("exception")
+        runner.app.observer.job_dead(str(kwargs.get("name", job.function)))
         await dead.add(
             DeadLetter(
                 id=job.key,

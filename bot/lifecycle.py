@@ -133,11 +133,18 @@ def _runner(adapter: TelegramAdapter | DiscordAdapter) -> Service:
 
 
 def build_http_app(
-    container: Container, *, telegram: UpdateSink | None = None, telegram_secret: str | None = None
+    container: Container,
+    *,
+    telegram: UpdateSink | None = None,
+    telegram_secret: str | None = None,
+    public: bool = True,
 ) -> web.Application:
     """The HTTP application on the container's parts. Slot: the Telegram adapter in webhook
-    mode passes itself as ``telegram`` (and its secret) to get ``POST /webhooks/telegram``."""
+    mode passes itself as ``telegram`` (and its secret) to get ``POST /webhooks/telegram``.
+    ``public=False`` (``huntaze worker``): metrics and health only, no webhooks or API."""
     s = container.settings
+    if not public:
+        return create_app(services=HttpServices(metrics=container.metrics, health=container.health))
     assistant = container.assistant
     stripe = (
         StripeWebhook(
@@ -254,7 +261,8 @@ async def run_services(settings: Settings, interactive: bool) -> int:
 
 async def run_worker_process(settings: Settings) -> int:
     """``huntaze worker``: consume the Redis job queue (and queue scheduled summaries) until
-    SIGTERM/SIGINT; running jobs finish first. Chat adapters are built only to notify."""
+    SIGTERM/SIGINT; running jobs finish first. Chat adapters are built only to notify; the HTTP
+    server (``HTTP_PORT``) serves metrics and health only."""
     from bot.jobs import SaqJobQueue, build_worker, run_worker
 
     if not settings.redis_url:
@@ -285,10 +293,36 @@ async def run_worker_process(settings: Settings) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         tune_gc()
+        server = await _worker_http(container)
         log.info("worker_started")
-        await run_worker(worker, stop)
+        try:
+            await run_worker(worker, stop)
+        finally:
+            if server is not None:
+                await server.stop()
     finally:
         await adapters.aclose()
         await container.aclose()
     log.info("worker_stopped")
     return 0
+
+
+async def _worker_http(container: Container) -> HttpServer | None:
+    """The worker's ``/metrics`` and ``/health/*`` (for Prometheus and the container's health
+    check) when HTTP is enabled; a port that cannot be bound is logged, and jobs still run."""
+    s = container.settings
+    if not s.http_enabled:
+        return None
+    server = HttpServer(
+        build_http_app(container, public=False),
+        s.http_host,
+        s.http_port,
+        shutdown_timeout=s.http_shutdown_timeout,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("http_start_failed", host=s.http_host, port=s.http_port, error=str(exc))
+        return None
+    log.info("worker_http_started", url=server.url)
+    return server

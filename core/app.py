@@ -60,9 +60,24 @@ class Observer(Protocol):
 
     def command(self, name: str, platform: str, outcome: str, seconds: float) -> None: ...
 
+    def job(self, name: str, outcome: str, seconds: float) -> None:
+        """One try of a background job: ``ok``, ``failed`` or ``cancelled`` (a timeout or a
+        shutdown)."""
+        ...
+
+    def job_dead(self, name: str) -> None:
+        """A job failed its last try and became a dead letter."""
+        ...
+
 
 class NullObserver:
     def command(self, name: str, platform: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def job(self, name: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def job_dead(self, name: str) -> None:
         return None
 
 

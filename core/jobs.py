@@ -14,8 +14,10 @@ file, an empty segment): they answer it instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -587,5 +589,14 @@ class JobRunner:
             attempt=attempt,
             attempts=spec.attempts,
         )
-        with log_context(job=name, job_id=job_id, attempt=attempt):
-            await spec.handler(env, payload)
+        observer = self.app.observer
+        started, outcome = time.perf_counter(), "failed"
+        try:
+            with log_context(job=name, job_id=job_id, attempt=attempt):
+                await spec.handler(env, payload)
+            outcome = "ok"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            observer.job(name, outcome, time.perf_counter() - started)

@@ -5,7 +5,8 @@ What is measured, and where it comes from:
 
 - HTTP requests and latency by route (the route's pattern, never the raw path), method and
   status: :func:`metrics_middleware`;
-- commands by name, platform and outcome: :class:`Metrics` is a ``core.app.Observer``;
+- commands by name, platform and outcome, background jobs' tries by outcome and duration, and
+  dead letters: :class:`Metrics` is a ``core.app.Observer``;
 - calls to outside dependencies (LLM, Stripe) by outcome and latency, circuit-breaker state and
   response-cache hits: :meth:`Metrics.policy_observer` gives a ``PolicyObserver``;
 - LLM requests, tokens, cost and latency by feature and model: :class:`MeteredUsage` wraps the
@@ -36,6 +37,7 @@ from core.ports import UsageRecord, UsageRepository, UsageSummary
 
 BREAKER_STATES = ("closed", "half_open", "open")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0)
 _LABEL_SAFE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 
 
@@ -156,6 +158,30 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.jobs = Counter(
+            "jobs",
+            "Tries of background jobs, by job name and outcome (ok, failed, cancelled: a "
+            "timeout or a shutdown).",
+            ["name", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.job_duration = Histogram(
+            "job_duration_seconds",
+            "How long one try of a background job took, by job name.",
+            ["name"],
+            namespace=ns,
+            registry=r,
+            buckets=_JOB_BUCKETS,
+        )
+        self.jobs_dead = Counter(
+            "jobs_dead",
+            "Background jobs that failed their last try (dead letters: huntaze jobs dead), by "
+            "job name.",
+            ["name"],
+            namespace=ns,
+            registry=r,
+        )
         self.uploads = Counter(
             "uploads",
             "Files received through the uploads API, by store and outcome.",
@@ -179,6 +205,14 @@ class Metrics:
         self.command_latency.labels(command, platform).observe(seconds)
         if outcome == "ratelimitederror":
             self.rate_limited.labels("command").inc()
+
+    def job(self, name: str, outcome: str, seconds: float) -> None:
+        job = safe_label(name)
+        self.jobs.labels(job, safe_label(outcome)).inc()
+        self.job_duration.labels(job).observe(max(0.0, seconds))
+
+    def job_dead(self, name: str) -> None:
+        self.jobs_dead.labels(safe_label(name)).inc()
 
     # ------------------------------------------------------------ resilience
 

@@ -242,14 +242,17 @@ def test_discord_gateway_runs_in_one_process_only(compose_model: dict[str, Any])
     assert "DISCORD_BOT_TOKEN" not in _environment(services["app"])
 
 
-def test_worker_runs_huntaze_worker_without_the_http_healthcheck(
+def test_worker_runs_huntaze_worker_with_the_images_healthcheck(
     compose_model: dict[str, Any],
 ) -> None:
+    # The worker serves /health/live on its HTTP_PORT (test_jobs.py runs it), so the image's
+    # HEALTHCHECK applies; its port is for Prometheus on the compose network, not the host.
     worker = compose_model["services"]["worker"]
     assert worker["command"] == ["huntaze", "worker"]
-    healthcheck = worker["healthcheck"]
+    healthcheck = worker.get("healthcheck") or {}
     # docker-compose 1.x writes `disable: true` as the engine's `test: [NONE]`
-    assert healthcheck.get("disable") is True or healthcheck.get("test") == ["NONE"]
+    assert not healthcheck.get("disable") and healthcheck.get("test") != ["NONE"]
+    assert _environment(worker)["HTTP_PORT"] == "8080" and not worker.get("ports")
 
 
 def test_backing_services_have_healthchecks_and_the_app_waits_for_them(
@@ -350,10 +353,11 @@ def test_prometheus_scrapes_every_app_replica_and_loads_the_rules() -> None:
     config = yaml.safe_load(PROM_CONFIG.read_text(encoding="utf-8"))
     assert config["rule_files"] == ["alerts.yml"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    huntaze = jobs["huntaze"]
-    assert huntaze.get("metrics_path", "/metrics") == "/metrics"
-    (sd,) = huntaze["dns_sd_configs"]
-    assert sd["names"] == ["app"] and sd["type"] == "A" and sd["port"] == 8080
+    for job, service in (("huntaze", "app"), ("huntaze-worker", "worker")):
+        scrape = jobs[job]
+        assert scrape.get("metrics_path", "/metrics") == "/metrics"
+        (sd,) = scrape["dns_sd_configs"]
+        assert sd["names"] == [service] and sd["type"] == "A" and sd["port"] == 8080
 
 
 def _alert_rules() -> list[dict[str, Any]]:
@@ -379,8 +383,8 @@ def test_alerts_cover_breakers_errors_latency_and_webhooks_with_runbooks() -> No
         assert re.search(rf"^#+ {name}\b", docs, re.MULTILINE), name
 
 
-def _series(name: str, **labels: str) -> str:
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+def _series(metric: str, /, **labels: str) -> str:
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
 def _counter(per_minute: float, minutes: int = 40) -> str:
@@ -516,6 +520,29 @@ ALERT_SCENARIOS: dict[str, dict[str, Any]] = {
         "expect": [
             (5, "HuntazeCommandErrors", []),
             (30, "HuntazeCommandErrors", [{"severity": "warning"}]),
+        ],
+    },
+    "worker_down": {
+        "series": {
+            _series("up", job="huntaze-worker", instance="w:8080"): "1 1 1 0x20",
+            _series("up", job="huntaze", instance="a:8080"): "1x23",
+        },
+        "expect": [
+            (5, "HuntazeWorkerDown", []),
+            (10, "HuntazeWorkerDown", [{"severity": "warning"}]),
+            (10, "HuntazeAllReplicasDown", []),
+        ],
+    },
+    "dead_letters": {
+        "series": {
+            # one dead import at minute 10, none for summaries
+            _series("huntaze_jobs_dead_total", instance="w:8080", name="import_csv"): ("0x10 1x80"),
+            _series("huntaze_jobs_dead_total", instance="w:8080", name="summary"): "0x90",
+        },
+        "expect": [
+            (5, "HuntazeJobsDeadLettered", []),
+            (12, "HuntazeJobsDeadLettered", [{"severity": "warning", "name": "import_csv"}]),
+            (85, "HuntazeJobsDeadLettered", []),  # an hour later it has been seen
         ],
     },
     "llm_fallbacks": {

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.jobs import (
@@ -55,6 +56,8 @@ from storage.db import create_engine
 from storage.repositories import SqlStore
 from storage.tables import ProfileRow
 from tests.fakes.clock import FakeClock
+from tests.services import free_port
+from webhooks.metrics import Metrics
 
 CATEGORIES = ("Subscription", "Tip", "Post purchase", "Message")
 
@@ -182,11 +185,20 @@ async def test_in_process_job_that_always_fails_is_dead_lettered_and_can_be_retr
 ) -> None:
     notifier, flaky = RecordingNotifier(), Flaky(failures=3)
     dead = FileDeadLetters(tmp_path / "dead.json")
+    app.observer = metrics = Metrics()
     queue = LocalJobQueue(runner_with(app, notifier, flaky), dead, app.clock)
     acct = await account(app)
     job_id = await queue.enqueue("flaky", {"account_id": acct}, job_id="job-1")
     await asyncio.wait_for(queue.join(), 20)
     assert flaky.calls == [1, 2, 3] and notifier.sent == []
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"name": "flaky", **labels})
+
+    assert sample("huntaze_jobs_total", outcome="failed") == 3
+    assert sample("huntaze_jobs_total", outcome="ok") is None
+    assert sample("huntaze_jobs_dead_total") == 1
+    assert sample("huntaze_job_duration_seconds_count") == 3
 
     # Another process (``huntaze jobs dead``) reads the same file.
     letters = await FileDeadLetters(tmp_path / "dead.json").list()
@@ -203,6 +215,8 @@ async def test_in_process_job_that_always_fails_is_dead_lettered_and_can_be_retr
     assert len(flaky.calls) == 4 and notifier.texts(acct) == ["flaky job done"]
     assert await dead.list() == []
     assert await retry_dead(dead, queue, job_id) is None  # taken once
+    assert sample("huntaze_jobs_total", outcome="ok") == 1
+    assert sample("huntaze_jobs_dead_total") == 1
 
 
 async def test_unknown_job_is_refused_at_enqueue(app: Assistant, tmp_path: Path) -> None:
@@ -550,7 +564,8 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
 ) -> None:
     """The real CLI on a queue of this test's own (JOBS_QUEUE): another test run sharing the
     Redis server - a second checkout, CI next to a developer - cannot take its job or stop the
-    worker that holds it."""
+    worker that holds it. Its HTTP port serves metrics (the dead letter counted) and health,
+    and no webhook or API route."""
     import os
     import signal
     import sys
@@ -564,7 +579,7 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
         REDIS_URL=redis_url,
         DATA_DIR=str(tmp_path / "data"),
         LOG_FORMAT="json",
-        HTTP_ENABLED="false",
+        HTTP_PORT=str(port := free_port()),
     )
     for key in [k for k in env if k.startswith(("TELEGRAM_", "DISCORD_", "JOBS_"))]:
         del env[key]
@@ -610,6 +625,16 @@ async def test_huntaze_worker_runs_queued_jobs_and_stops_on_sigterm(
             letter = await dead.take(key)
             assert letter is not None and letter.name == "no_such_job"
             assert "unknown job" in letter.error
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+                async with http.get("/metrics") as r:
+                    assert r.status == 200
+                    metrics = await r.text()
+                assert 'huntaze_jobs_dead_total{name="no_such_job"} 1.0' in metrics
+                async with http.get("/health/live") as r:
+                    assert r.status == 200
+                for path in ("/webhooks/stripe", "/api/v1/imports"):
+                    async with http.post(path) as r:
+                        assert r.status in (404, 405), path
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

@@ -10,8 +10,9 @@ rules (deploy/prometheus/), pointed at the product's HTTP server on 127.0.0.1, a
   event, an upload) reads back through PromQL with the right values;
 - every query of the Grafana dashboard runs on the scraped data without a PromQL error, and
   the panels fed by that traffic have data;
-- every alert rule evaluates without error, and when the product stops answering, ``up``
-  drops to 0 and the replica-down alert goes pending.
+- every alert rule evaluates without error (the worker's metrics port scraped as the
+  ``huntaze-worker`` job), and when the product stops answering, ``up`` drops to 0 and the
+  replica-down alert goes pending.
 
 A missing ``prometheus`` skips these tests, or FAILS them when ``CI=true`` (``require_tool``).
 """
@@ -29,9 +30,11 @@ import aiohttp
 import pytest
 import yaml
 
+from bot.lifecycle import build_http_app
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import HttpWorld, load_event, start_world
 from tests.services import free_port, require_tool
+from webhooks.app import HttpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -40,16 +43,17 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "huntaze.json"
 WAIT_S = 30.0  # upper bound for Prometheus to start / scrape / evaluate (never a timing check)
 
 
-def scrape_config(app_target: str) -> dict[str, Any]:
-    """The deployment's Prometheus configuration with the ``huntaze`` job pointed at
-    ``app_target`` instead of Docker's DNS, scraping and evaluating every second."""
+def scrape_config(app_target: str, worker_target: str) -> dict[str, Any]:
+    """The deployment's Prometheus configuration with the ``huntaze`` and ``huntaze-worker``
+    jobs pointed at the targets instead of Docker's DNS, scraping and evaluating every second."""
     config = yaml.safe_load(PROM_CONFIG.read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str(ALERTS)]
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "huntaze"]
-    job.pop("dns_sd_configs")
-    job["static_configs"] = [{"targets": [app_target]}]
-    config["scrape_configs"] = [job]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    for name, target in (("huntaze", app_target), ("huntaze-worker", worker_target)):
+        jobs[name].pop("dns_sd_configs")
+        jobs[name]["static_configs"] = [{"targets": [target]}]
+    config["scrape_configs"] = [jobs["huntaze"], jobs["huntaze-worker"]]
     return config
 
 
@@ -83,9 +87,9 @@ class Prometheus:
                 pytest.fail(f"Prometheus: {what} did not happen within {WAIT_S:.0f} s")
             await asyncio.sleep(0.25)
 
-    async def target(self) -> dict[str, Any]:
+    async def target(self, job: str = "huntaze") -> dict[str, Any]:
         data = await self.api("targets")
-        (target,) = data["activeTargets"]
+        (target,) = [t for t in data["activeTargets"] if t["labels"]["job"] == job]
         return dict(target)
 
 
@@ -101,10 +105,25 @@ async def world(
 
 
 @pytest.fixture
-async def prometheus(world: HttpWorld, tmp_path: Path) -> AsyncIterator[Prometheus]:
+async def worker_http(world: HttpWorld) -> AsyncIterator[HttpServer]:
+    """What ``huntaze worker`` serves on its HTTP port (metrics and health only), on the same
+    parts as the app."""
+    server = HttpServer(build_http_app(world.container, public=False), "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def prometheus(
+    world: HttpWorld, worker_http: HttpServer, tmp_path: Path
+) -> AsyncIterator[Prometheus]:
     binary = require_tool("prometheus")
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(world.url.removeprefix("http://"))))
+    targets = (world.url.removeprefix("http://"), worker_http.url.removeprefix("http://"))
+    config.write_text(yaml.safe_dump(scrape_config(*targets)))
     port = free_port()
     log = tmp_path / "prometheus.log"
     with log.open("wb") as err_file:  # the child keeps its own descriptor
@@ -143,7 +162,8 @@ async def prometheus(world: HttpWorld, tmp_path: Path) -> AsyncIterator[Promethe
 
 
 async def make_traffic(world: HttpWorld) -> int:
-    """A command, a Stripe event and an upload; returns the upload's size in bytes."""
+    """A command, a Stripe event, an upload and a background import; returns the upload's size
+    in bytes."""
     await world.say("mia", "/help")
     status, _ = await world.post_event(load_event("customer.created"))
     assert status == 200
@@ -155,6 +175,12 @@ async def make_traffic(world: HttpWorld) -> int:
         world.url + "/api/v1/uploads", data=form, headers={"Authorization": f"Bearer {key}"}
     ) as r:
         assert r.status == 201
+    form = aiohttp.FormData()
+    form.add_field("file", b"Date,Amount\n2026-11-20,9.99\n", filename="earnings.csv")
+    headers = {"Authorization": f"Bearer {key}", "Prefer": "respond-async"}
+    async with world.http.post(world.url + "/api/v1/imports", data=form, headers=headers) as r:
+        assert r.status == 202
+    await world.container.jobs.join()
     return len(content)
 
 
@@ -182,9 +208,16 @@ async def test_prometheus_scrapes_the_product_and_reads_back_what_it_did(
     assert target["health"] == "up" and target["lastError"] == "", target
     assert target["labels"]["job"] == "huntaze" and target["labels"]["service"] == "app"
     assert await prometheus.value('up{job="huntaze"}') == 1.0
+    worker = await prometheus.target("huntaze-worker")
+    assert worker["health"] == "up" and worker["labels"]["service"] == "worker", worker
+    # Without Redis the app ran the import job itself (the worker's port serves the same
+    # families; in production, the worker's own tries).
+    assert await prometheus.value(
+        'huntaze_jobs_total{job="huntaze",name="import_csv",outcome="ok"}'
+    ) == pytest.approx(1.0)
 
     assert await prometheus.value(
-        'sum(huntaze_commands_total{command="help",platform="telegram",outcome="ok"})'
+        'sum(huntaze_commands_total{job="huntaze",command="help",platform="telegram",outcome="ok"})'
     ) == pytest.approx(1.0)
     assert await prometheus.value(
         'huntaze_webhook_events_total{source="stripe",type="customer.created",outcome="ignored"}'
@@ -197,7 +230,7 @@ async def test_prometheus_scrapes_the_product_and_reads_back_what_it_did(
     ) == pytest.approx(1.0)
     # Histograms arrive whole: the +Inf bucket counts every request of the route.
     assert await prometheus.value(
-        'sum(huntaze_http_request_duration_seconds_bucket{route="/webhooks/stripe",le="+Inf"})'
+        'sum(huntaze_http_request_duration_seconds_bucket{job="huntaze",route="/webhooks/stripe",le="+Inf"})'
     ) == pytest.approx(1.0)
 
     # Every dashboard query is valid PromQL on the real series; the panels this traffic feeds
@@ -210,6 +243,7 @@ async def test_prometheus_scrapes_the_product_and_reads_back_what_it_did(
         "sum by (store, outcome) (rate(huntaze_uploads_total[5m]))",
         "sum by (source, outcome) (rate(huntaze_webhook_events_total[5m]))",
         "sum by (instance) (huntaze_http_requests_in_flight)",
+        "sum by (name, outcome) (rate(huntaze_jobs_total[5m]))",
     ]
     for expr in fed:
         assert expr in results, f"the dashboard no longer has {expr!r}: update this test"
@@ -227,7 +261,7 @@ async def test_alert_rules_evaluate_and_a_silent_replica_goes_pending(
         quiet = all(r.get("lastEvaluation", "").startswith("20") for r in rules) and all(
             r["state"] == "inactive" for r in rules
         )
-        return rules if rules and quiet and await prometheus.value("up") == 1.0 else None
+        return rules if rules and quiet and await prometheus.value("min(up)") == 1.0 else None
 
     rules = await prometheus.until(rules_quiet, "every rule evaluated and quiet while up")
     names = {r["name"] for r in rules}
