@@ -8,6 +8,7 @@ long for the platform is trimmed on a word boundary. Restricted words are scrubb
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -57,30 +58,41 @@ def clean_topic(topic: str) -> str:
     return t.rstrip(" .,;:!-–—").strip()
 
 
-def topic_words(topic: str, limit: int = 40) -> list[str]:
-    """Content words of a topic (at most ``limit``), lower-case, in order, without stop words
-    or platform names."""
-    out: list[str] = []
-    for m in re.finditer(r"[^\W_]+(?:'[^\W_]+)?", topic.lower()):
+def _content_words(topic: str) -> list[tuple[int, str]]:
+    """(position among all the words, hashtag form) of each content word of a topic, in order:
+    no stop words, platform names or numbers."""
+    out: list[tuple[int, str]] = []
+    for position, m in enumerate(re.finditer(r"[^\W_]+(?:'[^\W_]+)?", topic.lower())):
         w = m.group(0)
         if len(w) < 3 or w in STOPWORDS or w in _PLATFORM_WORDS or w.isdigit():
             continue
-        tag = clean_hashtag(w)
-        if tag and tag not in out:
-            out.append(tag)
-            if len(out) >= limit:
-                break
+        if tag := clean_hashtag(w):
+            out.append((position, tag))
     return out
 
 
+def topic_words(topic: str, limit: int = 40) -> list[str]:
+    """Content words of a topic (at most ``limit``), lower-case, in order, without stop words
+    or platform names."""
+    return list(dict.fromkeys(tag for _, tag in _content_words(topic)))[:limit]
+
+
 def topic_tags(topic: str) -> list[str]:
-    """Hashtags from a topic: its first two content words run together ("redlace"), then each
-    content word."""
-    words = topic_words(topic)
-    out = list(words)
-    if len(words) >= 2 and len(words[0]) + len(words[1]) <= 20:
-        out.insert(0, words[0] + words[1])
-    return clean_hashtags(out)
+    """Hashtags from a topic: content words side by side run together in pairs from the left
+    ("golden hour run" -> "goldenhour"; "beach day in a red bikini" -> "beachday",
+    "redbikini"; at most three), then each content word, except a short one (three letters)
+    already inside a pair: "#red" and "#day" say nothing on their own."""
+    words = _content_words(topic)[:40]
+    pairs: list[str] = []
+    paired: set[str] = set()
+    taken = -1  # the position of the last word put in a pair: pairs do not overlap
+    for (at, first), (next_at, second) in itertools.pairwise(words):
+        if at > taken and next_at == at + 1 and first != second and len(first + second) <= 20:
+            pairs.append(first + second)
+            paired.update((first, second))
+            taken = next_at
+    singles = [w for _, w in words if not (len(w) <= 3 and w in paired)]
+    return clean_hashtags([*pairs[:3], *singles])
 
 
 def _stem(word: str) -> str:
