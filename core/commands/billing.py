@@ -191,7 +191,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "apikey",
-        "API keys for the uploads and imports API (new, list, revoke)",
+        "API keys for the uploads and imports API",
         usage="/apikey [new|list|revoke] [key id]",
         args=ApiKeyArgs,
         examples=["/apikey", "/apikey list", "/apikey revoke 3"],

@@ -38,8 +38,8 @@ MAX_SEGMENT_DRAFTS = 1000
 DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 FANS_USAGE = (
-    "/fans [filters, e.g. inactive:14d spent>=100 tier:vip tag:cosplay] | "
-    "/fans add <handle> name=.. tier=vip spent=.. last_active=YYYY-MM-DD status=expired"
+    "/fans [filters, e.g. inactive:14d spent>=100 tier:vip] | "
+    "/fans add <handle> [name= tier= spent= last_active= status=]"
 )
 EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
@@ -234,7 +234,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "personalize",
-        "Draft a personal message for a fan from a template (you send it)",
+        "Draft personal messages from a template (you send them)",
         usage=PERSONALIZE_USAGE,
         args=PersonalizeArgs,
         parser=parse_personalize,

@@ -2,21 +2,76 @@
 
 from __future__ import annotations
 
+import typing
+from typing import Any, Literal
+
 from pydantic import BaseModel, Field
 
 from core import vocab
 from core.chat import Button, Reply, escape_markup
 from core.commands.captions import LIMITED, caption_reply
-from core.commands.registry import Registry
+from core.commands.registry import Registry, split_args
 from core.context import Context
-from core.errors import NotFound
+from core.errors import NotFound, UsageError
 from core.models import Creativity, Generated, Idea, PlatformName, Profile, parse_id
+
+ContentTypeName = Literal[
+    "photo", "photo_set", "video", "short_video", "live", "story", "audio", "text"
+]
+_PLATFORMS = frozenset(typing.get_args(PlatformName))
+_CREATIVITY = frozenset(typing.get_args(Creativity))
+# Words people put around what they ask for: "/ideas 3 reels for instagram please".
+_FILLER = frozenset(
+    {
+        *("idea", "ideas", "for", "on", "about", "some", "me", "give", "more", "please", "new"),
+        *("my", "a", "an", "the", "of", "post", "posts", "content", "next", "this", "week"),
+        *("today", "tonight"),
+    }
+)
 
 
 class IdeasArgs(BaseModel):
     count: int = Field(5, ge=1, le=10, description="How many ideas (1-10)")
     creativity: Creativity = Field("balanced", description="How adventurous")
     platform: PlatformName | None = Field(None, description="Where you will post")
+    content_type: ContentTypeName | None = Field(
+        None, description="Only this kind (reels, photo sets, lives...); default: your profile's"
+    )
+
+
+def parse_ideas(raw: str) -> dict[str, Any]:
+    """``/ideas 3 reels for OF``: a number, a creativity, a platform and a content type in any
+    order, as people say them (platform and content-type synonyms, two-word types such as
+    "photo set"), filler words ignored; ``key=value`` too."""
+    values: dict[str, Any] = {}
+    tokens = split_args(raw)
+    skip = False
+    for n, token in enumerate(tokens):
+        if skip:
+            skip = False
+            continue
+        low = token.lower().strip(",.!?")
+        key, sep, value = low.partition("=")
+        pair = f"{low} {tokens[n + 1].lower().strip(',.!?')}" if n + 1 < len(tokens) else ""
+        if sep and key in IdeasArgs.model_fields:
+            values[key] = value
+        elif low.lstrip("-").isdigit():  # "-3": refused with the range, not as a word
+            values["count"] = low
+        elif low in _CREATIVITY:
+            values["creativity"] = low
+        elif pair and (kind := vocab.normalise("content_types", pair)):
+            values["content_type"], skip = kind, True  # "photo set", "short video"
+        elif token == "OF":  # OnlyFans, not "of"
+            values["platform"] = "onlyfans"
+        elif low in _FILLER or not low:
+            continue
+        elif (kind := vocab.normalise("content_types", low)) and low.rstrip("s") not in _PLATFORMS:
+            values["content_type"] = kind  # "reels" is a kind of post, "tiktok" a platform
+        elif (platform := vocab.normalise("platforms", low)) in _PLATFORMS:
+            values["platform"] = platform
+        else:
+            raise UsageError(f"I don't understand “{escape_markup(token)}”.")
+    return values
 
 
 def format_idea(n: int, idea: Idea) -> str:
@@ -63,18 +118,23 @@ def register(reg: Registry) -> None:
     @reg.command(
         "ideas",
         "Content ideas fitted to your profile",
-        usage="/ideas [count 1-10] [conservative|balanced|creative] [platform]",
+        usage="/ideas [1-10] [conservative|balanced|creative] [platform] [content type]",
         args=IdeasArgs,
-        examples=["/ideas 5", "/ideas 3 creative tiktok"],
+        parser=parse_ideas,
+        examples=["/ideas 5", "/ideas 3 creative tiktok", "/ideas 3 reels for instagram"],
         needs_profile=True,
     )
     async def ideas(ctx: Context, args: IdeasArgs) -> Reply:
         profile = await ctx.profile() or Profile()
-        seed = ctx.seed("ideas", args.count, args.creativity, args.platform, ctx.request_id)
+        kind = args.content_type
+        if kind:  # asked for one kind: the ideas are all of it, whatever the profile lists
+            profile = profile.model_copy(update={"content_types": [kind]})
+        seed = ctx.seed("ideas", args.count, args.creativity, args.platform, kind, ctx.request_id)
         out = await ctx.app.ideas.generate(
             ctx.account_id, profile, args.count, args.creativity, args.platform, seed
         )
-        return ideas_reply(out, f"Here are {len(out.value)} ideas for you:")
+        what = f" {vocab.label('content_types', kind).lower()}" if kind else ""
+        return ideas_reply(out, f"Here are {len(out.value)}{what} ideas for you:")
 
     @reg.action("idea")
     async def idea_action(ctx: Context, args: list[str]) -> Reply:

@@ -564,8 +564,8 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "sold",
-        "Record offers that sold (for /price and a running price test)",
-        usage="/sold [price] [count [of sent]] [ppv|subscription|bundle] [platform]",
+        "Record offers that sold (for /price and price tests)",
+        usage="/sold [price] [count [of sent]] [ppv|sub|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,
         examples=[
@@ -583,7 +583,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "unsold",
         "Record offers that did not sell",
-        usage="/unsold [price] [count [of sent]] [ppv|subscription|bundle] [platform]",
+        usage="/unsold [price] [count [of sent]] [ppv|sub|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,
         examples=["/unsold", "/unsold 9.99", "/unsold 14.99 20"],

@@ -266,7 +266,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "stats",
-        "Earnings stats and a chart from your uploaded CSV exports",
+        "Earnings stats and a chart from your CSV exports",
         usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all] [platform]",
         args=StatsArgs,
         parser=parse_stats,

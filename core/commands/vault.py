@@ -102,7 +102,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "vault",
         "Your vault: list files, show, send or delete one",
-        usage="/vault [tag | number | send number | delete number]",
+        usage="/vault [tag | number | send n | delete n]",
         args=VaultArgs,
         examples=["/vault", "/vault #beach", "/vault 12", "/vault send 12", "/vault delete 12"],
         complete={"tag": complete_tag, "asset_id": complete_asset},

@@ -98,6 +98,24 @@ async def test_ideas_fit_the_profile_and_buttons_work(chat: Chat, assistant: Ass
     assert not titles & {i["title"].lower() for i in more.result}
 
 
+async def test_ideas_as_people_ask_for_them(chat: Chat) -> None:
+    # "/ideas 3 reels for instagram" answered "I don't understand “reels”".
+    await chat.say(PROFILE)  # photos only
+    reels = await chat.say("/ideas 3 reels for instagram please")
+    assert reels.plain_text.startswith("Here are 3 short video ideas for you:")
+    assert [(i["content_type"], i["platform"]) for i in reels.result] == [
+        ("short_video", "instagram")
+    ] * 3
+    sets = (await chat.say("/ideas photo set for OF")).result
+    assert {(i["content_type"], i["platform"]) for i in sets} == {("photo_set", "onlyfans")}
+    assert len(sets) == 5
+    tiktok = (await chat.say("/ideas 2 creative tiktok")).result  # a platform, not a kind
+    assert len(tiktok) == 2 and {i["platform"] for i in tiktok} == {"tiktok"}
+    assert "I don't understand “cats”" in (await chat.say("/ideas 3 cats")).plain_text
+    # the profile is unchanged: a plain /ideas is photos again
+    assert {i["content_type"] for i in (await chat.say("/ideas 2")).result} == {"photo"}
+
+
 async def test_five_rounds_give_25_distinct_ideas(chat: Chat) -> None:
     await chat.say(PROFILE)
     titles: list[str] = []
@@ -174,6 +192,12 @@ async def test_help_lists_registry(chat: Chat, assistant: Assistant) -> None:
     reply = await chat.say("/help")
     for command in assistant.registry.all():
         assert f"/{command.name}" in reply.plain_text
+    # One Discord message (2,000 characters, markdown included): when /ideas and /sold grew,
+    # /help came in two. Keep usages and descriptions short.
+    from adapters.discord.render import render_reply
+
+    messages = render_reply(reply)
+    assert len(messages) == 1, [len(m.content or "") for m in messages]
 
 
 async def test_an_unreadable_stored_profile_fails_only_the_commands_that_use_it(
