@@ -178,24 +178,14 @@ def _http_service(fatal: bool, telegram: TelegramAdapter | None = None) -> Servi
     only logs under ``huntaze run`` in a terminal (the chat still works)."""
 
     async def run(container: Container, stop: asyncio.Event) -> None:
-        s = container.settings
-        secret = s.telegram_webhook_secret
-        server = HttpServer(
-            build_http_app(
-                container,
-                telegram=telegram,
-                telegram_secret=secret.get_secret_value() if secret else None,
-            ),
-            s.http_host,
-            s.http_port,
-            shutdown_timeout=s.http_shutdown_timeout,
+        secret = container.settings.telegram_webhook_secret
+        app = build_http_app(
+            container,
+            telegram=telegram,
+            telegram_secret=secret.get_secret_value() if secret else None,
         )
-        try:
-            await server.start()
-        except OSError as exc:
-            log.error("http_start_failed", host=s.http_host, port=s.http_port, error=str(exc))
-            if fatal:
-                raise
+        server = await _start_http(container, app, fatal=fatal)
+        if server is None:
             await stop.wait()
             return
         try:
@@ -204,6 +194,23 @@ def _http_service(fatal: bool, telegram: TelegramAdapter | None = None) -> Servi
             await server.stop()
 
     return run
+
+
+async def _start_http(
+    container: Container, app: web.Application, *, fatal: bool = False
+) -> HttpServer | None:
+    """``app`` listening on HTTP_HOST:HTTP_PORT; a port that cannot be bound is logged (and
+    raised when ``fatal``), and None is answered."""
+    s = container.settings
+    server = HttpServer(app, s.http_host, s.http_port, shutdown_timeout=s.http_shutdown_timeout)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("http_start_failed", host=s.http_host, port=s.http_port, error=str(exc))
+        if fatal:
+            raise
+        return None
+    return server
 
 
 async def _terminal(container: Container, stop: asyncio.Event) -> None:
@@ -310,19 +317,9 @@ async def run_worker_process(settings: Settings) -> int:
 async def _worker_http(container: Container) -> HttpServer | None:
     """The worker's ``/metrics`` and ``/health/*`` (for Prometheus and the container's health
     check) when HTTP is enabled; a port that cannot be bound is logged, and jobs still run."""
-    s = container.settings
-    if not s.http_enabled:
+    if not container.settings.http_enabled:
         return None
-    server = HttpServer(
-        build_http_app(container, public=False),
-        s.http_host,
-        s.http_port,
-        shutdown_timeout=s.http_shutdown_timeout,
-    )
-    try:
-        await server.start()
-    except OSError as exc:
-        log.error("http_start_failed", host=s.http_host, port=s.http_port, error=str(exc))
-        return None
-    log.info("worker_http_started", url=server.url)
+    server = await _start_http(container, build_http_app(container, public=False))
+    if server is not None:
+        log.info("worker_http_started", url=server.url)
     return server
