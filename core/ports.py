@@ -350,10 +350,22 @@ class FanSpend:
 @dataclass(frozen=True)
 class FanPatch:
     """A fan row from an import: only the fields the file has (``values`` keys among name, tier,
-    total_spent, last_active, tags, notes, subscribed)."""
+    total_spent, last_active, tags, notes, subscribed, platforms, earnings_spent)."""
 
     handle: str
     values: dict[str, object]
+
+
+@dataclass(frozen=True)
+class FanSpending:
+    """A fan's money as the fan list holds it: ``total_spent``; ``earnings_spent``, what the
+    account's earnings added up to when an import last set the total from them (None: never);
+    the last-active day and the platforms paid on."""
+
+    total_spent: Decimal
+    earnings_spent: Decimal | None
+    last_active: date | None
+    platforms: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -484,11 +496,9 @@ class FanListRepository(Protocol):
         ``(added, updated)``. A patch equal to the stored fan changes nothing."""
         ...
 
-    async def spending(
-        self, account_id: int, handles: Sequence[str]
-    ) -> dict[str, tuple[Decimal, date | None, list[str]]]:
-        """Total spent, last-active date and platforms of the account's fans among
-        ``handles``, by handle (a handle not in the list is left out)."""
+    async def spending(self, account_id: int, handles: Sequence[str]) -> dict[str, FanSpending]:
+        """What the fan list holds on the money of the account's fans among ``handles``, by
+        handle (a handle not in the list is left out)."""
         ...
 
     async def query(self, account_id: int, query: FanQuery, limit: int = 1000) -> list[Fan]:

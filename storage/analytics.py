@@ -44,6 +44,7 @@ from core.ports import (
     FanPatch,
     FanQuery,
     FanSpend,
+    FanSpending,
     OfferRecord,
     PriceTestState,
     RevenueBucket,
@@ -73,6 +74,7 @@ FAN_DEFAULTS: dict[str, Any] = {
     "notes": "",
     "subscribed": None,
     "platforms": [],
+    "earnings_spent": None,
 }
 
 
@@ -690,20 +692,26 @@ class SqlFanListRepository:
                 await session.execute(update_, rows)
         return len(fresh), sum(len(rows) for rows in changes.values())
 
-    async def spending(
-        self, account_id: int, handles: Sequence[str]
-    ) -> dict[str, tuple[Decimal, date | None, list[str]]]:
+    async def spending(self, account_id: int, handles: Sequence[str]) -> dict[str, FanSpending]:
         fans = FanRow.__table__
         pg = self._db.dialect == "postgresql"
-        found: dict[str, tuple[Decimal, date | None, list[str]]] = {}
+        found: dict[str, FanSpending] = {}
+        columns = (
+            fans.c.handle,
+            fans.c.total_spent,
+            fans.c.earnings_spent,
+            fans.c.last_active,
+            fans.c.platforms,
+        )
         async with self._db.transaction() as session:
             for chunk in _chunks(sorted(set(handles)), _KEY_CHUNK):
                 lookup = _keyed(pg, fans, fans.c.account_id, fans.c.handle, account_id, chunk)
-                columns = (fans.c.handle, fans.c.total_spent, fans.c.last_active, fans.c.platforms)
-                for handle, spent, active, platforms in await session.execute(
+                for handle, spent, from_earnings, active, platforms in await session.execute(
                     lookup.with_only_columns(*columns)
                 ):
-                    found[handle] = (spent, active, list(platforms or []))
+                    found[handle] = FanSpending(
+                        spent, from_earnings, active, tuple(platforms or ())
+                    )
         return found
 
     def _conditions(self, account_id: int, query: FanQuery) -> list[ColumnElement[bool]]:
@@ -760,8 +768,10 @@ class SqlFanListRepository:
 
 def _same_fan_value(field: str, stored: Any, new: Any) -> bool:
     """A patch's value equals the stored one (money compared in cents, as it is stored)."""
-    if field == "total_spent":
-        return stored is not None and to_cents(Decimal(stored)) == to_cents(Decimal(new))
+    if field in ("total_spent", "earnings_spent"):
+        if stored is None or new is None:
+            return stored is None and new is None
+        return to_cents(Decimal(stored)) == to_cents(Decimal(new))
     return bool(stored == new)
 
 

@@ -198,6 +198,9 @@ class FanRow(Base):
     subscribed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # the platforms the fan paid on, from the account's earnings (slugs, sorted)
     platforms: Mapped[list[str]] = mapped_column(JSONType, server_default=text("'[]'"))
+    # what the fan's earnings added up to when an import last set total_spent from them (None:
+    # never); total_spent still equal to it came from the earnings, and may go down with them
+    earnings_spent: Mapped[Decimal | None] = mapped_column(Money(12, 2), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -1786,8 +1786,10 @@ class CsvImporter:
         is added (tier regular); a fan's total spent (in the currency the fan list's money is
         in, ``EarningsRepository.currency``; refunds count), last-active date (the day of the
         last payment, on the account's clock) and platforms (where they paid) are raised to
-        what the earnings show, never lowered: a fan export's lifetime total, or a later
-        activity date, knows more than the imported earnings."""
+        what the earnings show: a fan export's lifetime total, or a later activity date, knows
+        more than the imported earnings. A total that is the earnings' own figure (what they
+        added up to when an import last set it, kept as ``earnings_spent``) follows them down
+        too, when a refund or a chargeback comes in later."""
         spend = await self.store.earnings.fan_spend(account_id, None, None)
         if not spend:
             return
@@ -1806,16 +1808,19 @@ class CsvImporter:
         patches: list[FanPatch] = []
         for handle, seen in paid.items():
             if handle not in known:
-                patches.append(FanPatch(handle=handle, values=seen))
+                values = {**seen, "earnings_spent": seen["total_spent"]}
+                patches.append(FanPatch(handle=handle, values=values))
                 continue
-            spent, active, platforms = known[handle]
-            raised = {}
-            if seen["total_spent"] > spent:
-                raised["total_spent"] = seen["total_spent"]
-            if active is None or seen["last_active"] > active:
+            fan = known[handle]
+            raised: dict[str, Any] = {}
+            earned = seen["total_spent"]
+            from_earnings = fan.earnings_spent is not None and fan.total_spent == fan.earnings_spent
+            if earned > fan.total_spent or (from_earnings and earned != fan.total_spent):
+                raised["total_spent"] = raised["earnings_spent"] = earned
+            if fan.last_active is None or seen["last_active"] > fan.last_active:
                 raised["last_active"] = seen["last_active"]
-            if set(seen.get("platforms", ())) - set(platforms):
-                raised["platforms"] = sorted(set(platforms) | set(seen["platforms"]))
+            if set(seen.get("platforms", ())) - set(fan.platforms):
+                raised["platforms"] = sorted(set(fan.platforms) | set(seen["platforms"]))
             if raised:
                 patches.append(FanPatch(handle=handle, values=raised))
         for start in range(0, len(patches), self.batch_size):

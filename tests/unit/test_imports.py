@@ -800,6 +800,44 @@ async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock
     }
 
 
+async def test_a_refund_brings_an_earned_total_down_never_an_exports(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # Totals raised from the earnings were never lowered: a chargeback imported later left the
+    # fan at what they had paid before it, and `spent>=100` segments kept them.
+    alice = await account(store)
+    await run(store, clock, alice, "fans.csv", b"Username,Lifetime spend\n@mia,500\n")
+    paid = (
+        b"Date,Amount,Fan\n2026-11-10,100.00,@mia\n2026-11-11,80.00,@leo\n2026-11-12,30.00,@leo\n"
+    )
+    await run(store, clock, alice, "earnings.csv", paid)
+
+    async def spent() -> dict[str, Decimal]:
+        return {f.handle: f.total_spent for f in await store.fan_lists.query(alice, FanQuery())}
+
+    assert await spent() == {"mia": Decimal("500.00"), "leo": Decimal("110.00")}
+    refunds = (
+        b"Date,Amount,Type,Fan\n"
+        b"2026-11-20,-30.00,Refund,@leo\n"
+        b"2026-11-20,100.00,Chargeback,@mia\n"  # listed positive: a chargeback takes it back
+    )
+    await run(store, clock, alice, "refunds.csv", refunds)
+    # leo's total was the earnings' own figure and follows them down; mia's is the fan
+    # export's lifetime total, which knows more than the earnings: never lowered.
+    assert await spent() == {"mia": Decimal("500.00"), "leo": Decimal("80.00")}
+    again = await run(store, clock, alice, "refunds.csv", refunds)
+    assert again.fans_updated == 0 and await spent() == {
+        "mia": Decimal("500.00"),
+        "leo": Decimal("80.00"),
+    }
+    await run(store, clock, alice, "more.csv", b"Date,Amount,Fan\n2026-11-25,5.00,@leo\n")
+    assert (await spent())["leo"] == Decimal("85.00")
+    # A total set from a fan export is the export's from then on: refunds leave it alone.
+    await run(store, clock, alice, "fans2.csv", b"Username,Lifetime spend\n@leo,300\n")
+    await run(store, clock, alice, "r2.csv", b"Date,Amount,Type,Fan\n2026-11-26,-5,Refund,@leo\n")
+    assert (await spent())["leo"] == Decimal("300.00")
+
+
 async def test_an_earnings_breakdown_by_category_column(store: SqlStore, clock: FakeClock) -> None:
     # A platform's daily earnings have one amount column per category. They were read as one
     # transaction a day from the Total column, all of it "other".
