@@ -45,17 +45,6 @@ async def post(
         return r.status, await r.json(), r.headers
 
 
-async def send(
-    world: HttpWorld,
-    key: str | None,
-    data: bytes,
-    filename: str = "earnings.csv",
-    fields: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    status, body, _ = await post(world, key, data, filename, fields)
-    return status, body
-
-
 ASYNC = {"Prefer": "return=minimal, respond-async"}
 
 
@@ -77,7 +66,7 @@ async def transactions(world: HttpWorld) -> int:
 
 async def test_an_export_is_imported_into_the_keys_account(world: HttpWorld) -> None:
     key = await api_key(world, "mia")
-    status, body = await send(world, key, EARNINGS, fields={"platform": "Fansly"})
+    status, body, _ = await post(world, key, EARNINGS, fields={"platform": "Fansly"})
     assert status == 200, body
     report = body["import"]
     assert (report["kind"], report["rows"], report["added"], report["bad_count"]) == (
@@ -89,7 +78,7 @@ async def test_an_export_is_imported_into_the_keys_account(world: HttpWorld) -> 
     assert report["bad"] == [{"line": 3, "reason": "amount “oops” is not a number"}]
     assert report["platforms"] == {"fansly": 2}
     assert "Platform: Fansly (as you said)." in body["text"] and "**" not in body["text"]
-    again_status, again = await send(world, key, EARNINGS, fields={"platform": "fansly"})
+    again_status, again, _ = await post(world, key, EARNINGS, fields={"platform": "fansly"})
     assert again_status == 200 and (again["import"]["added"], again["import"]["unchanged"]) == (
         0,
         2,
@@ -102,14 +91,14 @@ async def test_an_export_is_imported_into_the_keys_account(world: HttpWorld) -> 
 
 async def test_what_the_api_refuses(world: HttpWorld) -> None:
     key = await api_key(world, "mia")
-    assert (await send(world, None, EARNINGS))[0] == 401
-    assert (await send(world, key + "x", EARNINGS))[0] == 401
+    assert (await post(world, None, EARNINGS))[0] == 401
+    assert (await post(world, key + "x", EARNINGS))[0] == 401
     headers = {"Authorization": f"Bearer {key}"}
     async with world.http.post(f"{world.url}/api/v1/imports", data=EARNINGS, headers=headers) as r:
         assert r.status == 400 and "multipart/form-data" in (await r.json())["error"]
-    status, body = await send(world, key, b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "photo.csv")
+    status, body, _ = await post(world, key, b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "photo.csv")
     assert status == 422 and body["import"]["error"], body
-    status, body = await send(world, key, b"")
+    status, body, _ = await post(world, key, b"")
     assert status == 422 and "empty" in body["import"]["error"]
     form = aiohttp.FormData()
     form.add_field("platform", "fansly")
@@ -149,7 +138,7 @@ async def test_an_import_over_the_limit_or_cut_short_imports_nothing(world: Http
     writer.transport.abort()  # gone, halfway through the file
     await asyncio.sleep(0.5)
     assert await transactions(world) == 0  # half a file is never imported
-    status, _ = await send(world, key, EARNINGS)  # and the server is fine afterwards
+    status, _, _ = await post(world, key, EARNINGS)  # and the server is fine afterwards
     assert status == 200 and await transactions(world) == 2
 
 
