@@ -336,8 +336,9 @@ class RevenueBucket:
 @dataclass(frozen=True)
 class FanSpend:
     """What one fan spent in a period, in one currency; ``first_seen`` is the fan's first
-    transaction ever (any currency, any period), ``last_seen`` the last one in the period in
-    this currency."""
+    transaction ever (any currency, any period), ``last_seen`` their last payment in the period
+    in this currency (a refund or chargeback is not the fan's doing; the last transaction when
+    the period has no payment)."""
 
     handle: str
     currency: str

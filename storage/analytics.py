@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     false,
@@ -218,7 +219,11 @@ class SqlEarningsRepository:
                         func.sum(t.amount_cents),
                         func.count(),
                         firsts.c.first_seen,
-                        func.max(t.occurred_at),
+                        # the last payment: a refund or chargeback is no activity of the fan's
+                        func.coalesce(
+                            func.max(case((t.amount_cents > 0, t.occurred_at))),
+                            func.max(t.occurred_at),
+                        ),
                     )
                     .join(firsts, firsts.c.handle == t.fan_handle)
                     .where(scope)

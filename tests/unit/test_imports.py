@@ -775,7 +775,7 @@ async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock
     assert got == {
         "mia": ("vip", Decimal("500.00"), date(2026, 11, 22)),
         "leo": ("whale", Decimal("40.00"), date(2026, 11, 20)),
-        "zoe": ("regular", Decimal("20.00"), date(2026, 11, 13)),
+        "zoe": ("regular", Decimal("20.00"), date(2026, 11, 12)),  # the refund is not hers
         "ana": ("regular", Decimal("0.00"), date(2026, 11, 14)),
     }
     assert len(await store.fan_lists.query(alice, FanQuery(spent=((">=", Decimal(20)),)))) == 3
@@ -825,6 +825,9 @@ async def test_a_refund_brings_an_earned_total_down_never_an_exports(
     # leo's total was the earnings' own figure and follows them down; mia's is the fan
     # export's lifetime total, which knows more than the earnings: never lowered.
     assert await spent() == {"mia": Decimal("500.00"), "leo": Decimal("80.00")}
+    # a chargeback is not the fan being active
+    mia = await store.fans.get(alice, "mia")
+    assert mia is not None and mia.last_active == date(2026, 11, 10)
     again = await run(store, clock, alice, "refunds.csv", refunds)
     assert again.fans_updated == 0 and await spent() == {
         "mia": Decimal("500.00"),
