@@ -183,6 +183,14 @@ def test_a_template_that_names_the_fan_first_gets_no_greeting_in_front() -> None
             assert out.startswith(opening), out
             assert out.count("Anna") == 1, out
             assert out.split("\n")[-1] in greetings()["closings"]["vip"]["lapsed"], out
+    # with no name known, the name is left out rather than "Thanks there"
+    nameless = fan(name="", handle="u12345678")
+    assert draft("Thanks {name} for being here, {first_name}!", nameless).startswith(
+        "Thanks for being here!\n"
+    )
+    assert draft("{first_name}, the new set is live", nameless).startswith(
+        "Hey there, the new set is live\n"
+    )
     # the name later on does not make the template its own greeting
     out = draft("New set is up. Made it for you {first_name}", fan("vip", 40), 0)
     assert out.count("Anna") == 2 and not out.startswith("New set")

@@ -302,7 +302,14 @@ def personalize_one(
         if rewritten is not None:
             text = rewritten
         elif _names_the_fan_first(template):
-            text = _fill_template(template, values)
+            opener = _PLACEHOLDER.match(template.lstrip())
+            if values["name"] != "there":  # a name is known
+                text = _fill_template(template, values)
+            elif opener and _key(opener.group(1)) in ("name", "first_name"):
+                text = "Hey " + _fill_template(template, values).lstrip()  # "Hey there, …"
+            else:  # "Thanks {name} for…" with no name known: "Thanks for…", not "Thanks there"
+                text = _fill_template(template, {**values, "name": "", "first_name": ""})
+                text = re.sub(r",\s*(?=[.!?\n]|$)", "", text)  # "…here, {name}!" -> "…here!"
         else:
             body = _fill_template(template, values).strip()
             text = f"{values['greeting']}\n{body}" if body else values["greeting"]
