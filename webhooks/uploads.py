@@ -369,7 +369,7 @@ class UploadsApi:
             for p in value.split(",")
         }
         app = self.assistant
-        if "respond-async" not in prefer or app is None or app.jobs is None or not app.blobs:
+        if "respond-async" not in prefer or app is None or app.jobs is None or app.blobs is None:
             return None
         return app, app.jobs
 
