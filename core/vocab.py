@@ -530,6 +530,15 @@ def suggest(kind: str, raw: str, n: int = 3) -> list[str]:
     return out[:n]
 
 
+def correct(kind: str, raw: str, cutoff: float = 0.8) -> str | None:
+    """The known slug ``raw`` is a typo of ("phon" -> phone, "bedrom" -> bedroom), or None when
+    nothing is that close (a value of the creator's own, such as "drone cam")."""
+    key = _key(raw)
+    exact, _ = _index(_kind(kind))
+    match = difflib.get_close_matches(key, list(exact), n=1, cutoff=cutoff) if key else []
+    return exact[match[0]] if match else None
+
+
 def location_phrase(slug: str) -> str:
     """How a location reads in a sentence: ``gym`` -> "at the gym"; custom ones get "at the …"."""
     if slug in LOCATION_PHRASES:

@@ -55,7 +55,7 @@ SINGULAR = {
 #: ``/profile set`` keys of the time zone (not a wizard step: ``/timezone`` sets it too).
 ZONE_KEYS = {"timezone", "time_zone", "tz", "zone"}
 STRICT = {"platforms", "content_types", "tone"}  # only known values
-_CUSTOM = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,31}$")
+_CUSTOM = re.compile(r"^[a-z0-9][a-z0-9 _-]{1,31}$")  # two characters at least: not "a"
 
 
 def parse_values(key: str, raw: str) -> list[str]:
@@ -71,9 +71,11 @@ def parse_values(key: str, raw: str) -> list[str]:
         kind = "tone" if key == "tone" else key
         slug = vocab.normalise(kind, item)
         if slug is None:
+            slug = vocab.correct(kind, item)  # "phon" is a typo of phone, not gear of its own
+        if slug is None:
             if key in STRICT or not _CUSTOM.match(item.lower()):
-                hints = vocab.suggest(kind, item)
-                known = ", ".join(hints or [s for s, _ in vocab.choices(kind)][:8])
+                hints = vocab.suggest(kind, item) or [s for s, _ in vocab.choices(kind)][:8]
+                known = ", ".join(vocab.label(kind, s) for s in hints)
                 raise UsageError(f"I don't know “{escape_markup(item)}” as {key}. Try: {known}.")
             slug = re.sub(r"[ -]+", "_", item.lower())
         if slug not in values:

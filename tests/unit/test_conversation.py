@@ -54,6 +54,24 @@ async def test_unknown_strict_value_shows_choices(chat: Chat) -> None:
     assert "don't know" in reply.plain_text and "Profile 2/8" in reply.plain_text
 
 
+async def test_typos_are_corrected_and_a_stray_letter_is_refused(chat: Chat) -> None:
+    # "phon" was kept as equipment of the creator's own, and "a" too, without a word.
+    await chat.say("/profile")
+    for answer in ["fitness", "instagran", "photo"]:  # a typo of a platform too
+        await chat.say(answer)
+    refused = await chat.say("a")
+    assert "I don't know “a” as equipment. Try: Phone, Ring light," in refused.plain_text
+    assert "Profile 4/8" in refused.plain_text
+    await chat.say("phon, ring lite, drone cam")
+    await chat.say("bedrom")
+    await chat.say("skip")  # goals
+    await chat.press_label("Bold")
+    saved = await chat.say("skip")
+    assert "Equipment: Phone, Ring light, Drone cam" in saved.plain_text, saved.plain_text
+    assert "Locations: Bedroom" in saved.plain_text
+    assert "Platforms: Instagram" in saved.plain_text
+
+
 async def test_ideas_before_profile_starts_wizard_then_answers(chat: Chat) -> None:
     reply = await chat.say("/ideas 3")
     assert "set up your profile" in reply.plain_text
