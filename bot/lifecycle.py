@@ -142,9 +142,9 @@ def build_http_app(
     """The HTTP application on the container's parts. Slot: the Telegram adapter in webhook
     mode passes itself as ``telegram`` (and its secret) to get ``POST /webhooks/telegram``.
     ``public=False`` (``huntaze worker``): metrics and health only, no webhooks or API."""
-    s = container.settings
     if not public:
         return create_app(services=HttpServices(metrics=container.metrics, health=container.health))
+    s = container.settings
     assistant = container.assistant
     stripe = (
         StripeWebhook(

@@ -518,10 +518,7 @@ def suggest(kind: str, raw: str, n: int = 3) -> list[str]:
     if not key:
         return []
     exact, _ = _index(k)
-    out: list[str] = []
-    for match in difflib.get_close_matches(key, list(exact), n=n * 4, cutoff=0.72):
-        if exact[match] not in out:
-            out.append(exact[match])
+    out = _close(k, key, n, cutoff=0.72)
     if not out:
         # A prefix typed by the user ("fit" -> fitness, "ring" -> ring_light).
         for k2, s in exact.items():
@@ -530,13 +527,23 @@ def suggest(kind: str, raw: str, n: int = 3) -> list[str]:
     return out[:n]
 
 
-def correct(kind: str, raw: str, cutoff: float = 0.8) -> str | None:
+def correct(kind: str, raw: str) -> str | None:
     """The known slug ``raw`` is a typo of ("phon" -> phone, "bedrom" -> bedroom), or None when
     nothing is that close (a value of the creator's own, such as "drone cam")."""
     key = _key(raw)
-    exact, _ = _index(_kind(kind))
-    match = difflib.get_close_matches(key, list(exact), n=1, cutoff=cutoff) if key else []
-    return exact[match[0]] if match else None
+    close = _close(_kind(kind), key, 1, cutoff=0.8) if key else []
+    return close[0] if close else None
+
+
+def _close(kind: str, key: str, n: int, cutoff: float) -> list[str]:
+    """Up to ``n`` distinct slugs whose names or synonyms are close to ``key`` (difflib), best
+    first."""
+    exact, _ = _index(kind)
+    out: list[str] = []
+    for match in difflib.get_close_matches(key, list(exact), n=n * 4, cutoff=cutoff):
+        if exact[match] not in out:
+            out.append(exact[match])
+    return out[:n]
 
 
 def location_phrase(slug: str) -> str:

@@ -109,7 +109,7 @@ def _niche_words() -> dict[str, tuple[str, ...]]:
         text = " ".join([*bank.themes, *bank.props, *bank.outfits, *banks.niche_tags.get(slug, ())])
         for word in topic_words(text, limit=10_000):
             found.setdefault(_stem(word), []).append(slug)
-    return {w: tuple(dict.fromkeys(n)) for w, n in found.items() if len(set(n)) <= 2}
+    return {w: tuple(n) for w, n in found.items() if len(n) <= 2}  # once per niche already
 
 
 def _known_niches(profile: Profile, words: list[str], banks: Banks) -> list[str]:

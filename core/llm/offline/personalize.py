@@ -303,7 +303,7 @@ def personalize_one(
             text = rewritten
         elif _names_the_fan_first(template):
             opener = _PLACEHOLDER.match(template.lstrip())
-            if values["name"] != "there":  # a name is known
+            if _safe(fan.address()):  # a name is known
                 text = _fill_template(template, values)
             elif opener and _key(opener.group(1)) in ("name", "first_name"):
                 text = "Hey " + _fill_template(template, values).lstrip()  # "Hey there, …"
