@@ -84,6 +84,7 @@ class Idea(BaseModel):
     best_time_to_post: str = ""
     tags: list[str] = Field(default_factory=list)
     hook: str = ""
+    topic: str = ""  # what the creator asked the ideas to be about ("/ideas halloween")
     saved: bool = False
 
 
@@ -187,6 +188,7 @@ class IdeaRequest(BaseModel):
     platform: str | None = None
     avoid_titles: list[str] = Field(default_factory=list)
     like: Idea | None = None  # "more like this"
+    topic: str | None = None  # every idea is about it ("halloween", "red lace set")
     seed: int = 0
 
 

@@ -527,11 +527,11 @@ def suggest(kind: str, raw: str, n: int = 3) -> list[str]:
     return out[:n]
 
 
-def correct(kind: str, raw: str) -> str | None:
+def correct(kind: str, raw: str, cutoff: float = 0.8) -> str | None:
     """The known slug ``raw`` is a typo of ("phon" -> phone, "bedrom" -> bedroom), or None when
     nothing is that close (a value of the creator's own, such as "drone cam")."""
     key = _key(raw)
-    close = _close(_kind(kind), key, 1, cutoff=0.8) if key else []
+    close = _close(_kind(kind), key, 1, cutoff=cutoff) if key else []
     return close[0] if close else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import typing
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import NotFound, UsageError
 from core.models import Creativity, Generated, Idea, PlatformName, Profile, parse_id
+from core.rules import contains_restricted
 
 ContentTypeName = Literal[
     "photo", "photo_set", "video", "short_video", "live", "story", "audio", "text"
@@ -25,9 +27,10 @@ _FILLER = frozenset(
     {
         *("idea", "ideas", "for", "on", "about", "some", "me", "give", "more", "please", "new"),
         *("my", "a", "an", "the", "of", "post", "posts", "content", "next", "this", "week"),
-        *("today", "tonight"),
+        *("today", "tonight", "fans", "followers", "subscribers", "subs", "page", "feed"),
     }
 )
+_TYPO = 0.88  # difflib ratio: "instagran" 0.89, "tiktk" 0.91 pass; "tiktoker" 0.86 does not
 
 
 class IdeasArgs(BaseModel):
@@ -37,14 +40,31 @@ class IdeasArgs(BaseModel):
     content_type: ContentTypeName | None = Field(
         None, description="Only this kind (reels, photo sets, lives...); default: your profile's"
     )
+    topic: str | None = Field(
+        None, max_length=80, description="What the ideas are about (halloween, red lace set)"
+    )
+
+
+def _typo(word: str) -> dict[str, str]:
+    """A creativity or platform mistyped ("creatve", "instagran", "fansley"): one letter off in
+    a long word, so that a topic's words are not taken for one ("creator", "tiktoker")."""
+    if len(word) < 5 or " " in word:
+        return {}
+    if close := difflib.get_close_matches(word, sorted(_CREATIVITY), n=1, cutoff=_TYPO):
+        return {"creativity": close[0]}
+    platform = vocab.correct("platforms", word, cutoff=_TYPO)
+    return {"platform": platform} if platform in _PLATFORMS else {}
 
 
 def parse_ideas(raw: str) -> dict[str, Any]:
-    """``/ideas 3 reels for OF``: a number, a creativity, a platform and a content type in any
-    order, as people say them (platform and content-type synonyms, two-word types such as
-    "photo set"), filler words ignored; ``key=value`` too."""
+    """``/ideas 3 reels about halloween for OF``: a number, a creativity, a platform and a
+    content type in any order, as people say them (platform and content-type synonyms, two-word
+    types such as "photo set", a mistyped creativity or platform), filler words ignored; the
+    other words are the topic, as written ("day at the beach"); ``key=value`` too."""
     values: dict[str, Any] = {}
     tokens = split_args(raw)
+    topic: list[int] = []  # positions of the topic's words
+    filler: set[int] = set()
     skip = False
     for n, token in enumerate(tokens):
         if skip:
@@ -54,7 +74,7 @@ def parse_ideas(raw: str) -> dict[str, Any]:
         key, sep, value = low.partition("=")
         pair = f"{low} {tokens[n + 1].lower().strip(',.!?')}" if n + 1 < len(tokens) else ""
         if sep and key in IdeasArgs.model_fields:
-            values[key] = value
+            values[key] = token.partition("=")[2] if key == "topic" else value
         elif low.lstrip("-").isdigit():  # "-3": refused with the range, not as a word
             values["count"] = low
         elif low in _CREATIVITY:
@@ -64,13 +84,20 @@ def parse_ideas(raw: str) -> dict[str, Any]:
         elif token == "OF":  # OnlyFans, not "of"
             values["platform"] = "onlyfans"
         elif low in _FILLER or not low:
-            continue
+            filler.add(n)
         elif (kind := vocab.normalise("content_types", low)) and low.rstrip("s") not in _PLATFORMS:
             values["content_type"] = kind  # "reels" is a kind of post, "tiktok" a platform
         elif (platform := vocab.normalise("platforms", low)) in _PLATFORMS:
             values["platform"] = platform
+        elif typo := _typo(low):
+            values.update(typo)
         else:
-            raise UsageError(f"I don't understand “{escape_markup(token)}”.")
+            topic.append(n)
+    if topic and "topic" not in values:
+        # the topic's words with the small words between them: "day at the beach"
+        span = range(topic[0], topic[-1] + 1)
+        words = [tokens[i].strip(",.!?").lstrip("#") for i in span if i in filler or i in topic]
+        values["topic"] = " ".join(w for w in words if w)
     return values
 
 
@@ -118,10 +145,10 @@ def register(reg: Registry) -> None:
     @reg.command(
         "ideas",
         "Content ideas fitted to your profile",
-        usage="/ideas [1-10] [conservative|balanced|creative] [platform] [content type]",
+        usage="/ideas [1-10] [conservative|balanced|creative] [platform] [content type] [topic]",
         args=IdeasArgs,
         parser=parse_ideas,
-        examples=["/ideas 5", "/ideas 3 creative tiktok", "/ideas 3 reels for instagram"],
+        examples=["/ideas 5", "/ideas 3 reels for instagram", "/ideas 3 creative halloween"],
         needs_profile=True,
     )
     async def ideas(ctx: Context, args: IdeasArgs) -> Reply:
@@ -129,12 +156,21 @@ def register(reg: Registry) -> None:
         kind = args.content_type
         if kind:  # asked for one kind: the ideas are all of it, whatever the profile lists
             profile = profile.model_copy(update={"content_types": [kind]})
-        seed = ctx.seed("ideas", args.count, args.creativity, args.platform, kind, ctx.request_id)
+        topic = " ".join((args.topic or "").split()) or None
+        if topic and contains_restricted(topic, profile.restricted_words):
+            raise UsageError(
+                f"“{escape_markup(topic)}” has one of your restricted words in it, and ideas "
+                "never use them (see /profile show)."
+            )
+        seed = ctx.seed(
+            "ideas", args.count, args.creativity, args.platform, kind, topic, ctx.request_id
+        )
         out = await ctx.app.ideas.generate(
-            ctx.account_id, profile, args.count, args.creativity, args.platform, seed
+            ctx.account_id, profile, args.count, args.creativity, args.platform, seed, topic=topic
         )
         what = f" {vocab.label('content_types', kind).lower()}" if kind else ""
-        return ideas_reply(out, f"Here are {len(out.value)}{what} ideas for you:")
+        about = f" about “{escape_markup(topic)}”" if topic else " for you"
+        return ideas_reply(out, f"Here are {len(out.value)}{what} ideas{about}:")
 
     @reg.action("idea")
     async def idea_action(ctx: Context, args: list[str]) -> Reply:

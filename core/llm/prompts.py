@@ -317,6 +317,11 @@ class Prompts:
                 f"Creator profile: {_dump(_profile(req.profile))}",
                 f"Recent idea titles (do not repeat): {_dump(recent) if recent else 'none'}",
             ]
+            if req.topic:
+                lines.append(
+                    "Every idea is about this topic (named in its title or description): "
+                    f"{_creator_input(req.topic)}"
+                )
             if req.like is not None:
                 like = req.like.model_dump(
                     mode="json",

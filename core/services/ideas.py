@@ -1,4 +1,6 @@
-"""Content ideas: asks the generator, never repeats a recent title, stores what it gave."""
+"""Content ideas: asks the generator, never repeats a recent title, stores what it gave.
+
+A topic ("/ideas halloween") is kept on each idea, so "More like this" stays on it."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ class IdeasService:
         platform: str | None,
         seed: int,
         like: Idea | None = None,
+        topic: str | None = None,
     ) -> Generated[list[Idea]]:
+        topic = topic or (like.topic if like is not None else None) or None
         recent = await self.store.ideas.recent_titles(account_id, limit=self.recent_window)
         req = IdeaRequest(
             profile=profile,
@@ -32,8 +36,10 @@ class IdeasService:
             platform=platform,
             avoid_titles=recent,
             like=like,
+            topic=topic,
             seed=seed,
         )
         out = await self.generator.ideas(req, account_id=account_id)
-        stored = await self.store.ideas.add_many(account_id, out.value)
+        ideas = [i.model_copy(update={"topic": topic or ""}) for i in out.value]
+        stored = await self.store.ideas.add_many(account_id, ideas)
         return out.model_copy(update={"value": stored})

@@ -226,6 +226,7 @@ async def test_commands_are_synced_once_and_only_when_they_change(world: World) 
         "creative",
     ]
     assert "required" not in ideas["count"]  # it has a default
+    assert (ideas["topic"]["type"], ideas["topic"]["max_length"]) == (3, 80)
     fans = {o["name"]: o for o in by_name["fans"]["options"]}
     assert fans["handle"].get("autocomplete") is True
     assert fans["spent"]["type"] == 10 and fans["spent"]["min_value"] == 0
@@ -300,6 +301,8 @@ async def test_ideas_are_deferred_then_followed_up_with_buttons(bot: World) -> N
 
 async def test_pressing_an_idea_button_runs_its_action(bot: World) -> None:
     await set_profile(bot)
+    topic = await bot.slash("ideas", {"count": 2, "topic": "halloween"})
+    assert topic[-1]["content"].startswith("Here are 2 ideas about “halloween”")
     messages = await bot.slash("ideas", {"count": 2})
     message, save = find_button(messages, "idea:save:")
     idea_id = int(save.rsplit(":", 1)[1])

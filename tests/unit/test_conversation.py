@@ -129,9 +129,34 @@ async def test_ideas_as_people_ask_for_them(chat: Chat) -> None:
     assert len(sets) == 5
     tiktok = (await chat.say("/ideas 2 creative tiktok")).result  # a platform, not a kind
     assert len(tiktok) == 2 and {i["platform"] for i in tiktok} == {"tiktok"}
-    assert "I don't understand “cats”" in (await chat.say("/ideas 3 cats")).plain_text
+    assert (await chat.say("/ideas 3 cats")).plain_text.startswith("Here are 3 ideas about “cats”")
+    # a mistyped creativity or platform is still one, not a topic
+    typos = await chat.say("/ideas 2 creatve instagran")
+    assert typos.plain_text.startswith("Here are 2 ideas for you:")
+    assert {(i["platform"], i["topic"]) for i in typos.result} == {("instagram", "")}
     # the profile is unchanged: a plain /ideas is photos again
     assert {i["content_type"] for i in (await chat.say("/ideas 2")).result} == {"photo"}
+
+
+async def test_ideas_about_a_topic_and_more_like_them(chat: Chat) -> None:
+    # "/ideas halloween" answered "I don't understand “halloween”"
+    await chat.say(PROFILE)
+    reply = await chat.say("/ideas 3 about halloween for tiktok")
+    assert reply.plain_text.startswith("Here are 3 ideas about “halloween”:")
+    for idea in reply.result:
+        assert "halloween" in f"{idea['title']} {idea['description']}".lower()
+        assert (idea["topic"], idea["platform"]) == ("halloween", "tiktok")
+    more = await chat.press(f"idea:more:{reply.result[0]['id']}")  # stays on the topic
+    assert len(more.result) == 3
+    for idea in more.result:
+        assert "halloween" in f"{idea['title']} {idea['description']}".lower()
+    beach = await chat.say("/ideas 2 day at the beach")
+    assert {i["topic"] for i in beach.result} == {"day at the beach"}
+    long = await chat.say("/ideas " + "very " * 20 + "long")
+    assert "topic must be at most 80 characters" in long.plain_text
+    await chat.say("/profile set restricted_words=lingerie")
+    refused = await chat.say("/ideas red lingerie")
+    assert "restricted words" in refused.plain_text and not refused.result
 
 
 async def test_five_rounds_give_25_distinct_ideas(chat: Chat) -> None:

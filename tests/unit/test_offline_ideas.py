@@ -256,3 +256,28 @@ def test_patterns_limited_to_some_content_types_stay_there() -> None:
         for seed in range(40):
             for i in ideas(minimal("cosplay", ct, "phone", "home"), seed, creativity="creative"):
                 assert not any(v in i.description for v in visual_only), i.description
+
+
+def test_a_topic_is_every_ideas_theme() -> None:
+    # "/ideas halloween" had no way to say what the ideas should be about
+    for seed in range(15):
+        out = ideas(FULL, seed, count=10, topic="halloween")
+        assert len({title_key(i.title) for i in out}) == 10
+        for i in out:
+            assert "halloween" in f"{i.title} {i.description}".lower(), i.title
+            assert i.tags[0] == "halloween" and i.niche in ("fitness", "boudoir")
+    # a longer topic: its longest word or pair is the tag; the banks' niches stay the profile's
+    for i in ideas(minimal(), 3, count=5, topic="a picnic at the park with friends"):
+        assert "picnic at the park with friends" in f"{i.title} {i.description}".lower()
+        assert i.tags[0] == "friends" and i.niche == "cooking"
+
+
+def test_a_topic_picks_the_niche_when_the_profile_has_none() -> None:
+    bare = Profile(content_types=["photo"])
+    assert {i.niche for i in ideas(bare, 1, topic="red lace set")} == {"boudoir"}
+    assert {i.niche for i in ideas(bare, 1, topic="a day at the beach")} == {"travel"}
+    # a niche named in the topic joins the profile's
+    assert {i.niche for i in ideas(minimal(), 2, count=10, topic="fitness meal prep")} == {
+        "cooking",
+        "fitness",
+    }

@@ -112,7 +112,7 @@ def _niche_words() -> dict[str, tuple[str, ...]]:
     return {w: tuple(n) for w, n in found.items() if len(n) <= 2}  # once per niche already
 
 
-def _known_niches(profile: Profile, words: list[str], banks: Banks) -> list[str]:
+def known_niches(profile: Profile, words: list[str], banks: Banks) -> list[str]:
     """The niches a topic and the profile point at: niche names in the topic ("workout"), the
     profile's niches; failing both, the niches whose banks share most of the topic's words
     ("red lace" -> boudoir). Empty when nothing points anywhere: the hashtags then come from
@@ -153,7 +153,7 @@ def _hashtags(
     words = scrub_tags(topic_tags(topic), restricted)
     topic_part = words[: max(1, math.ceil(n / 2))]
     niche_lists = []
-    for niche in _known_niches(profile, topic_words(topic), banks):
+    for niche in known_niches(profile, topic_words(topic), banks):
         bank = list(banks.niche_tags[niche])
         rng.shuffle(bank)
         niche_lists.append(bank)
@@ -202,7 +202,7 @@ def generate_caption(req: CaptionRequest, rng: random.Random) -> CaptionDraft:
         topic = topic[: rule.max_chars * 4].rsplit(" ", 1)[0]
     topic = scrub(topic, restricted)
     if not topic:
-        niches = _known_niches(profile, [], banks) or [DEFAULT_NICHE]
+        niches = known_niches(profile, [], banks) or [DEFAULT_NICHE]
         themes = [t for t in banks.niches[niches[0]].themes if ok(t)] or ["a new post"]
         topic = rng.choice(themes)
     bodies = [b for b in banks.tones[tone] if ok(fill(b, {"topic": "", "Topic": ""}))]

@@ -6,6 +6,8 @@ Rules (see DESIGN.md):
   ``home``); an idea's equipment is a subset of the profile's, values kept as the profile spells
   them; platform = the request's, else one of the profile's that suits the content type;
 - niche = one of the profile's known niches (none known -> ``lifestyle``);
+- a ``topic`` is every idea's theme, and the niches it names (or, with none in the profile,
+  the ones its words point at: "red lace" -> boudoir) join the profile's;
 - no two titles in one answer are the same (case and punctuation ignored) and none is in
   ``avoid_titles``; ``like`` keeps the niche, content type and location of that idea;
 - ``creativity`` weights proven (level 1) vs unusual (level 3) patterns; when the preferred pool
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 from core import vocab
 from core.llm.offline.banks import SLOT, Banks, Pattern, capitalise, fill, load_banks
+from core.llm.offline.captions import known_niches, topic_tags, topic_words
 from core.models import Creativity, Idea, IdeaRequest
 from core.rules import (
     NON_WORD,
@@ -164,6 +167,10 @@ class _Planner:
             s for s in (vocab.normalise("niches", n) for n in p.niches) if s and s in banks.niches
         ]
         self.niches: list[str] = list(dict.fromkeys(niches)) or [DEFAULT_NICHE]
+        self.topic = " ".join((req.topic or "").split())
+        if self.topic:
+            named = known_niches(p, topic_words(self.topic), banks)
+            self.niches = [n for n in named if n in banks.niches] or self.niches
         self.content_types = _items("content_types", p.content_types, DEFAULT_CONTENT_TYPE)
         self.equipment = _items("equipment", p.equipment, DEFAULT_EQUIPMENT)
         self.locations = _items("locations", p.locations, DEFAULT_LOCATION)
@@ -209,6 +216,8 @@ class _Planner:
                 "outfits": nb.outfits,
                 "moods": nb.moods + self.banks.moods,
             }[kind]
+            if kind == "themes" and self.topic:
+                raw = (self.topic,)
             kept = tuple(x for x in raw if self._ok(x))
             fallback = {
                 "themes": (vocab.label("niches", niche).lower() + " content",),
@@ -312,7 +321,9 @@ class _Planner:
     def tags_for(self, niche: str, theme: str, rng: random.Random) -> list[str]:
         bank = list(self.banks.niche_tags.get(niche, ()))
         picks = rng.sample(bank, k=min(3, len(bank))) if bank else []
-        theme_tag = clean_hashtag(theme) if len(theme.split()) <= 3 else None
+        # a short theme is one tag (#sunsetyoga); a longer topic gives its longest word or pair
+        short = len(theme.split()) <= 3
+        theme_tag = clean_hashtag(theme) if short else max(topic_tags(theme), key=len, default="")
         tags = clean_hashtags([t for t in (theme_tag, niche, *picks) if t])
         return scrub_tags(tags, self.restricted)[:5]
 
