@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from core import intents
 from core.chat import ExternalUser, Incoming, Reply, escape_markup
 from core.commands import build_registry
 from core.commands.profile import ProfileWizard
@@ -230,10 +231,26 @@ class Assistant:
             return f"dialog:{state.name}", await self._after_dialog(ctx, state, reply)
         if not text:
             return "empty", Reply.text("Send me a command — /help lists them.")
-        return "text", Reply.text(
-            "I work with commands. Try /ideas for content ideas, /caption to write a caption, "
-            "or /help for everything I can do."
+        return await self._sentence(ctx, text)
+
+    async def _sentence(self, ctx: Context, text: str) -> tuple[str, Reply]:
+        """A plain sentence: the command it asks for (``core.intents``), named in the reply."""
+        reading = intents.read(text)
+        if reading.command_line:
+            name, reply = await self.run_command(ctx, reading.command_line)
+            reply.add_text(f"_(That was {escape_markup(reading.command_line)})_")
+            return name, reply
+        asks = (
+            "Ask me for ideas (“3 ideas for halloween”), a caption (“caption for my beach "
+            "pics”), your earnings (“how much did I make this week?”) or a price (“what "
+            "should I charge for PPV?”) — or send /help for everything I can do."
         )
+        if reading.answer == "greeting":
+            who = ctx.incoming.user.display_name.split(" ")[0] or ctx.incoming.user.username
+            return "text", Reply.text(f"Hi{' ' + escape_markup(who) if who else ''}! {asks}")
+        if reading.answer == "thanks":
+            return "text", Reply.text("You're welcome! Anything else? /help lists everything.")
+        return "text", Reply.text(f"I didn't catch that. {asks}")
 
     async def _route_action(self, ctx: Context, action: str) -> tuple[str, Reply]:
         assert self.dialogs is not None

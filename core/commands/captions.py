@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
 from core import vocab
@@ -21,13 +23,14 @@ class TopicArgs(BaseModel):
 
 
 def parse_topic(raw: str) -> dict[str, str]:
-    """``<free text> [platform]``: a trailing platform word is the platform."""
+    """``<free text> [platform]``: a trailing platform word is the platform ("for tiktok" too)."""
     text = raw.strip()
     if not text:
         raise UsageError("Tell me what the post is about.")
     head, _, last = text.rpartition(" ")
     platform = vocab.normalise("platforms", last) if head else None
     if platform:
+        head = re.sub(r"\s+(?:for|on|to)$", "", head.strip(), flags=re.IGNORECASE)  # "… for x"
         return {"text": head.strip(), "platform": platform}
     return {"text": text}
 

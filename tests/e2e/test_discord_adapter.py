@@ -723,7 +723,7 @@ async def test_dms_and_server_channels_are_separate_chats_of_one_account(bot: Wo
             m
             for m in bot.fake.channel_messages(dm)
             if m["author"]["id"] == bot.fake.bot_user["id"]
-            and "I work with commands" in m["content"]
+            and "I didn't catch that" in m["content"]
         ],
         timeout=5,
     )

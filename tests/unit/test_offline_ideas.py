@@ -281,3 +281,11 @@ def test_a_topic_picks_the_niche_when_the_profile_has_none() -> None:
         "cooking",
         "fitness",
     }
+
+
+def test_a_topic_naming_a_place_is_where_the_ideas_happen() -> None:
+    # "a day at the beach" came out at the profile's gym, or "… on the beach on the beach"
+    for seed in range(10):
+        for i in ideas(minimal("fitness", "photo", "phone", "gym"), seed, topic="day at the beach"):
+            assert i.location == "beach"
+            assert "on the beach" not in f"{i.title} {i.description}".lower()

@@ -67,3 +67,13 @@ def test_argument_errors_are_worded_for_people(command: str, raw: str, message: 
     with pytest.raises(UsageError) as caught:
         found.parse_text(raw)
     assert caught.value.message == message
+
+
+def test_a_trailing_platform_takes_its_for_with_it() -> None:
+    # "/caption beach pics for instagram" was captioned "beach pics for"
+    caption = build_registry().get("caption")
+    assert caption is not None
+    args = caption.parse_text("beach pics for instagram")
+    assert (args.text, args.platform) == ("beach pics", "instagram")
+    assert caption.parse_text("made for tiktok").text == "made"
+    assert caption.parse_text("dinner for two").text == "dinner for two"

@@ -6,8 +6,9 @@ Rules (see DESIGN.md):
   ``home``); an idea's equipment is a subset of the profile's, values kept as the profile spells
   them; platform = the request's, else one of the profile's that suits the content type;
 - niche = one of the profile's known niches (none known -> ``lifestyle``);
-- a ``topic`` is every idea's theme, and the niches it names (or, with none in the profile,
-  the ones its words point at: "red lace" -> boudoir) join the profile's;
+- a ``topic`` is every idea's theme; the niches it names (or, with none in the profile, the
+  ones its words point at: "red lace" -> boudoir) join the profile's, and the places it names
+  ("day at the beach") are the ideas' locations;
 - no two titles in one answer are the same (case and punctuation ignored) and none is in
   ``avoid_titles``; ``like`` keeps the niche, content type and location of that idea;
 - ``creativity`` weights proven (level 1) vs unusual (level 3) patterns; when the preferred pool
@@ -168,12 +169,17 @@ class _Planner:
         ]
         self.niches: list[str] = list(dict.fromkeys(niches)) or [DEFAULT_NICHE]
         self.topic = " ".join((req.topic or "").split())
+        self.topic_places: set[str] = set()
         if self.topic:
             named = known_niches(p, topic_words(self.topic), banks)
             self.niches = [n for n in named if n in banks.niches] or self.niches
         self.content_types = _items("content_types", p.content_types, DEFAULT_CONTENT_TYPE)
         self.equipment = _items("equipment", p.equipment, DEFAULT_EQUIPMENT)
         self.locations = _items("locations", p.locations, DEFAULT_LOCATION)
+        if self.topic:  # "a day at the beach" happens at the beach, whatever the profile lists
+            places = [vocab.normalise("locations", w) for w in topic_words(self.topic)]
+            self.topic_places = {s for s in places if s}
+            self.locations = [_Item(s, s) for s in dict.fromkeys(places) if s] or self.locations
         # platforms are always slugs: the rules table and the banks are keyed by them
         wanted = [req.platform] if req.platform else p.platforms
         self.platforms = [
@@ -272,8 +278,10 @@ class _Planner:
         rng: random.Random,
     ) -> dict[str, str]:
         return {
-            # a text post has no location worth naming
-            "at_location": "" if ct.slug == "text" else vocab.location_phrase(loc.slug),
+            # a text post has no location worth naming; a topic naming it has named it already
+            "at_location": ""
+            if ct.slug == "text" or loc.slug in self.topic_places
+            else vocab.location_phrase(loc.slug),
             "location": _location_label(loc),
             "prop": rng.choice(self.pieces(niche, "props")),
             "outfit": rng.choice(self.pieces(niche, "outfits")),

@@ -1,0 +1,151 @@
+"""Plain sentences read as commands: "give me 3 ideas for halloween" -> ``/ideas 3 halloween``.
+
+Creators type to the bot as they would to an assistant. A message that is not a command and not
+an answer to a question is matched against a short table of rules (first match wins); the words
+left once the rule's trigger and the conversational words at either end are gone are the
+command's arguments, read by the command's own parser (so "3 tiktok about my gym" means what
+it means in ``/ideas``). The reply says which command answered, so the creator learns it.
+
+The rules are deterministic and the same with or without a language model: a misread sentence
+costs one reply that names the command it ran, never a charge the creator did not ask for
+(``/buy``, ``/personalize`` to a segment and anything that changes data are never inferred).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core import vocab
+
+# Words around a request, dropped from either end of what is left: "can you give me some ...".
+_CHATTER_TEXT = """
+a an the my me us i we you your can could would will should shall do does did please pls plz
+hey hi hello yo give send get show tell find write make suggest brainstorm come up with some any
+new good great cool nice fresh few couple of for about on to what which is are need want like
+love got have idea ideas help something anything thanks thank so just now maybe kind today
+tonight tomorrow this week next post posts content
+"""
+_CHATTER = frozenset(_CHATTER_TEXT.split())
+_EDGE_PUNCT = "?!.,:;…"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    command: str
+    trigger: re.Pattern[str]
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_RULES = (
+    _Rule("caption", _rx(r"\b(?:write|draft)?\s*(?:me\s+)?(?:an?\s+)?captions?\b")),
+    _Rule("hashtags", _rx(r"\bhash\s*tags?\b|\btags\b")),
+    _Rule(
+        "price",
+        _rx(
+            r"\bhow much (?:should|do|can) i (?:charge|ask|sell)(?: for)?\b|\bpric(?:e|es|ing)\b"
+            r"|\bwhat (?:should|do) i charge\b"
+        ),
+    ),
+    _Rule(
+        "ideas",
+        _rx(
+            r"\bideas\b|\ban? idea (?:for|about|on|of)\b|\binspir(?:e me|ation)\b"
+            r"|\bwhat (?:should|can|could|do) i (?:post|shoot|film|make|create|upload)\b"
+            r"|\bcontent plan\b"
+        ),
+    ),
+    _Rule(
+        "stats",
+        _rx(
+            r"\bhow much (?:did|have|do) i (?:make|made|earn|earned)\b|\bstat(?:s|istics)\b"
+            r"|\bearn(?:ed|ings)?\b|\brevenue\b|\bincome\b|\bsales\b|\bhow am i doing\b"
+        ),
+    ),
+    _Rule("fans", _rx(r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b")),
+    _Rule("vault", _rx(r"\bvault\b|\bmy (?:files|media|uploads)\b")),
+    _Rule("help", _rx(r"^\s*(?:help|what can you do|commands|menu)\W*$")),
+)
+
+_GREETING = _rx(r"^\s*(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening))\b[\s!.,]*$")
+_THANKS = _rx(r"^\s*(?:thanks|thank you|thx|ty|cheers)\b")
+
+# /stats periods as people say them
+_PERIODS = (
+    (_rx(r"\btoday\b"), "today"),
+    (_rx(r"\byesterday\b"), "yesterday"),
+    (_rx(r"\bthis week\b"), "thisweek"),
+    (_rx(r"\blast week\b"), "lastweek"),
+    (_rx(r"\b(?:all time|ever|in total|overall)\b"), "all"),
+    (_rx(r"\b(?:7|seven) days\b|\bweek\b"), "7d"),
+    (_rx(r"\b(?:90|ninety) days\b|\b(?:3|three) months\b|\bquarter\b"), "90d"),
+    (_rx(r"\b(?:30|thirty) days\b|\bmonth\b"), "30d"),
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a sentence was taken for: a command line, or a short answer of its own."""
+
+    command_line: str | None = None
+    answer: str | None = None
+
+
+def _trim(words: list[str]) -> list[str]:
+    while words and words[0].lower().strip(_EDGE_PUNCT) in _CHATTER:
+        words = words[1:]
+    while words and words[-1].lower().strip(_EDGE_PUNCT) in _CHATTER:
+        words = words[:-1]
+    return [w.strip(_EDGE_PUNCT) for w in words if w.strip(_EDGE_PUNCT)]
+
+
+def _platform(text: str) -> str | None:
+    for word in re.findall(r"[\w']+", text):
+        slug = vocab.normalise("platforms", word)
+        if slug and (word != "of" or "OF" in text):  # "of" is a word, "OF" OnlyFans
+            return slug
+    return None
+
+
+def _stats(text: str) -> str:
+    period = next((p for rx, p in _PERIODS if rx.search(text)), "")
+    platform = _platform(text) or ""
+    return " ".join(x for x in ("/stats", period, platform) if x)
+
+
+def _price(text: str) -> str:
+    kind = ""
+    if re.search(r"\bppv\b|\bpay.per.view\b", text, re.IGNORECASE):
+        kind = "ppv"
+    elif re.search(r"\bsub(?:scription)?s?\b", text, re.IGNORECASE):
+        kind = "subscription"
+    elif re.search(r"\bbundles?\b", text, re.IGNORECASE):
+        kind = "bundle"
+    platform = _platform(text) or ""
+    return " ".join(x for x in ("/price", kind, platform) if x)
+
+
+def read(text: str) -> Reading:
+    """The command a plain sentence asks for, or a short answer; empty when nothing fits."""
+    if _GREETING.match(text):
+        return Reading(answer="greeting")
+    if _THANKS.match(text):
+        return Reading(answer="thanks")
+    for rule in _RULES:
+        m = rule.trigger.search(text)
+        if m is None:
+            continue
+        if rule.command == "stats":
+            return Reading(command_line=_stats(text))
+        if rule.command == "price":
+            return Reading(command_line=_price(text))
+        if rule.command in ("help", "vault", "fans"):
+            return Reading(command_line=f"/{rule.command}")
+        rest = _trim(f"{text[: m.start()]} {text[m.end() :]}".split())
+        if rule.command in ("caption", "hashtags") and not rest:
+            return Reading(command_line=f"/{rule.command}")  # answered with its usage
+        return Reading(command_line=" ".join([f"/{rule.command}", *rest]))
+    return Reading()

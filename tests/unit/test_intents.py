@@ -1,0 +1,64 @@
+"""Plain sentences read as commands (core.intents) and answered through the command."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.intents import read
+from tests.unit.conftest import Chat
+
+
+@pytest.mark.parametrize(
+    ("sentence", "line"),
+    [
+        ("what should I post today?", "/ideas"),
+        ("give me 3 ideas for halloween please", "/ideas 3 for halloween"),
+        ("can you give me some content ideas for my beach shoot", "/ideas beach shoot"),
+        ("3 tiktok ideas about my gym", "/ideas 3 tiktok about my gym"),
+        ("need inspiration", "/ideas"),
+        ("write a caption for my beach pics for instagram", "/caption beach pics for instagram"),
+        ("Caption: new gym set", "/caption new gym set"),
+        ("hashtags for gym selfie", "/hashtags gym selfie"),
+        ("how much did I make this week?", "/stats thisweek"),
+        ("my earnings last 30 days on fansly", "/stats 30d fansly"),
+        ("revenue this month from OF", "/stats 30d onlyfans"),
+        ("how am I doing", "/stats"),
+        ("what should I charge for PPV?", "/price ppv"),
+        ("pricing for my subscription on fansly", "/price subscription fansly"),
+        ("who are my top fans", "/fans"),
+        ("show me my vault", "/vault"),
+        ("what can you do?", "/help"),
+    ],
+)
+def test_sentences_name_their_command(sentence: str, line: str) -> None:
+    assert read(sentence).command_line == line
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["I have an idea", "buy the pro plan", "send hey to all my vip fans", "ok", "lol", "500"],
+)
+def test_nothing_is_inferred_from_sentences_that_ask_for_nothing_it_knows(sentence: str) -> None:
+    # a misread sentence must never spend a quota or credits, buy or message anyone
+    assert read(sentence).command_line is None
+
+
+def test_greetings_and_thanks_get_their_own_answer() -> None:
+    assert read("Hey!").answer == "greeting" and read("good morning").answer == "greeting"
+    assert read("thanks a lot").answer == "thanks"
+    assert read("hey, ideas for halloween?").command_line == "/ideas halloween"
+
+
+async def test_a_sentence_runs_the_command_and_names_it(chat: Chat) -> None:
+    # "give me 3 ideas for halloween" answered "I work with commands. Try /ideas…"
+    await chat.say(
+        "/profile set niches=fitness platforms=instagram content_types=photo "
+        "equipment=phone locations=gym"
+    )
+    reply = await chat.say("give me 3 ideas for halloween please")
+    assert reply.plain_text.startswith("Here are 3 ideas about “halloween”")
+    assert {i["topic"] for i in reply.result} == {"halloween"}
+    assert reply.plain_text.endswith("(That was /ideas 3 for halloween)")
+    assert "ideas (“3 ideas for halloween”)" in (await chat.say("hello")).plain_text
+    lost = await chat.say("the weather is nice")
+    assert lost.plain_text.startswith("I didn't catch that.") and lost.result is None
