@@ -23,8 +23,10 @@ from core.chat import (
     Incoming,
     Reply,
     TextBlock,
+    as_notice,
     parse_markup,
 )
+from core.ports import AccountRepository
 
 Handle = Callable[[Incoming], Awaitable[Reply]]
 
@@ -87,8 +89,10 @@ class ConsoleChat:
         out_dir: Path,
         stdout: TextIO = sys.stdout,
         color: bool | None = None,
+        accounts: AccountRepository | None = None,
     ) -> None:
         self._handle = handle
+        self._accounts = accounts  # for notices (summaries, background imports)
         self._user = ExternalUser(platform="console", id=user, username=user, display_name=user)
         self._out_dir = out_dir
         self._stdout = stdout
@@ -117,6 +121,19 @@ class ConsoleChat:
         else:
             print(render(reply, self._out_dir, self._color)[0], file=self._stdout)
         return reply
+
+    async def notify(self, account_id: int, message: str | Reply) -> None:
+        """``core.ports.Notifier``: a notice for this terminal's user is printed (the buttons
+        of the last answer stay the ones a number presses)."""
+        if self._accounts is None:
+            return
+        mine = any(
+            i.platform == "console" and i.external_id == self._user.id
+            for i in await self._accounts.identities(account_id)
+        )
+        if mine:
+            text, _ = render(as_notice(message), self._out_dir, self._color)
+            print(f"\n{text}\n\n> ", end="", file=self._stdout, flush=True)
 
     async def loop(self, stdin: TextIO = sys.stdin) -> None:
         print(

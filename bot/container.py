@@ -26,7 +26,7 @@ from core.app import Assistant, Limits
 from core.chat import Reply
 from core.clock import SystemClock
 from core.errors import StartupError
-from core.jobs import DeadLetters, JobQueue, JobRunner
+from core.jobs import DeadLetters, JobQueue, JobRunner, adopt_kv_summaries
 from core.llm.offline import OfflineEngine
 from core.llm.policies import (
     SPECS,
@@ -136,6 +136,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             kv = RedisKV(redis, prefix="huntaze:")
             limits_storage = open_limits_storage(settings.redis_url, timeout=timeout)
             stack.push_async_callback(close_limits_storage, limits_storage)
+            if moved := await adopt_kv_summaries(kv, store.summaries):
+                log.info("summaries_moved_to_database", accounts=moved)
         else:
             kv = MemoryKV(max_entries=100_000, clock=clock)
 
@@ -226,7 +228,6 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             limits=Limits(
                 max_upload_bytes=settings.max_upload_bytes,
                 max_import_bytes=settings.max_import_bytes,
-                scheduled_summaries=bool(settings.redis_url),  # `huntaze worker` runs the cron
             ),
             observer=metrics,
             rate_limiter=RateLimiter(

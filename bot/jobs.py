@@ -23,7 +23,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from core.jobs import (
     enqueue_summaries,
     sweep_leftovers,
 )
-from core.ports import Clock, KeyValueStore
+from core.ports import Clock
 
 log = structlog.get_logger("huntaze.jobs")
 
@@ -48,8 +48,9 @@ DEAD_KEY = "huntaze:jobs:dead"
 QUEUE_NAME = "huntaze"
 #: Every hour the worker queues the summaries due at 08:00 on their accounts' clocks.
 SUMMARY_CRON = "0 * * * *"
-#: When the worker sweeps the vault for orphaned blobs (``VaultService.sweep_orphans``).
-VAULT_SWEEP_CRON = "30 3 * * *"
+#: The hour (UTC) of the nightly vault sweep (orphaned blobs, abandoned import uploads).
+VAULT_SWEEP_HOUR = 3
+VAULT_SWEEP_CRON = f"30 {VAULT_SWEEP_HOUR} * * *"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -341,15 +342,14 @@ def build_worker(
     dead: DeadLetters,
     clock: Clock,
     *,
-    kv: KeyValueStore | None = None,
     concurrency: int = 4,
     cron: bool = True,
     sweep_seconds: int = 60,
 ) -> Any:
-    """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With ``kv``
-    and ``cron`` it also queues the daily and weekly summaries (hourly, for the accounts whose
-    08:00 it is); with ``cron`` and a vault it
-    sweeps the blob store every night (orphaned vault blobs, abandoned import uploads)."""
+    """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With
+    ``cron`` it also queues the daily and weekly summaries (hourly, for the accounts whose
+    08:00 it is) and, with a vault, sweeps the blob store every night (orphaned vault blobs,
+    abandoned import uploads). Without Redis, :func:`run_schedule` keeps the same schedule."""
     from saq import CronJob, Worker
     from saq.job import Status
 
@@ -377,13 +377,11 @@ def build_worker(
         log.error("job_dead", job=kwargs.get("name"), job_id=job.key, attempts=job.attempts)
 
     cron_jobs = []
-    if cron and kv is not None:
+    if cron:
         jobs = SaqJobQueue(queue, runner)
-        summary_kv = kv
 
         async def queue_summaries(ctx: dict[str, Any]) -> int:
-            due = await enqueue_summaries(summary_kv, jobs, runner.app.store.profiles, clock.now())
-            return len(due)
+            return len(await due_summaries(runner, jobs, clock.now()))
 
         cron_jobs = [CronJob(queue_summaries, cron=SUMMARY_CRON, unique=True)]
     vault = runner.app.vault
@@ -430,6 +428,40 @@ def format_dead(letters: Iterable[DeadLetter]) -> str:
             f"{error[:120]}"
         )
     return "\n".join(rows)
+
+
+async def due_summaries(runner: JobRunner, jobs: JobQueue, now: datetime) -> list[str]:
+    store = runner.app.store
+    return await enqueue_summaries(store.summaries, jobs, store.profiles, now)
+
+
+async def run_schedule(
+    runner: JobRunner, jobs: JobQueue, dead: DeadLetters, clock: Clock, stop: asyncio.Event
+) -> None:
+    """The worker's schedule inside ``huntaze run`` / ``serve`` when there is no Redis (and so
+    no ``huntaze worker``): on every hour the summaries due, at ``VAULT_SWEEP_HOUR`` UTC the
+    vault sweep too. Hours are taken from ``clock``; a failure is logged and the next hour
+    comes anyway."""
+    last: datetime | None = None
+    while not stop.is_set():
+        now = clock.now()
+        tick = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        if last is not None and tick <= last:
+            tick = last + timedelta(hours=1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), (tick - now).total_seconds())
+            return
+        last = tick
+        try:
+            queued = await due_summaries(runner, jobs, tick)
+            swept = None
+            vault = runner.app.vault
+            if tick.hour == VAULT_SWEEP_HOUR and vault is not None:
+                report = await sweep_leftovers(vault, dead, tick)
+                swept = report.removed + report.pending
+            log.info("schedule_ran", at=tick.isoformat(), summaries=len(queued), swept=swept)
+        except Exception:
+            log.exception("schedule_failed", at=tick.isoformat())
 
 
 async def run_worker(worker: Any, stop: asyncio.Event) -> None:

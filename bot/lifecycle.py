@@ -122,7 +122,18 @@ def configured_services(
     if settings.http_enabled:
         webhook = adapters.telegram if settings.telegram_webhook_url else None
         services["http"] = _http_service(fatal=not interactive, telegram=webhook)
+    if services and not settings.redis_url:  # no `huntaze worker`: keep its schedule here
+        services["schedule"] = _schedule
     return services
+
+
+async def _schedule(container: Container, stop: asyncio.Event) -> None:
+    from bot.jobs import run_schedule
+
+    assert container.job_runner is not None and container.dead_letters is not None
+    await run_schedule(
+        container.job_runner, container.jobs, container.dead_letters, container.clock, stop
+    )
 
 
 def _runner(adapter: TelegramAdapter | DiscordAdapter) -> Service:
@@ -217,8 +228,12 @@ async def _terminal(container: Container, stop: asyncio.Event) -> None:
     from adapters.console import ConsoleChat, default_user
 
     chat = ConsoleChat(
-        container.assistant.handle, user=default_user(), out_dir=container.settings.data_dir / "out"
+        container.assistant.handle,
+        user=default_user(),
+        out_dir=container.settings.data_dir / "out",
+        accounts=container.store.accounts,
     )
+    container.notifier.add(chat)  # summaries and background imports reach the terminal too
     session = asyncio.create_task(chat.loop())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([session, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -292,7 +307,6 @@ async def run_worker_process(settings: Settings) -> int:
             container.job_runner,
             container.dead_letters,
             container.clock,
-            kv=container.kv,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

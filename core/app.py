@@ -88,7 +88,6 @@ class Limits:
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_import_bytes: int = 100 * 1024 * 1024
-    scheduled_summaries: bool = False  # a worker runs the daily/weekly summary schedule
     recent_ideas_window: int = 50
 
 

@@ -29,7 +29,7 @@ import structlog
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
 from core.errors import HuntazeError
 from core.log_context import log_context
-from core.ports import BlobStore, KeyValueStore, Notifier, ProfileRepository
+from core.ports import BlobStore, KeyValueStore, Notifier, ProfileRepository, SummaryRepository
 from core.services.vault import SWEEP_GRACE, SweepReport, VaultService
 from core.timezones import account_timezone, get_zone
 
@@ -51,7 +51,7 @@ PENDING_GRACE = timedelta(days=7)
 #: How long an import job's status can be read back (``GET /api/v1/imports/{id}``).
 IMPORT_STATUS_TTL = timedelta(days=7)
 #: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
-SUMMARY_KEY = "jobs:summaries"
+SUMMARY_KEY = "jobs:summaries"  # where versions before 0011_summaries kept subscriptions
 SUMMARY_PERIODS = ("daily", "weekly")
 #: The local hour summaries arrive at.
 SUMMARY_HOUR = 8
@@ -342,32 +342,35 @@ async def enqueue_personalize(queue: JobQueue, account_id: int, template: str, s
     return "That's a big segment — drafting in the background, I'll send the drafts when done."
 
 
-async def summary_subscribers(kv: KeyValueStore) -> dict[int, str]:
+async def adopt_kv_summaries(kv: KeyValueStore, summaries: SummaryRepository) -> int:
+    """Move subscriptions kept by an earlier version in the key-value store (one JSON value
+    under ``SUMMARY_KEY``) into the database, once; returns how many moved. A subscription the
+    database already holds is newer and stays."""
     raw = await kv.get(SUMMARY_KEY)
     if not raw:
-        return {}
-    return {int(k): v for k, v in json.loads(raw).items() if v in SUMMARY_PERIODS}
-
-
-async def set_summary(kv: KeyValueStore, account_id: int, period: str | None) -> None:
-    """Opt an account in to daily or weekly summaries (``None``/"off": out)."""
-    subs = await summary_subscribers(kv)
-    if period in SUMMARY_PERIODS:
-        subs[account_id] = str(period)
-    else:
-        subs.pop(account_id, None)
-    await kv.set(SUMMARY_KEY, json.dumps({str(k): v for k, v in subs.items()}).encode())
+        return 0
+    held = await summaries.all()
+    moved = 0
+    for key, period in json.loads(raw).items():
+        if period in SUMMARY_PERIODS and int(key) not in held:
+            try:
+                await summaries.set(int(key), period)
+            except HuntazeError:  # the account was deleted meanwhile
+                continue
+            moved += 1
+    await kv.delete(SUMMARY_KEY)
+    return moved
 
 
 async def enqueue_summaries(
-    kv: KeyValueStore, queue: JobQueue, profiles: ProfileRepository, now: datetime
+    summaries: SummaryRepository, queue: JobQueue, profiles: ProfileRepository, now: datetime
 ) -> list[str]:
     """Queue the summaries due in the hour of ``now`` (the scheduler runs every hour): a daily
     summary at 08:00 on the account's clock (its profile's time zone, UTC when none), a weekly
     one on its Mondays at 08:00. Job ids hold the period and the local date, so several
     schedulers never send one summary twice."""
     ids = []
-    for account_id, wanted in sorted((await summary_subscribers(kv)).items()):
+    for account_id, wanted in sorted((await summaries.all()).items()):
         local = now.astimezone(get_zone(await account_timezone(profiles, account_id)))
         if local.hour != SUMMARY_HOUR or (wanted == "weekly" and local.weekday() != 0):
             continue

@@ -173,6 +173,18 @@ class ProfileRepository(Protocol):
     async def save(self, account_id: int, profile: Profile) -> None: ...
 
 
+class SummaryRepository(Protocol):
+    """Who gets a scheduled summary (``/summary``), and which: "daily" or "weekly"."""
+
+    async def get(self, account_id: int) -> str | None: ...
+
+    async def set(self, account_id: int, period: str | None) -> None:
+        """Subscribe to ``period``; ``None`` unsubscribes."""
+        ...
+
+    async def all(self) -> dict[int, str]: ...
+
+
 class IdeaRepository(Protocol):
     async def add_many(self, account_id: int, ideas: Sequence[Idea]) -> list[Idea]: ...
 
@@ -273,6 +285,7 @@ class Store(Protocol):
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
     profiles: ProfileRepository  # the account's time zone
+    summaries: SummaryRepository
     # billing
     billing: BillingRepository
     api_keys: ApiKeyRepository
@@ -517,6 +530,7 @@ class AnalyticsStore(Protocol):
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
     profiles: ProfileRepository  # the account's time zone
+    summaries: SummaryRepository
 
 
 class Narrator(Protocol):

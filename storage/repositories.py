@@ -49,6 +49,7 @@ from storage.tables import (
     IdeaRow,
     IdentityRow,
     ProfileRow,
+    SummaryRow,
     UsageRow,
 )
 
@@ -339,6 +340,40 @@ class SqlProfileRepository:
                 await session.execute(stmt)
             except IntegrityError as error:
                 raise NotFound("That account does not exist.") from error
+
+
+class SqlSummaryRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, account_id: int) -> str | None:
+        async with self._db.connection(autocommit=True) as conn:
+            return await conn.scalar(
+                select(SummaryRow.period).where(SummaryRow.account_id == account_id)
+            )
+
+    async def set(self, account_id: int, period: str | None) -> None:
+        async with self._db.transaction() as session:
+            if period is None:
+                await session.execute(delete(SummaryRow).where(SummaryRow.account_id == account_id))
+                return
+            stmt = self._db.insert(SummaryRow).values(
+                account_id=account_id, period=period, updated_at=self._clock.now()
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["account_id"],
+                set_={"period": stmt.excluded.period, "updated_at": stmt.excluded.updated_at},
+            )
+            try:
+                await session.execute(stmt)
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+    async def all(self) -> dict[int, str]:
+        async with self._db.connection(autocommit=True) as conn:
+            rows = await conn.execute(select(SummaryRow.account_id, SummaryRow.period))
+            return {int(account_id): period for account_id, period in rows}
 
 
 # ---------------------------------------------------------------- ideas
@@ -737,6 +772,7 @@ class SqlStore:
         self._db = _Database(sessions)
         self.accounts = SqlAccountRepository(self._db, clock)
         self.profiles = SqlProfileRepository(self._db, clock)
+        self.summaries = SqlSummaryRepository(self._db, clock)
         self.ideas = SqlIdeaRepository(self._db, clock)
         self.captions = SqlCaptionRepository(self._db, clock)
         self.fans = SqlFanRepository(self._db, clock)

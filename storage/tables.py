@@ -152,6 +152,18 @@ class ProfileRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SummaryRow(Base):
+    """An account's scheduled summary (``/summary daily|weekly``); no row: none."""
+
+    __tablename__ = "summaries"
+
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IdeaRow(Base):
     __tablename__ = "ideas"
     __table_args__ = (

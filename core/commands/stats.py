@@ -14,7 +14,6 @@ from core.chat import Button, ImageBlock, Reply, escape_markup
 from core.commands.registry import Choice, Registry, split_args
 from core.context import Context
 from core.errors import UsageError
-from core.jobs import set_summary, summary_subscribers
 from core.rules import asked_platform
 from core.services.analytics import (
     CATEGORY_LABELS,
@@ -234,15 +233,10 @@ def register(reg: Registry) -> None:
         args=SummaryArgs,
     )
     async def summary(ctx: Context, args: SummaryArgs) -> Reply:
-        if not ctx.app.limits.scheduled_summaries:
-            return Reply.text(
-                "Scheduled summaries need the background worker, which this server does not run. "
-                "Ask for /stats 7d any time."
-            )
         zone = await ctx.timezone()
         hint = "" if zone else " /timezone sets your time zone."
         if args.period is None:
-            current = (await summary_subscribers(ctx.app.kv)).get(ctx.account_id)
+            current = await ctx.app.store.summaries.get(ctx.account_id)
             if current is None:
                 return Reply.text(
                     "You get no scheduled summary. /summary daily sends yesterday's figures "
@@ -255,7 +249,8 @@ def register(reg: Registry) -> None:
                 + hint,
                 result={"summary": current},
             )
-        await set_summary(ctx.app.kv, ctx.account_id, args.period)
+        wanted = None if args.period == "off" else args.period
+        await ctx.app.store.summaries.set(ctx.account_id, wanted)
         if args.period == "off":
             return Reply.text("Scheduled summaries are off.", result={"summary": None})
         return Reply.text(

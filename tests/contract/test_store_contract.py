@@ -212,6 +212,21 @@ async def test_profile_for_a_missing_account(store: SqlStore) -> None:
         await store.profiles.save(999_999, Profile())
 
 
+async def test_summary_subscriptions(store: SqlStore) -> None:
+    a, b = await two_accounts(store)
+    assert await store.summaries.get(a.id) is None and await store.summaries.all() == {}
+    await store.summaries.set(a.id, "daily")
+    await store.summaries.set(a.id, "weekly")  # a change replaces
+    await store.summaries.set(b.id, "daily")
+    assert await store.summaries.get(a.id) == "weekly"
+    assert await store.summaries.all() == {a.id: "weekly", b.id: "daily"}
+    await store.summaries.set(a.id, None)  # off: only that account's
+    await store.summaries.set(a.id, None)  # off twice is no error
+    assert await store.summaries.all() == {b.id: "daily"}
+    with pytest.raises(NotFound):
+        await store.summaries.set(999_999, "daily")
+
+
 # ---------------------------------------------------------------- ideas
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ import aiohttp
 import pytest
 
 from bot.jobs import (
+    VAULT_SWEEP_HOUR,
     FileDeadLetters,
     LocalJobQueue,
     RedisDeadLetters,
@@ -36,15 +38,16 @@ from core.errors import ServiceUnavailable
 from core.jobs import (
     JOBS,
     PENDING_PREFIX,
+    SUMMARY_KEY,
     JobEnv,
     JobRunner,
     JobSpec,
+    adopt_kv_summaries,
     enqueue_import,
     enqueue_summaries,
     pending_key,
     read_import_status,
     reply_text,
-    set_summary,
     start_import,
 )
 from core.llm.offline import OfflineEngine
@@ -262,15 +265,15 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
 ) -> None:
     notifier, queue = local_queue(app, tmp_path)
     mia, zoe, ann = await account(app, "mia"), await account(app, "zoe"), await account(app, "ann")
-    await set_summary(app.kv, mia, "weekly")
-    await set_summary(app.kv, zoe, "daily")
-    await set_summary(app.kv, ann, "weekly")
-    await set_summary(app.kv, ann, "off")
+    await app.store.summaries.set(mia, "weekly")
+    await app.store.summaries.set(zoe, "daily")
+    await app.store.summaries.set(ann, "weekly")
+    await app.store.summaries.set(ann, None)
     monday_8am = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # no time zone set: UTC
     export = b"date,amount\n2026-11-23 20:00,5\n2026-11-18 20:00,7\n"  # the jobs run at 24th noon
     for acct in (mia, zoe):
         await CsvImporter(app.store, app.clock).import_csv(acct, "e.csv", export)
-    due = await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am)
+    due = await enqueue_summaries(app.store.summaries, queue, app.store.profiles, monday_8am)
     assert due == [f"summary-weekly-20261123-{mia}", f"summary-daily-20261123-{zoe}"]
     await asyncio.wait_for(queue.join(), 30)
     assert sorted(a for a, _ in notifier.sent) == sorted([mia, zoe])
@@ -284,11 +287,10 @@ async def test_summaries_are_queued_once_per_subscriber_and_period(
     assert "**Earnings — last week** (Nov 16, 2026 – Nov 22, 2026, UTC)" in weekly
     assert "Revenue **$7.00**" in weekly
     # The scheduler runs every hour; at 09:00 or on a Tuesday nothing more is due.
-    assert (
-        await enqueue_summaries(app.kv, queue, app.store.profiles, monday_8am.replace(hour=9)) == []
-    )
+    nine = monday_8am.replace(hour=9)
+    assert await enqueue_summaries(app.store.summaries, queue, app.store.profiles, nine) == []
     tuesday = monday_8am + timedelta(days=1)
-    tuesday_ids = await enqueue_summaries(app.kv, queue, app.store.profiles, tuesday)
+    tuesday_ids = await enqueue_summaries(app.store.summaries, queue, app.store.profiles, tuesday)
     assert tuesday_ids == [f"summary-daily-20261124-{zoe}"]
     await asyncio.wait_for(queue.join(), 30)
     assert [a for a, _ in notifier.sent].count(zoe) == 2
@@ -300,13 +302,13 @@ async def test_summaries_arrive_at_eight_on_the_creators_clock(
     notifier, queue = local_queue(app, tmp_path)
     berlin, new_york, mumbai = [await account(app, n) for n in ("berlin", "ny", "mumbai")]
     for acct, zone in ((berlin, "Europe/Berlin"), (new_york, "America/New_York")):
-        await set_summary(app.kv, acct, "weekly")
+        await app.store.summaries.set(acct, "weekly")
         await app.store.profiles.save(acct, Profile(timezone=zone))
-    await set_summary(app.kv, mumbai, "daily")
+    await app.store.summaries.set(mumbai, "daily")
     await app.store.profiles.save(mumbai, Profile(timezone="Asia/Kolkata"))
     # A stored profile that no longer validates: UTC, and it stops no one else's summary.
     broken = await account(app, "broken")
-    await set_summary(app.kv, broken, "daily")
+    await app.store.summaries.set(broken, "daily")
     store = app.store
     assert isinstance(store, SqlStore)
     async with store.sessions() as session, session.begin():
@@ -314,7 +316,7 @@ async def test_summaries_arrive_at_eight_on_the_creators_clock(
 
     async def due(hour: int, day: int = 23) -> list[str]:
         when = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
-        return await enqueue_summaries(app.kv, queue, app.store.profiles, when)
+        return await enqueue_summaries(app.store.summaries, queue, app.store.profiles, when)
 
     # Monday 23 November: 08:00 in Berlin is 07:00 UTC (winter time), in New York 13:00 UTC;
     # in Mumbai (UTC+05:30) the 02:00 UTC run is at 07:30, the 03:00 one at 08:30.
@@ -727,18 +729,16 @@ async def test_an_import_failing_every_try_reads_failed_until_a_retry_imports_it
     assert not await app.blobs.exists(letter.pending_blob)  # type: ignore[union-attr]
 
 
-async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
+async def test_summary_subscriptions_are_kept_in_the_database(app: Assistant) -> None:
+    # /summary answered "needs the background worker" on the embedded default, and kept its
+    # subscriptions in the key-value store (lost with the in-memory one at every restart)
     from core.chat import ExternalUser, Incoming
-    from core.jobs import summary_subscribers
 
     user = ExternalUser(platform="telegram", id="5")
 
     async def say(text: str) -> str:
         return (await app.handle(Incoming(user=user, chat_id="5", text=text))).plain_text
 
-    assert "background worker" in await say("/summary weekly")
-    assert await summary_subscribers(app.kv) == {}
-    app.limits.scheduled_summaries = True
     assert "You get no scheduled summary" in await say("/summary")
     assert "every Monday, last week's, at 08:00 UTC" in await say("/summary weekly")
     assert "You get your summary every Monday" in await say("/summary")
@@ -746,9 +746,74 @@ async def test_summary_command_needs_the_scheduler(app: Assistant) -> None:
     assert "every Monday, last week's, at 08:00 Europe/Berlin" in await say("/summary weekly")
     assert "every day, yesterday's figures, at 08:00 Europe/Berlin" in await say("/summary daily")
     acct = (await app.store.accounts.resolve(user.identity())).id
-    assert await summary_subscribers(app.kv) == {acct: "daily"}
+    assert await app.store.summaries.all() == {acct: "daily"}
+    assert not await app.kv.get(SUMMARY_KEY)
     assert "off" in await say("/summary off")
-    assert await summary_subscribers(app.kv) == {}
+    assert await app.store.summaries.all() == {}
+    assert "You get no scheduled summary" in await say("/summary")
+
+
+async def test_subscriptions_kept_by_the_old_version_move_to_the_database(
+    app: Assistant,
+) -> None:
+    mia, zoe, gone = await account(app, "mia"), await account(app, "zoe"), 10_000
+    await app.store.summaries.set(zoe, "weekly")  # set since: the database's is newer
+    old = {str(mia): "daily", str(zoe): "daily", str(gone): "weekly", "7": "hourly"}
+    await app.kv.set(SUMMARY_KEY, json.dumps(old).encode())
+    assert await adopt_kv_summaries(app.kv, app.store.summaries) == 1
+    assert await app.store.summaries.all() == {mia: "daily", zoe: "weekly"}
+    assert not await app.kv.get(SUMMARY_KEY)
+    assert await adopt_kv_summaries(app.kv, app.store.summaries) == 0
+
+
+async def test_without_redis_run_and_serve_keep_the_schedule(
+    app: Assistant, clock: FakeClock, tmp_path: Path
+) -> None:
+    # without Redis there is no `huntaze worker`: summaries were never sent, the vault never
+    # swept. run/serve now run the worker's schedule: the hour's summaries, the night's sweep.
+    from bot.jobs import run_schedule
+    from core.services.vault import new_blob_key
+
+    notifier, queue = local_queue(app, tmp_path)
+    dead = FileDeadLetters(tmp_path / "dead.json")
+    mia, zoe = await account(app, "mia"), await account(app, "zoe")
+    await app.store.summaries.set(mia, "daily")
+    await app.store.summaries.set(zoe, "weekly")
+    assert app.blobs is not None
+    orphan = new_blob_key(mia)
+    await app.blobs.put(orphan, b"left by a crash", "application/octet-stream")
+
+    async def run_until(when: datetime, done: Any) -> None:
+        clock.advance((when - clock.now()).total_seconds())
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_schedule(queue.runner, queue, dead, clock, stop))
+        try:
+            await asyncio.wait_for(eventually(done), 30)
+            await asyncio.wait_for(queue.join(), 30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+    async def sent_two() -> bool:
+        return len(notifier.sent) == 2
+
+    # a Monday, 0.2 s before 08:00 UTC: both summaries are due at the hour
+    monday = (datetime.now(UTC) + timedelta(days=7 - datetime.now(UTC).weekday())).replace(
+        hour=7, minute=59, second=59, microsecond=800_000
+    )
+    await run_until(monday, sent_two)
+    assert notifier.texts(mia)[0].startswith("**Your daily summary**")
+    assert notifier.texts(zoe)[0].startswith("**Your weekly summary**")
+    assert await app.blobs.exists(orphan)  # 08:00 is not the sweep's hour
+    # the next night, just before the sweep's hour: the orphan is swept, no summary is due
+    night = (monday + timedelta(days=1)).replace(hour=VAULT_SWEEP_HOUR - 1)
+    await run_until(night, lambda: _gone(app, orphan))
+    assert len(notifier.sent) == 2
+
+
+async def _gone(app: Assistant, key: str) -> bool:
+    assert app.blobs is not None
+    return not await app.blobs.exists(key)
 
 
 async def test_the_worker_sweeps_the_vault_every_night(
