@@ -50,6 +50,7 @@ _RULES = (
             r"|\bwhat (?:should|do) i charge\b"
         ),
     ),
+    _Rule("saved", _rx(r"\bsaved (?:ideas|posts|list)\b|\bmy saved\b|\bideas i saved\b")),
     _Rule(
         "ideas",
         _rx(
@@ -142,7 +143,7 @@ def read(text: str) -> Reading:
             return Reading(command_line=_stats(text))
         if rule.command == "price":
             return Reading(command_line=_price(text))
-        if rule.command in ("help", "vault", "fans"):
+        if rule.command in ("help", "vault", "fans", "saved"):
             return Reading(command_line=f"/{rule.command}")
         rest = _trim(f"{text[: m.start()]} {text[m.end() :]}".split())
         if rule.command in ("caption", "hashtags") and not rest:

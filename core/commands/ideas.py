@@ -30,6 +30,7 @@ _FILLER = frozenset(
         *("today", "tonight", "fans", "followers", "subscribers", "subs", "page", "feed"),
     }
 )
+SAVED_SHOWN = 10  # saved ideas listed at once (as many as one /ideas gives)
 _TYPO = 0.88  # difflib ratio: "instagran" 0.89, "tiktk" 0.91 pass; "tiktoker" 0.86 does not
 
 
@@ -172,13 +173,40 @@ def register(reg: Registry) -> None:
         about = f" about “{escape_markup(topic)}”" if topic else " for you"
         return ideas_reply(out, f"Here are {len(out.value)}{what} ideas{about}:")
 
+    @reg.command("saved", "Ideas you saved, to caption or remove", usage="/saved")
+    async def saved(ctx: Context, args: None) -> Reply:
+        ideas = await ctx.app.store.ideas.saved(ctx.account_id, limit=SAVED_SHOWN + 1)
+        if not ideas:
+            return Reply.text(
+                "No saved ideas yet. Press Save under an idea from /ideas to keep it here.",
+                result=[],
+            )
+        more = len(ideas) > SAVED_SHOWN
+        ideas = ideas[:SAVED_SHOWN]
+        reply = Reply(result=[i.model_dump(mode="json") for i in ideas])
+        reply.add_text(f"Your {SAVED_SHOWN} newest saved ideas:" if more else "Your saved ideas:")
+        for n, idea in enumerate(ideas, 1):
+            reply.add_text(format_idea(n, idea))
+            reply.buttons.append(
+                [
+                    Button(f"{n}. Caption", f"idea:cap:{idea.id}"),
+                    Button("More like this", f"idea:more:{idea.id}"),
+                    Button("Remove", f"idea:unsave:{idea.id}"),
+                ]
+            )
+        if more:
+            reply.add_text("Remove the ones you have made to see older ones.")
+        return reply
+
     @reg.action("idea")
     async def idea_action(ctx: Context, args: list[str]) -> Reply:
         verb = args[0] if args else ""
         idea = await _idea(ctx, args)
-        if verb == "save":
-            await ctx.app.store.ideas.set_saved(ctx.account_id, idea.id or 0, True)
-            return Reply.text(f"Saved “{escape_markup(idea.title)}” to your ideas.")
+        if verb in ("save", "unsave"):
+            await ctx.app.store.ideas.set_saved(ctx.account_id, idea.id or 0, verb == "save")
+            if verb == "save":
+                return Reply.text(f"Saved “{escape_markup(idea.title)}”. /saved lists your ideas.")
+            return Reply.text(f"Removed “{escape_markup(idea.title)}” from your saved ideas.")
         profile = await ctx.profile() or Profile()
         if verb == "cap":
             topic = f"{idea.title}. {idea.hook or idea.description}"

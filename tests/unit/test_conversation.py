@@ -270,3 +270,23 @@ async def test_an_unreadable_stored_profile_fails_only_the_commands_that_use_it(
     assert "1 new transactions added" in report
     stats = (await chat.say("/stats all")).plain_text
     assert "Revenue $5.00" in stats and "best hour 21:00–22:00 UTC" in stats
+
+
+async def test_saved_ideas_are_listed_and_can_be_removed(chat: Chat) -> None:
+    # "Save" said "Saved to your ideas", and no command showed them again
+    await chat.say(PROFILE)
+    assert "No saved ideas yet" in (await chat.say("/saved")).plain_text
+    ideas = (await chat.say("/ideas 3")).result
+    for idea in ideas[:2]:
+        assert "/saved lists your ideas" in (await chat.press(f"idea:save:{idea['id']}")).plain_text
+    listed = await chat.say("/saved")
+    assert sorted(i["id"] for i in listed.result) == sorted(i["id"] for i in ideas[:2])
+    assert listed.plain_text.startswith("Your saved ideas:")
+    assert [b.label for b in listed.buttons[0]] == ["1. Caption", "More like this", "Remove"]
+    removed = await chat.press(f"idea:unsave:{ideas[0]['id']}")
+    assert removed.plain_text.startswith("Removed “")
+    assert [i["id"] for i in (await chat.say("/saved")).result] == [ideas[1]["id"]]
+    # another account's saved ideas are not in the list, and its buttons do nothing here
+    other = await Chat(chat.app, "zoe").press(f"idea:unsave:{ideas[1]['id']}")
+    assert "can't find that idea" in other.plain_text
+    assert [i["id"] for i in (await chat.say("/saved")).result] == [ideas[1]["id"]]

@@ -27,6 +27,7 @@ from tests.unit.conftest import Chat
         ("pricing for my subscription on fansly", "/price subscription fansly"),
         ("who are my top fans", "/fans"),
         ("show me my vault", "/vault"),
+        ("show my saved ideas", "/saved"),
         ("what can you do?", "/help"),
     ],
 )
