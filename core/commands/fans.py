@@ -216,21 +216,7 @@ def register(reg: Registry) -> None:
                 "Saved " + describe_fan(fan, today, await ctx.currency()),
                 result=fan.model_dump(mode="json"),
             )
-        if args.segment:
-            return await _list_segment(ctx, args.segment, today)
-        all_fans = await ctx.app.fans.list(ctx.account_id)
-        if not all_fans:
-            return Reply.text(EMPTY_LIST)
-        head = f"**{len(all_fans)} fans**"
-        subscribed = sum(f.subscribed is True for f in all_fans)
-        expired = sum(f.subscribed is False for f in all_fans)
-        if subscribed or expired:  # known from a subscriber export
-            head += f" — {subscribed} subscribed, {expired} expired (/fans expired lists them)"
-        currency = await ctx.currency()
-        lines = [head] + [describe_fan(f, today, currency) for f in all_fans[:50]]
-        if len(all_fans) > 50:
-            lines.append(f"…and {len(all_fans) - 50} more.")
-        return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in all_fans])
+        return await _list_fans(ctx, args.segment, today)
 
     @reg.command(
         "personalize",
@@ -303,23 +289,35 @@ async def _no_match_hint(ctx: Context, query: FanQuery) -> str:
     return SEGMENT_HELP
 
 
-async def _list_segment(ctx: Context, segment: str, today: date) -> Reply:
-    query, canonical = _segment(segment, today, FANS_USAGE)
+async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
+    """The fan list, or a segment of it: biggest spenders first, ``LIST_LIMIT`` at most."""
     repo = ctx.app.store.fan_lists
     total = await repo.count(ctx.account_id, FanQuery())
     if not total:
         return Reply.text(EMPTY_LIST)
-    matching = await repo.count(ctx.account_id, query)
+    if segment:
+        query, canonical = _segment(segment, today, FANS_USAGE)
+        matching = await repo.count(ctx.account_id, query)
+        head = f"**{matching:,} of {total:,} fans** match `{canonical}`"
+        if not matching:
+            return Reply.text(head + ". " + await _no_match_hint(ctx, query), result=[])
+    else:
+        query, canonical, matching = FanQuery(), "", total
+        head = f"**{total:,} fans**"
+        subscribed = await repo.count(ctx.account_id, FanQuery(subscribed=True))
+        expired = await repo.count(ctx.account_id, FanQuery(subscribed=False))
+        if subscribed or expired:  # known from a subscriber export
+            head += f" — {subscribed:,} subscribed, {expired:,} expired (/fans expired lists them)"
     fans = await repo.query(ctx.account_id, query, limit=LIST_LIMIT)
-    head = f"**{matching} of {total} fans** match `{canonical}`"
-    if not matching:
-        return Reply.text(head + ". " + await _no_match_hint(ctx, query), result=[])
     currency = await ctx.currency()
     lines = [head + " (biggest spenders first):"]
     lines += [describe_fan(f, today, currency) for f in fans]
     if matching > len(fans):
-        lines.append(f"…and {matching - len(fans)} more.")
-    lines.append(f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}')
+        lines.append(f"…and {matching - len(fans):,} more.")
+    if canonical:
+        lines.append(
+            f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}'
+        )
     return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in fans])
 
 

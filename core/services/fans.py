@@ -34,6 +34,3 @@ class FansService:
         if not handles:
             hint = " Your fan list is empty — add one with /fans add <handle>."
         raise NotFound(f"I don't have a fan called @{key}.{hint}")
-
-    async def list(self, account_id: int) -> list[Fan]:
-        return await self.store.fans.list(account_id)

@@ -395,3 +395,26 @@ async def test_personalize_segment_from_typed_options(chat: Chat, assistant: Ass
         )
     )
     assert "either a fan's handle or a segment" in both.plain_text
+
+
+async def test_the_whole_list_counts_every_fan_and_shows_the_biggest_spenders(
+    chat: Chat,
+) -> None:
+    # /fans read at most 1,000 fans: with 1,200 it said "1000 fans", "…and 950 more", listed
+    # them by handle and put all 1,000 in the result
+    await chat.say("/fans")  # the account
+    account = (await chat.app.store.accounts.resolve(chat.user.identity())).id
+    patches = [
+        FanPatch(f"fan{n:04d}", {"total_spent": Decimal(n % 500), "tier": "regular"})
+        for n in range(1200)
+    ]
+    await chat.app.store.fan_lists.upsert_many(account, patches)
+    reply = await chat.say("/fans")
+    lines = reply.plain_text.splitlines()
+    assert lines[0] == "1,200 fans (biggest spenders first):"
+    assert lines[1].startswith("@fan0499 — regular, spent $499.00")
+    assert lines[-1] == "…and 1,150 more."
+    assert len(reply.result) == 50
+    assert [f["total_spent"] for f in reply.result] == sorted(
+        (f["total_spent"] for f in reply.result), key=Decimal, reverse=True
+    )
