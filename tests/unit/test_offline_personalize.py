@@ -253,3 +253,15 @@ def test_deterministic_per_seed() -> None:
     t = "New set drops Friday"
     assert draft(t, fan("vip", 20), 4) == draft(t, fan("vip", 20), 4)
     assert len({draft(t, fan("vip", 20), s) for s in range(15)}) > 3
+
+
+@pytest.mark.parametrize("tier", ["new", "regular", "vip", "whale"])
+@pytest.mark.parametrize("days", [1, 8, 20, 45, None])
+def test_greeting_and_closing_never_repeat_the_template(tier: FanTier, days: int | None) -> None:
+    # "Hey {name}, miss you!" came out "… Miss you!\nMiss you — talk soon 😘" for a VIP, and
+    # "… I've missed you! Miss you!" for a fan away two weeks
+    for seed in range(12):
+        text = draft("Hey {name}, miss you!", fan(tier, days), seed=seed)
+        assert len(re.findall(r"\bmiss", text, re.IGNORECASE)) == 1, text
+        thanks = draft("Thanks for everything, {name}!", fan(tier, days), seed=seed)
+        assert len(re.findall(r"\bthank", thanks, re.IGNORECASE)) == 1, thanks

@@ -40,6 +40,7 @@ from decimal import Decimal
 
 from core import vocab
 from core.llm.offline.banks import capitalise, fill, load_banks
+from core.llm.offline.captions import STOPWORDS
 from core.models import Fan, Profile
 from core.rules import scrub
 from core.services.analytics import format_money
@@ -170,10 +171,45 @@ def _safe(text: str) -> str:
     return text.replace("{", "").replace("}", "").strip()
 
 
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def _words(text: str) -> set[str]:
+    """The words that carry meaning, roughly stemmed ("missed", "missing" -> "miss"; "thanks" ->
+    "thank"), without stop words."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        if len(w) < 4 or w in STOPWORDS or "'" in w:  # "i've", "it's": no meaning of their own
+            continue
+        if w.endswith("ing") and len(w) > 6:
+            w = w[:-3]
+        elif w.endswith("ed") and len(w) > 5:
+            w = w[:-2]
+        elif w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.add(w)
+    return out
+
+
+def _fresh(drawn: str, options: list[str], said: str, rng: random.Random) -> str:
+    """``drawn``, or another of ``options`` when it says again what ``said`` says ("Miss you —
+    talk soon" after a template's "miss you!"); none when every option does."""
+    if not drawn or not _words(drawn) & _words(said):
+        return drawn
+    others = [o for o in options if o and not _words(o) & _words(said)]
+    return rng.choice(others) if others else ""
+
+
 def _values(
-    fan: Fan, profile: Profile, today: date, rng: random.Random, currency: str = "USD"
+    fan: Fan,
+    profile: Profile,
+    today: date,
+    rng: random.Random,
+    currency: str = "USD",
+    template: str = "",
 ) -> tuple[dict[str, str], str, str]:
-    """(placeholder values, salutation, recency line); draws from ``rng`` in a fixed order."""
+    """(placeholder values, salutation, recency line); draws from ``rng`` in a fixed order. The
+    recency and closing lines never repeat what the template says."""
     g = load_banks().greetings
     handle = _safe(fan.handle.lstrip("@")) or "there"
     name = _safe(fan.address()) or "there"  # not "Hey u12345678!"
@@ -184,6 +220,9 @@ def _values(
     flourish = rng.choice(g["tier_flourish"][tier])
     line = rng.choice(g["recency_lines"][tier][bucket])
     closing = rng.choice(g["closings"][tier][bucket])
+    said = _PLACEHOLDER.sub(" ", template)
+    line = _fresh(line, g["recency_lines"][tier][bucket], said, rng)
+    closing = _fresh(closing, g["closings"][tier][bucket], f"{said}\n{line}", rng)
     greeting = (
         f"{salutation}!" + (f" {line}" if line else "") + (f" {flourish}" if flourish else "")
     )
@@ -293,7 +332,7 @@ def personalize_one(
     """One draft for one fan: every placeholder filled, greeting and closing fitted to the fan's
     tier and recency, the fan's name used, restricted words scrubbed, never a ``{`` or ``}``.
     ``currency``: what the fan's total spent is in."""
-    values, line, closing = _values(fan, profile, today, rng, currency)
+    values, line, closing = _values(fan, profile, today, rng, currency, template)
     used = _used(template)
     if "greeting" in used:
         text = _fill_template(template, values)
