@@ -2,7 +2,8 @@
 
 The profile stores a canonical name: an IANA key ("Europe/Berlin", "UTC"), a fixed offset
 ("UTC+05:30"), or "" when the creator never set one (read as UTC). ``parse_zone`` reads what a
-creator types: an IANA key in any case, a city of one ("new york", "são paulo"), a common
+creator types: an IANA key in any case, a city of one ("new york", "são paulo") or a big city
+without one ("NYC", "Miami", "Dallas", "Mumbai": the zone it is in), a common
 abbreviation ("EST", "CET": the region's zone, so summer time follows), or an offset ("UTC-5",
 "+0530"). ``get_zone`` turns a stored
 name into a ``tzinfo``; a name this machine no longer knows reads as UTC rather than failing.
@@ -49,6 +50,29 @@ ABBREVIATIONS: dict[str, str] = {
     **dict.fromkeys(("brt", "brazil"), "America/Sao_Paulo"),
     **dict.fromkeys(("art", "argentina"), "America/Argentina/Buenos_Aires"),
     **dict.fromkeys(("cdmx", "mexico"), "America/Mexico_City"),
+    # big cities without a zone of their own, and their nicknames
+    **dict.fromkeys(
+        ("nyc", "new york city", "miami", "atlanta", "boston", "philadelphia", "philly", "dc"),
+        "America/New_York",
+    ),
+    **dict.fromkeys(("washington dc", "orlando", "tampa", "charlotte"), "America/New_York"),
+    **dict.fromkeys(("dallas", "houston", "austin", "san antonio", "nashville"), "America/Chicago"),
+    **dict.fromkeys(("new orleans", "minneapolis", "kansas city", "st louis"), "America/Chicago"),
+    **dict.fromkeys(
+        ("la", "sf", "san francisco", "seattle", "las vegas", "vegas"), "America/Los_Angeles"
+    ),
+    **dict.fromkeys(("san diego", "portland", "sacramento", "san jose"), "America/Los_Angeles"),
+    **dict.fromkeys(("salt lake city", "slc", "albuquerque"), "America/Denver"),
+    **dict.fromkeys(
+        ("manchester", "birmingham", "liverpool", "glasgow", "edinburgh"), "Europe/London"
+    ),
+    **dict.fromkeys(("barcelona", "ibiza"), "Europe/Madrid"),
+    **dict.fromkeys(("milan", "naples"), "Europe/Rome"),
+    **dict.fromkeys(("munich", "hamburg", "frankfurt", "cologne"), "Europe/Berlin"),
+    **dict.fromkeys(("melbourne", "canberra"), "Australia/Melbourne"),
+    **dict.fromkeys(("rio", "rio de janeiro"), "America/Sao_Paulo"),
+    **dict.fromkeys(("cebu", "quezon city"), "Asia/Manila"),
+    **dict.fromkeys(("mumbai", "delhi", "new delhi", "bangalore", "bengaluru"), "Asia/Kolkata"),
 }
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$")
 _STORED_OFFSET = re.compile(r"^UTC([+-])(0\d|1[0-4]):([0-5]\d)$")  # what offset_name writes

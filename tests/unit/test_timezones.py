@@ -28,6 +28,14 @@ from core.timezones import get_zone, parse_zone, search_zones, zone_label
         ("GMT+5:45", "UTC+05:45"),
         ("utc+0", "UTC"),
         ("UTC+14", "UTC+14:00"),
+        # big cities with no zone of their own ("nyc" was "not a time zone")
+        ("NYC", "America/New_York"),
+        ("Miami", "America/New_York"),
+        ("LA", "America/Los_Angeles"),
+        ("Las Vegas", "America/Los_Angeles"),
+        ("Dallas", "America/Chicago"),
+        ("Manchester", "Europe/London"),
+        ("Mumbai", "Asia/Kolkata"),
     ],
 )
 def test_what_people_type(typed: str, stored: str) -> None:
