@@ -4,7 +4,9 @@ The LLM path obeys the same rules as the offline engine (see ``core/llm/offline`
 
 - ideas use only the profile's content types, equipment and locations (none listed: ``photo``,
   ``phone``, ``home``), the requested platform (else one of the profile's), one of the profile's
-  niches; no title is in ``avoid_titles`` or repeated; no ``{placeholder}`` is left;
+  niches; no title is in ``avoid_titles`` or repeated; no ``{placeholder}`` is left; asked
+  about a topic, each idea uses one of its words, and may happen where the topic says ("day at
+  the beach": at the beach);
 - restricted words are scrubbed from every text (:func:`core.rules.scrub`), hashtags containing
   one are dropped (:func:`core.rules.scrub_tags`);
 - captions are fitted to the platform (:func:`core.rules.fit_caption`), hashtag lists capped;
@@ -29,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from core import vocab
 from core.llm.offline.banks import capitalise
-from core.llm.offline.ideas import title_key
+from core.llm.offline.ideas import about, title_key, topic_places
 from core.llm.openai_errors import InvalidOutput
 from core.models import CaptionDraft, CaptionRequest, Fan, HashtagRequest, Idea, IdeaRequest
 from core.rules import (
@@ -166,6 +168,7 @@ class IdeaFrame:
     niches: Allowed
     restricted: tuple[str, ...]
     avoid: frozenset[str]
+    topic: str | None = None
 
     @classmethod
     def of(cls, req: IdeaRequest) -> IdeaFrame:
@@ -177,11 +180,12 @@ class IdeaFrame:
         return cls(
             content_types=Allowed.of("content_types", p.content_types, "photo"),
             equipment=Allowed.of("equipment", p.equipment, "phone"),
-            locations=Allowed.of("locations", p.locations, "home"),
+            locations=Allowed.of("locations", topic_places(req.topic) or p.locations, "home"),
             platforms=Allowed.of("platforms", [platform_slug(x) for x in platforms], "instagram"),
             niches=Allowed.of("niches", p.niches, "lifestyle"),
             restricted=tuple(w for w in p.restricted_words if w and w.strip()),
             avoid=frozenset(avoid),
+            topic=req.topic,
         )
 
 
@@ -232,6 +236,8 @@ def _check_idea(raw: LLMIdea, frame: IdeaFrame) -> tuple[Idea | None, str]:
     hook = capitalise(_clean_text(raw.hook, restricted, MAX_HOOK_CHARS))
     if restricted and contains_restricted(f"{title}\n{description}\n{hook}", restricted):
         return None, "uses a restricted word"
+    if not about(f"{title}\n{description}", frame.topic):
+        return None, f"title {title!r} and its description are not about the topic"
     idea = Idea(
         title=title,
         description=description,

@@ -144,3 +144,19 @@ def test_drafts_only_for_known_fans_without_placeholders() -> None:
     assert len(drafts["cy"]) <= 1000
     with pytest.raises(InvalidOutput):
         check_drafts(DraftsOut(drafts=[DraftOut(fan_handle="bo", text="{x}")]), fans, [])
+
+
+def test_ideas_asked_about_a_topic_are_about_it() -> None:
+    # the model's ideas were taken whatever they were about, after "/ideas halloween"
+    req = IdeaRequest(profile=PROFILE, count=3, topic="Halloween costumes")
+    on = idea(title="Costume reveal", description="Three looks by the gym mirror.")
+    also = idea(title="Spooky set", description="A Halloween-themed pump at the gym.")
+    off = idea(title="Deadlift diary")
+    kept = check_ideas(IdeasOut(ideas=[on, off, also]), req)
+    assert [i.title for i in kept] == ["Costume reveal", "Spooky set"]
+    with pytest.raises(InvalidOutput, match="not about the topic"):
+        check_ideas(IdeasOut(ideas=[off]), req)
+    # a place the topic names is where its ideas may happen (as offline)
+    beach = IdeaRequest(profile=PROFILE, count=1, topic="a day at the beach")
+    [kept_beach] = check_ideas(IdeasOut(ideas=[idea(location="beach", title="Beach day")]), beach)
+    assert kept_beach.location == "beach"

@@ -95,7 +95,7 @@ def topic_tags(topic: str) -> list[str]:
     return clean_hashtags([*pairs[:3], *singles])
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
 
 
@@ -108,7 +108,7 @@ def _niche_words() -> dict[str, tuple[str, ...]]:
     for slug, bank in banks.niches.items():
         text = " ".join([*bank.themes, *bank.props, *bank.outfits, *banks.niche_tags.get(slug, ())])
         for word in topic_words(text, limit=10_000):
-            found.setdefault(_stem(word), []).append(slug)
+            found.setdefault(stem(word), []).append(slug)
     return {w: tuple(n) for w, n in found.items() if len(n) <= 2}  # once per niche already
 
 
@@ -127,7 +127,7 @@ def known_niches(profile: Profile, words: list[str], banks: Banks) -> list[str]:
     for word in words:
         if vocab.normalise("content_types", word):  # "video", "photos": every niche has them
             continue
-        niches = index.get(_stem(word), ())
+        niches = index.get(stem(word), ())
         for niche in niches:
             score[niche] = score.get(niche, 0.0) + 1 / len(niches)
     best = max(score.values(), default=0.0)

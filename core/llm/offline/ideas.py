@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from core import vocab
 from core.llm.offline.banks import SLOT, Banks, Pattern, capitalise, fill, load_banks
-from core.llm.offline.captions import known_niches, topic_tags, topic_words
+from core.llm.offline.captions import known_niches, stem, topic_tags, topic_words
 from core.models import Creativity, Idea, IdeaRequest
 from core.rules import (
     NON_WORD,
@@ -98,6 +98,19 @@ class _Item:
 
     slug: str
     raw: str
+
+
+def topic_places(topic: str | None) -> list[str]:
+    """The locations a topic names ("day at the beach" -> beach): where its ideas happen."""
+    places = (vocab.normalise("locations", w) for w in topic_words(topic or ""))
+    return list(dict.fromkeys(p for p in places if p))
+
+
+def about(text: str, topic: str | None) -> bool:
+    """Whether ``text`` is about ``topic``: it uses one of the topic's words (plurals aside);
+    a topic of small words only ("a b") says nothing to check."""
+    wanted = {stem(w) for w in topic_words(topic or "")}
+    return not wanted or bool(wanted & {stem(w) for w in topic_words(text, limit=10_000)})
 
 
 def _items(kind: str, values: list[str], default: str) -> list[_Item]:
@@ -177,9 +190,9 @@ class _Planner:
         self.equipment = _items("equipment", p.equipment, DEFAULT_EQUIPMENT)
         self.locations = _items("locations", p.locations, DEFAULT_LOCATION)
         if self.topic:  # "a day at the beach" happens at the beach, whatever the profile lists
-            places = [vocab.normalise("locations", w) for w in topic_words(self.topic)]
-            self.topic_places = {s for s in places if s}
-            self.locations = [_Item(s, s) for s in dict.fromkeys(places) if s] or self.locations
+            places = topic_places(self.topic)
+            self.topic_places = set(places)
+            self.locations = [_Item(s, s) for s in places] or self.locations
         # platforms are always slugs: the rules table and the banks are keyed by them
         wanted = [req.platform] if req.platform else p.platforms
         self.platforms = [
