@@ -66,6 +66,7 @@ _RULES = (
             r"|\bearn(?:ed|ings)?\b|\brevenue\b|\bincome\b|\bsales\b|\bhow am i doing\b"
         ),
     ),
+    _Rule("fans export", _rx(r"\bexport\b.*\bfans\b|\bfans?\b.*\b(?:csv|spreadsheet|export)\b")),
     _Rule("fans", _rx(r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b")),
     _Rule("vault", _rx(r"\bvault\b|\bmy (?:files|media|uploads)\b")),
     _Rule("help", _rx(r"^\s*(?:help|what can you do|commands|menu)\W*$")),
@@ -143,7 +144,7 @@ def read(text: str) -> Reading:
             return Reading(command_line=_stats(text))
         if rule.command == "price":
             return Reading(command_line=_price(text))
-        if rule.command in ("help", "vault", "fans", "saved"):
+        if rule.command in ("help", "vault", "fans", "fans export", "saved"):
             return Reading(command_line=f"/{rule.command}")
         rest = _trim(f"{text[: m.start()]} {text[m.end() :]}".split())
         if rule.command in ("caption", "hashtags") and not rest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -37,8 +38,9 @@ LIST_LIMIT = 50
 MAX_SEGMENT_DRAFTS = 1000
 DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
+MAX_EXPORT = 50_000  # fans in one CSV export
 FANS_USAGE = (
-    "/fans [filters, e.g. inactive:14d spent>=100 tier:vip] | "
+    "/fans [export] [filters, e.g. inactive:14d spent>=100 tier:vip] | "
     "/fans add <handle> [name= tier= spent= last_active= status=]"
 )
 EMPTY_LIST = (
@@ -51,7 +53,9 @@ PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to
 class FansArgs(BaseModel):
     """Flat, so that every platform can offer the fields as typed options."""
 
-    action: Literal["list", "add"] = Field("list", description="list, or add a fan")
+    action: Literal["list", "export", "add"] = Field(
+        "list", description="list, export (a CSV file of them all), or add a fan"
+    )
     handle: str | None = Field(None, max_length=100, description="The fan's handle, e.g. @mia")
     name: str | None = Field(None, max_length=80, description="The fan's first name")
     tier: FanTier | None = Field(None, description="new, regular, vip or whale")
@@ -82,13 +86,15 @@ class FansArgs(BaseModel):
 
 
 def parse_fans(raw: str) -> dict[str, Any]:
-    """``add <handle> key=value...``, or ``[list] <segment filters>``."""
+    """``add <handle> key=value...``, or ``[list|export] <segment filters>``."""
     tokens = split_args(raw)
     if not tokens:
         return {}
-    if tokens[0].lower() != "add":
-        rest = tokens[1:] if tokens[0].lower() == "list" else tokens
-        return {"action": "list", **({"segment": " ".join(rest)} if rest else {})}
+    first = tokens[0].lower()
+    if first != "add":
+        action = first if first in ("list", "export") else "list"
+        rest = tokens[1:] if first in ("list", "export") else tokens
+        return {"action": action, **({"segment": " ".join(rest)} if rest else {})}
     values: dict[str, Any] = {"action": "add"}
     rest = tokens[1:]
     if rest and "=" not in rest[0]:
@@ -159,32 +165,50 @@ def parse_personalize(raw: str) -> dict[str, str]:
     return {"template": template, "segment": " ".join(rest)}
 
 
-def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
-    """The drafts as CSV (UTF-8 with BOM for spreadsheets; formula-looking cells defused)."""
-    by_handle = {f.handle: f for f in fans}
+def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    """CSV for spreadsheets: UTF-8 with BOM, formula-looking cells defused (a leading quote)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        ["handle", "name", "tier", "total_spent", "last_active", "subscription", "draft"]
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v for v in row])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _fan_cells(fan: Fan | None) -> list[str]:
+    """name, tier, total_spent, last_active, subscription of a fan ("" each when unknown)."""
+    if fan is None:
+        return ["", "", "", "", ""]
+    return [
+        fan.name,
+        fan.tier,
+        str(fan.total_spent),
+        fan.last_active.isoformat() if fan.last_active else "",
+        status_word(fan.subscribed),
+    ]
+
+
+FAN_COLUMNS = ["handle", "name", "tier", "total_spent", "last_active", "subscription"]
+
+
+def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
+    """The drafts as CSV, one row a fan."""
+    by_handle = {f.handle: f for f in fans}
+    return _csv(
+        [*FAN_COLUMNS, "draft"],
+        ([d.fan_handle, *_fan_cells(by_handle.get(d.fan_handle)), d.text] for d in drafts),
     )
 
-    def cell(value: str) -> str:
-        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
-    for draft in drafts:
-        fan = by_handle.get(draft.fan_handle)
-        writer.writerow(
-            [
-                cell(draft.fan_handle),
-                cell(fan.name if fan else ""),
-                fan.tier if fan else "",
-                str(fan.total_spent) if fan else "",
-                fan.last_active.isoformat() if fan and fan.last_active else "",
-                status_word(fan.subscribed) if fan else "",
-                cell(draft.text),
-            ]
-        )
-    return out.getvalue().encode("utf-8-sig")
+def fans_csv(fans: list[Fan], currency: str) -> bytes:
+    """A fan list as CSV (biggest spenders first, as listed), with what the list knows."""
+    return _csv(
+        [*FAN_COLUMNS, "currency", "platforms", "tags", "notes"],
+        (
+            [f.handle, *_fan_cells(f), currency, " ".join(f.platforms), ", ".join(f.tags), f.notes]
+            for f in fans
+        ),
+    )
 
 
 def _slug(text: str) -> str:
@@ -216,6 +240,8 @@ def register(reg: Registry) -> None:
                 "Saved " + describe_fan(fan, today, await ctx.currency()),
                 result=fan.model_dump(mode="json"),
             )
+        if args.action == "export":
+            return await _export_fans(ctx, args.segment, today)
         return await _list_fans(ctx, args.segment, today)
 
     @reg.command(
@@ -319,6 +345,32 @@ async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
             f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}'
         )
     return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in fans])
+
+
+async def _export_fans(ctx: Context, segment: str | None, today: date) -> Reply:
+    """The fan list, or a segment of it, as a CSV file (``MAX_EXPORT`` fans at most)."""
+    repo = ctx.app.store.fan_lists
+    if not await repo.count(ctx.account_id, FanQuery()):
+        return Reply.text(EMPTY_LIST)
+    query, canonical = _segment(segment, today, FANS_USAGE) if segment else (FanQuery(), "")
+    matching = await repo.count(ctx.account_id, query)
+    if not matching:
+        return Reply.text(f"No fans match `{canonical}`. " + await _no_match_hint(ctx, query))
+    fans = await repo.query(ctx.account_id, query, limit=MAX_EXPORT)
+    counted = f"{matching:,} fan{'s' if matching != 1 else ''}"
+    what = f"{counted} matching `{canonical}`" if canonical else counted
+    text = f"Your fan list as a spreadsheet: {what}, biggest spenders first."
+    if matching > len(fans):
+        text = (
+            f"Your fan list as a spreadsheet: the {len(fans):,} biggest spenders of {what} (one "
+            f"file holds {MAX_EXPORT:,}: narrow it with filters for the rest)."
+        )
+    reply = Reply.text(text, result={"fans": len(fans), "matching": matching})
+    name = f"fans-{_slug(canonical)}.csv" if canonical else "fans.csv"
+    reply.blocks.append(
+        FileBlock(name=name, data=fans_csv(fans, await ctx.currency()), mime="text/csv")
+    )
+    return reply
 
 
 async def _personalize_segment(ctx: Context, template: str, segment: str) -> Reply:

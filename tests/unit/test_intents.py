@@ -26,6 +26,8 @@ from tests.unit.conftest import Chat
         ("what should I charge for PPV?", "/price ppv"),
         ("pricing for my subscription on fansly", "/price subscription fansly"),
         ("who are my top fans", "/fans"),
+        ("export my fans", "/fans export"),
+        ("can I get my fan list as a spreadsheet", "/fans export"),
         ("show me my vault", "/vault"),
         ("show my saved ideas", "/saved"),
         ("what can you do?", "/help"),

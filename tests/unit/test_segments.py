@@ -418,3 +418,35 @@ async def test_the_whole_list_counts_every_fan_and_shows_the_biggest_spenders(
     assert [f["total_spent"] for f in reply.result] == sorted(
         (f["total_spent"] for f in reply.result), key=Decimal, reverse=True
     )
+
+
+async def test_fans_export_as_a_spreadsheet(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the list showed 50 fans at most, and nothing took the rest out of the chat
+    await fill(chat)
+    await chat.say('/fans add @eve name="=HYPERLINK(1)" spent=5')
+    reply = await chat.say("/fans export")
+    [file] = [b for b in reply.blocks if isinstance(b, FileBlock)]
+    assert file.name == "fans.csv" and file.mime == "text/csv"
+    rows = list(csv.reader(io.StringIO(file.data.decode("utf-8-sig"))))
+    assert rows[0] == [
+        *("handle", "name", "tier", "total_spent", "last_active", "subscription"),
+        *("currency", "platforms", "tags", "notes"),
+    ]
+    assert [r[0] for r in rows[1:]] == ["leo", "mia", "zoe", "eve", "kim"]  # biggest first
+    assert rows[1][1:4] == ["Leo", "whale", "980.00"] and rows[1][6:9] == [
+        "USD",
+        "",
+        "cosplay, gym",
+    ]
+    assert next(r for r in rows if r[0] == "eve")[1] == "'=HYPERLINK(1)"  # no formula
+    assert reply.plain_text.startswith("Your fan list as a spreadsheet: 5 fans, biggest")
+    vips = await chat.say("/fans export tier:vip")
+    [vip_file] = [b for b in vips.blocks if isinstance(b, FileBlock)]
+    assert vip_file.name == "fans-tier-vip.csv" and vip_file.data.decode().count("\r\n") == 3
+    assert "No fans match" in (await chat.say("/fans export tier:new spent>=1")).plain_text
+    # another account exports nothing of these
+    assert "fan list is empty" in (await Chat(chat.app, "bob").say("/fans export")).plain_text
+    monkeypatch.setattr(fans_commands, "MAX_EXPORT", 2)  # more than one file holds
+    capped = await chat.say("/fans export")
+    assert "the 2 biggest spenders of 5 fans" in capped.plain_text
+    assert capped.result == {"fans": 2, "matching": 5}
