@@ -23,7 +23,7 @@ _CHATTER_TEXT = """
 a an the my me us i we you your can could would will should shall do does did please pls plz
 hey hi hello yo give send get show tell find write make suggest brainstorm come up with some any
 new good great cool nice fresh few couple of for about on to what which is are need want like
-love got have idea ideas help something anything thanks thank so just now maybe kind today
+love got have idea ideas help something anything thanks thank so just now maybe kind today around
 tonight tomorrow this week next post posts content
 """
 _CHATTER = frozenset(_CHATTER_TEXT.split())
@@ -50,13 +50,20 @@ _RULES = (
             r"|\bwhat (?:should|do) i charge\b"
         ),
     ),
+    _Rule(
+        "week",
+        _rx(
+            r"\bwhat (?:should|can|could|do) i (?:post|shoot|film|make|create|upload) this week\b"
+            r"|\bplan (?:my|the|a|this|next) week\b|\bweek(?:ly)? (?:plan|schedule|calendar)\b"
+            r"|\bcontent (?:plan|calendar|schedule)\b|\bposting (?:plan|schedule)\b"
+        ),
+    ),
     _Rule("saved", _rx(r"\bsaved (?:ideas|posts|list)\b|\bmy saved\b|\bideas i saved\b")),
     _Rule(
         "ideas",
         _rx(
             r"\bideas\b|\ban? idea (?:for|about|on|of)\b|\binspir(?:e me|ation)\b"
             r"|\bwhat (?:should|can|could|do) i (?:post|shoot|film|make|create|upload)\b"
-            r"|\bcontent plan\b"
         ),
     ),
     _Rule(

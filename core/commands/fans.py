@@ -40,8 +40,8 @@ DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 MAX_EXPORT = 50_000  # fans in one CSV export
 FANS_USAGE = (
-    "/fans [export] [filters, e.g. inactive:14d spent>=100 tier:vip] | "
-    "/fans add <handle> [name= tier= spent= last_active= status=]"
+    "/fans [export] [filters: inactive:14d spent>=100 tier:vip …] | "
+    "/fans add <handle> [name= tier= spent= …]"
 )
 EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "

@@ -1,9 +1,10 @@
-"""/ideas and the idea buttons (Caption · Save · More like this)."""
+"""/ideas, /week, /saved and the idea buttons (Caption · Save · More like this · Remove)."""
 
 from __future__ import annotations
 
 import difflib
 import typing
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -14,8 +15,10 @@ from core.commands.captions import LIMITED, caption_reply
 from core.commands.registry import Registry, split_args
 from core.context import Context
 from core.errors import NotFound, UsageError
+from core.llm.offline.banks import load_banks
 from core.models import Creativity, Generated, Idea, PlatformName, Profile, parse_id
 from core.rules import contains_restricted
+from core.timezones import zone_label
 
 ContentTypeName = Literal[
     "photo", "photo_set", "video", "short_video", "live", "story", "audio", "text"
@@ -34,8 +37,9 @@ SAVED_SHOWN = 10  # saved ideas listed at once (as many as one /ideas gives)
 _TYPO = 0.88  # difflib ratio: "instagran" 0.89, "tiktk" 0.91 pass; "tiktoker" 0.86 does not
 
 
-class IdeasArgs(BaseModel):
-    count: int = Field(5, ge=1, le=10, description="How many ideas (1-10)")
+class IdeaOptions(BaseModel):
+    """What /ideas and /week take alike."""
+
     creativity: Creativity = Field("balanced", description="How adventurous")
     platform: PlatformName | None = Field(None, description="Where you will post")
     content_type: ContentTypeName | None = Field(
@@ -44,6 +48,13 @@ class IdeasArgs(BaseModel):
     topic: str | None = Field(
         None, max_length=80, description="What the ideas are about (halloween, red lace set)"
     )
+
+
+class IdeasArgs(IdeaOptions):
+    count: int = Field(5, ge=1, le=10, description="How many ideas (1-10)")
+
+
+WEEK_DAYS = 7
 
 
 def _typo(word: str) -> dict[str, str]:
@@ -134,6 +145,43 @@ def ideas_reply(out: Generated[list[Idea]], intro: str) -> Reply:
     return reply
 
 
+async def _generate(
+    ctx: Context, args: IdeaOptions, count: int
+) -> tuple[Generated[list[Idea]], str | None, str | None]:
+    """``count`` ideas as ``args`` ask: (the ideas, the content type asked for, the topic)."""
+    profile = await ctx.profile() or Profile()
+    kind = args.content_type
+    if kind:  # asked for one kind: the ideas are all of it, whatever the profile lists
+        profile = profile.model_copy(update={"content_types": [kind]})
+    topic = " ".join((args.topic or "").split()) or None
+    if topic and contains_restricted(topic, profile.restricted_words):
+        raise UsageError(
+            f"“{escape_markup(topic)}” has one of your restricted words in it, and ideas "
+            "never use them (see /profile show)."
+        )
+    seed = ctx.seed("ideas", count, args.creativity, args.platform, kind, topic, ctx.request_id)
+    out = await ctx.app.ideas.generate(
+        ctx.account_id, profile, count, args.creativity, args.platform, seed, topic=topic
+    )
+    return out, kind, topic
+
+
+def _when(day: date, times: dict[str, tuple[str, ...]], platform: str) -> str:
+    return f"{day:%a %b} {day.day}, {_slot(times, platform, day)}"
+
+
+def _slot(times: dict[str, tuple[str, ...]], platform: str, day: date) -> str:
+    """A good time to post on ``platform`` that day: its first listed slot for the weekday,
+    else the platform's most listed hour ("19:00" when the platform has none)."""
+    slots = times.get(platform) or times.get("instagram") or ()
+    weekday = f"{day:%a}"
+    same_day = [s.split()[1] for s in slots if s.split()[0] == weekday]
+    if same_day:
+        return same_day[0]
+    hours = [s.split()[1] for s in slots]
+    return max(sorted(set(hours)), key=hours.count) if hours else "19:00"
+
+
 async def _idea(ctx: Context, args: list[str]) -> Idea:
     idea_id = parse_id(args[1]) if len(args) > 1 else None
     idea = await ctx.app.store.ideas.get(ctx.account_id, idea_id) if idea_id else None
@@ -153,27 +201,41 @@ def register(reg: Registry) -> None:
         needs_profile=True,
     )
     async def ideas(ctx: Context, args: IdeasArgs) -> Reply:
-        profile = await ctx.profile() or Profile()
-        kind = args.content_type
-        if kind:  # asked for one kind: the ideas are all of it, whatever the profile lists
-            profile = profile.model_copy(update={"content_types": [kind]})
-        topic = " ".join((args.topic or "").split()) or None
-        if topic and contains_restricted(topic, profile.restricted_words):
-            raise UsageError(
-                f"“{escape_markup(topic)}” has one of your restricted words in it, and ideas "
-                "never use them (see /profile show)."
-            )
-        seed = ctx.seed(
-            "ideas", args.count, args.creativity, args.platform, kind, topic, ctx.request_id
-        )
-        out = await ctx.app.ideas.generate(
-            ctx.account_id, profile, args.count, args.creativity, args.platform, seed, topic=topic
-        )
+        out, kind, topic = await _generate(ctx, args, args.count)
         what = f" {vocab.label('content_types', kind).lower()}" if kind else ""
         about = f" about “{escape_markup(topic)}”" if topic else " for you"
         return ideas_reply(out, f"Here are {len(out.value)}{what} ideas{about}:")
 
-    @reg.command("saved", "Ideas you saved, to caption or remove", usage="/saved")
+    @reg.command(
+        "week",
+        "One idea a day for the next 7 days",
+        usage="/week [creativity] [platform] [content type] [topic]",
+        args=IdeaOptions,
+        parser=parse_ideas,
+        examples=["/week", "/week tiktok", "/week halloween"],
+        needs_profile=True,
+    )
+    async def week(ctx: Context, args: IdeaOptions) -> Reply:
+        out, _, topic = await _generate(ctx, args, WEEK_DAYS)
+        zone = await ctx.timezone()
+        first = await ctx.today() + timedelta(days=1)
+        days = [first + timedelta(days=n) for n in range(len(out.value))]
+        times = load_banks().posting_times
+        planned = [
+            idea.model_copy(update={"best_time_to_post": _when(day, times, idea.platform)})
+            for idea, day in zip(out.value, days, strict=True)
+        ]
+        about = f" about “{escape_markup(topic)}”" if topic else ""
+        span = f"{days[0]:%a %b} {days[0].day} – {days[-1]:%a %b} {days[-1].day}" if days else ""
+        reply = ideas_reply(
+            out.model_copy(update={"value": planned}), f"**Your week{about}: {span}**"
+        )
+        reply.add_text(
+            f"Times are good slots for each platform, on your clock ({zone_label(zone)})."
+        )
+        return reply
+
+    @reg.command("saved", "Ideas you saved", usage="/saved")
     async def saved(ctx: Context, args: None) -> Reply:
         ideas = await ctx.app.store.ideas.saved(ctx.account_id, limit=SAVED_SHOWN + 1)
         if not ideas:

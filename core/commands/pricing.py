@@ -564,7 +564,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "sold",
-        "Record offers that sold (for /price and price tests)",
+        "Record offers that sold",
         usage="/sold [price] [count [of sent]] [ppv|sub|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,

@@ -290,3 +290,22 @@ async def test_saved_ideas_are_listed_and_can_be_removed(chat: Chat) -> None:
     other = await Chat(chat.app, "zoe").press(f"idea:unsave:{ideas[1]['id']}")
     assert "can't find that idea" in other.plain_text
     assert [i["id"] for i in (await chat.say("/saved")).result] == [ideas[1]["id"]]
+
+
+async def test_week_plans_one_idea_a_day_at_a_good_time(chat: Chat) -> None:
+    # "what should I post this week" had ideas without days: nothing planned a week
+    await chat.say(PROFILE)
+    await chat.say("/timezone Europe/Berlin")
+    reply = await chat.say("/week halloween")
+    # the clock of these tests: Tuesday 24 November 2026, 13:00 in Berlin
+    assert reply.plain_text.startswith("Your week about “halloween”: Wed Nov 25 – Tue Dec 1")
+    days = ["Wed Nov 25", "Thu Nov 26", "Fri Nov 27", "Sat Nov 28", "Sun Nov 29", "Mon Nov 30"]
+    slots = {"Wed": "11:00", "Thu": "12:00", "Fri": "10:00", "Sat": "10:00", "Sun": "19:00"}
+    slots["Mon"], slots["Tue"] = "11:00", "09:00"  # Instagram's first slot of each weekday
+    posts = [i["best_time_to_post"] for i in reply.result]
+    assert posts == [f"{d}, {slots[d[:3]]}" for d in [*days, "Tue Dec 1"]]
+    assert all("halloween" in f"{i['title']} {i['description']}".lower() for i in reply.result)
+    assert "on your clock (Europe/Berlin)" in reply.plain_text
+    assert len(reply.buttons) == 7
+    later = await chat.say("/ideas 5")  # the week's ideas are history: not offered again
+    assert not {i["title"] for i in later.result} & {i["title"] for i in reply.result}
