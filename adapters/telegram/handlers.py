@@ -32,6 +32,8 @@ told to post as themselves (automatic forwards are ignored).
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -74,6 +76,14 @@ ANONYMOUS = (
 
 def _request_id(update: Update | None) -> str:
     return f"tg{update.update_id}" if update is not None else ""
+
+
+_MENTION_GAP = re.compile(r"[ \t]{2,}")
+
+
+@functools.cache
+def _mention(username: str) -> re.Pattern[str]:
+    return re.compile(rf"@{re.escape(username)}\b[,:]?", re.IGNORECASE)
 
 
 def _in_group(message: Message) -> bool:
@@ -162,7 +172,7 @@ class TelegramHandlers:
         incoming = Incoming(
             user=external_user(message.from_user),
             chat_id=str(message.chat.id),
-            text=message.text or "",
+            text=await self._asked(message, message.text or ""),
             request_id=_request_id(event_update),
         )
         await self._process(message.chat.id, incoming, thread_id=topic_of(message), asked=message)
@@ -178,7 +188,7 @@ class TelegramHandlers:
         incoming = Incoming(
             user=external_user(message.from_user),
             chat_id=str(message.chat.id),
-            text=message.caption or "",
+            text=await self._asked(message, message.caption or ""),
             attachments=attachments(self.bot, message, self.download_limit),
             request_id=_request_id(event_update),
         )
@@ -258,6 +268,16 @@ class TelegramHandlers:
             return True
         text = message.text or message.caption or ""
         return bool(me.username) and f"@{me.username}".lower() in text.lower()
+
+    async def _asked(self, message: Message, text: str) -> str:
+        """What a message asks, without the bot's @mention that addressed it in a group ("@bot
+        ideas for halloween", "@bot /caption beach day" under a photo)."""
+        if not _in_group(message):
+            return text
+        me = await self.bot.me()
+        if not me.username:
+            return text
+        return _MENTION_GAP.sub(" ", _mention(me.username).sub("", text)).strip()
 
     async def _anonymous(self, message: Message) -> bool:
         """True for a message sent on behalf of a chat: an anonymous group admin, a channel

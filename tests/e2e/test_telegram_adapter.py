@@ -652,6 +652,11 @@ async def test_groups_only_get_answers_addressed_to_the_bot(h: Harness) -> None:
     assert h.tg.sent == []
     sent = await h.say("/help@huntaze_test_bot", chat_id=group)
     assert "What I can do" in h.text_of(sent)
+    # a sentence that mentions the bot: the mention is no part of what is asked for (it was
+    # taken into the topic: ideas about "@huntaze_test_bot … halloween")
+    await h.say("/profile set niches=fitness platforms=instagram content_types=photo")
+    asked = await h.say("@Huntaze_Test_Bot give me 2 ideas for halloween", chat_id=group)
+    assert "Here are 2 ideas about “halloween”" in h.text_of(asked)
 
 
 async def test_unknown_command_gets_a_suggestion(h: Harness) -> None:
