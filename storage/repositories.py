@@ -329,17 +329,24 @@ class SqlProfileRepository:
         now = self._clock.now()
         data = profile.model_dump(mode="json")
         async with self._db.transaction() as session:
-            stmt = self._db.insert(ProfileRow).values(
-                account_id=account_id, data=data, updated_at=now
+            await _put_account_row(
+                self._db, session, ProfileRow, account_id, data=data, updated_at=now
             )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["account_id"],
-                set_={"data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at},
-            )
-            try:
-                await session.execute(stmt)
-            except IntegrityError as error:
-                raise NotFound("That account does not exist.") from error
+
+
+async def _put_account_row(
+    db: _Database, session: AsyncSession, table: type[Any], account_id: int, **values: Any
+) -> None:
+    """Insert or replace the row ``table`` keeps for an account (its key: ``account_id``);
+    NotFound when there is no such account."""
+    stmt = db.insert(table).values(account_id=account_id, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id"], set_={k: stmt.excluded[k] for k in values}
+    )
+    try:
+        await session.execute(stmt)
+    except IntegrityError as error:
+        raise NotFound("That account does not exist.") from error
 
 
 class SqlSummaryRepository:
@@ -358,17 +365,10 @@ class SqlSummaryRepository:
             if period is None:
                 await session.execute(delete(SummaryRow).where(SummaryRow.account_id == account_id))
                 return
-            stmt = self._db.insert(SummaryRow).values(
-                account_id=account_id, period=period, updated_at=self._clock.now()
+            now = self._clock.now()
+            await _put_account_row(
+                self._db, session, SummaryRow, account_id, period=period, updated_at=now
             )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["account_id"],
-                set_={"period": stmt.excluded.period, "updated_at": stmt.excluded.updated_at},
-            )
-            try:
-                await session.execute(stmt)
-            except IntegrityError as error:
-                raise NotFound("That account does not exist.") from error
 
     async def all(self) -> dict[int, str]:
         async with self._db.connection(autocommit=True) as conn:
