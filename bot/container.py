@@ -225,6 +225,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             billing=billing,
             importer=CsvImporter(store, clock),
             narrator=llm.gateway,  # /stats narratives from the model, when one is configured
+            advisor=llm.gateway,  # and answers to questions no command answers
             limits=Limits(
                 max_upload_bytes=settings.max_upload_bytes,
                 max_import_bytes=settings.max_import_bytes,

@@ -33,6 +33,7 @@ from core.jobs import JobQueue
 from core.log_context import log_context
 from core.models import Profile
 from core.ports import (
+    Advisor,
     BlobStore,
     Clock,
     ContentGenerator,
@@ -102,6 +103,7 @@ class Assistant:
     quotas: QuotaGuard | None = None  # None: no plan limits (embedded default)
     billing: BillingService | None = None  # plans, checkout, API keys
     narrator: Narrator | None = None  # an LLM phrasing /stats; None: the rule-based narrative
+    advisor: Advisor | None = None  # an LLM answering questions no command answers
     jobs: JobQueue | None = None  # background jobs (big imports, big segments, summaries)
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
@@ -249,6 +251,11 @@ class Assistant:
             return "text", Reply.text(f"Hi{' ' + escape_markup(who) if who else ''}! {asks}")
         if reading.answer == "thanks":
             return "text", Reply.text("You're welcome! Anything else? /help lists everything.")
+        if self.advisor is not None:  # a question for the model: "how do I get more subs?"
+            profile = await ctx.profile() or Profile()
+            answer = await self.advisor.advise(text, profile, account_id=ctx.account_id)
+            if answer:
+                return "advice", Reply.text(escape_markup(answer), result={"answer": answer})
         return "text", Reply.text(f"I didn't catch that. {asks}")
 
     async def _route_action(self, ctx: Context, action: str) -> tuple[str, Reply]:

@@ -543,6 +543,13 @@ class Narrator(Protocol):
         ...
 
 
+class Advisor(Protocol):
+    """Answers a question a creator typed that no command answers (an LLM); None: no answer
+    now (the assistant says what it can do instead)."""
+
+    async def advise(self, question: str, profile: Profile, *, account_id: int) -> str | None: ...
+
+
 # ---------------------------------------------------------------- billing, quotas, API keys
 # (issue 5: Stripe plans and credit packs, plan quotas, the HTTP uploads API). Stripe objects
 # never reach core: the webhook hands core plain dicts, checkout goes through PaymentGateway.

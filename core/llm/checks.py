@@ -23,7 +23,7 @@ the reasons (they feed the repair prompt).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +72,7 @@ MAX_DESCRIPTION_CHARS = 600
 MAX_HOOK_CHARS = 200
 MAX_MESSAGE_CHARS = 1000  # a DM draft; OnlyFans/Fansly messages are kept short in practice
 MAX_NARRATIVE_CHARS = 900  # a few sentences under the /stats figures
+MAX_ADVICE_CHARS = 1500  # an answer to a question asked in a sentence: one chat message
 _MAX_SHORT = 40
 
 
@@ -114,6 +115,10 @@ class DraftOut(BaseModel):
 
 class NarrativeOut(BaseModel):
     narrative: str = Field(description="2 to 4 short plain-text sentences for the creator")
+
+
+class AdviceOut(BaseModel):
+    answer: str = Field(description="A short, practical plain-text answer for the creator")
 
 
 class DraftsOut(BaseModel):
@@ -356,6 +361,19 @@ def check_drafts(out: DraftsOut, fans: list[Fan], restricted: Iterable[str]) -> 
     if not drafts:
         raise InvalidOutput(list(dict.fromkeys(problems)) or ["no drafts in the answer"])
     return drafts
+
+
+def check_advice(out: AdviceOut, restricted: Sequence[str]) -> str:
+    """The answer, restricted words scrubbed; InvalidOutput when it is empty, too long or holds
+    a ``{placeholder}``."""
+    text = scrub(tidy(out.answer), list(restricted)).strip()
+    if not text:
+        raise InvalidOutput(["the answer is empty"])
+    if len(text) > MAX_ADVICE_CHARS:
+        raise InvalidOutput([f"the answer is longer than {MAX_ADVICE_CHARS} characters"])
+    if _has_braces(text):
+        raise InvalidOutput(["the answer still has a {placeholder}"])
+    return text
 
 
 def check_narrative(out: NarrativeOut, sources: Iterable[str]) -> str:

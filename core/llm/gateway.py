@@ -67,12 +67,14 @@ import structlog
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from core.llm.checks import (
+    AdviceOut,
     CaptionOut,
     DraftsOut,
     HashtagsOut,
     IdeaFrame,
     IdeasOut,
     NarrativeOut,
+    check_advice,
     check_caption,
     check_drafts,
     check_hashtags,
@@ -93,6 +95,7 @@ from core.models import (
     IdeaRequest,
     MessageDraft,
     PersonalizeRequest,
+    Profile,
 )
 from core.ports import Clock, ContentGenerator, UsageRecord, UsageRepository
 from core.resilience.cache import stable_key
@@ -439,6 +442,20 @@ class LLMGateway:
         [res] = await self._run(account_id, [spec], [check])
         await self._record(account_id, spec, [res], started)
         return None if res.data is None else str(res.data["narrative"])
+
+    async def advise(self, question: str, profile: Profile, *, account_id: int) -> str | None:
+        """The model's answer to a question no command answers, or None (not configured for
+        it now: held, rate limited, down, or its answer unusable after the repair try)."""
+        started = self.clock.monotonic()
+        spec = self.prompts.advice(question, profile)
+
+        def check(out: BaseModel) -> dict[str, Any]:
+            assert isinstance(out, AdviceOut)
+            return {"answer": check_advice(out, profile.restricted_words)}
+
+        [res] = await self._run(account_id, [spec], [check])
+        await self._record(account_id, spec, [res], started)
+        return None if res.data is None else str(res.data["answer"])
 
     # ------------------------------------------------------------------ machinery
 

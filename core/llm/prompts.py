@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from core.llm.checks import (
     MAX_MESSAGE_CHARS,
+    AdviceOut,
     CaptionOut,
     DraftsOut,
     HashtagsOut,
@@ -43,7 +44,14 @@ from core.llm.checks import (
     fan_key,
     hashtag_limit,
 )
-from core.models import CaptionRequest, Fan, HashtagRequest, IdeaRequest, PersonalizeRequest
+from core.models import (
+    CaptionRequest,
+    Fan,
+    HashtagRequest,
+    IdeaRequest,
+    PersonalizeRequest,
+    Profile,
+)
 from core.rules import PLATFORM_RULES, platform_slug, rule_for
 from core.services.analytics import format_money
 
@@ -63,6 +71,7 @@ VERSIONS: dict[str, str] = {
     "hashtags": "hashtags@1",
     "personalize": "personalize@1",
     "stats": "stats@1",
+    "advice": "advice@1",
 }
 
 OutputMode = Literal["json_schema", "json_object", "text"]
@@ -451,6 +460,32 @@ class Prompts:
             return "\n".join(lines), strict_schema(NarrativeOut)
 
         return self._spec("stats", NarrativeOut, build, 0.5, {"facts": shown, "plain": plain})
+
+    # ------------------------------------------------------------------ a question asked
+
+    def advice(self, question: str, profile: Profile) -> PromptSpec:
+        """An answer to a question the creator typed that no command answers ("how do I get
+        more subscribers?"): short, practical, within the platforms' rules."""
+
+        def build() -> tuple[str, dict[str, Any]]:
+            lines = [
+                "Task: answer the creator's question below in at most 6 short sentences of "
+                "plain text (no markdown, no hashtags): practical steps she can take this "
+                "week, fitted to her profile and her platforms' rules. When a command of this "
+                "assistant does what she asks, name it: /ideas and /week (content ideas, a "
+                "week's plan), /caption and /hashtags, /stats (her earnings from CSV exports), "
+                "/fans and /personalize (fan lists, message drafts she sends herself), /price "
+                "(prices from her offer history). Never invent figures about her account; say "
+                "when a question needs her exports. If the question is not about her work as a "
+                "creator, say in one sentence what you can help with.",
+                _restricted_line(profile.restricted_words),
+                f"Creator profile: {_dump(_profile(profile))}",
+                f"Question: {_creator_input(question)}",
+            ]
+            return "\n".join(lines), strict_schema(AdviceOut)
+
+        key = {"question": question, "profile": profile.model_dump(mode="json")}
+        return self._spec("advice", AdviceOut, build, 0.6, key)
 
     # ------------------------------------------------------------------ repair
 

@@ -110,6 +110,9 @@ class Model:
             obj = {
                 "drafts": [{"fan_handle": h, "text": f"Hi {h}, from the model"} for h in handles]
             }
+        elif name == "advice":
+            question = task.split("<creator_input>", 1)[1].split("</creator_input>", 1)[0]
+            obj = {"answer": f"Post sweaty teasers daily. You asked: {question}"}
         elif name == "stats":  # the plain summary's first sentence, in the model's words
             plain = task.split("Plain summary: ", 1)[1]
             obj = {"narrative": f"From the model: {plain.split('. ')[0]}."}
@@ -179,6 +182,7 @@ class Rig:
             clock=self.clock,
             rate_limiter=rate_limiter,
             narrator=setup.gateway,
+            advisor=setup.gateway,
         )
 
     async def chat(self, setup: LLMSetup, user: str = "mia") -> Chat:
@@ -674,3 +678,27 @@ async def test_a_local_server_without_key_works(rig: Rig) -> None:
     setup = rig.llm(api_key=None)  # Ollama / vLLM / LM Studio style
     out = await setup.generator.caption(caption_req(), account_id=await rig.account())
     assert out.source == "llm" and rig.server.authorizations == ["Bearer not-needed"]
+
+
+async def test_a_question_no_command_answers_is_answered_by_the_model(rig: Rig) -> None:
+    # "how do I get more subscribers?" got "I didn't catch that" even with a model configured
+    chat = await rig.chat(rig.llm())
+    reply = await chat.say("how do I get more subscribers on fansly?")
+    assert (
+        reply.plain_text
+        == "Post teasers daily. You asked: how do I get more subscribers on fansly?"
+    )
+    assert reply.result == {"answer": reply.plain_text}  # the restricted word scrubbed
+    request = rig.server.requests[-1]
+    assert request["response_format"]["json_schema"]["name"] == "advice"
+    assert '"niches": ["fitness"]' in request["messages"][1]["content"]
+    [row] = [r for r in await rig.usage_rows() if r["feature"] == "advice"]
+    assert (row["outcome"], row["prompt_version"]) == ("ok", "advice@1")
+    # a sentence a command answers runs the command: no call for it
+    calls = rig.server.calls
+    await chat.say("what should I charge for PPV?")
+    assert rig.server.calls == calls
+    # the model down: the answer says what the assistant can do, and nothing breaks
+    rig.server.set_default(Behaviour.server_error())
+    down = await chat.say("is it better to post at night?")
+    assert down.plain_text.startswith("I didn't catch that.")
