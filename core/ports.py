@@ -371,6 +371,30 @@ class FanPatch:
 
 
 @dataclass(frozen=True)
+class FanPayment:
+    """One of a fan's transactions, as ``/fans @handle`` shows it (``day`` on the account's
+    clock when it was imported; a refund is negative)."""
+
+    day: date
+    amount: Decimal
+    currency: str
+    category: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class FanHistory:
+    """What a fan paid, from the account's earnings: the latest transactions (newest first),
+    totals per (currency, category) as ``(currency, category, amount, count)`` (biggest first),
+    and the days of the first and last transaction."""
+
+    recent: list[FanPayment]
+    totals: list[tuple[str, str, Decimal, int]]
+    first_day: date | None
+    last_day: date | None
+
+
+@dataclass(frozen=True)
 class FanSpending:
     """A fan's money as the fan list holds it: ``total_spent``; ``earnings_spent``, what the
     account's earnings added up to when an import last set the total from them (None: never);
@@ -467,6 +491,10 @@ class EarningsRepository(Protocol):
 
     async def platforms(self, account_id: int) -> list[str]:
         """The platforms the account's transactions name (not "" for unsaid ones), sorted."""
+        ...
+
+    async def fan_history(self, account_id: int, handle: str, recent: int = 5) -> FanHistory:
+        """What one fan paid (their ``recent`` latest transactions, totals per category)."""
         ...
 
     async def fan_platforms(self, account_id: int) -> dict[str, list[str]]:

@@ -42,7 +42,9 @@ from core.errors import NotFound
 from core.models import Fan
 from core.ports import (
     Clock,
+    FanHistory,
     FanPatch,
+    FanPayment,
     FanQuery,
     FanSpend,
     FanSpending,
@@ -283,6 +285,46 @@ class SqlEarningsRepository:
             for handle, platform in rows:
                 found.setdefault(handle, []).append(platform)
         return found
+
+    async def fan_history(self, account_id: int, handle: str, recent: int = 5) -> FanHistory:
+        t = TransactionRow
+        theirs = and_(t.account_id == account_id, t.fan_handle == handle)
+        async with self._db.transaction() as session:
+            latest = (
+                await session.execute(
+                    select(t.day, t.amount_cents, t.currency, t.category, t.platform)
+                    .where(theirs)
+                    .order_by(t.occurred_at.desc(), t.id.desc())
+                    .limit(max(recent, 0))
+                )
+            ).all()
+            sums = (
+                await session.execute(
+                    select(
+                        t.currency,
+                        t.category,
+                        func.sum(t.amount_cents),
+                        func.count(),
+                        func.min(t.day),
+                        func.max(t.day),
+                    )
+                    .where(theirs)
+                    .group_by(t.currency, t.category)
+                )
+            ).all()
+        totals = sorted(
+            ((cur, cat, from_cents(cents), int(n)) for cur, cat, cents, n, _, _ in sums),
+            key=lambda row: (-row[2], row[0], row[1]),
+        )
+        return FanHistory(
+            recent=[
+                FanPayment(_as_date(day), from_cents(cents), cur, cat, platform)
+                for day, cents, cur, cat, platform in latest
+            ],
+            totals=totals,
+            first_day=min((_as_date(r[4]) for r in sums), default=None),
+            last_day=max((_as_date(r[5]) for r in sums), default=None),
+        )
 
     async def platforms(self, account_id: int) -> list[str]:
         t = TransactionRow

@@ -22,7 +22,7 @@ from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
 from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
 from core.ports import FanQuery
-from core.services.analytics import format_money
+from core.services.analytics import CATEGORY_LABELS, format_money
 from core.services.fans import normalise_handle
 from core.services.imports import FUTURE_SLACK
 from core.services.segments import (
@@ -40,7 +40,7 @@ DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 MAX_EXPORT = 50_000  # fans in one CSV export
 FANS_USAGE = (
-    "/fans [export] [filters: inactive:14d spent>=100 tier:vip …] | "
+    "/fans [@handle | [export] filters: inactive:14d spent>=100 tier:vip …] | "
     "/fans add <handle> [name= tier= spent= …]"
 )
 EMPTY_LIST = (
@@ -53,8 +53,8 @@ PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to
 class FansArgs(BaseModel):
     """Flat, so that every platform can offer the fields as typed options."""
 
-    action: Literal["list", "export", "add"] = Field(
-        "list", description="list, export (a CSV file of them all), or add a fan"
+    action: Literal["list", "export", "show", "add"] = Field(
+        "list", description="list, export (a CSV file of them all), show one fan, or add one"
     )
     handle: str | None = Field(None, max_length=100, description="The fan's handle, e.g. @mia")
     name: str | None = Field(None, max_length=80, description="The fan's first name")
@@ -86,11 +86,16 @@ class FansArgs(BaseModel):
 
 
 def parse_fans(raw: str) -> dict[str, Any]:
-    """``add <handle> key=value...``, or ``[list|export] <segment filters>``."""
+    """``add <handle> key=value...``, ``[show] <handle>`` (one fan), or ``[list|export]
+    <segment filters>``."""
     tokens = split_args(raw)
     if not tokens:
         return {}
     first = tokens[0].lower()
+    if first == "show" or (len(tokens) == 1 and first.startswith("@")):  # "/fans @mia"
+        if first == "show" and len(tokens) != 2:
+            raise UsageError("Name one fan: /fans @mia.")
+        return {"action": "show", "handle": tokens[-1]}
     if first != "add":
         action = first if first in ("list", "export") else "list"
         rest = tokens[1:] if first in ("list", "export") else tokens
@@ -242,6 +247,14 @@ def register(reg: Registry) -> None:
             )
         if args.action == "export":
             return await _export_fans(ctx, args.segment, today)
+        if args.action == "show":
+            if not args.handle:
+                raise UsageError("Name the fan: /fans @mia.")
+            return await _show_fan(ctx, args.handle, today)
+        word = (args.segment or "").strip()
+        one_word = bool(word) and " " not in word and not is_segment_term(word)
+        if one_word and await ctx.app.store.fans.get(ctx.account_id, normalise_handle(word)):
+            return await _show_fan(ctx, word, today)  # "/fans mia": a fan, not a filter
         return await _list_fans(ctx, args.segment, today)
 
     @reg.command(
@@ -345,6 +358,59 @@ async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
             f'Draft a message for all of them: /personalize "Hey {{name}}, …" to {canonical}'
         )
     return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in fans])
+
+
+async def _show_fan(ctx: Context, handle: str, today: date) -> Reply:
+    """One fan's card: what the list knows, and what they paid from the earnings."""
+    fan = await ctx.app.fans.get(ctx.account_id, handle)  # NotFound names close handles
+    currency = await ctx.currency()
+    history = await ctx.app.store.earnings.fan_history(ctx.account_id, fan.handle)
+    lines = [describe_fan(fan, today, currency)]
+    about = [
+        f"Tags: {', '.join(fan.tags)}" if fan.tags else "",
+        fan.notes and f"Notes: {fan.notes}",
+    ]
+    if any(about):
+        lines.append(escape_markup(" · ".join(a for a in about if a)))
+    if history.totals:
+        count = sum(n for _, _, _, n in history.totals)
+        since = f" since {_day(history.first_day, today)}" if history.first_day else ""
+        by = " · ".join(
+            f"{CATEGORY_LABELS.get(cat, cat)} {format_money(amount, cur)} ({n})"
+            for cur, cat, amount, n in history.totals
+        )
+        lines.append(f"**{count} payment{'s' if count != 1 else ''}{since}:** {by}")
+        latest = " · ".join(
+            f"{_day(p.day, today)} {format_money(p.amount, p.currency)} "
+            f"{'PPV' if p.category == 'ppv' else p.category}"
+            + (f" ({vocab.label('platforms', p.platform)})" if p.platform else "")
+            for p in history.recent
+        )
+        lines.append(f"Latest: {latest}")
+    else:
+        lines.append("No payments from them in your imported earnings.")
+    lines.append(
+        f'Draft a message: /personalize "Hey {{name}}, …" for @{escape_markup(fan.handle)}'
+    )
+    result = {
+        **fan.model_dump(mode="json"),
+        "payments": sum(n for _, _, _, n in history.totals),
+        "recent": [
+            {
+                "day": p.day.isoformat(),
+                "amount": str(p.amount),
+                "currency": p.currency,
+                "category": p.category,
+                "platform": p.platform,
+            }
+            for p in history.recent
+        ],
+    }
+    return Reply.text("\n".join(lines), result=result)
+
+
+def _day(d: date, today: date) -> str:
+    return f"{d:%b} {d.day}" if d.year == today.year else f"{d:%b} {d.day}, {d.year}"
 
 
 async def _export_fans(ctx: Context, segment: str | None, today: date) -> Reply:

@@ -371,3 +371,22 @@ async def test_chart_is_a_real_png(sqlite_store: SqlStore, clock: FakeClock) -> 
     assert pixels.std() > 0.05  # not a blank image
     everything = await AnalyticsService(sqlite_store, clock).summary(acct, "all")
     assert everything is not None and stats_chart(everything).startswith(PNG_SIGNATURE)
+
+
+async def test_one_fans_history_by_hand(store: SqlStore, clock: FakeClock) -> None:
+    acct = await load(store, clock)
+    other = await load(store, clock, "bob")  # the same export in another account
+    anna = await store.earnings.fan_history(acct, "anna", recent=2)
+    # anna: subscriptions 10 + 10 (Nov 12, Nov 18 21:15) and a 25 tip (Nov 18 21:40)
+    assert anna.totals == [("USD", "tip", D("25.00"), 1), ("USD", "subscription", D("20.00"), 2)]
+    assert [(p.day, p.amount, p.category) for p in anna.recent] == [
+        (date(2026, 11, 18), D("25.00"), "tip"),
+        (date(2026, 11, 18), D("10.00"), "subscription"),
+    ]
+    assert (anna.first_day, anna.last_day) == (date(2026, 11, 12), date(2026, 11, 18))
+    ben = await store.earnings.fan_history(acct, "ben")  # a PPV and its refund
+    assert ben.totals == [("USD", "ppv", D("5.00"), 2)]
+    assert [p.amount for p in ben.recent] == [D("-10.00"), D("15.00")]
+    nobody = await store.earnings.fan_history(acct, "zed")
+    assert (nobody.recent, nobody.totals, nobody.first_day) == ([], [], None)
+    assert (await store.earnings.fan_history(other, "anna")).totals == anna.totals  # its own

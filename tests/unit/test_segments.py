@@ -18,6 +18,7 @@ from core.commands import fans as fans_commands
 from core.errors import QuotaExceeded, UsageError
 from core.models import Fan, Identity
 from core.ports import FanPatch, FanQuery
+from core.services.imports import CsvImporter
 from core.services.segments import is_segment_term, matches, parse_segment
 from storage.repositories import SqlStore
 from storage.tables import FanRow
@@ -450,3 +451,25 @@ async def test_fans_export_as_a_spreadsheet(chat: Chat, monkeypatch: pytest.Monk
     capped = await chat.say("/fans export")
     assert "the 2 biggest spenders of 5 fans" in capped.plain_text
     assert capped.result == {"fans": 2, "matching": 5}
+
+
+async def test_one_fans_card(chat: Chat) -> None:
+    # "/fans @leo" was "I don't understand the filter": a chatter could not look a fan up
+    await fill(chat)
+    account = (await chat.app.store.accounts.resolve(chat.user.identity())).id
+    earnings = b"date,amount,type,fan\n2026-11-02,25,tip,@leo\n2026-11-20,9.99,ppv,@leo\n"
+    await CsvImporter(chat.app.store, chat.app.clock).import_csv(account, "e.csv", earnings)
+    card = await chat.say("/fans @Leo")
+    lines = card.plain_text.splitlines()
+    assert lines[0].startswith("@leo (Leo) — whale, spent $980.00")
+    assert lines[1] == "Tags: cosplay, gym"
+    assert lines[2] == "2 payments since Nov 2: tips $25.00 (1) · PPV $9.99 (1)"
+    assert lines[3] == "Latest: Nov 20 $9.99 PPV · Nov 2 $25.00 tip"
+    assert card.result["payments"] == 2 and card.result["handle"] == "leo"
+    assert (await chat.say("/fans leo")).plain_text == card.plain_text  # a bare handle too
+    assert "No payments from them" in (await chat.say("/fans show kim")).plain_text
+    assert "don't understand the filter “rich”" in (await chat.say("/fans rich")).plain_text
+    assert "Close matches: @leo" in (await chat.say("/fans @lee")).plain_text
+    # another account has no such fan, and never sees this one's payments
+    other = await Chat(chat.app, "bob").say("/fans @leo")
+    assert "I don't have a fan called @leo" in other.plain_text
