@@ -14,6 +14,7 @@ costs one reply that names the command it ran, never a charge the creator did no
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core import vocab
@@ -30,14 +31,62 @@ _CHATTER = frozenset(_CHATTER_TEXT.split())
 _EDGE_PUNCT = "?!.,:;…"
 
 
-@dataclass(frozen=True)
-class _Rule:
-    command: str
-    trigger: re.Pattern[str]
-
-
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
+
+
+def _rest(text: str, m: re.Match[str]) -> str:
+    """The sentence without its trigger and the chatter at either end: the command's own
+    arguments ("give me 3 ideas for halloween please" -> "3 for halloween")."""
+    return " ".join(_trim(f"{text[: m.start()]} {text[m.end() :]}".split()))
+
+
+def _nothing(text: str, m: re.Match[str]) -> str:
+    return ""
+
+
+def _platform(text: str) -> str | None:
+    for word in re.findall(r"[\w']+", text):
+        slug = vocab.normalise("platforms", word)
+        if slug and (word.lower() != "of" or word == "OF"):  # "of" is a word, "OF" OnlyFans
+            return slug
+    return None
+
+
+def _stats(text: str, m: re.Match[str]) -> str:
+    period = next((p for rx, p in _PERIODS if rx.search(text)), "")
+    return " ".join(x for x in (period, _platform(text) or "") if x)
+
+
+def _price(text: str, m: re.Match[str]) -> str:
+    kind = ""
+    if re.search(r"\bppv\b|\bpay.per.view\b", text, re.IGNORECASE):
+        kind = "ppv"
+    elif re.search(r"\bsub(?:scription)?s?\b", text, re.IGNORECASE):
+        kind = "subscription"
+    elif re.search(r"\bbundles?\b", text, re.IGNORECASE):
+        kind = "bundle"
+    return " ".join(x for x in (kind, _platform(text) or "") if x)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    command: str  # the command line's start: "ideas", "fans export"
+    trigger: re.Pattern[str]
+    args: Callable[[str, re.Match[str]], str] = _rest  # the sentence -> the arguments
+
+
+# /stats periods as people say them
+_PERIODS = (
+    (_rx(r"\btoday\b"), "today"),
+    (_rx(r"\byesterday\b"), "yesterday"),
+    (_rx(r"\bthis week\b"), "thisweek"),
+    (_rx(r"\blast week\b"), "lastweek"),
+    (_rx(r"\b(?:all time|ever|in total|overall)\b"), "all"),
+    (_rx(r"\b(?:7|seven) days\b|\bweek\b"), "7d"),
+    (_rx(r"\b(?:90|ninety) days\b|\b(?:3|three) months\b|\bquarter\b"), "90d"),
+    (_rx(r"\b(?:30|thirty) days\b|\bmonth\b"), "30d"),
+)
 
 
 _RULES = (
@@ -49,6 +98,7 @@ _RULES = (
             r"\bhow much (?:should|do|can) i (?:charge|ask|sell)(?: for)?\b|\bpric(?:e|es|ing)\b"
             r"|\bwhat (?:should|do) i charge\b"
         ),
+        _price,
     ),
     _Rule(
         "week",
@@ -58,7 +108,7 @@ _RULES = (
             r"|\bcontent (?:plan|calendar|schedule)\b|\bposting (?:plan|schedule)\b"
         ),
     ),
-    _Rule("saved", _rx(r"\bsaved (?:ideas|posts|list)\b|\bmy saved\b|\bideas i saved\b")),
+    _Rule("saved", _rx(r"\bsaved (?:ideas|posts|list)\b|\bmy saved\b|\bideas i saved\b"), _nothing),
     _Rule(
         "ideas",
         _rx(
@@ -72,27 +122,20 @@ _RULES = (
             r"\bhow much (?:did|have|do) i (?:make|made|earn|earned)\b|\bstat(?:s|istics)\b"
             r"|\bearn(?:ed|ings)?\b|\brevenue\b|\bincome\b|\bsales\b|\bhow am i doing\b"
         ),
+        _stats,
     ),
-    _Rule("fans export", _rx(r"\bexport\b.*\bfans\b|\bfans?\b.*\b(?:csv|spreadsheet|export)\b")),
-    _Rule("fans", _rx(r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b")),
-    _Rule("vault", _rx(r"\bvault\b|\bmy (?:files|media|uploads)\b")),
-    _Rule("help", _rx(r"^\s*(?:help|what can you do|commands|menu)\W*$")),
+    _Rule(
+        "fans export",
+        _rx(r"\bexport\b.*\bfans\b|\bfans?\b.*\b(?:csv|spreadsheet|export)\b"),
+        _nothing,
+    ),
+    _Rule("fans", _rx(r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b"), _nothing),
+    _Rule("vault", _rx(r"\bvault\b|\bmy (?:files|media|uploads)\b"), _nothing),
+    _Rule("help", _rx(r"^\s*(?:help|what can you do|commands|menu)\W*$"), _nothing),
 )
 
 _GREETING = _rx(r"^\s*(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening))\b[\s!.,]*$")
 _THANKS = _rx(r"^\s*(?:thanks|thank you|thx|ty|cheers)\b")
-
-# /stats periods as people say them
-_PERIODS = (
-    (_rx(r"\btoday\b"), "today"),
-    (_rx(r"\byesterday\b"), "yesterday"),
-    (_rx(r"\bthis week\b"), "thisweek"),
-    (_rx(r"\blast week\b"), "lastweek"),
-    (_rx(r"\b(?:all time|ever|in total|overall)\b"), "all"),
-    (_rx(r"\b(?:7|seven) days\b|\bweek\b"), "7d"),
-    (_rx(r"\b(?:90|ninety) days\b|\b(?:3|three) months\b|\bquarter\b"), "90d"),
-    (_rx(r"\b(?:30|thirty) days\b|\bmonth\b"), "30d"),
-)
 
 
 @dataclass(frozen=True)
@@ -111,50 +154,14 @@ def _trim(words: list[str]) -> list[str]:
     return [w.strip(_EDGE_PUNCT) for w in words if w.strip(_EDGE_PUNCT)]
 
 
-def _platform(text: str) -> str | None:
-    for word in re.findall(r"[\w']+", text):
-        slug = vocab.normalise("platforms", word)
-        if slug and (word != "of" or "OF" in text):  # "of" is a word, "OF" OnlyFans
-            return slug
-    return None
-
-
-def _stats(text: str) -> str:
-    period = next((p for rx, p in _PERIODS if rx.search(text)), "")
-    platform = _platform(text) or ""
-    return " ".join(x for x in ("/stats", period, platform) if x)
-
-
-def _price(text: str) -> str:
-    kind = ""
-    if re.search(r"\bppv\b|\bpay.per.view\b", text, re.IGNORECASE):
-        kind = "ppv"
-    elif re.search(r"\bsub(?:scription)?s?\b", text, re.IGNORECASE):
-        kind = "subscription"
-    elif re.search(r"\bbundles?\b", text, re.IGNORECASE):
-        kind = "bundle"
-    platform = _platform(text) or ""
-    return " ".join(x for x in ("/price", kind, platform) if x)
-
-
 def read(text: str) -> Reading:
     """The command a plain sentence asks for, or a short answer; empty when nothing fits."""
     if _GREETING.match(text):
         return Reading(answer="greeting")
-    if _THANKS.match(text):
+    if _THANKS.match(text) and len(text.split()) <= 4:  # not "thanks, now 3 ideas for …"
         return Reading(answer="thanks")
     for rule in _RULES:
-        m = rule.trigger.search(text)
-        if m is None:
-            continue
-        if rule.command == "stats":
-            return Reading(command_line=_stats(text))
-        if rule.command == "price":
-            return Reading(command_line=_price(text))
-        if rule.command in ("help", "vault", "fans", "fans export", "saved"):
-            return Reading(command_line=f"/{rule.command}")
-        rest = _trim(f"{text[: m.start()]} {text[m.end() :]}".split())
-        if rule.command in ("caption", "hashtags") and not rest:
-            return Reading(command_line=f"/{rule.command}")  # answered with its usage
-        return Reading(command_line=" ".join([f"/{rule.command}", *rest]))
+        if m := rule.trigger.search(text):
+            args = rule.args(text, m)
+            return Reading(command_line=f"/{rule.command} {args}".strip())
     return Reading()

@@ -52,6 +52,9 @@ def test_nothing_is_inferred_from_sentences_that_ask_for_nothing_it_knows(senten
 def test_greetings_and_thanks_get_their_own_answer() -> None:
     assert read("Hey!").answer == "greeting" and read("good morning").answer == "greeting"
     assert read("thanks a lot").answer == "thanks"
+    assert read("thanks! now 3 ideas for halloween").command_line == "/ideas 3 for halloween"
+    assert read("revenue of last week").command_line == "/stats lastweek"  # "of" is a word
+    assert read("revenue last week on OF").command_line == "/stats lastweek onlyfans"
     assert read("hey, ideas for halloween?").command_line == "/ideas halloween"
 
 
