@@ -166,8 +166,12 @@ async def _generate(
     return out, kind, topic
 
 
+def _day(day: date) -> str:
+    return f"{day:%a %b} {day.day}"  # "Tue Dec 8"
+
+
 def _when(day: date, times: dict[str, tuple[str, ...]], platform: str) -> str:
-    return f"{day:%a %b} {day.day}, {_slot(times, platform, day)}"
+    return f"{_day(day)}, {_slot(times, platform, day)}"
 
 
 def _slot(times: dict[str, tuple[str, ...]], platform: str, day: date) -> str:
@@ -226,7 +230,7 @@ def register(reg: Registry) -> None:
             for idea, day in zip(out.value, days, strict=True)
         ]
         about = f" about “{escape_markup(topic)}”" if topic else ""
-        span = f"{days[0]:%a %b} {days[0].day} – {days[-1]:%a %b} {days[-1].day}" if days else ""
+        span = f"{_day(days[0])} – {_day(days[-1])}" if days else ""
         reply = ideas_reply(
             out.model_copy(update={"value": planned}), f"**Your week{about}: {span}**"
         )
