@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -42,7 +43,15 @@ from aiogram import Bot, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
 
 from adapters.telegram.inbound import (
     AlbumCollector,
@@ -56,6 +65,7 @@ from adapters.telegram.inbound import (
 from adapters.telegram.outbound import ReplySender
 from core.chat import Attachment, Incoming, Reply
 from core.log_context import log_context
+from core.models import CaptionDraft
 
 if TYPE_CHECKING:
     from core.app import Assistant
@@ -76,6 +86,34 @@ ANONYMOUS = (
 
 def _request_id(update: Update | None) -> str:
     return f"tg{update.update_id}" if update is not None else ""
+
+
+INLINE_TOPIC_CHARS = 200  # of what is typed after "@bot" (Telegram allows 256)
+INLINE_CACHE_SECONDS = 60
+
+
+def _inline_articles(reply: Reply) -> list[InlineQueryResultArticle]:
+    """Inline results from a /caption reply: the caption with its hashtags, the caption alone
+    and the hashtags alone (none for a refusal, such as the rate limit)."""
+    if not isinstance(reply.result, dict) or not reply.result.get("text"):
+        return []
+    draft = CaptionDraft.model_validate(reply.result)
+    tags = " ".join("#" + t for t in draft.hashtags)
+    choices = [
+        (f"Caption for {draft.platform}", draft.full_text()),
+        ("Caption without hashtags", draft.text),
+        ("Hashtags only", tags),
+    ]
+    return [
+        InlineQueryResultArticle(
+            id=hashlib.blake2b(f"{n}|{text}".encode(), digest_size=16).hexdigest(),
+            title=title,
+            description=text[:120],
+            input_message_content=InputTextMessageContent(message_text=text[:4096]),
+        )
+        for n, (title, text) in enumerate(choices)
+        if text.strip()
+    ]
 
 
 _MENTION_GAP = re.compile(r"[ \t]{2,}")
@@ -142,10 +180,13 @@ class TelegramHandlers:
         text = Router(name="telegram.text")
         text.message.register(self.on_message)
 
+        inline = Router(name="telegram.inline")
+        inline.inline_query.register(self.on_inline)
+
         system = Router(name="telegram.system")
         system.edited_message.register(self.on_edited)
         system.my_chat_member.register(self.on_membership)
-        return [files, commands, buttons, text, system]
+        return [files, commands, buttons, text, inline, system]
 
     # ---------------------------------------------------------------- handlers
 
@@ -247,6 +288,30 @@ class TelegramHandlers:
 
     async def on_edited(self, edited_message: Message) -> None:
         log.info("telegram_edit_ignored", chat_id=edited_message.chat.id)
+
+    async def on_inline(self, query: InlineQuery, event_update: Update | None = None) -> None:
+        """Inline mode ("@bot beach day" typed in any chat, when the operator enabled it with
+        BotFather): core's caption for what was typed (/caption: one command a query, as it
+        counts against the creator's command rate), offered with and without its hashtags.
+        An empty or throttled query is answered with nothing; the answer is the user's own
+        (``is_personal``)."""
+        topic = " ".join(query.query.split())[:INLINE_TOPIC_CHARS]
+        results: list[InlineQueryResultArticle] = []
+        allowed = self.guard is None or (await self.guard.check(str(query.from_user.id)))[0]
+        if topic and allowed:
+            reply = await self.assistant.handle(
+                Incoming(
+                    user=external_user(query.from_user),
+                    chat_id=str(query.from_user.id),
+                    text=f"/caption {topic}",
+                    request_id=_request_id(event_update),
+                )
+            )
+            results = _inline_articles(reply)
+        try:
+            await query.answer(results, cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+        except TelegramAPIError as exc:  # answered too late (Telegram waits ~10 s), or twice
+            log.info("telegram_inline_answer_failed", error=str(exc))
 
     async def on_membership(self, my_chat_member: ChatMemberUpdated) -> None:
         log.info(

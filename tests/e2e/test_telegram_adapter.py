@@ -1166,8 +1166,13 @@ async def test_every_kind_of_update_is_accepted_without_a_crash(
         c.params["callback_query_id"] for c in h.tg.log if c.method == "answerCallbackQuery"
     }
     assert {"cb1", "cb2", "cb3"} <= answered  # every button press is answered (the fake does
-    # not know these made-up query ids, so it refuses them as Telegram would)
-    failed = [c for c in h.tg.log if not c.ok and c.method != "answerCallbackQuery"]
+    # not know these made-up query ids, so it refuses them as Telegram would), and so is the
+    # inline query
+    assert [c.params["inline_query_id"] for c in h.tg.log if c.method == "answerInlineQuery"] == [
+        "iq1"
+    ]
+    refused_ok = {"answerCallbackQuery", "answerInlineQuery"}
+    failed = [c for c in h.tg.log if not c.ok and c.method not in refused_ok]
     assert failed == []  # nothing else the bot sent was refused
     to_others = [s for s in h.tg.sent if s.method == "sendMessage" and s.chat_id != USER]
     # channels and other bots' commands get no answer; the anonymous admin is told why
@@ -1177,3 +1182,30 @@ async def test_every_kind_of_update_is_accepted_without_a_crash(
     # and the bot still answers (someone else: this user has used up the inbound throttle)
     again = await h.say("/help", chat_id=USER + 1, user_id=USER + 1)
     assert "What I can do" in h.text_of(again)
+
+
+async def test_inline_mode_offers_a_caption_and_hashtags(h: Harness) -> None:
+    # "@bot beach day" typed in any chat got no answer at all (Telegram shows a spinner, then
+    # nothing): inline mode was not handled
+    await h.say("/profile set niches=fitness platforms=tiktok content_types=photo")
+    update = h.tg.make_inline_query_update(USER, "  golden hour beach run ")
+    await h.deliver(update)
+    await h.settle()
+    answer = h.tg.inline_answers[update["inline_query"]["id"]]
+    assert answer is not None and answer["is_personal"] is True
+    full, bare, tags = answer["results"]
+    assert [r["title"] for r in answer["results"]] == [
+        "Caption for tiktok",
+        "Caption without hashtags",
+        "Hashtags only",
+    ]
+    text = full["input_message_content"]["message_text"]
+    assert "#goldenhour" in text and len(text) <= 2200  # TikTok's limit, from core's rules
+    assert "#" not in bare["input_message_content"]["message_text"]
+    hashtags = tags["input_message_content"]["message_text"]
+    assert hashtags.startswith("#goldenhour") and hashtags in text
+    # an empty query is answered too (with nothing), so Telegram stops waiting
+    empty = h.tg.make_inline_query_update(USER, "   ")
+    await h.deliver(empty)
+    await h.settle()
+    assert h.tg.inline_answers[empty["inline_query"]["id"]]["results"] == []

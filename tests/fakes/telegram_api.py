@@ -1044,6 +1044,8 @@ class FakeTelegramAPI:
         self._webhook: JSON | None = None
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._callbacks: dict[str, JSON] = {}
+        # inline queries delivered (by id): the answer the bot gave, None until answered
+        self.inline_answers: dict[str, JSON | None] = {}
         self._callback_seq = 4_382_000_000_000_000_000
         self._media_group_seq = 13_000_000_000_000_000
         self._failures: dict[str, deque[_Failure]] = {}
@@ -1508,6 +1510,14 @@ class FakeTelegramAPI:
             "data": data,
         }
         return self._make_update({"callback_query": query}, queue)
+
+    def make_inline_query_update(self, user_id: int, query: str, *, queue: bool = False) -> JSON:
+        """The user typing ``@bot <query>`` in any chat (inline mode)."""
+        self._callback_seq += 1
+        query_id = str(self._callback_seq)
+        self.inline_answers[query_id] = None
+        body = {"id": query_id, "from": self._user(user_id), "query": query, "offset": ""}
+        return self._make_update({"inline_query": body}, queue)
 
     def make_photo_update(
         self,
@@ -2444,6 +2454,27 @@ async def _answer_callback_query(api: FakeTelegramAPI, call: _Call) -> bool:
     if req.text is not None and len(req.text) > MAX_CALLBACK_ANSWER:
         raise _bad("MESSAGE_TOO_LONG")
     entry["answered"] = True
+    return True
+
+
+@_method(tm.AnswerInlineQuery, sent=True)
+async def _answer_inline_query(api: FakeTelegramAPI, call: _Call) -> bool:
+    """As Telegram: once per query, at most 50 results with distinct ids of 1-64 bytes, each
+    article's text 1-4,096 characters."""
+    req: tm.AnswerInlineQuery = call.req
+    if req.inline_query_id not in api.inline_answers or api.inline_answers[req.inline_query_id]:
+        raise ApiError(400, QUERY_INVALID)
+    if len(req.results) > 50:
+        raise _bad("RESULTS_TOO_MUCH")
+    ids = [r.id for r in req.results]
+    if len(set(ids)) != len(ids) or any(not 1 <= len(i.encode()) <= 64 for i in ids):
+        raise _bad("RESULT_ID_INVALID")
+    for result in req.results:
+        content = getattr(result, "input_message_content", None)
+        text = getattr(content, "message_text", None)
+        if text is not None and not 1 <= len(text) <= MAX_TEXT:
+            raise _bad("MESSAGE_TOO_LONG" if text else "MESSAGE_EMPTY")
+    api.inline_answers[req.inline_query_id] = call.params
     return True
 
 
