@@ -25,7 +25,7 @@ a an the my me us i we you your can could would will should shall do does did pl
 hey hi hello yo give send get show tell find write make suggest brainstorm come up with some any
 new good great cool nice fresh few couple of for about on to what which is are need want like
 love got have idea ideas help something anything thanks thank so just now maybe kind today around
-tonight tomorrow this week next post posts content
+tonight tomorrow this week next post posts content use using
 """
 _CHATTER = frozenset(_CHATTER_TEXT.split())
 _EDGE_PUNCT = "?!.,:;…"
@@ -120,7 +120,8 @@ _RULES = (
         "stats",
         _rx(
             r"\bhow much (?:did|have|do) i (?:make|made|earn|earned)\b|\bstat(?:s|istics)\b"
-            r"|\bearn(?:ed|ings)?\b|\brevenue\b|\bincome\b|\bsales\b|\bhow am i doing\b"
+            r"|\bearn(?:ed|ings)?\b|\brevenue\b|\bincome\b|\bsales\b"
+            r"|\bhow (?:am i doing|did i do|is it going)\b"
         ),
         _stats,
     ),
@@ -129,12 +130,22 @@ _RULES = (
         _rx(r"\bexport\b.*\bfans\b|\bfans?\b.*\b(?:csv|spreadsheet|export)\b"),
         _nothing,
     ),
-    _Rule("fans", _rx(r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b"), _nothing),
+    _Rule(
+        "fans",
+        _rx(
+            r"\b(?:my |top |best |biggest )fans\b|\bfan list\b|\bspenders\b"
+            r"|\bwho (?:spends|spent|pays|paid)\b"
+        ),
+        _nothing,
+    ),
     _Rule("vault", _rx(r"\bvault\b|\bmy (?:files|media|uploads)\b"), _nothing),
     _Rule("help", _rx(r"^\s*(?:help|what can you do|commands|menu)\W*$"), _nothing),
 )
 
-_GREETING = _rx(r"^\s*(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening))\b[\s!.,]*$")
+_GREETING = _rx(
+    r"^\s*(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening))"
+    r"(?: (?:there|babe|bot|huntaze|again))?\b[\s!.,]*$"
+)
 _THANKS = _rx(r"^\s*(?:thanks|thank you|thx|ty|cheers)\b")
 
 

@@ -26,6 +26,9 @@ from tests.unit.conftest import Chat
         ("my earnings last 30 days on fansly", "/stats 30d fansly"),
         ("revenue this month from OF", "/stats 30d onlyfans"),
         ("how am I doing", "/stats"),
+        ("how did I do last month", "/stats 30d"),
+        ("who spent the most?", "/fans"),
+        ("what tags should I use for my gym selfie on tiktok", "/hashtags gym selfie on tiktok"),
         ("what should I charge for PPV?", "/price ppv"),
         ("pricing for my subscription on fansly", "/price subscription fansly"),
         ("who are my top fans", "/fans"),
@@ -51,6 +54,7 @@ def test_nothing_is_inferred_from_sentences_that_ask_for_nothing_it_knows(senten
 
 def test_greetings_and_thanks_get_their_own_answer() -> None:
     assert read("Hey!").answer == "greeting" and read("good morning").answer == "greeting"
+    assert read("hello there!").answer == "greeting"
     assert read("thanks a lot").answer == "thanks"
     assert read("thanks! now 3 ideas for halloween").command_line == "/ideas 3 for halloween"
     assert read("revenue of last week").command_line == "/stats lastweek"  # "of" is a word
