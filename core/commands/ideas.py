@@ -57,6 +57,10 @@ class IdeasArgs(IdeaOptions):
 WEEK_DAYS = 7
 
 
+class WeekArgs(IdeaOptions):
+    count: int = Field(WEEK_DAYS, ge=1, le=WEEK_DAYS, description="Days to plan (1-7)")
+
+
 def _typo(word: str) -> dict[str, str]:
     """A creativity or platform mistyped ("creatve", "instagran", "fansley"): one letter off in
     a long word, so that a topic's words are not taken for one ("creator", "tiktoker")."""
@@ -212,15 +216,15 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "week",
-        "One idea a day for the next 7 days",
-        usage="/week [creativity] [platform] [content type] [topic]",
-        args=IdeaOptions,
+        "One idea a day, up to 7 days",
+        usage="/week [1-7] [creativity] [platform] [content type] [topic]",
+        args=WeekArgs,
         parser=parse_ideas,
-        examples=["/week", "/week tiktok", "/week halloween"],
+        examples=["/week", "/week 3 tiktok", "/week halloween"],
         needs_profile=True,
     )
-    async def week(ctx: Context, args: IdeaOptions) -> Reply:
-        out, _, topic = await _generate(ctx, args, WEEK_DAYS)
+    async def week(ctx: Context, args: WeekArgs) -> Reply:
+        out, _, topic = await _generate(ctx, args, args.count)
         zone = await ctx.timezone()
         first = await ctx.today() + timedelta(days=1)
         days = [first + timedelta(days=n) for n in range(len(out.value))]
@@ -231,9 +235,8 @@ def register(reg: Registry) -> None:
         ]
         about = f" about “{escape_markup(topic)}”" if topic else ""
         span = f"{_day(days[0])} – {_day(days[-1])}" if days else ""
-        reply = ideas_reply(
-            out.model_copy(update={"value": planned}), f"**Your week{about}: {span}**"
-        )
+        plan = "Your week" if len(days) == WEEK_DAYS else f"Your next {len(days)} days"
+        reply = ideas_reply(out.model_copy(update={"value": planned}), f"**{plan}{about}: {span}**")
         reply.add_text(
             f"Times are good slots for each platform, on your clock ({zone_label(zone)})."
         )

@@ -269,7 +269,7 @@ def zone_news(ctx: Context, name: str) -> str:
 def register(reg: Registry) -> None:
     @reg.command(
         "timezone",
-        "Your time zone, for /stats hours and summaries",
+        "Your time zone (for /stats and summaries)",
         usage="/timezone [zone]",
         args=TimezoneArgs,
         parser=lambda raw: {"zone": raw.strip()},

@@ -309,3 +309,7 @@ async def test_week_plans_one_idea_a_day_at_a_good_time(chat: Chat) -> None:
     assert len(reply.buttons) == 7
     later = await chat.say("/ideas 5")  # the week's ideas are history: not offered again
     assert not {i["title"] for i in later.result} & {i["title"] for i in reply.result}
+    three = await chat.say("/week 3 tiktok")  # fewer days ("/week 3" ignored the number)
+    assert three.plain_text.startswith("Your next 3 days: Wed Nov 25 – Fri Nov 27")
+    assert [i["platform"] for i in three.result] == ["tiktok"] * 3
+    assert "count must be a number from 1 to 7" in (await chat.say("/week 9")).plain_text
