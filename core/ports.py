@@ -273,7 +273,8 @@ class Store(Protocol):
     """All repositories of one database."""
 
     accounts: AccountRepository
-    profiles: ProfileRepository
+    profiles: ProfileRepository  # and the account's time zone
+    summaries: SummaryRepository
     ideas: IdeaRepository
     captions: CaptionRepository
     fans: FanRepository
@@ -284,8 +285,6 @@ class Store(Protocol):
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
-    profiles: ProfileRepository  # the account's time zone
-    summaries: SummaryRepository
     # billing
     billing: BillingRepository
     api_keys: ApiKeyRepository
@@ -558,7 +557,6 @@ class AnalyticsStore(Protocol):
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
     profiles: ProfileRepository  # the account's time zone
-    summaries: SummaryRepository
 
 
 class Narrator(Protocol):

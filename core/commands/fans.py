@@ -250,11 +250,13 @@ def register(reg: Registry) -> None:
         if args.action == "show":
             if not args.handle:
                 raise UsageError("Name the fan: /fans @mia.")
-            return await _show_fan(ctx, args.handle, today)
+            fan = await ctx.app.fans.get(ctx.account_id, args.handle)  # NotFound: close handles
+            return await _show_fan(ctx, fan, today)
         word = (args.segment or "").strip()
-        one_word = bool(word) and " " not in word and not is_segment_term(word)
-        if one_word and await ctx.app.store.fans.get(ctx.account_id, normalise_handle(word)):
-            return await _show_fan(ctx, word, today)  # "/fans mia": a fan, not a filter
+        if word and " " not in word and not is_segment_term(word):
+            found = await ctx.app.store.fans.get(ctx.account_id, normalise_handle(word))
+            if found is not None:
+                return await _show_fan(ctx, found, today)  # "/fans mia": a fan, not a filter
         return await _list_fans(ctx, args.segment, today)
 
     @reg.command(
@@ -328,20 +330,28 @@ async def _no_match_hint(ctx: Context, query: FanQuery) -> str:
     return SEGMENT_HELP
 
 
+async def _scope(ctx: Context, segment: str | None, today: date) -> tuple[FanQuery, str, int, int]:
+    """(the query, its canonical text, fans matching, fans in all) of ``segment``, or of the
+    whole list when there is none; nothing is parsed while the list is empty."""
+    repo = ctx.app.store.fan_lists
+    total = await repo.count(ctx.account_id, FanQuery())
+    if not total or not segment:
+        return FanQuery(), "", total, total
+    query, canonical = _segment(segment, today, FANS_USAGE)
+    return query, canonical, await repo.count(ctx.account_id, query), total
+
+
 async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
     """The fan list, or a segment of it: biggest spenders first, ``LIST_LIMIT`` at most."""
     repo = ctx.app.store.fan_lists
-    total = await repo.count(ctx.account_id, FanQuery())
+    query, canonical, matching, total = await _scope(ctx, segment, today)
     if not total:
         return Reply.text(EMPTY_LIST)
-    if segment:
-        query, canonical = _segment(segment, today, FANS_USAGE)
-        matching = await repo.count(ctx.account_id, query)
+    if canonical:
         head = f"**{matching:,} of {total:,} fans** match `{canonical}`"
         if not matching:
             return Reply.text(head + ". " + await _no_match_hint(ctx, query), result=[])
     else:
-        query, canonical, matching = FanQuery(), "", total
         head = f"**{total:,} fans**"
         subscribed = await repo.count(ctx.account_id, FanQuery(subscribed=True))
         expired = await repo.count(ctx.account_id, FanQuery(subscribed=False))
@@ -360,9 +370,8 @@ async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
     return Reply.text("\n".join(lines), result=[f.model_dump(mode="json") for f in fans])
 
 
-async def _show_fan(ctx: Context, handle: str, today: date) -> Reply:
+async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
     """One fan's card: what the list knows, and what they paid from the earnings."""
-    fan = await ctx.app.fans.get(ctx.account_id, handle)  # NotFound names close handles
     currency = await ctx.currency()
     history = await ctx.app.store.earnings.fan_history(ctx.account_id, fan.handle)
     lines = [describe_fan(fan, today, currency)]
@@ -372,8 +381,8 @@ async def _show_fan(ctx: Context, handle: str, today: date) -> Reply:
     ]
     if any(about):
         lines.append(escape_markup(" · ".join(a for a in about if a)))
-    if history.totals:
-        count = sum(n for _, _, _, n in history.totals)
+    count = sum(n for _, _, _, n in history.totals)
+    if count:
         since = f" since {_day(history.first_day, today)}" if history.first_day else ""
         by = " · ".join(
             f"{CATEGORY_LABELS.get(cat, cat)} {format_money(amount, cur)} ({n})"
@@ -394,7 +403,7 @@ async def _show_fan(ctx: Context, handle: str, today: date) -> Reply:
     )
     result = {
         **fan.model_dump(mode="json"),
-        "payments": sum(n for _, _, _, n in history.totals),
+        "payments": count,
         "recent": [
             {
                 "day": p.day.isoformat(),
@@ -415,14 +424,12 @@ def _day(d: date, today: date) -> str:
 
 async def _export_fans(ctx: Context, segment: str | None, today: date) -> Reply:
     """The fan list, or a segment of it, as a CSV file (``MAX_EXPORT`` fans at most)."""
-    repo = ctx.app.store.fan_lists
-    if not await repo.count(ctx.account_id, FanQuery()):
+    query, canonical, matching, total = await _scope(ctx, segment, today)
+    if not total:
         return Reply.text(EMPTY_LIST)
-    query, canonical = _segment(segment, today, FANS_USAGE) if segment else (FanQuery(), "")
-    matching = await repo.count(ctx.account_id, query)
     if not matching:
         return Reply.text(f"No fans match `{canonical}`. " + await _no_match_hint(ctx, query))
-    fans = await repo.query(ctx.account_id, query, limit=MAX_EXPORT)
+    fans = await ctx.app.store.fan_lists.query(ctx.account_id, query, limit=MAX_EXPORT)
     counted = f"{matching:,} fan{'s' if matching != 1 else ''}"
     what = f"{counted} matching `{canonical}`" if canonical else counted
     text = f"Your fan list as a spreadsheet: {what}, biggest spenders first."

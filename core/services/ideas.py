@@ -27,7 +27,8 @@ class IdeasService:
         like: Idea | None = None,
         topic: str | None = None,
     ) -> Generated[list[Idea]]:
-        topic = topic or (like.topic if like is not None else None) or None
+        if topic is None and like is not None:  # "More like this" stays on the idea's topic
+            topic = like.topic or None
         recent = await self.store.ideas.recent_titles(account_id, limit=self.recent_window)
         req = IdeaRequest(
             profile=profile,

@@ -194,9 +194,10 @@ def _words(text: str) -> set[str]:
 def _fresh(drawn: str, options: list[str], said: str, rng: random.Random) -> str:
     """``drawn``, or another of ``options`` when it says again what ``said`` says ("Miss you —
     talk soon" after a template's "miss you!"); none when every option does."""
-    if not drawn or not _words(drawn) & _words(said):
+    words = _words(said)
+    if not drawn or not _words(drawn) & words:
         return drawn
-    others = [o for o in options if o and not _words(o) & _words(said)]
+    others = [o for o in options if o and not _words(o) & words]
     return rng.choice(others) if others else ""
 
 
