@@ -50,8 +50,9 @@ PENDING_PREFIX = "jobs/pending"
 PENDING_GRACE = timedelta(days=7)
 #: How long an import job's status can be read back (``GET /api/v1/imports/{id}``).
 IMPORT_STATUS_TTL = timedelta(days=7)
-#: KV key of the accounts that want scheduled summaries (JSON: {account_id: "daily"|"weekly"}).
-SUMMARY_KEY = "jobs:summaries"  # where versions before 0011_summaries kept subscriptions
+#: KV key where versions before migration 0011 kept the summary subscriptions (JSON:
+#: {account_id: "daily"|"weekly"}); ``adopt_kv_summaries`` moves them to the database.
+SUMMARY_KEY = "jobs:summaries"
 SUMMARY_PERIODS = ("daily", "weekly")
 #: The local hour summaries arrive at.
 SUMMARY_HOUR = 8
