@@ -447,14 +447,17 @@ class EarningsRepository(Protocol):
     async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int, int]:
         """Insert the rows whose ``row_key`` is new, and give the stored ones the times of
         ``rows`` where they differ (a re-import read on another clock: the account's time zone
-        changed) and their platform where ``rows`` name another one (a blank platform keeps the
-        stored one); returns ``(inserted, moved, relabelled)`` (relabelled: only the platform
+        changed) and their platform where the stored one has none (a blank platform keeps the
+        stored one). A row naming another platform than its stored match is a transaction of
+        its own, inserted (and matched when it comes again) under a key qualified by its
+        platform. Returns ``(inserted, moved, relabelled)`` (relabelled: only the platform
         changed)."""
         ...
 
-    async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
-        """Delete the account's transactions with these keys (refunded since they were
-        imported); returns how many there were."""
+    async def remove(self, account_id: int, rows: Sequence[tuple[str, str]]) -> int:
+        """Delete the account's transactions with these ``(row_key, platform)`` (refunded since
+        they were imported: the one of that platform, or of none; any, for a blank platform);
+        returns how many there were."""
         ...
 
     async def buckets(
@@ -504,7 +507,8 @@ class EarningsRepository(Protocol):
 class OfferRepository(Protocol):
     async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> tuple[int, int]:
         """Insert the rows whose ``row_key`` is new, and give the stored ones the platform
-        ``rows`` name where it differs (a blank one keeps the stored platform); returns
+        ``rows`` name where they have none; a row naming another platform than its stored
+        match is an offer of its own (as ``EarningsRepository.add_many``); returns
         ``(inserted, relabelled)``."""
         ...
 

@@ -11,6 +11,7 @@ stored one is not written at all (``ON CONFLICT DO UPDATE ... WHERE`` some field
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -139,24 +140,33 @@ class SqlEarningsRepository:
                 _TX_COLUMNS,
                 params,
                 _TX_REFRESH,
-                keep_blank=_TX_KEEP_BLANK,
             )
 
-    async def remove(self, account_id: int, row_keys: Sequence[str]) -> int:
-        if not row_keys:
+    async def remove(self, account_id: int, rows: Sequence[tuple[str, str]]) -> int:
+        if not rows:
             return 0
         t = TransactionRow
         table = TransactionRow.__table__
         pg = self._db.dialect == "postgresql"
         removed = 0
         async with self._db.transaction() as session:
-            for start in range(0, len(row_keys), 500):  # SQLite's bound-parameter limit
-                chunk = list(row_keys[start : start + 500])
-                stored = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, chunk)
-                result = await session.execute(
-                    delete(t).where(t.account_id == account_id, t.row_key.in_(stored))
-                )
-                removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            for start in range(0, len(rows), 250):  # SQLite's bound-parameter limit
+                chunk = rows[start : start + 250]
+                keys = [k for k, _ in chunk] + [platform_key(k, p) for k, p in chunk if p]
+                lookup = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, keys)
+                found = await session.execute(lookup.add_columns(table.c.platform))
+                stored: dict[str, str] = {key: platform for key, platform in found}
+                gone = []
+                for key, platform in chunk:
+                    if key in stored and stored[key] in ("", platform or stored[key]):
+                        gone.append(key)
+                    elif platform and (other := platform_key(key, platform)) in stored:
+                        gone.append(other)  # another platform's row has the key (_insert_new)
+                if gone:
+                    result = await session.execute(
+                        delete(t).where(t.account_id == account_id, t.row_key.in_(gone))
+                    )
+                    removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return removed
 
     async def buckets(
@@ -377,9 +387,8 @@ _TX_COLUMNS = (
 )  # fmt: skip
 #: The columns of a stored transaction a re-import may change: its time, when the account's
 #: time zone changed since (``core.services.imports``: keys do not depend on it), and its
-#: platform, when the file now says it (a re-import that does not say keeps it).
+#: platform, when the file now says it and the stored one had none (``_insert_new``).
 _TX_REFRESH = ("occurred_at", "day", "hour", "platform")
-_TX_KEEP_BLANK = ("platform",)
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
     "source", "created_at", "platform",
@@ -438,6 +447,14 @@ def _keyed(
     )
 
 
+def platform_key(row_key: str, platform: str) -> str:
+    """The key of a row whose key matches a stored row of another platform: a transaction (or
+    offer) of its own — an agency's OnlyFans and Fansly exports can each hold a $9.99
+    subscription from "@leo" on the same day — stored under its key qualified by its platform
+    (32 hex characters, like the keys it qualifies)."""
+    return hashlib.blake2b(f"{row_key}|{platform}".encode(), digest_size=16).hexdigest()
+
+
 async def _insert_new(
     session: AsyncSession,
     pg: bool,
@@ -446,14 +463,14 @@ async def _insert_new(
     columns: tuple[str, ...],
     params: list[tuple[Any, ...]],
     refresh: tuple[str, ...] = (),
-    *,
-    keep_blank: tuple[str, ...] = (),
 ) -> tuple[int, int, int]:
-    """Insert the rows (``columns`` order, ``row_key`` second) whose key the account does not
-    have yet, and set the ``refresh`` columns of the stored ones where they differ; returns
-    ``(inserted, refreshed, relabelled)``: refreshed rows had some other ``refresh`` column
-    differ, relabelled ones only ``keep_blank`` columns. A ``keep_blank`` column keeps its stored
-    value where the row's is blank.
+    """Insert the rows (``columns`` order, ``row_key`` second, ``platform`` last) whose key the
+    account does not have yet, and set the ``refresh`` columns (``platform`` last) of the stored
+    ones where they differ; returns ``(inserted, refreshed, relabelled)``: refreshed rows had
+    some other ``refresh`` column differ, relabelled ones only the platform, which is given to
+    a stored row that had none. A row without a platform keeps the stored one; a row whose
+    platform differs from its stored match's is another platform's, kept under
+    ``platform_key`` (and matched by it when it comes again).
 
     The stored keys (and ``refresh`` values) are looked up first (one indexed ``IN`` query per
     chunk) and only the new rows are sent, in one driver-level executemany with ``ON CONFLICT
@@ -464,32 +481,39 @@ async def _insert_new(
     ISO dates on SQLite), and stored values are compared as the driver returns them.
     """
     table = model.__table__
+    assert columns[-1] == refresh[-1] == "platform"
     at = [columns.index(c) for c in refresh]
     wanted = [table.c.row_key, *(type_coerce(table.c[c], NullType()) for c in refresh)]
-    existing: dict[str, tuple[Any, ...]] = {}
-    keys = list(dict.fromkeys(p[1] for p in params))
-    for chunk in _chunks(keys, _KEY_CHUNK):
-        lookup = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, chunk)
-        for row in await session.execute(lookup.with_only_columns(*wanted)):
-            existing[row[0]] = tuple(row[1:])
     fresh: dict[str, tuple[Any, ...]] = {}
     changed: dict[str, tuple[Any, ...]] = {}
-    blank = [refresh.index(c) for c in keep_blank]
     relabelled: set[str] = set()
-    for p in params:
-        now = existing.get(p[1])
-        if now is None:
-            fresh.setdefault(p[1], p)
-            continue
-        values = tuple(p[i] for i in at)
-        if not refresh or now == values:
-            continue
-        if blank:
-            values = tuple(now[j] if j in blank and not v else v for j, v in enumerate(values))
-        if now != values and p[1] not in changed:
-            changed[p[1]] = (*values, account_id, p[1])
-            if all(now[j] == values[j] for j in range(len(values)) if j not in blank):
-                relabelled.add(p[1])
+
+    async def sort(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """File ``rows`` as fresh, changed or the same; returns those of another platform."""
+        existing: dict[str, tuple[Any, ...]] = {}
+        for chunk in _chunks(list(dict.fromkeys(p[1] for p in rows)), _KEY_CHUNK):
+            lookup = _keyed(pg, table, table.c.account_id, table.c.row_key, account_id, chunk)
+            for row in await session.execute(lookup.with_only_columns(*wanted)):
+                existing[row[0]] = tuple(row[1:])
+        others: list[tuple[Any, ...]] = []
+        for p in rows:
+            now = existing.get(p[1])
+            if now is None:
+                fresh.setdefault(p[1], p)
+                continue
+            values = tuple(p[i] for i in at)
+            if now[-1] and values[-1] and now[-1] != values[-1]:
+                others.append((p[0], platform_key(p[1], p[-1]), *p[2:]))
+                continue
+            values = (*values[:-1], values[-1] or now[-1])
+            if now != values and p[1] not in changed:
+                changed[p[1]] = (*values, account_id, p[1])
+                if now[:-1] == values[:-1]:
+                    relabelled.add(p[1])
+        return others
+
+    if others := await sort(params):
+        await sort(others)  # their qualified keys hold no other platform's row
     connection = await session.connection()
     if changed:
         n = len(refresh)
@@ -572,7 +596,6 @@ class SqlOfferRepository:
                 _OFFER_COLUMNS,
                 params,
                 ("platform",),
-                keep_blank=("platform",),
             )
             return added, relabelled
 

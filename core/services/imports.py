@@ -56,7 +56,9 @@ How a file is read
   row, else what the creator said with the file (a chat caption, ``--platform``), else a
   platform named in the file name. Keys do not include it, so sending a file again with its
   platform labels the rows imported before without one; a file sent without one keeps
-  the stored platform.
+  the stored platform. A row that matches a stored one of another platform is that
+  platform's own (an agency's OnlyFans and Fansly exports can hold the same $9.99 from
+  "@leo" on one day): the store keeps both (``storage.analytics.platform_key``).
 - **Fans who paid**: after earnings with a fan column, every fan the account's earnings name
   is in the fan list, with a total spent and a last-active day at least what the earnings show
   (``_fans_who_paid``), so ``/fans`` and segments know whoever ``/stats`` counts.
@@ -984,9 +986,10 @@ class _RowError(Exception):
 class _NotEarned(Exception):
     """A row whose status says the money never arrived or went back (refunded, failed...)."""
 
-    def __init__(self, row_key: str) -> None:
+    def __init__(self, row_key: str, platform: str) -> None:
         super().__init__(row_key)
         self.row_key = row_key
+        self.platform = platform
 
 
 # Statuses of rows that are not earnings: money that went back (is_reversal) or never came.
@@ -1103,7 +1106,7 @@ class _Context:
         self.ix_description, self.ix_fee = ix["description"], ix["fee"]
         self.ix_time, self.ix_platform = ix["time"], ix["platform"]
 
-    def platform_of(self, row: list[str]) -> str:
+    def platform_of(self, row: list[str], count: bool = True) -> str:
         """The row's platform column, else the file's platform; counted for the report."""
         i = self.ix_platform
         if i < 0:  # no platform column: the file's, counted once at the end
@@ -1114,7 +1117,8 @@ class _Context:
             slug = self.platforms.get(raw, "")
             if raw not in self.platforms:
                 slug = self.platforms[raw] = earnings_platform(raw) or self.platform
-        self.platform_rows[slug] = self.platform_rows.get(slug, 0) + 1
+        if count:
+            self.platform_rows[slug] = self.platform_rows.get(slug, 0) + 1
         return slug
 
     def warn(self, key: str, line: int) -> None:
@@ -1305,7 +1309,7 @@ def _earning(ctx: _Context, row: list[str], line: int) -> Transaction:
         key = ctx.key(stamp, f"tx|{stamp}|{amount}|{currency}|{category}|{fan}")
     i = ctx.ix_status
     if i >= 0 and not ctx.earned(row[i].strip() if i < n else "", line):
-        raise _NotEarned(key)
+        raise _NotEarned(key, ctx.platform_of(row, count=False))
     return Transaction(
         key, ctx.local(when), amount, currency, category, fan, ext, platform=ctx.platform_of(row)
     )
@@ -1688,7 +1692,7 @@ class CsvImporter:
         )
         build = _earnings_breakdown if breakdown else _BUILDERS[kind]
         batch: list[Any] = []
-        withdrawn: list[str] = []  # keys of refunded/failed transactions: removed if stored
+        withdrawn: list[tuple[str, str]] = []  # refunded/failed transactions (key, platform)
 
         async def flush(done: bool = False) -> None:
             if batch:
@@ -1737,7 +1741,7 @@ class CsvImporter:
                 self._bad(report, line, str(exc))
                 continue
             except _NotEarned as exc:
-                withdrawn.append(exc.row_key)
+                withdrawn.append((exc.row_key, exc.platform))
                 continue
             if ambiguous and not saw_ambiguous:
                 saw_ambiguous = numeric_date_parts(ctx.cell(row, date_field)) is not None

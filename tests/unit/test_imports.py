@@ -748,6 +748,59 @@ async def test_earnings_remember_their_platform(store: SqlStore, clock: FakeCloc
     assert again_mia is not None and again_mia.platforms == ["fansly", "onlyfans"]
 
 
+async def test_the_same_row_on_two_platforms_is_two_transactions(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # An agency sends a creator's OnlyFans and Fansly exports: the Fansly rows that looked like
+    # OnlyFans ones (the same $9.99 from @leo on one day, or the same transaction id) were
+    # taken for them — "0 new, 2 of those imported before now have their platform" — so
+    # Fansly's money was lost and OnlyFans' was labelled Fansly.
+    alice, bob = await account(store), await account(store, "bob")
+    rows = (
+        b"Date,Amount,Category,Fan\n2026-11-10,9.99,subscription,@leo\n2026-11-11,5.00,tip,@mia\n"
+    )
+    of = await run(store, clock, alice, "onlyfans.csv", rows)
+    assert of.added == 2
+    await run(store, clock, bob, "onlyfans.csv", rows)
+    fansly = await run(store, clock, alice, "fansly.csv", rows)
+    assert (fansly.added, fansly.unchanged, fansly.relabelled) == (2, 0, 0)
+    got = sorted((t.amount_cents, t.platform) for t in await transactions(store, alice))
+    assert got == [(500, "fansly"), (500, "onlyfans"), (999, "fansly"), (999, "onlyfans")]
+    # Each again, or the file with no platform said: nothing new, nothing relabelled.
+    for name in ("fansly.csv", "onlyfans.csv", "earnings.csv"):
+        again = await run(store, clock, alice, name, rows)
+        assert (again.added, again.unchanged, again.relabelled) == (0, 2, 0), name
+    assert len(await transactions(store, alice)) == 4
+    # A refund shown in one platform's export takes back that platform's transaction only.
+    refund = b"Date,Amount,Category,Fan,Status\n2026-11-11,5.00,tip,@mia,Refunded\n"
+    gone = await run(store, clock, alice, "fansly.csv", refund)
+    assert gone.removed == 1
+    got = sorted((t.amount_cents, t.platform) for t in await transactions(store, alice))
+    assert got == [(500, "onlyfans"), (999, "fansly"), (999, "onlyfans")]
+    assert (await run(store, clock, alice, "fansly.csv", refund)).removed == 0
+    assert (await run(store, clock, alice, "onlyfans.csv", refund)).removed == 1
+    # Transaction ids are each platform's own: the same id on two platforms is two payments.
+    ids = b"Transaction ID,Date,Amount,Fan\n1001,2026-11-12,20.00,@zoe\n"
+    assert (await run(store, clock, alice, "onlyfans.csv", ids)).added == 1
+    assert (await run(store, clock, alice, "fansly.csv", ids)).added == 1
+    assert (await run(store, clock, alice, "fansly.csv", ids)).added == 0
+    # Offers too.
+    offers = b"Date,Price,Sent,Bought\n2026-11-10,15.00,100,12\n"
+    importer = CsvImporter(store, clock)
+    for platform in ("onlyfans", "fansly", "fansly"):
+        await importer.import_stream(alice, "ppv_offers.csv", [offers], platform=platform)
+    async with store.sessions() as session:
+        stored = await session.execute(
+            select(OfferRow.platform).where(OfferRow.account_id == alice)
+        )
+        assert sorted(stored.scalars()) == ["fansly", "onlyfans"]
+    # Bob's are his: one platform's, untouched.
+    assert sorted((t.amount_cents, t.platform) for t in await transactions(store, bob)) == [
+        (500, "onlyfans"),
+        (999, "onlyfans"),
+    ]
+
+
 async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock) -> None:
     # /stats counted the fans an earnings export names, but /fans and /personalize ... to
     # whales knew none of them until a separate fan export was sent.
