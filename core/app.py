@@ -140,7 +140,7 @@ class Assistant:
                 account, profile = await self.store.accounts.resolve_with_profile(
                     incoming.user.identity()
                 )
-                await self._check_rate(account.id)
+                await self._check_rate(account.person_id)  # each team member has their own
                 ctx = Context(incoming=incoming, account=account, app=self, request_id=request_id)
                 if profile is not None:
                     ctx.preload_profile(profile)
@@ -306,6 +306,11 @@ class Assistant:
             hint = f" Did you mean {', '.join('/' + h for h in hints)}?" if hints else ""
             return "unknown", Reply.text(
                 f"I don't know /{escape_markup(name)}.{hint} Send /help for the full list."
+            )
+        if command.owner_only and ctx.account.member_id is not None:
+            return command.name, Reply.text(
+                f"/{command.name} is for the account's owner: you're working on it as a team "
+                "member. /accounts switches back to your own."
             )
         if command.name != "cancel":
             await self.dialogs.clear(ctx)

@@ -163,6 +163,13 @@ class Account(BaseModel):
     created_at: datetime
     plan: str = "free"
     credits: int = 0
+    # Who is working on it, when not its owner: a team member's own account (``/team``).
+    member_id: int | None = None
+
+    @property
+    def person_id(self) -> int:
+        """The account of whoever sent the message: the owner's, or the team member's own."""
+        return self.member_id if self.member_id is not None else self.id
 
 
 class Identity(BaseModel):

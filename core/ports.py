@@ -167,6 +167,36 @@ class AccountRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TeamAccount:
+    """One account of a team, seen from the other side: a member of an account (``members``)
+    or an account one is a member of (``memberships``)."""
+
+    account_id: int
+    since: datetime
+    current: bool  # the member works on the account now (rather than on their own)
+    identities: list[Identity]  # the account's chats, the first one the oldest
+
+
+class TeamRepository(Protocol):
+    """Who may work on an account besides its owner (an agency's managers and chatters)."""
+
+    async def join(self, account_id: int, member_id: int) -> bool:
+        """``member_id`` (a member's own account) becomes a member of ``account_id`` and works
+        on it now; False when it was one already."""
+        ...
+
+    async def use(self, member_id: int, account_id: int | None) -> bool:
+        """Work on ``account_id``, or on one's own with None; False when not a member of it."""
+        ...
+
+    async def remove(self, account_id: int, member_id: int) -> bool: ...
+
+    async def members(self, account_id: int) -> list[TeamAccount]: ...
+
+    async def memberships(self, member_id: int) -> list[TeamAccount]: ...
+
+
 class ProfileRepository(Protocol):
     async def get(self, account_id: int) -> Profile | None: ...
 
@@ -275,6 +305,7 @@ class Store(Protocol):
     accounts: AccountRepository
     profiles: ProfileRepository  # and the account's time zone
     summaries: SummaryRepository
+    team: TeamRepository
     ideas: IdeaRepository
     captions: CaptionRepository
     fans: FanRepository

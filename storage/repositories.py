@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
-from core.ports import Clock, UsageRecord, UsageSummary
+from core.ports import Clock, TeamAccount, UsageRecord, UsageSummary
 from storage.db import is_connection_error, make_sessionmaker
 from storage.tables import (
     AccountRow,
@@ -48,6 +49,7 @@ from storage.tables import (
     FanRow,
     IdeaRow,
     IdentityRow,
+    MemberRow,
     ProfileRow,
     SummaryRow,
     UsageRow,
@@ -162,19 +164,26 @@ def _identity(row: IdentityRow) -> Identity:
 
 # The statements every message runs, built once: building a statement costs more CPU than
 # executing its cached compiled form (SQLAlchemy caches the SQL, not the expression objects).
+#: The account a message works on: the sender's own, or the one they work on as a team member
+#: (``members.current``, so leaving or being removed from the team ends it at once).
 _ACCOUNT_BY_IDENTITY = (
     select(
         AccountRow.id,
         AccountRow.created_at,
         AccountRow.plan,
         AccountRow.credits,
+        MemberRow.member_id,
         IdentityRow.id.label("identity_id"),
         IdentityRow.username,
         IdentityRow.display_name,
         IdentityRow.language,
         ProfileRow.data.label("profile"),
     )
-    .join(IdentityRow, IdentityRow.account_id == AccountRow.id)
+    .select_from(IdentityRow)
+    .outerjoin(
+        MemberRow, and_(MemberRow.member_id == IdentityRow.account_id, MemberRow.current == true())
+    )
+    .join(AccountRow, AccountRow.id == func.coalesce(MemberRow.account_id, IdentityRow.account_id))
     .outerjoin(ProfileRow, ProfileRow.account_id == AccountRow.id)
     .where(
         IdentityRow.platform == bindparam("platform"),
@@ -244,7 +253,14 @@ class SqlAccountRepository:
                 await conn.execute(
                     update(IdentityRow).where(IdentityRow.id == row.identity_id).values(**details)
                 )
-            return _account(row), _readable_profile(row.profile)  # type: ignore[arg-type]
+            account = Account(
+                id=row.id,
+                created_at=row.created_at,
+                plan=row.plan,
+                credits=row.credits,
+                member_id=row.member_id,
+            )
+            return account, _readable_profile(row.profile)
 
     async def _create(self, identity: Identity) -> Account | None:
         """Insert account + identity in one transaction; None when someone else won the race."""
@@ -310,6 +326,102 @@ class SqlAccountRepository:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound("That identity is not linked to this account.")
+
+
+# ---------------------------------------------------------------- teams
+
+
+class SqlTeamRepository:
+    """Team members of accounts (``members``): who may work on an account besides its owner."""
+
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def join(self, account_id: int, member_id: int) -> bool:
+        """Make ``member_id`` a member of ``account_id`` working on it now; False when it was
+        one already (it works on it now all the same)."""
+        async with self._db.transaction() as session:
+            added = (
+                await session.execute(
+                    self._db.insert(MemberRow)
+                    .values(
+                        account_id=account_id,
+                        member_id=member_id,
+                        current=False,
+                        created_at=self._clock.now(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["account_id", "member_id"])
+                    .returning(MemberRow.id)
+                )
+            ).scalar_one_or_none()
+            await self._use(session, member_id, account_id)
+            return added is not None
+
+    async def use(self, member_id: int, account_id: int | None) -> bool:
+        """Work on ``account_id`` (one ``member_id`` is a member of), or on its own with None;
+        False when it is not a member of that account (nothing changed)."""
+        async with self._db.transaction() as session:
+            return await self._use(session, member_id, account_id)
+
+    async def _use(self, session: AsyncSession, member_id: int, account_id: int | None) -> bool:
+        m = MemberRow
+        if account_id is not None:
+            found = await session.scalar(
+                select(m.id).where(m.member_id == member_id, m.account_id == account_id)
+            )
+            if found is None:
+                return False
+        await session.execute(
+            update(m)
+            .where(m.member_id == member_id)
+            .values(current=m.account_id == account_id if account_id is not None else False)
+        )
+        return True
+
+    async def remove(self, account_id: int, member_id: int) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(MemberRow).where(
+                    MemberRow.account_id == account_id, MemberRow.member_id == member_id
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def members(self, account_id: int) -> list[TeamAccount]:
+        m = MemberRow
+        return await self._listed(
+            select(m.member_id, m.created_at, m.current)
+            .where(m.account_id == account_id)
+            .order_by(m.created_at, m.id)
+        )
+
+    async def memberships(self, member_id: int) -> list[TeamAccount]:
+        m = MemberRow
+        return await self._listed(
+            select(m.account_id, m.created_at, m.current)
+            .where(m.member_id == member_id)
+            .order_by(m.created_at, m.id)
+        )
+
+    async def _listed(self, stmt: Select[Any]) -> list[TeamAccount]:
+        """The accounts ``stmt`` selects (id, since, current), each with its chat identities."""
+        async with self._db.transaction() as session:
+            rows = (await session.execute(stmt)).all()
+            ids = [row[0] for row in rows]
+            names: dict[int, list[Identity]] = {i: [] for i in ids}
+            if ids:
+                found = await session.scalars(
+                    select(IdentityRow)
+                    .where(IdentityRow.account_id.in_(ids))
+                    .order_by(IdentityRow.id)
+                )
+                for identity in found:
+                    names[identity.account_id].append(_identity(identity))
+            return [
+                TeamAccount(account_id=i, since=since, current=bool(current), identities=names[i])
+                for i, since, current in rows
+            ]
 
 
 # ---------------------------------------------------------------- profiles
@@ -773,6 +885,7 @@ class SqlStore:
         self.accounts = SqlAccountRepository(self._db, clock)
         self.profiles = SqlProfileRepository(self._db, clock)
         self.summaries = SqlSummaryRepository(self._db, clock)
+        self.team = SqlTeamRepository(self._db, clock)
         self.ideas = SqlIdeaRepository(self._db, clock)
         self.captions = SqlCaptionRepository(self._db, clock)
         self.fans = SqlFanRepository(self._db, clock)

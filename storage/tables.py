@@ -152,6 +152,22 @@ class ProfileRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class MemberRow(Base):
+    """A team member of an account (``/team``): another account — the member's own, so each of
+    their chats — that may work on this one, ``current`` while it does (``/accounts``)."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("account_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    current: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class SummaryRow(Base):
     """An account's scheduled summary (``/summary daily|weekly``); no row: none."""
 

@@ -16,12 +16,15 @@ def build_registry() -> Registry:
         pricing,
         profile,
         stats,
+        team,
         usage,
         vault,
     )
 
     reg = Registry()
-    modules = (basics, profile, ideas, captions, fans, stats, pricing, vault, link, usage, billing)
+    modules = (
+        basics, profile, ideas, captions, fans, stats, pricing, vault, link, team, usage, billing,
+    )  # fmt: skip
     for module in modules:
         module.register(reg)
     return reg

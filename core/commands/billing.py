@@ -163,11 +163,12 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "buy",
-        "Buy a plan or a credit pack (Stripe checkout)",
+        "Buy a plan or credit pack",
         usage="/buy <pro|studio|credits-500>",
         args=BuyArgs,
         examples=["/buy pro", "/buy credits-500"],
         complete={"product": complete_product},
+        owner_only=True,
     )
     async def buy(ctx: Context, args: BuyArgs) -> Reply:
         billing = billing_of(ctx)
@@ -191,10 +192,11 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "apikey",
-        "API keys for the uploads and imports API",
+        "Keys for the uploads and imports API",
         usage="/apikey [new|list|revoke] [key id]",
         args=ApiKeyArgs,
         examples=["/apikey", "/apikey list", "/apikey revoke 3"],
+        owner_only=True,
     )
     async def apikey(ctx: Context, args: ApiKeyArgs) -> Reply:
         keys = ctx.app.store.api_keys

@@ -58,7 +58,7 @@ def caption_reply(out: Generated[CaptionDraft]) -> Reply:
 def register(reg: Registry) -> None:
     @reg.command(
         "caption",
-        "A caption with hashtags that fits the platform",
+        "A caption with hashtags for a platform",
         usage="/caption <what the post is about> [platform]",
         args=TopicArgs,
         parser=parse_topic,

@@ -228,7 +228,7 @@ async def complete_handle(ctx: Context, prefix: str) -> list[Choice]:
 def register(reg: Registry) -> None:
     @reg.command(
         "fans",
-        "Your fan list; add fans to personalise messages",
+        "Your fan list",
         usage=FANS_USAGE,
         args=FansArgs,
         parser=parse_fans,
@@ -261,7 +261,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "personalize",
-        "Draft personal messages from a template (you send them)",
+        "Personal drafts from a template (you send them)",
         usage=PERSONALIZE_USAGE,
         args=PersonalizeArgs,
         parser=parse_personalize,

@@ -9,9 +9,27 @@ from pydantic import BaseModel, Field
 from core.chat import Reply
 from core.commands.registry import Registry
 from core.context import Context
+from core.ports import KeyValueStore
 
 CODE_TTL = 600
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+async def issue_code(kv: KeyValueStore, purpose: str, account_id: int, ttl: int) -> str:
+    """A one-time code standing for ``account_id`` for ``ttl`` seconds (``/link``, ``/team``)."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    await kv.set(f"{purpose}:{code}", str(account_id).encode(), ttl=ttl)
+    return code
+
+
+async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> int | None:
+    """The account a code stands for, once (the code is gone after); None: unknown or expired."""
+    key = f"{purpose}:{code.strip().upper()}"
+    raw = await kv.get(key)
+    if raw is None:
+        return None
+    await kv.delete(key)
+    return int(raw)
 
 
 class LinkArgs(BaseModel):
@@ -24,26 +42,23 @@ def register(reg: Registry) -> None:
         "Use one account from Telegram and Discord",
         usage="/link [code]",
         args=LinkArgs,
+        owner_only=True,
     )
     async def link(ctx: Context, args: LinkArgs) -> Reply:
         kv = ctx.app.kv
         if not args.code:
-            code = "".join(secrets.choice(ALPHABET) for _ in range(8))
-            await kv.set(f"link:{code}", str(ctx.account_id).encode(), ttl=CODE_TTL)
+            code = await issue_code(kv, "link", ctx.account_id, CODE_TTL)
             return Reply.text(
                 f"Your link code is `{code}`. Within 10 minutes, send `/link {code}` from your "
                 "other app (Telegram or Discord) to use this same account there.",
                 ephemeral=True,
                 result={"code": code, "expires_in": CODE_TTL},
             )
-        key = f"link:{args.code.strip().upper()}"
-        raw = await kv.get(key)
-        if raw is None:
+        target = await redeem_code(kv, "link", args.code)
+        if target is None:
             return Reply.text(
                 "That code is unknown or has expired. Send /link again for a new one."
             )
-        await kv.delete(key)  # one-time
-        target = int(raw)
         if target == ctx.account_id:
             return Reply.text("This chat already uses that account.")
         await ctx.app.store.accounts.move_identity(

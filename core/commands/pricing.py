@@ -445,7 +445,7 @@ async def _record(
 def register(reg: Registry) -> None:
     @reg.command(
         "price",
-        "Best price from your offer history, or run a price test",
+        "Best price from your offers, or a price test",
         usage=(
             "/price [ppv|subscription|bundle] [platform] [test [prices…]|split <fans>|stop] "
             "[floor=3 ceiling=50]"

@@ -297,7 +297,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "profile",
-        "Set up or change your creator profile",
+        "Set up or change your profile",
         usage="/profile [show | set key=value[,value] ...]",
         args=ProfileArgs,
         parser=parse_profile,

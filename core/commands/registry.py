@@ -170,6 +170,7 @@ class Command:
     menu: bool = True  # listed in platform command menus
     needs_profile: bool = False
     complete: dict[str, Completer] = field(default_factory=dict)  # field -> autocompletion
+    owner_only: bool = False  # not for team members working on the account (``/team``)
 
     def parse_text(self, raw: str) -> Any:
         if self.args is None:
@@ -204,6 +205,7 @@ class Registry:
         needs_profile: bool = False,
         aliases: tuple[str, ...] = (),
         complete: dict[str, Completer] | None = None,
+        owner_only: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self._commands:
@@ -219,6 +221,7 @@ class Registry:
                 menu=menu,
                 needs_profile=needs_profile,
                 complete=complete or {},
+                owner_only=owner_only,
             )
             for alias in aliases:
                 self._aliases[alias] = name

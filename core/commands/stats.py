@@ -228,7 +228,7 @@ def _summary_when(period: str, zone: str) -> str:
 def register(reg: Registry) -> None:
     @reg.command(
         "summary",
-        "Get your stats summary every day or week",
+        "A stats summary every day or week",
         usage="/summary [daily|weekly|off]",
         args=SummaryArgs,
     )
@@ -261,7 +261,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "stats",
-        "Earnings stats and a chart from your CSV exports",
+        "Earnings stats and a chart",
         usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all] [platform]",
         args=StatsArgs,
         parser=parse_stats,

@@ -1,0 +1,201 @@
+"""/team and /accounts: an agency's managers and chatters work on a creator's account from
+their own Telegram or Discord.
+
+The owner sends ``/team invite`` and passes the one-time code on; the member sends
+``/team join CODE`` from their own chat and from then on works on the creator's account —
+ideas, captions, fans, stats, vault — until they switch back with ``/accounts`` (one account
+holds the profile, quotas and plan: the creator's). A member never buys, makes API keys or
+links chats for the account (``owner_only`` commands), never manages its team, and leaves it
+with ``/team leave``; the owner takes one off with ``/team remove N``, which ends their access
+at their next message. Each member keeps their own command rate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from core.chat import Button, Reply, escape_markup
+from core.commands.link import issue_code, redeem_code
+from core.commands.registry import Registry
+from core.context import Context
+from core.ports import TeamAccount
+
+INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
+
+
+class TeamArgs(BaseModel):
+    action: Literal["invite", "join", "remove", "leave"] | None = Field(
+        None, description="invite a member, join with a code, remove one, or leave"
+    )
+    value: str | None = Field(
+        None, min_length=1, max_length=16, description="the invite code, or the member's number"
+    )
+
+
+class AccountsArgs(BaseModel):
+    number: int | None = Field(None, ge=1, le=100, description="the account to work on")
+
+
+def who(team: TeamAccount) -> str:
+    """An account as people know it: its oldest chat's @username or name, and the app."""
+    if not team.identities:
+        return f"account {team.account_id}"
+    first = team.identities[0]
+    name = f"@{first.username}" if first.username else first.display_name or "someone"
+    app = first.platform.capitalize() if first.platform != "console" else "terminal"
+    return f"{escape_markup(name)} ({app})"
+
+
+def register(reg: Registry) -> None:
+    @reg.command(
+        "team",
+        "Let your agency work on your account",
+        usage="/team [invite|join code|remove n|leave]",
+        args=TeamArgs,
+        examples=["/team", "/team invite", "/team join K7M2Q9XA", "/team remove 2"],
+    )
+    async def team(ctx: Context, args: TeamArgs) -> Reply:
+        store = ctx.app.store
+        member = ctx.account.member_id is not None
+        if args.action == "join":
+            if not args.value:
+                return Reply.text("Send `/team join CODE` with the code from /team invite.")
+            target = await redeem_code(ctx.app.kv, "team", args.value)
+            if target is None:
+                return Reply.text(
+                    "That code is unknown or has expired. Ask the account's owner for a new one "
+                    "(/team invite)."
+                )
+            if target == ctx.account.person_id:
+                return Reply.text("That's your own account's code — you already work on it.")
+            added = await store.team.join(target, ctx.account.person_id)
+            seats = await store.team.memberships(ctx.account.person_id)
+            joined = next(t for t in seats if t.account_id == target)
+            first = "You joined" if added else "You're already on"
+            return Reply.text(
+                f"{first} {who(joined)}'s team: you're working on their account now — ideas, "
+                "captions, fans, stats and vault are theirs. /accounts switches back to yours.",
+                result={"account_id": target},
+            )
+        if args.action == "leave":
+            if not member:
+                return Reply.text(
+                    "You're working on your own account. To leave a team, switch to it with "
+                    "/accounts first."
+                )
+            await store.team.remove(ctx.account_id, ctx.account.person_id)
+            return Reply.text(
+                "You left that team; you're back on your own account.",
+                result={"account_id": ctx.account.person_id},
+            )
+        if member:
+            return Reply.text(
+                "You're working on this account as a team member; its owner manages the team. "
+                "/team leave leaves it, /accounts switches back to your own."
+            )
+        members = await store.team.members(ctx.account_id)
+        if args.action == "invite":
+            code = await issue_code(ctx.app.kv, "team", ctx.account_id, INVITE_TTL)
+            return Reply.text(
+                f"Invite code `{code}` (valid for a day, for one person). Your manager or chatter "
+                f"sends `/team join {code}` to me from their own Telegram or Discord and works "
+                "on your account from there: ideas, captions, fans, stats, vault. They can't "
+                "buy, make API keys or change the team; /team remove takes them off.",
+                ephemeral=True,
+                result={"code": code, "expires_in": INVITE_TTL},
+            )
+        if args.action == "remove":
+            if not args.value or not args.value.isdigit():
+                return Reply.text("Send `/team remove N` with the member's number from /team.")
+            n = int(args.value)
+            if not 1 <= n <= len(members):
+                return Reply.text(f"There is no member {n}. /team lists them.")
+            gone = members[n - 1]
+            await store.team.remove(ctx.account_id, gone.account_id)
+            return Reply.text(
+                f"{who(gone)} is off your team: from their next message they no longer work on "
+                "your account.",
+                result={"removed": gone.account_id},
+            )
+        if not members:
+            return Reply.text(
+                "No one else works on your account. /team invite makes a code for your manager "
+                "or a chatter to join from their own chat.",
+                result={"members": []},
+            )
+        lines = [f"Your team ({len(members)}):"]
+        for i, m in enumerate(members, 1):
+            now = " · working on your account now" if m.current else ""
+            lines.append(f"{i}. {who(m)} — since {m.since:%b %d, %Y}{now}")
+        lines.append("/team invite adds someone, /team remove N takes one off.")
+        return Reply.text(
+            "\n".join(lines),
+            result={"members": [m.account_id for m in members]},
+        )
+
+    @reg.command(
+        "accounts",
+        "Switch between accounts you work on",
+        usage="/accounts [n]",
+        args=AccountsArgs,
+    )
+    async def accounts(ctx: Context, args: AccountsArgs) -> Reply:
+        own = ctx.account.person_id
+        seats = await ctx.app.store.team.memberships(own)
+        if args.number is not None:
+            if args.number == 1:
+                return await _use(ctx, None)
+            if args.number - 2 >= len(seats):
+                return Reply.text(f"There is no account {args.number}. /accounts lists them.")
+            return await _use(ctx, seats[args.number - 2])
+        if not seats:
+            return Reply.text(
+                "You work on your own account only. A creator's /team invite gives you a code "
+                "to join theirs (`/team join CODE`).",
+                result={"accounts": [own]},
+            )
+        mark = " ✓ now"
+        lines = ["Accounts you work on:", f"1. Your own{mark if own == ctx.account_id else ''}"]
+        buttons = [[Button("Your own", "team:use:0")]] if own != ctx.account_id else []
+        for i, seat in enumerate(seats, 2):
+            here = seat.account_id == ctx.account_id
+            lines.append(f"{i}. {who(seat)}{mark if here else ''}")
+            if not here:
+                buttons.append([Button(who(seat)[:60], f"team:use:{seat.account_id}")])
+        lines.append("/accounts N switches.")
+        return Reply.text(
+            "\n".join(lines),
+            buttons=buttons,
+            result={"accounts": [own, *(s.account_id for s in seats)], "current": ctx.account_id},
+        )
+
+    @reg.action("team")
+    async def use_button(ctx: Context, args: list[str]) -> Reply:
+        if len(args) != 2 or args[0] != "use" or not args[1].isdigit():
+            return Reply.text("That button no longer works. Send /accounts again.")
+        target = int(args[1])
+        if target == 0:
+            return await _use(ctx, None)
+        seats = await ctx.app.store.team.memberships(ctx.account.person_id)
+        seat = next((s for s in seats if s.account_id == target), None)
+        if seat is None:
+            return Reply.text("You're no longer on that team. /accounts lists yours.")
+        return await _use(ctx, seat)
+
+
+async def _use(ctx: Context, seat: TeamAccount | None) -> Reply:
+    """Work on ``seat``'s account from the next message on (None: one's own)."""
+    own = ctx.account.person_id
+    if not await ctx.app.store.team.use(own, seat.account_id if seat else None):
+        return Reply.text("You're no longer on that team. /accounts lists yours.")
+    if seat is None:
+        return Reply.text("You're working on your own account.", result={"account_id": own})
+    return Reply.text(
+        f"You're working on {who(seat)}'s account now. /accounts switches back.",
+        result={"account_id": seat.account_id},
+    )
+
+
+__all__ = ["INVITE_TTL", "register", "who"]

@@ -1,0 +1,148 @@
+"""Teams: an agency's manager or chatter works on a creator's account from their own chat
+(``/team``, ``/accounts``), on SQLite and PostgreSQL — and never on an account whose team they
+are not on (any more)."""
+
+from __future__ import annotations
+
+import re
+
+from core.app import Assistant
+from core.chat import Reply
+from core.llm.offline import OfflineEngine
+from core.resilience.cache import MemoryKV
+from core.resilience.ratelimit import RateLimiter
+from storage.repositories import SqlStore
+from tests.fakes.clock import FakeClock
+from tests.unit.conftest import Chat
+
+
+def _assistant(store: SqlStore, clock: FakeClock, **kw: object) -> Assistant:
+    kv = MemoryKV(max_entries=1000, clock=clock)
+    return Assistant(store=store, generator=OfflineEngine(), kv=kv, clock=clock, **kw)  # type: ignore[arg-type]
+
+
+def _code(reply: Reply) -> str:
+    found = re.search(r"Invite code ([A-Z0-9]{8}) ", reply.plain_text)
+    assert found, reply.plain_text
+    return found.group(1)
+
+
+async def _fans(chat: Chat) -> list[str]:
+    reply = await chat.say("/fans")
+    return sorted(f["handle"] for f in reply.result or [])
+
+
+async def test_a_chatter_works_on_the_creators_account_until_taken_off(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    app = _assistant(store, clock)
+    mia = Chat(app, "mia", platform="telegram")
+    leo = Chat(app, "leo", platform="discord")  # the agency's chatter, on Discord
+    zoe = Chat(app, "zoe", platform="telegram")  # another creator
+    await mia.say(
+        "/profile set niches=fitness platforms=instagram content_types=photo "
+        "equipment=phone locations=gym goals=grow tone=playful"
+    )
+    await mia.say("/fans add whale1 tier=vip spent=900")
+    await zoe.say("/fans add zoefan spent=5")
+    await leo.say("/fans add leos_own_fan")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    leo_id = (await store.accounts.resolve(leo.user.identity())).id
+
+    assert "No one else works on your account" in (await mia.say("/team")).plain_text
+    invite = await mia.say("/team invite")
+    assert invite.ephemeral and invite.result["expires_in"] == 86_400
+    code = _code(invite)
+
+    joined = await leo.say(f"/team join {code.lower()}")
+    assert "You joined @mia (Telegram)'s team" in joined.plain_text
+    assert joined.result == {"account_id": mia_id}
+    # Leo now works on Mia's account: her fans, ideas saved to her history.
+    assert await _fans(leo) == ["whale1"]
+    ideas = await leo.say("/ideas 2")
+    assert len(ideas.result) == 2, ideas.plain_text
+    assert len(await store.ideas.recent_titles(mia_id, 10)) == 2
+    assert await store.ideas.recent_titles(leo_id, 10) == []
+    # The code was for one person.
+    taken = await zoe.say(f"/team join {code}")
+    assert "unknown or has expired" in taken.plain_text
+    assert await _fans(zoe) == ["zoefan"]
+
+    listed = await mia.say("/team")
+    assert "1. @leo (Discord) — since" in listed.plain_text
+    assert "working on your account now" in listed.plain_text
+    # What is the owner's stays the owner's.
+    for command in ("/buy pro", "/apikey", "/link"):
+        refused = await leo.say(command)
+        assert "is for the account's owner" in refused.plain_text, command
+    assert await store.api_keys.list(mia_id) == []
+    assert "its owner manages the team" in (await leo.say("/team invite")).plain_text
+    assert "its owner manages the team" in (await leo.say("/team remove 1")).plain_text
+
+    # /accounts switches; the switch follows Leo to every chat of his.
+    accounts = await leo.say("/accounts")
+    assert (
+        "1. Your own" in accounts.plain_text and "2. @mia (Telegram) ✓ now" in accounts.plain_text
+    )
+    own = await leo.press_label("Your own")
+    assert own.result == {"account_id": leo_id}
+    assert await _fans(leo) == ["leos_own_fan"]
+    assert (await leo.say("/accounts 2")).result == {"account_id": mia_id}
+    assert await _fans(leo) == ["whale1"]
+    assert (await mia.say("/team")).result == {"members": [leo_id]}
+
+    # Mia takes him off: from his next message he is back on his own account.
+    removed = await mia.say("/team remove 1")
+    assert "@leo (Discord) is off your team" in removed.plain_text
+    assert await _fans(leo) == ["leos_own_fan"]
+    gone = await leo.press(f"team:use:{mia_id}")
+    assert "no longer on that team" in gone.plain_text
+    assert "no longer on that team" in (await leo.say("/accounts 2")).plain_text.replace(
+        "There is no account 2", "no longer on that team"
+    )
+    assert await _fans(leo) == ["leos_own_fan"]
+    # A button pressed by someone who was never on the team switches nothing.
+    forged = await zoe.press(f"team:use:{mia_id}")
+    assert "no longer on that team" in forged.plain_text
+    assert await _fans(zoe) == ["zoefan"]
+    assert await _fans(mia) == ["whale1"]
+
+
+async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> None:
+    app = _assistant(store, clock)
+    mia, leo = Chat(app, "mia"), Chat(app, "leo")
+    own = await mia.say("/team join " + _code(await mia.say("/team invite")))
+    assert "your own account's code" in own.plain_text
+    assert (await mia.say("/team")).result == {"members": []}
+    # Codes last a day.
+    late = _code(await mia.say("/team invite"))
+    clock.advance(86_401)
+    assert "expired" in (await leo.say(f"/team join {late}")).plain_text
+    assert "Send /team join CODE" in (await leo.say("/team join")).plain_text
+    # Twice on the same team: one membership.
+    await leo.say("/team join " + _code(await mia.say("/team invite")))
+    again = await leo.say("/team join " + _code(await mia.say("/team invite")))
+    assert "You're already on @mia (terminal)'s team" in again.plain_text
+    assert len((await mia.say("/team")).result["members"]) == 1
+    # Leaving the team is done from it.
+    await leo.say("/accounts 1")
+    assert "switch to it with /accounts first" in (await leo.say("/team leave")).plain_text
+    await leo.say("/accounts 2")
+    left = await leo.say("/team leave")
+    assert "You left that team" in left.plain_text
+    assert (await mia.say("/team")).result == {"members": []}
+    assert "own account only" in (await leo.say("/accounts")).plain_text
+    assert "There is no member 3" in (await mia.say("/team remove 3")).plain_text
+
+
+async def test_each_member_has_their_own_command_rate(store: SqlStore, clock: FakeClock) -> None:
+    # The limit protects the service from one person's burst: a chatter typing fast must not
+    # lock the creator (or the other chatters) out of her own account.
+    app = _assistant(store, clock, rate_limiter=RateLimiter("3/minute", namespace="cmd"))
+    mia, leo = Chat(app, "mia"), Chat(app, "leo")
+    code = _code(await mia.say("/team invite"))
+    await leo.say(f"/team join {code}")
+    for _ in range(3):
+        await leo.say("/usage")
+    assert "going a bit fast" in (await leo.say("/usage")).plain_text
+    assert "going a bit fast" not in (await mia.say("/usage")).plain_text
