@@ -226,6 +226,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Container:
             importer=CsvImporter(store, clock),
             narrator=llm.gateway,  # /stats narratives from the model, when one is configured
             advisor=llm.gateway,  # and answers to questions no command answers
+            notifier=notifier,
             limits=Limits(
                 max_upload_bytes=settings.max_upload_bytes,
                 max_import_bytes=settings.max_import_bytes,

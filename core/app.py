@@ -40,6 +40,7 @@ from core.ports import (
     Importer,
     KeyValueStore,
     Narrator,
+    Notifier,
     QuotaGuard,
     Store,
 )
@@ -105,6 +106,7 @@ class Assistant:
     narrator: Narrator | None = None  # an LLM phrasing /stats; None: the rule-based narrative
     advisor: Advisor | None = None  # an LLM answering questions no command answers
     jobs: JobQueue | None = None  # background jobs (big imports, big segments, summaries)
+    notifier: Notifier | None = None  # tells an account's owner something in chat (/team)
     limits: Limits = field(default_factory=Limits)
     observer: Observer = field(default_factory=NullObserver)
     registry: Registry = field(default_factory=build_registry)

@@ -73,6 +73,13 @@ def register(reg: Registry) -> None:
             added = await store.team.join(target, ctx.account.person_id)
             seats = await store.team.memberships(ctx.account.person_id)
             joined = next(t for t in seats if t.account_id == target)
+            if added:  # a code passed to the wrong person shows at once
+                await _tell(
+                    ctx,
+                    target,
+                    f"{await _me(ctx)} joined your team with an invite code and can work on your "
+                    "account now. /team lists your team; /team remove takes someone off.",
+                )
             first = "You joined" if added else "You're already on"
             return Reply.text(
                 f"{first} {who(joined)}'s team: you're working on their account now — ideas, "
@@ -86,6 +93,7 @@ def register(reg: Registry) -> None:
                     "/accounts first."
                 )
             await store.team.remove(ctx.account_id, ctx.account.person_id)
+            await _tell(ctx, ctx.account_id, f"{await _me(ctx)} left your team.")
             return Reply.text(
                 "You left that team; you're back on your own account.",
                 result={"account_id": ctx.account.person_id},
@@ -114,6 +122,11 @@ def register(reg: Registry) -> None:
                 return Reply.text(f"There is no member {n}. /team lists them.")
             gone = members[n - 1]
             await store.team.remove(ctx.account_id, gone.account_id)
+            await _tell(
+                ctx,
+                gone.account_id,
+                f"You're no longer on {await _me(ctx)}'s team; you work on your own account.",
+            )
             return Reply.text(
                 f"{who(gone)} is off your team: from their next message they no longer work on "
                 "your account.",
@@ -183,6 +196,20 @@ def register(reg: Registry) -> None:
         if seat is None:
             return Reply.text("You're no longer on that team. /accounts lists yours.")
         return await _use(ctx, seat)
+
+
+async def _me(ctx: Context) -> str:
+    """The sender as ``who`` names accounts (their own account's oldest chat)."""
+    own = ctx.account.person_id
+    chats = await ctx.app.store.accounts.identities(own)
+    return who(
+        TeamAccount(account_id=own, since=ctx.app.clock.now(), current=False, identities=chats)
+    )
+
+
+async def _tell(ctx: Context, account_id: int, text: str) -> None:
+    if ctx.app.notifier is not None:
+        await ctx.app.notifier.notify(account_id, text)
 
 
 async def _use(ctx: Context, seat: TeamAccount | None) -> Reply:

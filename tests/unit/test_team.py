@@ -13,6 +13,7 @@ from core.resilience.cache import MemoryKV
 from core.resilience.ratelimit import RateLimiter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
+from tests.fakes.stripe_api import RecordingNotifier
 from tests.unit.conftest import Chat
 
 
@@ -35,7 +36,8 @@ async def _fans(chat: Chat) -> list[str]:
 async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     store: SqlStore, clock: FakeClock
 ) -> None:
-    app = _assistant(store, clock)
+    notices = RecordingNotifier()
+    app = _assistant(store, clock, notifier=notices)
     mia = Chat(app, "mia", platform="telegram")
     leo = Chat(app, "leo", platform="discord")  # the agency's chatter, on Discord
     zoe = Chat(app, "zoe", platform="telegram")  # another creator
@@ -57,6 +59,11 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     joined = await leo.say(f"/team join {code.lower()}")
     assert "You joined @mia (Telegram)'s team" in joined.plain_text
     assert joined.result == {"account_id": mia_id}
+    # Mia hears of it at once (a code passed to the wrong person shows).
+    assert notices.to(mia_id) == [
+        "@leo (Discord) joined your team with an invite code and can work on your account now. "
+        "/team lists your team; /team remove takes someone off."
+    ]
     # Leo now works on Mia's account: her fans, ideas saved to her history.
     assert await _fans(leo) == ["whale1"]
     ideas = await leo.say("/ideas 2")
@@ -94,6 +101,9 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     # Mia takes him off: from his next message he is back on his own account.
     removed = await mia.say("/team remove 1")
     assert "@leo (Discord) is off your team" in removed.plain_text
+    assert notices.to(leo_id) == [
+        "You're no longer on @mia (Telegram)'s team; you work on your own account."
+    ]
     assert await _fans(leo) == ["leos_own_fan"]
     gone = await leo.press(f"team:use:{mia_id}")
     assert "no longer on that team" in gone.plain_text
@@ -109,7 +119,8 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
 
 
 async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> None:
-    app = _assistant(store, clock)
+    notices = RecordingNotifier()
+    app = _assistant(store, clock, notifier=notices)
     mia, leo = Chat(app, "mia"), Chat(app, "leo")
     own = await mia.say("/team join " + _code(await mia.say("/team invite")))
     assert "your own account's code" in own.plain_text
@@ -124,12 +135,15 @@ async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> N
     again = await leo.say("/team join " + _code(await mia.say("/team invite")))
     assert "You're already on @mia (terminal)'s team" in again.plain_text
     assert len((await mia.say("/team")).result["members"]) == 1
+    assert len(notices.sent) == 1  # told once, when he joined
     # Leaving the team is done from it.
     await leo.say("/accounts 1")
     assert "switch to it with /accounts first" in (await leo.say("/team leave")).plain_text
     await leo.say("/accounts 2")
     left = await leo.say("/team leave")
     assert "You left that team" in left.plain_text
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    assert notices.to(mia_id)[-1] == "@leo (terminal) left your team."
     assert (await mia.say("/team")).result == {"members": []}
     assert "own account only" in (await leo.say("/accounts")).plain_text
     assert "There is no member 3" in (await mia.say("/team remove 3")).plain_text
