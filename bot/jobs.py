@@ -36,6 +36,7 @@ from core.jobs import (
     JobQueue,
     JobRunner,
     JobSpec,
+    enqueue_reminders,
     enqueue_summaries,
     sweep_leftovers,
 )
@@ -46,8 +47,9 @@ log = structlog.get_logger("huntaze.jobs")
 SAQ_FUNCTION = "huntaze_job"
 DEAD_KEY = "huntaze:jobs:dead"
 QUEUE_NAME = "huntaze"
-#: Every hour the worker queues the summaries due at 08:00 on their accounts' clocks.
-SUMMARY_CRON = "0 * * * *"
+#: Every hour the worker queues the summaries due at 08:00 on their accounts' clocks and the
+#: reminders due before the next hour.
+HOURLY_CRON = "0 * * * *"
 #: The hour (UTC) of the nightly vault sweep (orphaned blobs, abandoned import uploads).
 VAULT_SWEEP_HOUR = 3
 VAULT_SWEEP_CRON = f"30 {VAULT_SWEEP_HOUR} * * *"
@@ -348,8 +350,9 @@ def build_worker(
 ) -> Any:
     """A SAQ worker running ``runner``'s jobs; exhausted jobs become dead letters. With
     ``cron`` it also queues the daily and weekly summaries (hourly, for the accounts whose
-    08:00 it is) and, with a vault, sweeps the blob store every night (orphaned vault blobs,
-    abandoned import uploads). Without Redis, :func:`run_schedule` keeps the same schedule."""
+    08:00 it is) and the reminders due before the next hour, and, with a vault, sweeps the blob
+    store every night (orphaned vault blobs, abandoned import uploads). Without Redis,
+    :func:`run_schedule` keeps the same schedule."""
     from saq import CronJob, Worker
     from saq.job import Status
 
@@ -380,10 +383,10 @@ def build_worker(
     if cron:
         jobs = SaqJobQueue(queue, runner)
 
-        async def queue_summaries(ctx: dict[str, Any]) -> int:
-            return len(await due_summaries(runner, jobs, clock.now()))
+        async def queue_hourly(ctx: dict[str, Any]) -> int:
+            return len(await due_hourly(runner, jobs, clock.now()))
 
-        cron_jobs = [CronJob(queue_summaries, cron=SUMMARY_CRON, unique=True)]
+        cron_jobs = [CronJob(queue_hourly, cron=HOURLY_CRON, unique=True)]
     vault = runner.app.vault
     if cron and vault is not None:
 
@@ -430,18 +433,20 @@ def format_dead(letters: Iterable[DeadLetter]) -> str:
     return "\n".join(rows)
 
 
-async def due_summaries(runner: JobRunner, jobs: JobQueue, now: datetime) -> list[str]:
+async def due_hourly(runner: JobRunner, jobs: JobQueue, now: datetime) -> list[str]:
+    """What the hourly schedule queues: the summaries of the hour, the reminders before the next."""
     store = runner.app.store
-    return await enqueue_summaries(store.summaries, jobs, store.profiles, now)
+    summaries = await enqueue_summaries(store.summaries, jobs, store.profiles, now)
+    return summaries + await enqueue_reminders(store.reminders, jobs, now)
 
 
 async def run_schedule(
     runner: JobRunner, jobs: JobQueue, dead: DeadLetters, clock: Clock, stop: asyncio.Event
 ) -> None:
     """The worker's schedule inside ``huntaze run`` / ``serve`` when there is no Redis (and so
-    no ``huntaze worker``): on every hour the summaries due, at ``VAULT_SWEEP_HOUR`` UTC the
-    vault sweep too. Hours are taken from ``clock``; a failure is logged and the next hour
-    comes anyway."""
+    no ``huntaze worker``): on every hour the summaries and reminders due, at
+    ``VAULT_SWEEP_HOUR`` UTC the vault sweep too. Hours are taken from ``clock``; a failure is
+    logged and the next hour comes anyway."""
     last: datetime | None = None
     while not stop.is_set():
         now = clock.now()
@@ -453,13 +458,13 @@ async def run_schedule(
             return
         last = tick
         try:
-            queued = await due_summaries(runner, jobs, tick)
+            queued = await due_hourly(runner, jobs, tick)
             swept = None
             vault = runner.app.vault
             if tick.hour == VAULT_SWEEP_HOUR and vault is not None:
                 report = await sweep_leftovers(vault, dead, tick)
                 swept = report.removed + report.pending
-            log.info("schedule_ran", at=tick.isoformat(), summaries=len(queued), swept=swept)
+            log.info("schedule_ran", at=tick.isoformat(), queued=len(queued), swept=swept)
         except Exception:
             log.exception("schedule_failed", at=tick.isoformat())
 

@@ -29,7 +29,14 @@ import structlog
 from core.chat import Attachment, ExternalUser, FileBlock, Incoming, Reply, TextBlock
 from core.errors import HuntazeError
 from core.log_context import log_context
-from core.ports import BlobStore, KeyValueStore, Notifier, ProfileRepository, SummaryRepository
+from core.ports import (
+    BlobStore,
+    KeyValueStore,
+    Notifier,
+    ProfileRepository,
+    ReminderRepository,
+    SummaryRepository,
+)
 from core.services.vault import SWEEP_GRACE, SweepReport, VaultService
 from core.timezones import account_timezone, get_zone
 
@@ -56,6 +63,10 @@ SUMMARY_KEY = "jobs:summaries"
 SUMMARY_PERIODS = ("daily", "weekly")
 #: The local hour summaries arrive at.
 SUMMARY_HOUR = 8
+#: The hourly schedule sends the reminders due before its next run (a slot on the hour arrives
+#: on time; one at :30 in a half-hour zone half an hour ahead, saying when). One that could not
+#: go out within this long after its time (the service was down) is dropped, not sent late.
+REMINDER_LATE = timedelta(hours=2)
 
 
 class JobQueue(Protocol):
@@ -385,6 +396,21 @@ async def enqueue_summaries(
     return ids
 
 
+async def enqueue_reminders(
+    reminders: ReminderRepository, queue: JobQueue, now: datetime
+) -> list[str]:
+    """Queue the reminders due before the next hourly run; job ids hold the reminder's id, so
+    several schedulers never send one twice (the job takes the row, too)."""
+    return [
+        await queue.enqueue(
+            "reminder",
+            {"account_id": r.account_id, "reminder_id": r.id},
+            job_id=f"reminder-{r.id}",
+        )
+        for r in await reminders.due(now + timedelta(hours=1))
+    ]
+
+
 # ---------------------------------------------------------------- dead letters and leftovers
 
 
@@ -556,12 +582,28 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**{title}**"), *reply.blocks]))
 
 
+async def reminder_job(env: JobEnv, payload: dict[str, Any]) -> None:
+    app = env.app
+    account_id = int(payload["account_id"])
+    reminder = await app.store.reminders.take(account_id, int(payload["reminder_id"]))
+    if reminder is None:  # sent by another scheduler's job, or cleared
+        return
+    if reminder.due_at < app.clock.now() - REMINDER_LATE:
+        log.info("reminder_dropped_late", account_id=account_id, due_at=reminder.due_at)
+        return
+    from core.commands.reminders import notice
+
+    zone = await account_timezone(app.store.profiles, account_id)
+    await env.notifier.notify(account_id, notice(reminder.due_at, zone, reminder.text))
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
         JobSpec("import_csv", import_csv_job, attempts=3, timeout=1800.0),
         JobSpec("personalize_segment", personalize_segment_job, attempts=3, timeout=1800.0),
         JobSpec("summary", summary_job, attempts=2, timeout=300.0),
+        JobSpec("reminder", reminder_job, attempts=2, timeout=60.0),
     )
 }
 

@@ -215,6 +215,37 @@ class SummaryRepository(Protocol):
     async def all(self) -> dict[int, str]: ...
 
 
+@dataclass(frozen=True)
+class Reminder:
+    """A chat notice due at a time: a planned post (``/week``'s Remind me)."""
+
+    id: int
+    account_id: int
+    due_at: datetime
+    text: str  # markup
+
+
+class ReminderRepository(Protocol):
+    async def add_many(self, account_id: int, items: Sequence[tuple[datetime, str]]) -> int:
+        """Add ``(due_at, text)`` reminders (one already there, same time and text: skipped);
+        returns how many were new."""
+        ...
+
+    async def upcoming(self, account_id: int, limit: int = 50) -> list[Reminder]:
+        """The account's reminders, soonest first."""
+        ...
+
+    async def due(self, before: datetime, limit: int = 10_000) -> list[Reminder]:
+        """Every account's reminders due before ``before``, soonest first (the hourly schedule)."""
+        ...
+
+    async def take(self, account_id: int, reminder_id: int) -> Reminder | None:
+        """Remove and return one (None: sent or cleared already): one notice, whoever asks."""
+        ...
+
+    async def clear(self, account_id: int) -> int: ...
+
+
 class IdeaRepository(Protocol):
     async def add_many(self, account_id: int, ideas: Sequence[Idea]) -> list[Idea]: ...
 
@@ -306,6 +337,7 @@ class Store(Protocol):
     profiles: ProfileRepository  # and the account's time zone
     summaries: SummaryRepository
     team: TeamRepository
+    reminders: ReminderRepository
     ideas: IdeaRepository
     captions: CaptionRepository
     fans: FanRepository

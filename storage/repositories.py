@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
-from core.ports import Clock, TeamAccount, UsageRecord, UsageSummary
+from core.ports import Clock, Reminder, TeamAccount, UsageRecord, UsageSummary
 from storage.db import is_connection_error, make_sessionmaker
 from storage.tables import (
     AccountRow,
@@ -51,6 +51,7 @@ from storage.tables import (
     IdentityRow,
     MemberRow,
     ProfileRow,
+    ReminderRow,
     SummaryRow,
     UsageRow,
 )
@@ -422,6 +423,70 @@ class SqlTeamRepository:
                 TeamAccount(account_id=i, since=since, current=bool(current), identities=names[i])
                 for i, since, current in rows
             ]
+
+
+# ---------------------------------------------------------------- reminders
+
+
+def _reminder(row: Any) -> Reminder:
+    return Reminder(id=row.id, account_id=row.account_id, due_at=row.due_at, text=row.text)
+
+
+class SqlReminderRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add_many(self, account_id: int, items: Sequence[tuple[datetime, str]]) -> int:
+        if not items:
+            return 0
+        now = self._clock.now()
+        added = 0
+        async with self._db.transaction() as session:
+            for due_at, text in items:
+                result = await session.execute(
+                    self._db.insert(ReminderRow)
+                    .values(account_id=account_id, due_at=due_at, text=text, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["account_id", "due_at", "text"])
+                    .returning(ReminderRow.id)
+                )
+                added += result.scalar_one_or_none() is not None
+        return added
+
+    async def upcoming(self, account_id: int, limit: int = 50) -> list[Reminder]:
+        r = ReminderRow
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(r).where(r.account_id == account_id).order_by(r.due_at, r.id).limit(limit)
+            )
+            return [_reminder(row) for row in rows]
+
+    async def due(self, before: datetime, limit: int = 10_000) -> list[Reminder]:
+        r = ReminderRow
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(r).where(r.due_at < before).order_by(r.due_at, r.id).limit(limit)
+            )
+            return [_reminder(row) for row in rows]
+
+    async def take(self, account_id: int, reminder_id: int) -> Reminder | None:
+        r = ReminderRow
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    delete(r)
+                    .where(r.account_id == account_id, r.id == reminder_id)
+                    .returning(r.id, r.account_id, r.due_at, r.text)
+                )
+            ).first()
+            return None if row is None else _reminder(row)
+
+    async def clear(self, account_id: int) -> int:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(ReminderRow).where(ReminderRow.account_id == account_id)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- profiles
@@ -886,6 +951,7 @@ class SqlStore:
         self.profiles = SqlProfileRepository(self._db, clock)
         self.summaries = SqlSummaryRepository(self._db, clock)
         self.team = SqlTeamRepository(self._db, clock)
+        self.reminders = SqlReminderRepository(self._db, clock)
         self.ideas = SqlIdeaRepository(self._db, clock)
         self.captions = SqlCaptionRepository(self._db, clock)
         self.fans = SqlFanRepository(self._db, clock)

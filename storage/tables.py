@@ -152,6 +152,19 @@ class ProfileRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ReminderRow(Base):
+    """A chat notice due at a time (``/week``'s Remind me); deleted when sent."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("account_id", "due_at", "text"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class MemberRow(Base):
     """A team member of an account (``/team``): another account — the member's own, so each of
     their chats — that may work on this one, ``current`` while it does (``/accounts``)."""

@@ -15,6 +15,7 @@ def build_registry() -> Registry:
         link,
         pricing,
         profile,
+        reminders,
         stats,
         team,
         usage,
@@ -23,7 +24,8 @@ def build_registry() -> Registry:
 
     reg = Registry()
     modules = (
-        basics, profile, ideas, captions, fans, stats, pricing, vault, link, team, usage, billing,
+        basics, profile, ideas, reminders, captions, fans, stats, pricing, vault, link, team,
+        usage, billing,
     )  # fmt: skip
     for module in modules:
         module.register(reg)

@@ -33,7 +33,6 @@ def register(reg: Registry) -> None:
         for command in reg.all():
             if command.menu:
                 lines.append(f"`{command.usage}` — {command.help}")
-        lines.append("Send /cancel to leave any question.")
         return Reply.text("\n".join(lines), result=[c.name for c in reg.all() if c.menu])
 
     @reg.command("cancel", "Leave the current question or wizard")

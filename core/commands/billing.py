@@ -114,7 +114,7 @@ async def complete_product(ctx: Context, prefix: str) -> list[Choice]:
 
 
 def register(reg: Registry) -> None:
-    @reg.command("plan", "Your plan, the plans and credit packs", usage="/plan")
+    @reg.command("plan", "Your plan, plans and credit packs", usage="/plan")
     async def plan(ctx: Context, _: None) -> Reply:
         billing = billing_of(ctx)
         catalog = catalog_of(ctx)

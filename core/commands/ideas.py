@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import typing
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -13,12 +13,13 @@ from core import vocab
 from core.chat import Button, Reply, escape_markup
 from core.commands.captions import LIMITED, caption_reply
 from core.commands.registry import Registry, split_args
+from core.commands.reminders import post_reminder, remind_button
 from core.context import Context
 from core.errors import NotFound, UsageError
 from core.llm.offline.banks import load_banks
 from core.models import Creativity, Generated, Idea, PlatformName, Profile, parse_id
 from core.rules import contains_restricted
-from core.timezones import zone_label
+from core.timezones import get_zone, zone_label
 
 ContentTypeName = Literal[
     "photo", "photo_set", "video", "short_video", "live", "story", "audio", "text"
@@ -240,6 +241,16 @@ def register(reg: Registry) -> None:
         reply.add_text(
             f"Times are good slots for each platform, on your clock ({zone_label(zone)})."
         )
+        clock = get_zone(zone)
+        posts = [
+            (
+                datetime.combine(day, time.fromisoformat(_slot(times, idea.platform, day)), clock),
+                post_reminder(idea),
+            )
+            for idea, day in zip(out.value, days, strict=True)
+        ]
+        if button := await remind_button(ctx, posts):
+            reply.buttons.append([button])
         return reply
 
     @reg.command("saved", "Ideas you saved", usage="/saved")

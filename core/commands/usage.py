@@ -66,7 +66,7 @@ def _as_dict(s: UsageSummary) -> dict[str, object]:
 
 
 def register(reg: Registry) -> None:
-    @reg.command("usage", "Your AI use today and this month", usage="/usage")
+    @reg.command("usage", "Your AI use, today and this month", usage="/usage")
     async def usage(ctx: Context, _: None) -> Reply:
         now = ctx.app.clock.now()
         day_start = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)

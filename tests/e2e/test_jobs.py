@@ -546,7 +546,7 @@ async def test_redis_failing_job_is_dead_lettered_and_cli_retry_reruns_it(
 
 
 def test_every_job_has_a_spec_with_retries() -> None:
-    assert set(JOBS) == {"import_csv", "personalize_segment", "summary"}
+    assert set(JOBS) == {"import_csv", "personalize_segment", "summary", "reminder"}
     assert all(spec.attempts >= 2 for spec in JOBS.values())
 
 

@@ -306,7 +306,7 @@ async def test_week_plans_one_idea_a_day_at_a_good_time(chat: Chat) -> None:
     assert posts == [f"{d}, {slots[d[:3]]}" for d in [*days, "Tue Dec 1"]]
     assert all("halloween" in f"{i['title']} {i['description']}".lower() for i in reply.result)
     assert "on your clock (Europe/Berlin)" in reply.plain_text
-    assert len(reply.buttons) == 7
+    assert len(reply.buttons) == 7 + 1  # each idea's, then Remind me at these times
     later = await chat.say("/ideas 5")  # the week's ideas are history: not offered again
     assert not {i["title"] for i in later.result} & {i["title"] for i in reply.result}
     three = await chat.say("/week 3 tiktok")  # fewer days ("/week 3" ignored the number)
