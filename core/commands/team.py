@@ -7,7 +7,8 @@ ideas, captions, fans, stats, vault — until they switch back with ``/accounts`
 holds the profile, quotas and plan: the creator's). A member never buys, makes API keys or
 links chats for the account (``owner_only`` commands), never manages its team, and leaves it
 with ``/team leave``; the owner takes one off with ``/team remove N``, which ends their access
-at their next message. Each member keeps their own command rate.
+at their next message. Each member keeps their own command rate. ``/accounts`` lists the
+accounts one works on with each one's last 7 days of earnings (an agency's morning check).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from core.commands.link import issue_code, redeem_code
 from core.commands.registry import Registry
 from core.context import Context
 from core.ports import TeamAccount
+from core.services.analytics import AnalyticsService, format_change, format_money
 
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
 
@@ -170,11 +172,15 @@ def register(reg: Registry) -> None:
                 result={"accounts": [own]},
             )
         mark = " ✓ now"
-        lines = ["Accounts you work on:", f"1. Your own{mark if own == ctx.account_id else ''}"]
+        week = [await _week(ctx, a) for a in (own, *(s.account_id for s in seats))]
+        lines = [
+            "Accounts you work on (earnings of the last 7 days):",
+            f"1. Your own{mark if own == ctx.account_id else ''} — {week[0]}",
+        ]
         buttons = [[Button("Your own", "team:use:0")]] if own != ctx.account_id else []
         for i, seat in enumerate(seats, 2):
             here = seat.account_id == ctx.account_id
-            lines.append(f"{i}. {who(seat)}{mark if here else ''}")
+            lines.append(f"{i}. {who(seat)}{mark if here else ''} — {week[i - 1]}")
             if not here:
                 buttons.append([Button(who(seat)[:60], f"team:use:{seat.account_id}")])
         lines.append("/accounts N switches.")
@@ -196,6 +202,16 @@ def register(reg: Registry) -> None:
         if seat is None:
             return Reply.text("You're no longer on that team. /accounts lists yours.")
         return await _use(ctx, seat)
+
+
+async def _week(ctx: Context, account_id: int) -> str:
+    """An account's last 7 days at a glance: what an agency checks across its creators."""
+    found = await AnalyticsService(ctx.app.store, ctx.app.clock).revenue(account_id, "7d")
+    if found is None:
+        return "no earnings imported"
+    amount, currency, change = found
+    trend = f" ({format_change(change)})" if change is not None else ""
+    return f"{format_money(amount, currency)}{trend}"
 
 
 async def _me(ctx: Context) -> str:

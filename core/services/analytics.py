@@ -546,6 +546,27 @@ class AnalyticsService:
         summary.platform = platform or ""
         return summary
 
+    async def revenue(
+        self, account_id: int, period: str = "7d", timezone: str = ""
+    ) -> tuple[Decimal, str, float | None] | None:
+        """``(revenue, currency, change)`` of a period in the currency most of the account's
+        earnings are in, the change against the period before as ``summary`` counts it (None
+        when that had none); None when the account has no earnings. Three light statements, for
+        a list of accounts (``/accounts``)."""
+        repo = self.store.earnings
+        currency = await repo.currency(account_id)
+        if currency is None:
+            return None
+        start, end, compare = self.window(period, timezone)
+
+        def total(buckets: list[RevenueBucket]) -> Decimal:
+            return sum((b.amount for b in buckets if b.currency == currency), Decimal(0))
+
+        now = total(await repo.buckets(account_id, start, end))
+        before = total(await repo.buckets(account_id, *compare)) if compare else Decimal(0)
+        change = float((now - before) / abs(before)) if before else None
+        return now, currency, change
+
     async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:
         """``(text, from_llm)``: the narrator's text when it stays within the figures."""
         rules = rule_narrative(summary)

@@ -11,6 +11,7 @@ from core.chat import Reply
 from core.llm.offline import OfflineEngine
 from core.resilience.cache import MemoryKV
 from core.resilience.ratelimit import RateLimiter
+from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
@@ -86,11 +87,13 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     assert "its owner manages the team" in (await leo.say("/team invite")).plain_text
     assert "its owner manages the team" in (await leo.say("/team remove 1")).plain_text
 
-    # /accounts switches; the switch follows Leo to every chat of his.
+    # /accounts switches (the switch follows Leo to every chat of his), and shows each
+    # account's week at a glance: $80 in the last 7 days against $40 the 7 before.
+    earnings = b"Date,Amount,Currency\n2026-11-14 10:00,40,USD\n2026-11-20 10:00,50,USD\n"
+    await CsvImporter(store, clock).import_csv(mia_id, "e.csv", earnings + b"2026-11-22,30,USD\n")
     accounts = await leo.say("/accounts")
-    assert (
-        "1. Your own" in accounts.plain_text and "2. @mia (Telegram) ✓ now" in accounts.plain_text
-    )
+    assert "1. Your own — no earnings imported" in accounts.plain_text
+    assert "2. @mia (Telegram) ✓ now — $80.00 (+100%)" in accounts.plain_text
     own = await leo.press_label("Your own")
     assert own.result == {"account_id": leo_id}
     assert await _fans(leo) == ["leos_own_fan"]
