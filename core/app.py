@@ -309,10 +309,11 @@ class Assistant:
             return "unknown", Reply.text(
                 f"I don't know /{escape_markup(name)}.{hint} Send /help for the full list."
             )
-        if command.owner_only and ctx.account.member_id is not None:
+        if not ctx.account.may(command.access):
+            who = "owner" if command.access == "owner" else "owner and managers"
             return command.name, Reply.text(
-                f"/{command.name} is for the account's owner: you're working on it as a team "
-                "member. /accounts switches back to your own."
+                f"/{command.name} is for the account's {who}: you're working on it as a "
+                f"{ctx.account.role} on its team. /accounts switches back to your own."
             )
         if command.name != "cancel":
             await self.dialogs.clear(ctx)

@@ -158,18 +158,35 @@ class Asset(BaseModel):
         return self.name or f"vault-{self.id}"
 
 
+#: Team members' roles (``/team invite manager``): a chatter works with the fans and the
+#: content, a manager also sees the earnings; the owner alone buys, makes keys, links chats.
+TeamRole = Literal["manager", "chatter"]
+#: Who may run a command: anyone working on the account, managers and the owner, the owner.
+Access = Literal["member", "manager", "owner"]
+ACCESS_RANK = {"chatter": 0, "member": 0, "manager": 1, "owner": 2}
+
+
 class Account(BaseModel):
     id: int
     created_at: datetime
     plan: str = "free"
     credits: int = 0
-    # Who is working on it, when not its owner: a team member's own account (``/team``).
+    # Who is working on it, when not its owner: a team member's own account and role (/team).
     member_id: int | None = None
+    member_role: TeamRole = "chatter"
 
     @property
     def person_id(self) -> int:
         """The account of whoever sent the message: the owner's, or the team member's own."""
         return self.member_id if self.member_id is not None else self.id
+
+    @property
+    def role(self) -> Literal["owner", "manager", "chatter"]:
+        return "owner" if self.member_id is None else self.member_role
+
+    def may(self, access: Access) -> bool:
+        """Whether whoever works on the account now may run a command of that ``access``."""
+        return ACCESS_RANK[self.role] >= ACCESS_RANK[access]
 
 
 class Identity(BaseModel):

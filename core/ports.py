@@ -176,14 +176,16 @@ class TeamAccount:
     since: datetime
     current: bool  # the member works on the account now (rather than on their own)
     identities: list[Identity]  # the account's chats, the first one the oldest
+    role: str = "chatter"  # the member's: "manager" or "chatter"
 
 
 class TeamRepository(Protocol):
     """Who may work on an account besides its owner (an agency's managers and chatters)."""
 
-    async def join(self, account_id: int, member_id: int) -> bool:
-        """``member_id`` (a member's own account) becomes a member of ``account_id`` and works
-        on it now; False when it was one already."""
+    async def join(self, account_id: int, member_id: int, role: str) -> bool:
+        """``member_id`` (a member's own account) becomes a member of ``account_id`` in ``role``
+        ("manager" or "chatter") and works on it now; False when it was one already (the role
+        is the new one)."""
         ...
 
     async def use(self, member_id: int, account_id: int | None) -> bool:

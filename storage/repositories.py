@@ -174,6 +174,7 @@ _ACCOUNT_BY_IDENTITY = (
         AccountRow.plan,
         AccountRow.credits,
         MemberRow.member_id,
+        MemberRow.role.label("member_role"),
         IdentityRow.id.label("identity_id"),
         IdentityRow.username,
         IdentityRow.display_name,
@@ -260,6 +261,7 @@ class SqlAccountRepository:
                 plan=row.plan,
                 credits=row.credits,
                 member_id=row.member_id,
+                member_role=row.member_role or "chatter",
             )
             return account, _readable_profile(row.profile)
 
@@ -339,9 +341,9 @@ class SqlTeamRepository:
         self._db = db
         self._clock = clock
 
-    async def join(self, account_id: int, member_id: int) -> bool:
-        """Make ``member_id`` a member of ``account_id`` working on it now; False when it was
-        one already (it works on it now all the same)."""
+    async def join(self, account_id: int, member_id: int, role: str) -> bool:
+        """Make ``member_id`` a member of ``account_id`` in ``role``, working on it now; False
+        when it was one already (it takes the new role and works on it now all the same)."""
         async with self._db.transaction() as session:
             added = (
                 await session.execute(
@@ -349,6 +351,7 @@ class SqlTeamRepository:
                     .values(
                         account_id=account_id,
                         member_id=member_id,
+                        role=role,
                         current=False,
                         created_at=self._clock.now(),
                     )
@@ -356,6 +359,12 @@ class SqlTeamRepository:
                     .returning(MemberRow.id)
                 )
             ).scalar_one_or_none()
+            if added is None:
+                await session.execute(
+                    update(MemberRow)
+                    .where(MemberRow.account_id == account_id, MemberRow.member_id == member_id)
+                    .values(role=role)
+                )
             await self._use(session, member_id, account_id)
             return added is not None
 
@@ -392,7 +401,7 @@ class SqlTeamRepository:
     async def members(self, account_id: int) -> list[TeamAccount]:
         m = MemberRow
         return await self._listed(
-            select(m.member_id, m.created_at, m.current)
+            select(m.member_id, m.created_at, m.current, m.role)
             .where(m.account_id == account_id)
             .order_by(m.created_at, m.id)
         )
@@ -400,13 +409,13 @@ class SqlTeamRepository:
     async def memberships(self, member_id: int) -> list[TeamAccount]:
         m = MemberRow
         return await self._listed(
-            select(m.account_id, m.created_at, m.current)
+            select(m.account_id, m.created_at, m.current, m.role)
             .where(m.member_id == member_id)
             .order_by(m.created_at, m.id)
         )
 
     async def _listed(self, stmt: Select[Any]) -> list[TeamAccount]:
-        """The accounts ``stmt`` selects (id, since, current), each with its chat identities."""
+        """The accounts ``stmt`` selects (id, since, current, role), each with its chats."""
         async with self._db.transaction() as session:
             rows = (await session.execute(stmt)).all()
             ids = [row[0] for row in rows]
@@ -420,8 +429,14 @@ class SqlTeamRepository:
                 for identity in found:
                     names[identity.account_id].append(_identity(identity))
             return [
-                TeamAccount(account_id=i, since=since, current=bool(current), identities=names[i])
-                for i, since, current in rows
+                TeamAccount(
+                    account_id=i,
+                    since=since,
+                    current=bool(current),
+                    identities=names[i],
+                    role=role,
+                )
+                for i, since, current, role in rows
             ]
 
 

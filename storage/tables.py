@@ -167,7 +167,8 @@ class ReminderRow(Base):
 
 class MemberRow(Base):
     """A team member of an account (``/team``): another account — the member's own, so each of
-    their chats — that may work on this one, ``current`` while it does (``/accounts``)."""
+    their chats — that may work on this one as a ``manager`` or a ``chatter``, ``current`` while
+    it does (``/accounts``)."""
 
     __tablename__ = "members"
     __table_args__ = (UniqueConstraint("account_id", "member_id"),)
@@ -177,6 +178,7 @@ class MemberRow(Base):
     member_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
+    role: Mapped[str] = mapped_column(String(16), server_default=text("'chatter'"))
     current: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

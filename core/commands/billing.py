@@ -168,7 +168,7 @@ def register(reg: Registry) -> None:
         args=BuyArgs,
         examples=["/buy pro", "/buy credits-500"],
         complete={"product": complete_product},
-        owner_only=True,
+        access="owner",
     )
     async def buy(ctx: Context, args: BuyArgs) -> Reply:
         billing = billing_of(ctx)
@@ -196,7 +196,7 @@ def register(reg: Registry) -> None:
         usage="/apikey [new|list|revoke] [key id]",
         args=ApiKeyArgs,
         examples=["/apikey", "/apikey list", "/apikey revoke 3"],
-        owner_only=True,
+        access="owner",
     )
     async def apikey(ctx: Context, args: ApiKeyArgs) -> Reply:
         keys = ctx.app.store.api_keys

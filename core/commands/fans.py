@@ -39,10 +39,7 @@ MAX_SEGMENT_DRAFTS = 1000
 DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 MAX_EXPORT = 50_000  # fans in one CSV export
-FANS_USAGE = (
-    "/fans [@handle | [export] filters: inactive:14d spent>=100 tier:vip …] | "
-    "/fans add <handle> [name= tier= spent= …]"
-)
+FANS_USAGE = "/fans [@handle | [export] inactive:14d spent>=100 tier:vip …] | /fans add <handle> …"
 EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
     "fan or subscriber export (CSV)."
@@ -246,6 +243,11 @@ def register(reg: Registry) -> None:
                 result=fan.model_dump(mode="json"),
             )
         if args.action == "export":
+            if not ctx.account.may("manager"):  # the whole list, what each fan spent
+                return Reply.text(
+                    "Exporting the fan list is for the account's owner and managers: you're "
+                    "working on it as a chatter on its team."
+                )
             return await _export_fans(ctx, args.segment, today)
         if args.action == "show":
             if not args.handle:

@@ -15,21 +15,21 @@ CODE_TTL = 600
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
-async def issue_code(kv: KeyValueStore, purpose: str, account_id: int, ttl: int) -> str:
-    """A one-time code standing for ``account_id`` for ``ttl`` seconds (``/link``, ``/team``)."""
+async def issue_code(kv: KeyValueStore, purpose: str, value: str, ttl: int) -> str:
+    """A one-time code standing for ``value`` for ``ttl`` seconds (``/link``, ``/team``)."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    await kv.set(f"{purpose}:{code}", str(account_id).encode(), ttl=ttl)
+    await kv.set(f"{purpose}:{code}", value.encode(), ttl=ttl)
     return code
 
 
-async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> int | None:
-    """The account a code stands for, once (the code is gone after); None: unknown or expired."""
+async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> str | None:
+    """What a code stands for, once (the code is gone after); None: unknown or expired."""
     key = f"{purpose}:{code.strip().upper()}"
     raw = await kv.get(key)
     if raw is None:
         return None
     await kv.delete(key)
-    return int(raw)
+    return raw.decode()
 
 
 class LinkArgs(BaseModel):
@@ -42,23 +42,24 @@ def register(reg: Registry) -> None:
         "Use one account from Telegram and Discord",
         usage="/link [code]",
         args=LinkArgs,
-        owner_only=True,
+        access="owner",
     )
     async def link(ctx: Context, args: LinkArgs) -> Reply:
         kv = ctx.app.kv
         if not args.code:
-            code = await issue_code(kv, "link", ctx.account_id, CODE_TTL)
+            code = await issue_code(kv, "link", str(ctx.account_id), CODE_TTL)
             return Reply.text(
                 f"Your link code is `{code}`. Within 10 minutes, send `/link {code}` from your "
                 "other app (Telegram or Discord) to use this same account there.",
                 ephemeral=True,
                 result={"code": code, "expires_in": CODE_TTL},
             )
-        target = await redeem_code(kv, "link", args.code)
-        if target is None:
+        found = await redeem_code(kv, "link", args.code)
+        if found is None:
             return Reply.text(
                 "That code is unknown or has expired. Send /link again for a new one."
             )
+        target = int(found)
         if target == ctx.account_id:
             return Reply.text("This chat already uses that account.")
         await ctx.app.store.accounts.move_identity(

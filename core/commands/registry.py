@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from core.errors import UsageError
+from core.models import Access
 
 if TYPE_CHECKING:
     from core.chat import Reply
@@ -170,7 +171,9 @@ class Command:
     menu: bool = True  # listed in platform command menus
     needs_profile: bool = False
     complete: dict[str, Completer] = field(default_factory=dict)  # field -> autocompletion
-    owner_only: bool = False  # not for team members working on the account (``/team``)
+    # who may run it on an account (``/team``): anyone working on it, its owner and managers
+    # (earnings, bulk exports), or its owner alone (billing, keys, chats)
+    access: Access = "member"
 
     def parse_text(self, raw: str) -> Any:
         if self.args is None:
@@ -205,7 +208,7 @@ class Registry:
         needs_profile: bool = False,
         aliases: tuple[str, ...] = (),
         complete: dict[str, Completer] | None = None,
-        owner_only: bool = False,
+        access: Access = "member",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self._commands:
@@ -221,7 +224,7 @@ class Registry:
                 menu=menu,
                 needs_profile=needs_profile,
                 complete=complete or {},
-                owner_only=owner_only,
+                access=access,
             )
             for alias in aliases:
                 self._aliases[alias] = name

@@ -231,6 +231,7 @@ def register(reg: Registry) -> None:
         "A stats summary every day or week",
         usage="/summary [daily|weekly|off]",
         args=SummaryArgs,
+        access="manager",
     )
     async def summary(ctx: Context, args: SummaryArgs) -> Reply:
         zone = await ctx.timezone()
@@ -266,6 +267,7 @@ def register(reg: Registry) -> None:
         args=StatsArgs,
         parser=parse_stats,
         complete={"platform": complete_platform},
+        access="manager",
         examples=[
             "/stats",
             "/stats yesterday",

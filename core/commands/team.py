@@ -1,14 +1,16 @@
 """/team and /accounts: an agency's managers and chatters work on a creator's account from
 their own Telegram or Discord.
 
-The owner sends ``/team invite`` and passes the one-time code on; the member sends
+The owner sends ``/team invite [manager]`` and passes the one-time code on; the member sends
 ``/team join CODE`` from their own chat and from then on works on the creator's account —
-ideas, captions, fans, stats, vault — until they switch back with ``/accounts`` (one account
-holds the profile, quotas and plan: the creator's). A member never buys, makes API keys or
-links chats for the account (``owner_only`` commands), never manages its team, and leaves it
-with ``/team leave``; the owner takes one off with ``/team remove N``, which ends their access
-at their next message. Each member keeps their own command rate. ``/accounts`` lists the
-accounts one works on with each one's last 7 days of earnings (an agency's morning check).
+ideas, captions, fans, prices, vault, and for a manager the earnings — until they switch back
+with ``/accounts`` (one account holds the profile, quotas and plan: the creator's). Commands
+say who may run them (``Command.access``): a chatter never sees the earnings (/stats,
+summaries, fan exports), no member buys, makes API keys, links chats or manages the team. A
+member leaves with ``/team leave``; the owner takes one off with ``/team remove N``, which
+ends their access at their next message. Each member keeps their own command rate.
+``/accounts`` lists the accounts one works on with each one's last 7 days of earnings where
+one may see them (an agency's morning check).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from core.ports import TeamAccount
 from core.services.analytics import AnalyticsService, format_change, format_money
 
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
+#: What each role works on (``core.models.TeamRole``; commands say it with ``access``).
+ROLES = {
+    "chatter": "fans, personal drafts, ideas, captions, prices and the vault — not your earnings",
+    "manager": "everything a chatter does, plus your earnings (/stats, summaries, fan exports)",
+}
 
 
 class TeamArgs(BaseModel):
@@ -32,7 +39,10 @@ class TeamArgs(BaseModel):
         None, description="invite a member, join with a code, remove one, or leave"
     )
     value: str | None = Field(
-        None, min_length=1, max_length=16, description="the invite code, or the member's number"
+        None,
+        min_length=1,
+        max_length=16,
+        description="invite: manager or chatter; join: the code; remove: the member's number",
     )
 
 
@@ -54,9 +64,9 @@ def register(reg: Registry) -> None:
     @reg.command(
         "team",
         "Let your agency work on your account",
-        usage="/team [invite|join code|remove n|leave]",
+        usage="/team [invite [manager]|join code|remove n|leave]",
         args=TeamArgs,
-        examples=["/team", "/team invite", "/team join K7M2Q9XA", "/team remove 2"],
+        examples=["/team", "/team invite", "/team invite manager", "/team join K7M2Q9XA"],
     )
     async def team(ctx: Context, args: TeamArgs) -> Reply:
         store = ctx.app.store
@@ -64,29 +74,37 @@ def register(reg: Registry) -> None:
         if args.action == "join":
             if not args.value:
                 return Reply.text("Send `/team join CODE` with the code from /team invite.")
-            target = await redeem_code(ctx.app.kv, "team", args.value)
-            if target is None:
+            found = await redeem_code(ctx.app.kv, "team", args.value)
+            if found is None:
                 return Reply.text(
                     "That code is unknown or has expired. Ask the account's owner for a new one "
                     "(/team invite)."
                 )
+            account, _, role = found.partition(":")
+            target = int(account)
             if target == ctx.account.person_id:
                 return Reply.text("That's your own account's code — you already work on it.")
-            added = await store.team.join(target, ctx.account.person_id)
+            added = await store.team.join(target, ctx.account.person_id, role)
             seats = await store.team.memberships(ctx.account.person_id)
             joined = next(t for t in seats if t.account_id == target)
             if added:  # a code passed to the wrong person shows at once
                 await _tell(
                     ctx,
                     target,
-                    f"{await _me(ctx)} joined your team with an invite code and can work on your "
-                    "account now. /team lists your team; /team remove takes someone off.",
+                    f"{await _me(ctx)} joined your team as a {role} with an invite code and can "
+                    "work on your account now. /team lists your team; /team remove takes someone "
+                    "off.",
                 )
-            first = "You joined" if added else "You're already on"
+            first = "You joined" if added else "You're on"
+            sees = (
+                "ideas, captions, fans, stats and vault"
+                if role == "manager"
+                else ("ideas, captions, fans and vault")
+            )
             return Reply.text(
-                f"{first} {who(joined)}'s team: you're working on their account now — ideas, "
-                "captions, fans, stats and vault are theirs. /accounts switches back to yours.",
-                result={"account_id": target},
+                f"{first} {who(joined)}'s team as a {role}: you're working on their account now "
+                f"— {sees} are theirs. /accounts switches back to yours.",
+                result={"account_id": target, "role": role},
             )
         if args.action == "leave":
             if not member:
@@ -107,14 +125,21 @@ def register(reg: Registry) -> None:
             )
         members = await store.team.members(ctx.account_id)
         if args.action == "invite":
-            code = await issue_code(ctx.app.kv, "team", ctx.account_id, INVITE_TTL)
+            role = (args.value or "chatter").lower()
+            if role not in ROLES:
+                return Reply.text(
+                    "Invite a `manager` (sees your earnings too) or a `chatter` (fans, content "
+                    "and vault, not your earnings): `/team invite manager`."
+                )
+            code = await issue_code(ctx.app.kv, "team", f"{ctx.account_id}:{role}", INVITE_TTL)
+            what = ROLES[role]
             return Reply.text(
-                f"Invite code `{code}` (valid for a day, for one person). Your manager or chatter "
-                f"sends `/team join {code}` to me from their own Telegram or Discord and works "
-                "on your account from there: ideas, captions, fans, stats, vault. They can't "
-                "buy, make API keys or change the team; /team remove takes them off.",
+                f"Invite code `{code}` for a {role} (valid for a day, for one person). They send "
+                f"`/team join {code}` to me from their own Telegram or Discord and work on your "
+                f"account from there: {what}. No one on your team can buy, make API keys or "
+                "change the team; /team remove takes them off.",
                 ephemeral=True,
-                result={"code": code, "expires_in": INVITE_TTL},
+                result={"code": code, "role": role, "expires_in": INVITE_TTL},
             )
         if args.action == "remove":
             if not args.value or not args.value.isdigit():
@@ -143,8 +168,11 @@ def register(reg: Registry) -> None:
         lines = [f"Your team ({len(members)}):"]
         for i, m in enumerate(members, 1):
             now = " · working on your account now" if m.current else ""
-            lines.append(f"{i}. {who(m)} — since {m.since:%b %d, %Y}{now}")
-        lines.append("/team invite adds someone, /team remove N takes one off.")
+            lines.append(f"{i}. {who(m)}, {m.role} — since {m.since:%b %d, %Y}{now}")
+        lines.append(
+            "/team invite adds a chatter (/team invite manager: a manager), /team remove N "
+            "takes one off."
+        )
         return Reply.text(
             "\n".join(lines),
             result={"members": [m.account_id for m in members]},
@@ -172,7 +200,10 @@ def register(reg: Registry) -> None:
                 result={"accounts": [own]},
             )
         mark = " ✓ now"
-        week = [await _week(ctx, a) for a in (own, *(s.account_id for s in seats))]
+        week = [await _week(ctx, own)]
+        for seat in seats:  # a chatter does not see the earnings of the accounts they chat for
+            manager = seat.role == "manager"
+            week.append(await _week(ctx, seat.account_id) if manager else "as a chatter")
         lines = [
             "Accounts you work on (earnings of the last 7 days):",
             f"1. Your own{mark if own == ctx.account_id else ''} — {week[0]}",

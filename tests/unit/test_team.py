@@ -58,12 +58,12 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     code = _code(invite)
 
     joined = await leo.say(f"/team join {code.lower()}")
-    assert "You joined @mia (Telegram)'s team" in joined.plain_text
-    assert joined.result == {"account_id": mia_id}
+    assert "You joined @mia (Telegram)'s team as a chatter" in joined.plain_text
+    assert joined.result == {"account_id": mia_id, "role": "chatter"}
     # Mia hears of it at once (a code passed to the wrong person shows).
     assert notices.to(mia_id) == [
-        "@leo (Discord) joined your team with an invite code and can work on your account now. "
-        "/team lists your team; /team remove takes someone off."
+        "@leo (Discord) joined your team as a chatter with an invite code and can work on your "
+        "account now. /team lists your team; /team remove takes someone off."
     ]
     # Leo now works on Mia's account: her fans, ideas saved to her history.
     assert await _fans(leo) == ["whale1"]
@@ -77,7 +77,7 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     assert await _fans(zoe) == ["zoefan"]
 
     listed = await mia.say("/team")
-    assert "1. @leo (Discord) — since" in listed.plain_text
+    assert "1. @leo (Discord), chatter — since" in listed.plain_text
     assert "working on your account now" in listed.plain_text
     # What is the owner's stays the owner's.
     for command in ("/buy pro", "/apikey", "/link"):
@@ -87,19 +87,33 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     assert "its owner manages the team" in (await leo.say("/team invite")).plain_text
     assert "its owner manages the team" in (await leo.say("/team remove 1")).plain_text
 
-    # /accounts switches (the switch follows Leo to every chat of his), and shows each
-    # account's week at a glance: $80 in the last 7 days against $40 the 7 before.
+    # A chatter works with the fans and the content, not the earnings.
     earnings = b"Date,Amount,Currency\n2026-11-14 10:00,40,USD\n2026-11-20 10:00,50,USD\n"
     await CsvImporter(store, clock).import_csv(mia_id, "e.csv", earnings + b"2026-11-22,30,USD\n")
+    for command in ("/stats", "/summary daily", "how much did I make this week?"):
+        refused = await leo.say(command)
+        assert "is for the account's owner and managers" in refused.plain_text, command
+        assert "$" not in refused.plain_text
+    assert await store.summaries.get(mia_id) is None
+    assert "for the account's owner and managers" in (await leo.say("/fans export")).plain_text
+    priced = await leo.say("/price")  # prices are a chatter's work too
+    assert "for the account's" not in priced.plain_text, priced.plain_text
+    # A manager sees them: /stats, and /accounts gives each account's week at a glance ($80 in
+    # the last 7 days against $40 the 7 before); a chatter's line says only the role.
+    ann = Chat(app, "ann", platform="telegram")
+    await ann.say("/team join " + _code(await mia.say("/team invite manager")))
+    assert "Revenue $80.00" in (await ann.say("/stats 7d")).plain_text
+    assert (await ann.say("/fans export")).result == {"fans": 1, "matching": 1}
+    assert "2. @mia (Telegram) ✓ now — $80.00 (+100%)" in (await ann.say("/accounts")).plain_text
     accounts = await leo.say("/accounts")
     assert "1. Your own — no earnings imported" in accounts.plain_text
-    assert "2. @mia (Telegram) ✓ now — $80.00 (+100%)" in accounts.plain_text
+    assert "2. @mia (Telegram) ✓ now — as a chatter" in accounts.plain_text
     own = await leo.press_label("Your own")
     assert own.result == {"account_id": leo_id}
     assert await _fans(leo) == ["leos_own_fan"]
     assert (await leo.say("/accounts 2")).result == {"account_id": mia_id}
     assert await _fans(leo) == ["whale1"]
-    assert (await mia.say("/team")).result == {"members": [leo_id]}
+    assert len((await mia.say("/team")).result["members"]) == 2
 
     # Mia takes him off: from his next message he is back on his own account.
     removed = await mia.say("/team remove 1")
@@ -136,7 +150,7 @@ async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> N
     # Twice on the same team: one membership.
     await leo.say("/team join " + _code(await mia.say("/team invite")))
     again = await leo.say("/team join " + _code(await mia.say("/team invite")))
-    assert "You're already on @mia (terminal)'s team" in again.plain_text
+    assert "You're on @mia (terminal)'s team as a chatter" in again.plain_text
     assert len((await mia.say("/team")).result["members"]) == 1
     assert len(notices.sent) == 1  # told once, when he joined
     # Leaving the team is done from it.

@@ -1,6 +1,7 @@
 """Teams: an agency's managers and chatters work on a creator's account from their own chats
-(``/team invite``, ``/team join``, ``/accounts``). One row per member of an account; ``current``
-while the member works on it rather than on their own.
+(``/team invite``, ``/team join``, ``/accounts``). One row per member of an account, with its
+role (a manager sees the earnings, a chatter does not); ``current`` while the member works on
+it rather than on their own.
 
 Revision ID: 0012_members
 Revises: 0011_summaries
@@ -27,6 +28,7 @@ def upgrade() -> None:
         sa.Column("id", id_type, autoincrement=True, nullable=False),
         sa.Column("account_id", id_type, nullable=False),
         sa.Column("member_id", id_type, nullable=False),
+        sa.Column("role", sa.String(16), server_default=sa.text("'chatter'"), nullable=False),
         sa.Column("current", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
