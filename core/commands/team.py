@@ -29,8 +29,8 @@ from core.services.analytics import AnalyticsService, format_change, format_mone
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
 #: What each role works on (``core.models.TeamRole``; commands say it with ``access``).
 ROLES = {
-    "chatter": "fans, personal drafts, ideas, captions, prices and the vault — not your earnings",
-    "manager": "everything a chatter does, plus your earnings (/stats, summaries, fan exports)",
+    "chatter": "the fans, personal drafts, ideas, captions, prices and vault — not the earnings",
+    "manager": "all a chatter does, and the earnings (/stats, summaries, fan exports)",
 }
 
 
@@ -96,14 +96,9 @@ def register(reg: Registry) -> None:
                     "off.",
                 )
             first = "You joined" if added else "You're on"
-            sees = (
-                "ideas, captions, fans, stats and vault"
-                if role == "manager"
-                else ("ideas, captions, fans and vault")
-            )
             return Reply.text(
                 f"{first} {who(joined)}'s team as a {role}: you're working on their account now "
-                f"— {sees} are theirs. /accounts switches back to yours.",
+                f"({ROLES[role]}). /accounts switches back to yours.",
                 result={"account_id": target, "role": role},
             )
         if args.action == "leave":
@@ -123,7 +118,6 @@ def register(reg: Registry) -> None:
                 "You're working on this account as a team member; its owner manages the team. "
                 "/team leave leaves it, /accounts switches back to your own."
             )
-        members = await store.team.members(ctx.account_id)
         if args.action == "invite":
             role = (args.value or "chatter").lower()
             if role not in ROLES:
@@ -132,15 +126,15 @@ def register(reg: Registry) -> None:
                     "and vault, not your earnings): `/team invite manager`."
                 )
             code = await issue_code(ctx.app.kv, "team", f"{ctx.account_id}:{role}", INVITE_TTL)
-            what = ROLES[role]
             return Reply.text(
                 f"Invite code `{code}` for a {role} (valid for a day, for one person). They send "
                 f"`/team join {code}` to me from their own Telegram or Discord and work on your "
-                f"account from there: {what}. No one on your team can buy, make API keys or "
-                "change the team; /team remove takes them off.",
+                f"account from there: {ROLES[role]}. No one on your team can buy, make API keys "
+                "or change the team; /team remove takes them off.",
                 ephemeral=True,
                 result={"code": code, "role": role, "expires_in": INVITE_TTL},
             )
+        members = await store.team.members(ctx.account_id)
         if args.action == "remove":
             if not args.value or not args.value.isdigit():
                 return Reply.text("Send `/team remove N` with the member's number from /team.")
