@@ -166,6 +166,12 @@ class AccountRepository(Protocol):
         """Re-point one of ``account_id``'s identities at another account (``/link``)."""
         ...
 
+    async def delete(self, account_id: int) -> bool:
+        """Delete the account and every row of it (its chats, profile, ideas, fans, earnings,
+        vault entries, team, keys...: each table's rows go with it); False when there was none.
+        The vault's blobs are the blob store's: ``VaultService.erase``."""
+        ...
+
 
 @dataclass(frozen=True)
 class TeamAccount:

@@ -330,6 +330,11 @@ class SqlAccountRepository:
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound("That identity is not linked to this account.")
 
+    async def delete(self, account_id: int) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(delete(AccountRow).where(AccountRow.id == account_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
 
 # ---------------------------------------------------------------- teams
 

@@ -10,6 +10,7 @@ def build_registry() -> Registry:
         basics,
         billing,
         captions,
+        erase,
         fans,
         ideas,
         link,
@@ -25,7 +26,7 @@ def build_registry() -> Registry:
     reg = Registry()
     modules = (
         basics, profile, ideas, reminders, captions, fans, stats, pricing, vault, link, team,
-        usage, billing,
+        usage, billing, erase,
     )  # fmt: skip
     for module in modules:
         module.register(reg)

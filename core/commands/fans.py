@@ -44,7 +44,7 @@ EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
     "fan or subscriber export (CSV)."
 )
-PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan handle> | to <segment>'
+PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan> | to <segment>'
 
 
 class FansArgs(BaseModel):

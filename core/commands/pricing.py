@@ -446,10 +446,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "price",
         "Best price from your offers, or a price test",
-        usage=(
-            "/price [ppv|subscription|bundle] [platform] [test [prices…]|split <fans>|stop] "
-            "[floor=3 ceiling=50]"
-        ),
+        usage="/price [ppv|subscription|bundle] [platform] [test|split <fans>|stop] [floor=3]",
         args=PriceArgs,
         parser=parse_price,
         examples=[

@@ -269,7 +269,7 @@ def zone_news(ctx: Context, name: str) -> str:
 def register(reg: Registry) -> None:
     @reg.command(
         "timezone",
-        "Your time zone (for /stats and summaries)",
+        "Your time zone",
         usage="/timezone [zone]",
         args=TimezoneArgs,
         parser=lambda raw: {"zone": raw.strip()},
@@ -298,7 +298,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "profile",
         "Set up or change your profile",
-        usage="/profile [show | set key=value[,value] ...]",
+        usage="/profile [show | set key=value …]",
         args=ProfileArgs,
         parser=parse_profile,
         examples=["/profile", "/profile show", "/profile set niches=fitness platforms=instagram"],

@@ -101,7 +101,7 @@ async def import_files(ctx: Context, files: list[Attachment]) -> Reply:
 def register(reg: Registry) -> None:
     @reg.command(
         "vault",
-        "Your vault: list, show, send or delete files",
+        "Your vault of files",
         usage="/vault [tag | number | send n | delete n]",
         args=VaultArgs,
         examples=["/vault", "/vault #beach", "/vault 12", "/vault send 12", "/vault delete 12"],

@@ -31,7 +31,7 @@ import hashlib
 import mimetypes
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -262,6 +262,18 @@ class VaultService:
         # delete takes space until the next orphan sweep (logged as blob_cleanup_failed).
         await self._delete_quietly(asset.blob_key)
         return asset
+
+    async def erase(self, account_id: int, prefixes: Sequence[str] = ()) -> int:
+        """Delete every blob under the account's prefix (and under ``prefixes``: its pending
+        uploads), once its rows are gone (``AccountRepository.delete``); how many. One the store
+        could not delete is left to the orphan sweep (logged)."""
+        removed = 0
+        for prefix in (f"{VAULT_PREFIX}{account_id}/", *prefixes):
+            keys = [info.key async for info in self.blobs.scan(prefix)]
+            for key in keys:
+                await self._delete_quietly(key)
+            removed += len(keys)
+        return removed
 
     async def sweep_orphans(
         self, now: datetime, grace: timedelta = SWEEP_GRACE, *, dry_run: bool = False

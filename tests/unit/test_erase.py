@@ -1,0 +1,152 @@
+"""/deleteaccount: everything of one account goes — its rows on SQLite and PostgreSQL, its vault
+files in the blob store — and nothing of anyone else's; only its owner can do it, only with a
+fresh confirmation, and not while Stripe would go on charging for it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.app import Assistant, Limits
+from core.chat import Incoming, Reply
+from core.llm.offline import OfflineEngine
+from core.ports import BillingState
+from core.resilience.cache import MemoryKV
+from core.services.billing import BillingService, default_catalog
+from core.services.imports import CsvImporter
+from storage.blobs import LocalBlobStore
+from storage.repositories import SqlStore
+from storage.tables import Base
+from tests.fakes.clock import FakeClock
+from tests.unit.conftest import Chat
+from tests.unit.test_vault_and_link import attachment, png
+
+PROFILE = (
+    "/profile set niches=fitness platforms=instagram content_types=photo equipment=phone "
+    "locations=gym tone=playful"
+)
+
+
+def _app(store: SqlStore, clock: FakeClock, tmp_path: Path, **kw: object) -> Assistant:
+    return Assistant(
+        store=store,
+        generator=OfflineEngine(),
+        kv=MemoryKV(max_entries=1000, clock=clock),
+        clock=clock,
+        blobs=LocalBlobStore(tmp_path / "blobs"),
+        limits=Limits(max_upload_bytes=1024 * 1024),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _fill(app: Assistant, chat: Chat, seed: int) -> int:
+    """A creator with a bit of everything; returns the account id."""
+    await chat.say(PROFILE)
+    await chat.say("/ideas 2")
+    await chat.say("/fans add whale1 tier=vip spent=900")
+    week = await chat.say("/week 2")
+    await chat.press(week.buttons[-1][0].action)  # reminders
+    await chat.say("/summary daily")
+    await chat.say("/apikey")
+    photo = attachment("p.png", png(seed), "image/png")
+    await app.handle(Incoming(user=chat.user, chat_id=chat.user.id, attachments=[photo]))
+    account = (await app.store.accounts.resolve(chat.user.identity())).id
+    earnings = b"Date,Amount,Fan\n2026-11-20,50,@whale1\n"
+    await CsvImporter(app.store, app.clock).import_csv(account, "e.csv", earnings)
+    return account
+
+
+async def _rows(store: SqlStore, account_id: int) -> dict[str, int]:
+    """Rows naming the account, per table (any column called account_id or member_id)."""
+    counts: dict[str, int] = {}
+    async with store.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            for column in ("account_id", "member_id"):
+                if column in table.c:
+                    n = await session.scalar(
+                        select(func.count()).select_from(table).where(table.c[column] == account_id)
+                    )
+                    if n:
+                        counts[f"{table.name}.{column}"] = int(n)
+    return counts
+
+
+async def test_deleting_an_account_removes_all_of_it_and_nothing_else(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    app = _app(store, clock, tmp_path)
+    mia, zoe = Chat(app, "mia", platform="telegram"), Chat(app, "zoe", platform="telegram")
+    leo = Chat(app, "leo", platform="discord")  # Mia's chatter
+    mia_id, zoe_id = await _fill(app, mia, 1), await _fill(app, zoe, 2)
+    leo_id = (await store.accounts.resolve(leo.user.identity())).id
+    await leo.say("/team join " + (await mia.say("/team invite")).result["code"])
+    assert await _rows(store, leo_id) == {"identities.account_id": 1, "members.member_id": 1}
+    before = await _rows(store, mia_id)
+    assert {"ideas.account_id", "fans.account_id", "transactions.account_id"} <= set(before)
+    assert {"assets.account_id", "reminders.account_id", "members.account_id"} <= set(before)
+    zoe_before = await _rows(store, zoe_id)
+    blobs = tmp_path / "blobs" / "acct"
+    assert (blobs / str(mia_id)).exists() and (blobs / str(zoe_id)).exists()
+
+    # A team member cannot, by command or by the owner's button.
+    assert "for the account's owner" in (await leo.say("/deleteaccount")).plain_text
+    ask = await mia.say("/deleteaccount")
+    assert ask.ephemeral and "cannot be undone" in ask.plain_text
+    [[yes, keep]] = ask.buttons
+    assert "Only the account's owner" in (await leo.press(yes.action)).plain_text
+    # Someone else's press, a made-up token, "Keep": nothing happens.
+    assert "expired" in (await zoe.press(yes.action)).plain_text
+    assert "expired" in (await mia.press("erase:" + "0" * 16)).plain_text
+    assert "Nothing was deleted" in (await mia.press(keep.action)).plain_text
+    assert "expired" in (await mia.press(yes.action)).plain_text  # Keep spent the token
+    assert await _rows(store, mia_id) == before
+
+    # Ten minutes later a confirmation has expired.
+    [[yes, _]] = (await mia.say("/deleteaccount")).buttons
+    clock.advance(601)
+    assert "expired" in (await mia.press(yes.action)).plain_text
+    [[yes, _]] = (await mia.say("/deleteaccount")).buttons
+    done = await mia.press(yes.action)
+    assert "deleted" in done.plain_text and done.result == {"deleted": mia_id, "files": 1}
+
+    assert await _rows(store, mia_id) == {}
+    assert not [p for p in (blobs / str(mia_id)).rglob("*") if p.is_file()]
+    # Zoe's account is whole; Leo is back on his own.
+    assert await _rows(store, zoe_id) == zoe_before
+    assert [p for p in (blobs / str(zoe_id)).rglob("*") if p.is_file()]
+    assert (await leo.say("/fans")).result is None  # his own, empty list
+    assert await _rows(store, leo_id) == {"identities.account_id": 1}  # no membership left
+    # Mia writing again starts afresh: a new, empty account.
+    again = await mia.say("/fans")
+    assert "empty" in again.plain_text
+    assert (await store.accounts.resolve(mia.user.identity())).id != mia_id
+
+
+async def test_a_running_subscription_must_end_first(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    billing = BillingService(store.billing, store.accounts, default_catalog(), clock)
+    app = _app(store, clock, tmp_path, billing=billing)
+    mia = Chat(app, "mia")
+    account = (await store.accounts.resolve(mia.user.identity())).id
+    state = BillingState(
+        account_id=account,
+        customer_id="cus_1",
+        subscription_id="sub_1",
+        plan="pro",
+        status="active",
+        current_period_end=datetime(2026, 12, 24, tzinfo=UTC),
+        state_at=clock.now() - timedelta(days=1),
+    )
+    async with store.billing.unit() as unit:
+        await unit.save_state(state)
+    asked: Reply = await mia.say("/deleteaccount")
+    assert "subscription is still running" in asked.plain_text and not asked.buttons
+    state.cancel_at_period_end = True  # set to end: it will not charge again
+    async with store.billing.unit() as unit:
+        await unit.save_state(state)
+    [[yes, _]] = (await mia.say("/deleteaccount")).buttons
+    assert "deleted" in (await mia.press(yes.action)).plain_text
+    assert await store.billing.state(account) is None
