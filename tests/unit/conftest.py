@@ -62,6 +62,13 @@ async def assistant(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Assistant
     await engine.dispose()
 
 
+def assistant_on(store: SqlStore, clock: FakeClock, **kw: object) -> Assistant:
+    """An assistant on ``store`` (either backend: the ``store`` fixture), with the offline
+    engine and an in-memory key-value store; ``kw`` as ``Assistant`` takes them."""
+    kv = MemoryKV(max_entries=1000, clock=clock)
+    return Assistant(store=store, generator=OfflineEngine(), kv=kv, clock=clock, **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def chat(assistant: Assistant) -> Chat:
     return Chat(assistant, "alice")

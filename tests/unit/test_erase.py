@@ -11,16 +11,14 @@ from sqlalchemy import func, select
 
 from core.app import Assistant, Limits
 from core.chat import Incoming, Reply
-from core.llm.offline import OfflineEngine
 from core.ports import BillingState
-from core.resilience.cache import MemoryKV
 from core.services.billing import BillingService, default_catalog
 from core.services.imports import CsvImporter
 from storage.blobs import LocalBlobStore
 from storage.repositories import SqlStore
 from storage.tables import Base
 from tests.fakes.clock import FakeClock
-from tests.unit.conftest import Chat
+from tests.unit.conftest import Chat, assistant_on
 from tests.unit.test_vault_and_link import attachment, png
 
 PROFILE = (
@@ -30,15 +28,8 @@ PROFILE = (
 
 
 def _app(store: SqlStore, clock: FakeClock, tmp_path: Path, **kw: object) -> Assistant:
-    return Assistant(
-        store=store,
-        generator=OfflineEngine(),
-        kv=MemoryKV(max_entries=1000, clock=clock),
-        clock=clock,
-        blobs=LocalBlobStore(tmp_path / "blobs"),
-        limits=Limits(max_upload_bytes=1024 * 1024),
-        **kw,  # type: ignore[arg-type]
-    )
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    return assistant_on(store, clock, blobs=blobs, limits=Limits(max_upload_bytes=2**20), **kw)
 
 
 async def _fill(app: Assistant, chat: Chat, seed: int) -> int:

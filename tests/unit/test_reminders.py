@@ -9,14 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.jobs import FileDeadLetters, LocalJobQueue
-from core.app import Assistant
 from core.jobs import JobRunner, enqueue_reminders
-from core.llm.offline import OfflineEngine
-from core.resilience.cache import MemoryKV
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
-from tests.unit.conftest import Chat
+from tests.unit.conftest import Chat, assistant_on
 
 PROFILE = (
     "/profile set niches=fitness platforms=instagram,tiktok content_types=photo,reel "
@@ -27,8 +24,7 @@ PROFILE = (
 async def test_a_planned_week_reminds_the_creator_at_each_posts_time(
     store: SqlStore, clock: FakeClock, tmp_path: Path
 ) -> None:
-    kv = MemoryKV(max_entries=1000, clock=clock)
-    app = Assistant(store=store, generator=OfflineEngine(), kv=kv, clock=clock)
+    app = assistant_on(store, clock)
     notices = RecordingNotifier()
     queue = LocalJobQueue(JobRunner(app, notices), FileDeadLetters(tmp_path / "d.json"), clock)
     mia, zoe = Chat(app, "mia", platform="telegram"), Chat(app, "zoe", platform="telegram")
@@ -91,8 +87,7 @@ async def test_a_planned_week_reminds_the_creator_at_each_posts_time(
 
 
 async def test_reminders_off_cancels_only_ones_own(store: SqlStore, clock: FakeClock) -> None:
-    kv = MemoryKV(max_entries=1000, clock=clock)
-    app = Assistant(store=store, generator=OfflineEngine(), kv=kv, clock=clock)
+    app = assistant_on(store, clock)
     mia, zoe = Chat(app, "mia"), Chat(app, "zoe")
     for chat in (mia, zoe):
         await chat.say(PROFILE)

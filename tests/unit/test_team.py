@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import re
 
-from core.app import Assistant
 from core.chat import Reply
-from core.llm.offline import OfflineEngine
-from core.resilience.cache import MemoryKV
 from core.resilience.ratelimit import RateLimiter
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
-from tests.unit.conftest import Chat
-
-
-def _assistant(store: SqlStore, clock: FakeClock, **kw: object) -> Assistant:
-    kv = MemoryKV(max_entries=1000, clock=clock)
-    return Assistant(store=store, generator=OfflineEngine(), kv=kv, clock=clock, **kw)  # type: ignore[arg-type]
+from tests.unit.conftest import Chat, assistant_on
 
 
 def _code(reply: Reply) -> str:
@@ -38,7 +30,7 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     store: SqlStore, clock: FakeClock
 ) -> None:
     notices = RecordingNotifier()
-    app = _assistant(store, clock, notifier=notices)
+    app = assistant_on(store, clock, notifier=notices)
     mia = Chat(app, "mia", platform="telegram")
     leo = Chat(app, "leo", platform="discord")  # the agency's chatter, on Discord
     zoe = Chat(app, "zoe", platform="telegram")  # another creator
@@ -137,7 +129,7 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
 
 async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> None:
     notices = RecordingNotifier()
-    app = _assistant(store, clock, notifier=notices)
+    app = assistant_on(store, clock, notifier=notices)
     mia, leo = Chat(app, "mia"), Chat(app, "leo")
     own = await mia.say("/team join " + _code(await mia.say("/team invite")))
     assert "your own account's code" in own.plain_text
@@ -169,7 +161,7 @@ async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> N
 async def test_each_member_has_their_own_command_rate(store: SqlStore, clock: FakeClock) -> None:
     # The limit protects the service from one person's burst: a chatter typing fast must not
     # lock the creator (or the other chatters) out of her own account.
-    app = _assistant(store, clock, rate_limiter=RateLimiter("3/minute", namespace="cmd"))
+    app = assistant_on(store, clock, rate_limiter=RateLimiter("3/minute", namespace="cmd"))
     mia, leo = Chat(app, "mia"), Chat(app, "leo")
     code = _code(await mia.say("/team invite"))
     await leo.say(f"/team join {code}")
