@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from core.chat import Reply
@@ -694,6 +694,11 @@ class PaymentGateway(Protocol):
     Raises ``core.resilience.errors.ResilienceError`` subclasses when the provider fails."""
 
     async def create_checkout(self, req: CheckoutRequest) -> CheckoutSession: ...
+
+    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> dict[str, Any]:
+        """End the subscription when its paid period does (``cancel``), or keep it renewing;
+        returns the subscription as the provider now has it (Stripe's JSON object)."""
+        ...
 
 
 @dataclass

@@ -26,6 +26,7 @@ idempotency key, so a retried create never makes a second session.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -229,6 +230,19 @@ class StripeCheckout:
 
         session = (await self._policy.call(None, create)).value
         return CheckoutSession(id=str(session.id), url=str(session.url))
+
+    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> dict[str, Any]:
+        key = f"hz-renew-{uuid.uuid4().hex}"  # one per request: its retries reuse it
+
+        async def update() -> Any:
+            return await self._client.v1.subscriptions.update_async(
+                subscription_id,
+                {"cancel_at_period_end": cancel},
+                options={"idempotency_key": key},
+            )
+
+        subscription = (await self._policy.call(None, update)).value
+        return dict(subscription.to_dict())
 
     async def aclose(self) -> None:
         await self._http.close_async()

@@ -113,11 +113,42 @@ async def complete_product(ctx: Context, prefix: str) -> list[Choice]:
     return choices(p for p in catalog_of(ctx).products() if p.startswith(prefix.strip().lower()))
 
 
+class PlanArgs(BaseModel):
+    action: Literal["cancel", "resume"] | None = Field(
+        None, description="cancel: end the subscription with its paid period; resume: keep it"
+    )
+
+
 def register(reg: Registry) -> None:
-    @reg.command("plan", "Your plan, plans and credit packs", usage="/plan")
-    async def plan(ctx: Context, _: None) -> Reply:
+    @reg.command(
+        "plan",
+        "Your plan, plans and credit packs",
+        usage="/plan [cancel|resume]",
+        args=PlanArgs,
+    )
+    async def plan(ctx: Context, args: PlanArgs) -> Reply:
         billing = billing_of(ctx)
         catalog = catalog_of(ctx)
+        if args.action is not None:
+            if not ctx.account.may("owner"):
+                return Reply.text("Only the account's owner can change its subscription.")
+            if billing is None:
+                return Reply.text("Payments are not set up on this server yet.")
+            state = await billing.set_renewal(ctx.account_id, renew=args.action == "resume")
+            label = catalog.plan(state.plan).label
+            when = f"{state.current_period_end:%-d %B %Y}" if state.current_period_end else ""
+            if args.action == "cancel":
+                text = (
+                    f"Your {label} plan is cancelled: it keeps working until "
+                    f"{when or 'the end of the period'} and is not charged again. Changed your "
+                    "mind? /plan resume keeps it."
+                )
+            else:
+                text = f"Your {label} plan renews again" + (f" on {when}." if when else ".")
+            return Reply.text(
+                text,
+                result={"plan": state.plan, "cancel_at_period_end": state.cancel_at_period_end},
+            )
         account = await ctx.app.store.accounts.get(ctx.account_id)
         current = catalog.plan(account.plan)
         head = f"**Your plan: {current.label}**"
@@ -131,7 +162,14 @@ def register(reg: Registry) -> None:
             elif when:
                 head += f" — renews {when}"
         head += f" · {account.credits:,} credits"
-        lines = [head, "", "**Plans**"]
+        lines = [head]
+        if state is not None and state.status in LIVE_STATUSES and state.subscription_id:
+            lines.append(
+                "/plan resume keeps it renewing."
+                if state.cancel_at_period_end
+                else "/plan cancel ends it with the period you paid for."
+            )
+        lines += ["", "**Plans**"]
         lines += ["• " + plan_line(catalog, p) for p in catalog.plans.values()]
         packs = [p for p in catalog.packs.values() if p.price_id]
         if packs:

@@ -37,8 +37,8 @@ async def _live_subscription(ctx: Context) -> str | None:
 def _subscription_first(plan: str) -> Reply:
     return Reply.text(
         f"Your {plan} subscription is still running, and deleting the account would not stop "
-        "Stripe charging for it. Cancel it first (the link in your Stripe receipt manages it); "
-        "once it is set to end, send /deleteaccount again."
+        "Stripe charging for it. Cancel it first with /plan cancel, then send /deleteaccount "
+        "again."
     )
 
 

@@ -335,7 +335,8 @@ class BillingService:
                 raise HuntazeError(f"You're already on {current}. /plan shows your plan.")
             raise HuntazeError(
                 f"You already have the {current} subscription. Switching plans from chat is not "
-                "available yet — cancel the current one first (it runs to the end of its period)."
+                "available yet — cancel the current one first with /plan cancel (it runs to the "
+                "end of its period)."
             )
         orders = await self.billing.orders(account_id, limit=1000)
         paid = sum(1 for o in orders if o.status == "paid")
@@ -373,6 +374,43 @@ class BillingService:
         )
         log.info("checkout_created", product=product.name, account_id=account_id)
         return CheckoutLink(product=product.name, url=session.url, session_id=session.id)
+
+    async def set_renewal(self, account_id: int, renew: bool) -> BillingState:
+        """Set the running subscription to end with its paid period (``renew=False``: a
+        cancellation that keeps what was paid for) or to renew again; returns the state.
+
+        Stripe is asked first; the account's state then takes what it answered (flag and
+        period end; ``state_at`` is left for the ``customer.subscription.updated`` event that
+        follows, so no event is taken for stale by our clock). That event finds the flag
+        already set and says nothing more in chat: the reply to the command has said it."""
+        state = await self.billing.state(account_id)
+        if state is None or state.status not in LIVE_STATUSES or not state.subscription_id:
+            raise UsageError("You have no running subscription. /plan shows your plan.")
+        label = self.catalog.plan(state.plan).label
+        if renew == (not state.cancel_at_period_end):
+            when = "renews" if renew else "ends"
+            raise UsageError(
+                f"Your {label} plan already {when} on {_date(state.current_period_end)}."
+            )
+        if self.gateway is None:
+            raise ServiceUnavailable("Payments are not set up on this server yet.")
+        try:
+            sub = await self.gateway.set_cancel_at_period_end(state.subscription_id, not renew)
+        except ResilienceError as exc:
+            log.warning("renewal_change_failed", renew=renew, error=repr(exc))
+            raise ServiceUnavailable(
+                "The payment service isn't answering right now; nothing changed. Please try "
+                "again in a minute."
+            ) from exc
+        async with self.billing.unit() as unit:
+            current = await unit.state(account_id) or state
+            current.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
+            current.current_period_end = (
+                self._subscription_period_end(sub) or current.current_period_end
+            )
+            await unit.save_state(current)
+        log.info("renewal_changed", account_id=account_id, renew=renew)
+        return current
 
     # ------------------------------------------------------------ webhook side
 

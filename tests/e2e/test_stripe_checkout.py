@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.clock import FakeClock
-from tests.fakes.stripe_api import PRICE_IDS, FakeStripeAPI, HttpWorld, start_world
+from tests.fakes.stripe_api import PRICE_IDS, FakeStripeAPI, HttpWorld, load_event, start_world
 from tests.fakes.stripe_api import stripe_api as stripe_api
 
 
@@ -153,3 +154,55 @@ async def test_without_stripe_buying_is_not_set_up(
         assert "Your plan: Free" in plan.plain_text and plan.buttons == []
     finally:
         await w.aclose()
+
+
+async def test_a_plan_is_cancelled_and_resumed_from_chat(
+    world: HttpWorld, stripe_api: FakeStripeAPI
+) -> None:
+    # /buy bought a subscription, and nothing in chat could stop it: "cancel the current one
+    # first" named no way to. /plan cancel asks Stripe to end it with the paid period.
+    reply = await world.say("mia", "/buy pro")
+    account = await world.identity("mia")
+    completed = stripe_api.completed_event(reply.result["session_id"])
+    await world.post_event(completed)
+    sub_id = completed["data"]["object"]["subscription"]
+    assert (
+        "/plan cancel ends it with the period you paid for"
+        in (await world.say("mia", "/plan")).plain_text
+    )
+    assert "no running subscription" in (await world.say("zoe", "/plan cancel")).plain_text
+
+    cancelled = await world.say("mia", "/plan cancel")
+    assert stripe_api.subscriptions[sub_id]["cancel_at_period_end"] is True
+    update = stripe_api.requests[-1]
+    assert update["params"] == {"cancel_at_period_end": "true"} and update["idempotency_key"]
+    end = stripe_api.subscriptions[sub_id]["items"]["data"][0]["current_period_end"]
+    day = f"{datetime.fromtimestamp(end, UTC):%-d %B %Y}"
+    assert f"keeps working until {day} and is not charged again" in cancelled.plain_text
+    assert (await world.account(account.id)).plan == "pro"  # paid for until then
+    assert f"Your plan: Pro — ends {day}" in (await world.say("mia", "/plan")).plain_text
+    assert "already ends" in (await world.say("mia", "/plan cancel")).plain_text
+    # Stripe's event about the change follows; the chat has said it already.
+    event = load_event(
+        "customer.subscription.updated",
+        created=completed["created"] + 60,
+        data__object__id=sub_id,
+        data__object__customer=completed["data"]["object"]["customer"],
+        data__object__cancel_at_period_end=True,
+        data__object__items=stripe_api.subscriptions[sub_id]["items"],
+    )
+    assert (await world.post_event(event))[1]["outcome"] == "applied"
+    await asyncio.sleep(0.05)
+    assert not [t for t in world.notices.to(account.id) if "set to end" in t]
+    assert (await world.account(account.id)).plan == "pro"
+
+    resumed = await world.say("mia", "/plan resume")
+    assert stripe_api.subscriptions[sub_id]["cancel_at_period_end"] is False
+    assert "renews again" in resumed.plain_text
+    assert "/plan cancel ends it" in (await world.say("mia", "/plan")).plain_text
+    # Stripe not answering: nothing changes, and she is told.
+    stripe_api.fail_next(10, status=500)
+    down = await world.say("mia", "/plan cancel")
+    assert "isn't answering" in down.plain_text
+    state = await world.store.billing.state(account.id)
+    assert state is not None and not state.cancel_at_period_end

@@ -143,6 +143,7 @@ class FakeStripeAPI:
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -191,10 +192,40 @@ class FakeStripeAPI:
         if session["mode"] == "subscription":
             obj["subscription"] = f"sub_fake{n:016d}"
             obj["payment_intent"] = None
+            self.subscriptions[obj["subscription"]] = self._subscription(
+                obj["subscription"], obj["customer"], session
+            )
         else:
             obj["payment_intent"] = f"pi_fake{n:018d}"
             obj["subscription"] = None
         return event
+
+    def _subscription(self, sub_id: str, customer: str, session: dict[str, Any]) -> dict[str, Any]:
+        """A subscription as Stripe's API returns it (API version 2025-03-31 and later: the
+        period on each item)."""
+        price = next(p for p, v in self.prices.items() if v["amount"] == session["amount_total"])
+        start = int(time.time())
+        return {
+            "id": sub_id,
+            "object": "subscription",
+            "customer": customer,
+            "status": "active",
+            "cancel_at_period_end": False,
+            "cancel_at": None,
+            "metadata": copy.deepcopy(session["metadata"]),
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "si_" + sub_id[4:],
+                        "object": "subscription_item",
+                        "price": {"id": price, "object": "price"},
+                        "current_period_start": start,
+                        "current_period_end": start + 30 * 86400,
+                    }
+                ],
+            },
+        }
 
     # ------------------------------------------------------------ server
 
@@ -202,6 +233,7 @@ class FakeStripeAPI:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        app.router.add_post("/v1/subscriptions/{id}", self._update_subscription)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -307,6 +339,26 @@ class FakeStripeAPI:
             "success_url": params.get("success_url"),
             "url": f"https://checkout.stripe.com/c/pay/{session_id}#fidkdWxOYHwnPyd1blpxYHZxWjA0",
         }
+
+    async def _update_subscription(self, request: web.Request) -> web.Response:
+        """``POST /v1/subscriptions/{id}``: only ``cancel_at_period_end``, as Huntaze uses it."""
+        pairs = [(k, v) for k, v in (await request.post()).items() if isinstance(v, str)]
+        params = decode_form(pairs)
+        key = request.headers.get("Idempotency-Key")
+        self.requests.append({"method": "POST", "params": params, "idempotency_key": key})
+        if self._inject:
+            failure = self._inject.pop(0)
+            return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+        if not self._authorised(request):
+            return self._error(401, "invalid_request_error", "Invalid API Key provided")
+        sub = self.subscriptions.get(request.match_info["id"])
+        if sub is None:
+            return self._error(404, "invalid_request_error", "No such subscription")
+        flag = params.get("cancel_at_period_end")
+        if flag not in ("true", "false"):
+            return self._error(400, "invalid_request_error", "Invalid boolean")
+        sub["cancel_at_period_end"] = flag == "true"
+        return web.json_response(sub)
 
     async def _retrieve(self, request: web.Request) -> web.Response:
         self.requests.append({"method": "GET", "params": {}, "idempotency_key": None})
