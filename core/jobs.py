@@ -577,9 +577,18 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     # week that just ended for a weekly one.
     window = "yesterday" if period == "daily" else "lastweek"
     _, reply = await app.run_command(ctx, f"/stats {window}")
-    title = "Your daily summary" if period == "daily" else "Your weekly summary"
+    what = "daily summary" if period == "daily" else "weekly summary"
     # The figures and their chart; the period buttons stay in /stats.
-    await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**{title}**"), *reply.blocks]))
+    figures = reply.blocks
+    await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**Your {what}**"), *figures]))
+    # The account's managers (/team invite manager) get it too, in their own chats, named.
+    managers = [m for m in await app.store.team.members(account_id) if m.role == "manager"]
+    if managers:
+        from core.commands.team import account_name
+
+        head = TextBlock(f"**{await account_name(app.store, account_id)}: {what}**")
+        for manager in managers:
+            await env.notifier.notify(manager.account_id, Reply(blocks=[head, *figures]))
 
 
 async def reminder_job(env: JobEnv, payload: dict[str, Any]) -> None:

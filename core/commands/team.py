@@ -23,7 +23,8 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.link import issue_code, redeem_code
 from core.commands.registry import Registry
 from core.context import Context
-from core.ports import TeamAccount
+from core.models import Identity
+from core.ports import Store, TeamAccount
 from core.services.analytics import AnalyticsService, format_change, format_money
 
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
@@ -52,12 +53,21 @@ class AccountsArgs(BaseModel):
 
 def who(team: TeamAccount) -> str:
     """An account as people know it: its oldest chat's @username or name, and the app."""
-    if not team.identities:
-        return f"account {team.account_id}"
-    first = team.identities[0]
+    return _name(team.account_id, team.identities)
+
+
+def _name(account_id: int, chats: list[Identity]) -> str:
+    if not chats:
+        return f"account {account_id}"
+    first = chats[0]
     name = f"@{first.username}" if first.username else first.display_name or "someone"
     app = first.platform.capitalize() if first.platform != "console" else "terminal"
     return f"{escape_markup(name)} ({app})"
+
+
+async def account_name(store: Store, account_id: int) -> str:
+    """``who`` for an account known by its id alone."""
+    return _name(account_id, await store.accounts.identities(account_id))
 
 
 def register(reg: Registry) -> None:
@@ -241,11 +251,7 @@ async def _week(ctx: Context, account_id: int) -> str:
 
 async def _me(ctx: Context) -> str:
     """The sender as ``who`` names accounts (their own account's oldest chat)."""
-    own = ctx.account.person_id
-    chats = await ctx.app.store.accounts.identities(own)
-    return who(
-        TeamAccount(account_id=own, since=ctx.app.clock.now(), current=False, identities=chats)
-    )
+    return await account_name(ctx.app.store, ctx.account.person_id)
 
 
 async def _tell(ctx: Context, account_id: int, text: str) -> None:
@@ -266,4 +272,4 @@ async def _use(ctx: Context, seat: TeamAccount | None) -> Reply:
     )
 
 
-__all__ = ["INVITE_TTL", "register", "who"]
+__all__ = ["INVITE_TTL", "account_name", "register", "who"]

@@ -4,9 +4,14 @@ are not on (any more)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 
+from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.chat import Reply
+from core.jobs import JobRunner, enqueue_summaries
 from core.resilience.ratelimit import RateLimiter
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
@@ -169,3 +174,30 @@ async def test_each_member_has_their_own_command_rate(store: SqlStore, clock: Fa
         await leo.say("/usage")
     assert "going a bit fast" in (await leo.say("/usage")).plain_text
     assert "going a bit fast" not in (await mia.say("/usage")).plain_text
+
+
+async def test_managers_get_the_creators_summaries_chatters_do_not(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    notices = RecordingNotifier()
+    app = assistant_on(store, clock, notifier=notices)
+    queue = LocalJobQueue(JobRunner(app, notices), FileDeadLetters(tmp_path / "d.json"), clock)
+    mia = Chat(app, "mia", platform="telegram")
+    ann, leo = Chat(app, "ann", platform="discord"), Chat(app, "leo", platform="discord")
+    ann_id = (await store.accounts.resolve(ann.user.identity())).id
+    leo_id = (await store.accounts.resolve(leo.user.identity())).id
+    await ann.say("/team join " + _code(await mia.say("/team invite manager")))
+    await leo.say("/team join " + _code(await mia.say("/team invite")))
+    assert "Done" in (await ann.say("/summary daily")).plain_text  # a manager may set it
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    await CsvImporter(store, clock).import_csv(mia_id, "e.csv", b"Date,Amount\n2026-11-24,42\n")
+    notices.sent.clear()
+    tomorrow_8am = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    clock.advance((tomorrow_8am - clock.now()).total_seconds())
+    await enqueue_summaries(store.summaries, queue, store.profiles, tomorrow_8am)
+    await asyncio.wait_for(queue.join(), 30)
+    [mine] = notices.to(mia_id)
+    assert mine.startswith("**Your daily summary**") and "$42.00" in mine
+    [hers] = notices.to(ann_id)
+    assert hers.startswith("**@mia (Telegram): daily summary**") and "$42.00" in hers
+    assert notices.to(leo_id) == []
