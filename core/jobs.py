@@ -400,15 +400,17 @@ async def enqueue_reminders(
     reminders: ReminderRepository, queue: JobQueue, now: datetime
 ) -> list[str]:
     """Queue the reminders due before the next hourly run; job ids hold the reminder's id, so
-    several schedulers never send one twice (the job takes the row, too)."""
-    return [
-        await queue.enqueue(
-            "reminder",
-            {"account_id": r.account_id, "reminder_id": r.id},
-            job_id=f"reminder-{r.id}",
-        )
-        for r in await reminders.due(now + timedelta(hours=1))
-    ]
+    several schedulers never send one twice (the job takes the row, too). One more than
+    ``REMINDER_LATE`` past its time (the service was down, its job dead) is dropped here."""
+    ids = []
+    for r in await reminders.due(now + timedelta(hours=1)):
+        if r.due_at < now - REMINDER_LATE:
+            await reminders.take(r.account_id, r.id)
+            log.info("reminder_dropped_late", account_id=r.account_id, due_at=r.due_at)
+            continue
+        payload = {"account_id": r.account_id, "reminder_id": r.id}
+        ids.append(await queue.enqueue("reminder", payload, job_id=f"reminder-{r.id}"))
+    return ids
 
 
 # ---------------------------------------------------------------- dead letters and leftovers
