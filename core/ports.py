@@ -361,6 +361,10 @@ class Store(Protocol):
     api_keys: ApiKeyRepository
     quota_usage: QuotaRepository
 
+    def export(self, account_id: int) -> AsyncIterator[tuple[str, list[str], list[Any]]]:
+        """Every row of the account, table by table: ``(table, columns, rows)`` (``/export``)."""
+        ...
+
     async def ping(self) -> bool: ...
 
 

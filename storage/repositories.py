@@ -45,6 +45,7 @@ from storage.db import is_connection_error, make_sessionmaker
 from storage.tables import (
     AccountRow,
     AssetRow,
+    Base,
     CaptionRow,
     FanRow,
     IdeaRow,
@@ -1000,6 +1001,31 @@ class SqlStore:
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         """For other storage modules that need their own tables in the same database."""
         return self._db.sessions
+
+    async def export(self, account_id: int) -> AsyncIterator[tuple[str, list[str], list[Any]]]:
+        """Every row of the account (``/export``), table by table in primary-key order:
+        ``(table, columns, rows)``, a table's rows in parts of up to 5,000. The tables are
+        the schema's: every one with an ``account_id`` (or ``member_id``: teams one is on)
+        column, and the ``accounts`` row itself; columns named for a hash (API keys') are left
+        out."""
+        for table in Base.metadata.sorted_tables:  # accounts first: the others refer to it
+            if table is AccountRow.__table__:
+                keys = ["id"]
+            else:
+                keys = [c for c in ("account_id", "member_id") if c in table.c]
+                if not keys:
+                    continue
+            columns = [c for c in table.c if "hash" not in c.name]
+            stmt = (
+                select(*columns)
+                .where(or_(*(table.c[k] == account_id for k in keys)))
+                .order_by(*table.primary_key.columns)
+            )
+            names = [c.name for c in columns]
+            async with self._db.transaction() as session:
+                result = await session.stream(stmt)
+                async for part in result.partitions(5000):
+                    yield table.name, names, [tuple(row) for row in part]
 
     async def ping(self) -> bool:
         """True when ``SELECT 1`` works."""

@@ -10,7 +10,7 @@ def build_registry() -> Registry:
         basics,
         billing,
         captions,
-        erase,
+        data,
         fans,
         ideas,
         link,
@@ -26,7 +26,7 @@ def build_registry() -> Registry:
     reg = Registry()
     modules = (
         basics, profile, ideas, reminders, captions, fans, stats, pricing, vault, link, team,
-        usage, billing, erase,
+        usage, billing, data,
     )  # fmt: skip
     for module in modules:
         module.register(reg)

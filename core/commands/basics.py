@@ -8,7 +8,7 @@ from core.context import Context
 
 
 def register(reg: Registry) -> None:
-    @reg.command("start", "Say hello and set up your profile", menu=True)
+    @reg.command("start", "Hello, and your profile setup", menu=True)
     async def start(ctx: Context, _: None) -> Reply:
         assert ctx.app.dialogs is not None
         name = ctx.incoming.user.display_name or ctx.incoming.user.username or "there"

@@ -167,13 +167,24 @@ def parse_personalize(raw: str) -> dict[str, str]:
     return {"template": template, "segment": " ".join(rest)}
 
 
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def defused(row: Iterable[str]) -> list[str]:
+    """Cells a spreadsheet would run as a formula ("=HYPERLINK(…)", "@SUM", "-2+3") get a
+    leading quote; plain numbers ("-5.00", a refund) stay numbers."""
+    return [
+        "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(v) else v
+        for v in row
+    ]
+
+
 def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
-    """CSV for spreadsheets: UTF-8 with BOM, formula-looking cells defused (a leading quote)."""
+    """CSV for spreadsheets: UTF-8 with BOM, formula-looking cells defused."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v for v in row])
+    writer.writerows(defused(row) for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 

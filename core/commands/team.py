@@ -73,7 +73,7 @@ async def account_name(store: Store, account_id: int) -> str:
 def register(reg: Registry) -> None:
     @reg.command(
         "team",
-        "Let your agency work on your account",
+        "Your agency team",
         usage="/team [invite [manager]|join code|remove n|leave]",
         args=TeamArgs,
         examples=["/team", "/team invite", "/team invite manager", "/team join K7M2Q9XA"],
@@ -184,7 +184,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "accounts",
-        "Switch between accounts you work on",
+        "Switch accounts",
         usage="/accounts [n]",
         args=AccountsArgs,
     )

@@ -1,16 +1,22 @@
-"""/deleteaccount: everything of one account goes — its rows on SQLite and PostgreSQL, its vault
-files in the blob store — and nothing of anyone else's; only its owner can do it, only with a
-fresh confirmation, and not while Stripe would go on charging for it."""
+"""/export and /deleteaccount, on SQLite and PostgreSQL. The export holds every row of the
+account and no one else's. Deletion: everything of one account goes — its rows, its vault files
+in the blob store — and nothing of anyone else's; only its owner can do it, only with a fresh
+confirmation, and not while Stripe would go on charging for it."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from core.app import Assistant, Limits
-from core.chat import Incoming, Reply
+from core.chat import FileBlock, Incoming, Reply
+from core.commands.fans import defused
 from core.ports import BillingState
 from core.services.billing import BillingService, default_catalog
 from core.services.imports import CsvImporter
@@ -141,3 +147,56 @@ async def test_a_running_subscription_must_end_first(
     [[yes, _]] = (await mia.say("/deleteaccount")).buttons
     assert "deleted" in (await mia.press(yes.action)).plain_text
     assert await store.billing.state(account) is None
+
+
+async def test_export_hands_over_every_row_of_the_account_and_no_one_elses(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    app = _app(store, clock, tmp_path)
+    mia, zoe = Chat(app, "mia", platform="telegram"), Chat(app, "zoe", platform="telegram")
+    leo = Chat(app, "leo", platform="discord")
+    mia_id, zoe_id = await _fill(app, mia, 1), await _fill(app, zoe, 2)
+    await leo.say("/team join " + (await mia.say("/team invite")).result["code"])
+    refund = b"Date,Amount,Fan\n2026-11-21,-5.00,@whale1\n2026-11-22,9,=HYPERLINK(1)\n"
+    await CsvImporter(store, clock).import_csv(mia_id, "r.csv", refund)
+    assert "for the account's owner" in (await leo.say("/export")).plain_text
+
+    reply = await mia.say("/export")
+    [file] = [b for b in reply.blocks if isinstance(b, FileBlock)]
+    assert file.name == "huntaze-export-2026-11-24.zip" and file.mime == "application/zip"
+    assert reply.ephemeral
+    archive = zipfile.ZipFile(io.BytesIO(file.data))
+    tables = {
+        name[: -len(".csv")]: list(
+            csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig")))
+        )
+        for name in archive.namelist()
+        if name.endswith(".csv")
+    }
+    assert "README.txt" in archive.namelist()
+    # Every table that has rows of hers is there, with exactly her rows.
+    expected = {name.split(".")[0]: n for name, n in (await _rows(store, mia_id)).items()}
+    expected["members"] = 1  # Leo, on her team (member_id rows are teams she is on: none)
+    assert {t: len(rows) for t, rows in tables.items() if t != "accounts"} == expected
+    assert reply.result["tables"] == {t: len(r) for t, r in tables.items()}
+    assert [r["id"] for r in tables["accounts"]] == [str(mia_id)]
+    assert {
+        r["account_id"]
+        for t, rows in tables.items()
+        if t != "accounts"
+        for r in rows
+        if "account_id" in r
+    } == {str(mia_id)}
+    assert "whale1" in {r["handle"] for r in tables["fans"]}
+    # Numbers stay numbers (a refund), formulas are defused, secrets stay out.
+    amounts = {r["amount_cents"] for r in tables["transactions"]}
+    assert "-500" in amounts
+    assert {r["fan_handle"] for r in tables["transactions"]} == {"whale1", "'=hyperlink(1)"}
+    assert all("hash" not in column for column in tables["api_keys"][0])
+    assert json.loads(tables["profiles"][0]["data"])["niches"] == ["fitness"]
+    assert zoe_id not in {int(r["account_id"]) for r in tables["ideas"]}
+
+
+def test_spreadsheet_cells_defuse_formulas_not_numbers() -> None:
+    cells = ["-5.00", "+12", "-2+3", "=A1", "@SUM(A1)", "-x", "plain", ""]
+    assert defused(cells) == ["-5.00", "+12", "'-2+3", "'=A1", "'@SUM(A1)", "'-x", "plain", ""]
