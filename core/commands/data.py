@@ -67,6 +67,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _write(writer: Any, rows: list[Any]) -> None:
+    writer.writerows(defused(_cell(v) for v in row) for row in rows)
+
+
 async def export_zip(store: Store, account_id: int) -> tuple[bytes, dict[str, int]]:
     """Every row of the account as CSV files in a ZIP; and the rows per table."""
     buffer = io.BytesIO()
@@ -84,8 +88,7 @@ async def export_zip(store: Store, account_id: int) -> tuple[bytes, dict[str, in
                 writer = csv.writer(text, lineterminator="\r\n")
                 writer.writerow(columns)
                 counts[table] = 0
-            cells = [defused(_cell(v) for v in row) for row in rows]
-            await asyncio.to_thread(writer.writerows, cells)
+            await asyncio.to_thread(_write, writer, rows)
             counts[table] += len(rows)
         if text is not None:
             text.close()
