@@ -126,6 +126,16 @@ _RULES = (
         _stats,
     ),
     _Rule(
+        "export",
+        _rx(
+            r"\b(?:export|download|copy of|get)\b.*\b(?:my|all(?: of)?(?: my)?) (?:data|account)\b"
+        ),
+        _nothing,
+    ),
+    _Rule("reminders", _rx(r"\b(?:my|post|posting) reminders\b|\bwhat did i plan\b"), _nothing),
+    _Rule("team", _rx(r"\bmy team\b|\bwho (?:is|works) on my (?:team|account)\b"), _nothing),
+    _Rule("accounts", _rx(r"\bswitch (?:the )?accounts?\b|\bmy (?:creators|accounts)\b"), _nothing),
+    _Rule(
         "fans export",
         _rx(r"\bexport\b.*\bfans\b|\bfans?\b.*\b(?:csv|spreadsheet|export)\b"),
         _nothing,

@@ -37,6 +37,14 @@ from tests.unit.conftest import Chat
         ("show me my vault", "/vault"),
         ("show my saved ideas", "/saved"),
         ("what can you do?", "/help"),
+        ("can I download all my data?", "/export"),
+        ("export my data", "/export"),
+        ("show my reminders", "/reminders"),
+        ("who is on my team", "/team"),
+        ("switch account", "/accounts"),
+        # asking to change the team shows it (and how); it never invites or removes anyone
+        ("remove leo from my team", "/team"),
+        ("invite my chatter to my team", "/team"),
     ],
 )
 def test_sentences_name_their_command(sentence: str, line: str) -> None:
@@ -45,7 +53,17 @@ def test_sentences_name_their_command(sentence: str, line: str) -> None:
 
 @pytest.mark.parametrize(
     "sentence",
-    ["I have an idea", "buy the pro plan", "send hey to all my vip fans", "ok", "lol", "500"],
+    [
+        "I have an idea",
+        "buy the pro plan",
+        "send hey to all my vip fans",
+        "ok",
+        "lol",
+        "500",
+        "delete my account",
+        "delete all my data",
+        "cancel my subscription",
+    ],
 )
 def test_nothing_is_inferred_from_sentences_that_ask_for_nothing_it_knows(sentence: str) -> None:
     # a misread sentence must never spend a quota or credits, buy or message anyone
