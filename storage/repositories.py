@@ -262,7 +262,9 @@ class SqlAccountRepository:
                 plan=row.plan,
                 credits=row.credits,
                 member_id=row.member_id,
-                member_role=row.member_role or "chatter",
+                # a role this version does not know (hand-edited, a later version's) is the
+                # least one: a member's every message must not fail on it
+                member_role=row.member_role if row.member_role == "manager" else "chatter",
             )
             return account, _readable_profile(row.profile)
 

@@ -9,12 +9,15 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import update
+
 from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.chat import Reply
 from core.jobs import JobRunner, enqueue_summaries
 from core.resilience.ratelimit import RateLimiter
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
+from storage.tables import MemberRow
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
 from tests.unit.conftest import Chat, assistant_on
@@ -201,3 +204,15 @@ async def test_managers_get_the_creators_summaries_chatters_do_not(
     [hers] = notices.to(ann_id)
     assert hers.startswith("**@mia (Telegram): daily summary**") and "$42.00" in hers
     assert notices.to(leo_id) == []
+
+
+async def test_an_unknown_stored_role_is_a_chatters(store: SqlStore, clock: FakeClock) -> None:
+    # A role this version does not know (hand-edited, written by a later version) must neither
+    # fail every message of the member nor give them more than a chatter has.
+    app = assistant_on(store, clock)
+    mia, leo = Chat(app, "mia"), Chat(app, "leo")
+    await leo.say("/team join " + _code(await mia.say("/team invite manager")))
+    async with store.sessions() as session, session.begin():
+        await session.execute(update(MemberRow).values(role="admin"))
+    assert "Your fan list is empty" in (await leo.say("/fans")).plain_text
+    assert "owner and managers" in (await leo.say("/stats")).plain_text
