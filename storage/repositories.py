@@ -397,6 +397,15 @@ class SqlTeamRepository:
         )
         return True
 
+    async def set_role(self, account_id: int, member_id: int, role: str) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(MemberRow)
+                .where(MemberRow.account_id == account_id, MemberRow.member_id == member_id)
+                .values(role=role)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def remove(self, account_id: int, member_id: int) -> bool:
         async with self._db.transaction() as session:
             result = await session.execute(

@@ -36,15 +36,16 @@ ROLES = {
 
 
 class TeamArgs(BaseModel):
-    action: Literal["invite", "join", "remove", "leave"] | None = Field(
-        None, description="invite a member, join with a code, remove one, or leave"
+    action: Literal["invite", "join", "remove", "role", "leave"] | None = Field(
+        None, description="invite a member, join with a code, remove one, change a role, leave"
     )
     value: str | None = Field(
         None,
         min_length=1,
         max_length=16,
-        description="invite: manager or chatter; join: the code; remove: the member's number",
+        description="invite: manager or chatter; join: the code; remove, role: member number",
     )
+    role: Literal["manager", "chatter"] | None = Field(None, description="role: the new role")
 
 
 class AccountsArgs(BaseModel):
@@ -74,7 +75,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "team",
         "Your agency team",
-        usage="/team [invite [manager]|join code|remove n|leave]",
+        usage="/team [invite [manager]|join code|remove n|role n manager|leave]",
         args=TeamArgs,
         examples=["/team", "/team invite", "/team invite manager", "/team join K7M2Q9XA"],
     )
@@ -145,13 +146,26 @@ def register(reg: Registry) -> None:
                 result={"code": code, "role": role, "expires_in": INVITE_TTL},
             )
         members = await store.team.members(ctx.account_id)
-        if args.action == "remove":
-            if not args.value or not args.value.isdigit():
-                return Reply.text("Send `/team remove N` with the member's number from /team.")
-            n = int(args.value)
-            if not 1 <= n <= len(members):
+        if args.action in ("remove", "role"):
+            n = int(args.value) if args.value and args.value.isdigit() else 0
+            if not n or (args.action == "role" and args.role is None):
+                example = "remove N" if args.action == "remove" else "role N manager"
+                return Reply.text(f"Send `/team {example}` with the member's number from /team.")
+            if n > len(members):
                 return Reply.text(f"There is no member {n}. /team lists them.")
-            gone = members[n - 1]
+            one = members[n - 1]
+            if args.action == "role" and args.role is not None:
+                await store.team.set_role(ctx.account_id, one.account_id, args.role)
+                await _tell(
+                    ctx,
+                    one.account_id,
+                    f"On {await _me(ctx)}'s team you're a {args.role} now: {ROLES[args.role]}.",
+                )
+                return Reply.text(
+                    f"{who(one)} is a {args.role} on your team now: {ROLES[args.role]}.",
+                    result={"member": one.account_id, "role": args.role},
+                )
+            gone = one
             await store.team.remove(ctx.account_id, gone.account_id)
             await _tell(
                 ctx,
@@ -174,8 +188,8 @@ def register(reg: Registry) -> None:
             now = " · working on your account now" if m.current else ""
             lines.append(f"{i}. {who(m)}, {m.role} — since {m.since:%b %d, %Y}{now}")
         lines.append(
-            "/team invite adds a chatter (/team invite manager: a manager), /team remove N "
-            "takes one off."
+            "/team invite adds a chatter (/team invite manager: a manager), /team role N "
+            "manager|chatter changes one's role, /team remove N takes one off."
         )
         return Reply.text(
             "\n".join(lines),

@@ -216,3 +216,25 @@ async def test_an_unknown_stored_role_is_a_chatters(store: SqlStore, clock: Fake
         await session.execute(update(MemberRow).values(role="admin"))
     assert "Your fan list is empty" in (await leo.say("/fans")).plain_text
     assert "owner and managers" in (await leo.say("/stats")).plain_text
+
+
+async def test_the_owner_changes_a_members_role(store: SqlStore, clock: FakeClock) -> None:
+    notices = RecordingNotifier()
+    app = assistant_on(store, clock, notifier=notices)
+    mia, leo, zoe = Chat(app, "mia"), Chat(app, "leo"), Chat(app, "zoe")
+    await leo.say("/team join " + _code(await mia.say("/team invite")))
+    leo_id = (await store.accounts.resolve(leo.user.identity())).member_id
+    assert "owner and managers" in (await leo.say("/stats")).plain_text
+    promoted = await mia.say("/team role 1 manager")
+    assert promoted.result == {"member": leo_id, "role": "manager"}
+    assert notices.to(leo_id)[-1].startswith("On @mia (terminal)'s team you're a manager now")
+    assert "owner and managers" not in (await leo.say("/stats")).plain_text
+    assert "1. @leo (terminal), manager" in (await mia.say("/team")).plain_text
+    await mia.say("/team role 1 chatter")
+    assert "owner and managers" in (await leo.say("/stats")).plain_text
+    assert "There is no member 2" in (await mia.say("/team role 2 manager")).plain_text
+    assert "Send /team role N manager" in (await mia.say("/team role 1")).plain_text
+    # Only the owner: a member, or someone off the team, changes nothing.
+    assert "its owner manages the team" in (await leo.say("/team role 1 manager")).plain_text
+    assert (await zoe.say("/team role 1 manager")).plain_text.startswith("There is no member 1")
+    assert "owner and managers" in (await leo.say("/stats")).plain_text
