@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from core.jobs import (
+    TEAM_ACTION_DAYS,
     DeadLetter,
     DeadLetters,
     JobFailed,
@@ -434,8 +435,10 @@ def format_dead(letters: Iterable[DeadLetter]) -> str:
 
 
 async def due_hourly(runner: JobRunner, jobs: JobQueue, now: datetime) -> list[str]:
-    """What the hourly schedule queues: the summaries of the hour, the reminders before the next."""
+    """What the hourly schedule queues: the summaries of the hour, the reminders before the
+    next; and it forgets team activity older than ``TEAM_ACTION_DAYS``."""
     store = runner.app.store
+    await store.team.prune(now - timedelta(days=TEAM_ACTION_DAYS))
     summaries = await enqueue_summaries(store.summaries, jobs, store.profiles, now)
     return summaries + await enqueue_reminders(store.reminders, jobs, now)
 

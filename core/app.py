@@ -31,7 +31,7 @@ from core.errors import (
 )
 from core.jobs import JobQueue
 from core.log_context import log_context
-from core.models import Profile
+from core.models import Account, Profile
 from core.ports import (
     Advisor,
     BlobStore,
@@ -137,6 +137,7 @@ class Assistant:
         name = "message"
         outcome = "ok"
         profile: Profile | None = None
+        account: Account | None = None
         with log_context(request_id=request_id, platform=incoming.user.platform):
             try:
                 account, profile = await self.store.accounts.resolve_with_profile(
@@ -174,10 +175,21 @@ class Assistant:
                     "Something went wrong on our side and I couldn't finish that. Nothing was "
                     f"lost — please try again. (ref `{request_id}`)"
                 )
+            if account is not None and account.member_id is not None:
+                await self._record_member(account, name, outcome)
             seconds = time.perf_counter() - started
             self.observer.command(name, incoming.user.platform, outcome, seconds)
             log.info("handled", command=name, outcome=outcome, ms=round(seconds * 1000, 2))
             return reply
+
+    async def _record_member(self, account: Account, name: str, outcome: str) -> None:
+        """Note what a team member did on the account (``/team activity``); a failure to is
+        logged, never the member's problem."""
+        assert account.member_id is not None
+        try:
+            await self.store.team.record(account.id, account.member_id, name, outcome)
+        except Exception:
+            log.warning("team_action_not_recorded", exc_info=True)
 
     async def _check_rate(self, account_id: int) -> None:
         """Raise ``RateLimitedError`` when the account is over its command limit. A broken limiter

@@ -67,6 +67,8 @@ SUMMARY_HOUR = 8
 #: on time; one at :30 in a half-hour zone half an hour ahead, saying when). One that could not
 #: go out within this long after its time (the service was down) is dropped, not sent late.
 REMINDER_LATE = timedelta(hours=2)
+#: How long a team member's actions on an account are kept for ``/team activity``.
+TEAM_ACTION_DAYS = 90
 
 
 class JobQueue(Protocol):

@@ -185,6 +185,16 @@ class TeamAccount:
     role: str = "chatter"  # the member's: "manager" or "chatter"
 
 
+@dataclass(frozen=True)
+class TeamAction:
+    """Something a team member did on an account: a command's name and outcome, and when."""
+
+    member_id: int
+    command: str
+    outcome: str
+    at: datetime
+
+
 class TeamRepository(Protocol):
     """Who may work on an account besides its owner (an agency's managers and chatters)."""
 
@@ -203,6 +213,18 @@ class TeamRepository(Protocol):
         ...
 
     async def remove(self, account_id: int, member_id: int) -> bool: ...
+
+    async def record(self, account_id: int, member_id: int, command: str, outcome: str) -> None:
+        """Note what a member did on the account (``/team activity``)."""
+        ...
+
+    async def actions(self, account_id: int, limit: int = 30) -> list[TeamAction]:
+        """The account's team activity, newest first."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget every account's team activity older than ``before``; how many rows."""
+        ...
 
     async def members(self, account_id: int) -> list[TeamAccount]: ...
 

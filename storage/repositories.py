@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
-from core.ports import Clock, Reminder, TeamAccount, UsageRecord, UsageSummary
+from core.ports import Clock, Reminder, TeamAccount, TeamAction, UsageRecord, UsageSummary
 from storage.db import is_connection_error, make_sessionmaker
 from storage.tables import (
     AccountRow,
@@ -54,6 +54,7 @@ from storage.tables import (
     ProfileRow,
     ReminderRow,
     SummaryRow,
+    TeamActionRow,
     UsageRow,
 )
 
@@ -414,6 +415,34 @@ class SqlTeamRepository:
                 )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def record(self, account_id: int, member_id: int, command: str, outcome: str) -> None:
+        async with self._db.connection(autocommit=True) as conn:
+            await conn.execute(
+                TeamActionRow.__table__.insert().values(
+                    account_id=account_id,
+                    member_id=member_id,
+                    command=command[:64],
+                    outcome=outcome[:32],
+                    at=self._clock.now(),
+                )
+            )
+
+    async def actions(self, account_id: int, limit: int = 30) -> list[TeamAction]:
+        a = TeamActionRow
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(a)
+                .where(a.account_id == account_id)
+                .order_by(a.at.desc(), a.id.desc())
+                .limit(limit)
+            )
+            return [TeamAction(r.member_id, r.command, r.outcome, r.at) for r in rows]
+
+    async def prune(self, before: datetime) -> int:
+        async with self._db.transaction() as session:
+            result = await session.execute(delete(TeamActionRow).where(TeamActionRow.at < before))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def members(self, account_id: int) -> list[TeamAccount]:
         m = MemberRow

@@ -183,6 +183,21 @@ class MemberRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class TeamActionRow(Base):
+    """What a team member did on an account: a command's name and outcome, when (``/team
+    activity``); kept ``core.jobs.TEAM_ACTION_DAYS`` days."""
+
+    __tablename__ = "team_actions"
+    __table_args__ = (Index("ix_team_actions_account_id_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(IdType, ForeignKey("accounts.id", ondelete="CASCADE"))
+    command: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class SummaryRow(Base):
     """An account's scheduled summary (``/summary daily|weekly``); no row: none."""
 

@@ -23,10 +23,13 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.link import issue_code, redeem_code
 from core.commands.registry import Registry
 from core.context import Context
+from core.jobs import TEAM_ACTION_DAYS
 from core.models import Identity
 from core.ports import Store, TeamAccount
 from core.services.analytics import AnalyticsService, format_change, format_money
+from core.timezones import get_zone, zone_label
 
+ACTIVITY_SHOWN = 30
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
 #: What each role works on (``core.models.TeamRole``; commands say it with ``access``).
 ROLES = {
@@ -36,8 +39,8 @@ ROLES = {
 
 
 class TeamArgs(BaseModel):
-    action: Literal["invite", "join", "remove", "role", "leave"] | None = Field(
-        None, description="invite a member, join with a code, remove one, change a role, leave"
+    action: Literal["invite", "join", "remove", "role", "activity", "leave"] | None = Field(
+        None, description="invite, join with a code, remove, change a role, activity, leave"
     )
     value: str | None = Field(
         None,
@@ -75,7 +78,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "team",
         "Your agency team",
-        usage="/team [invite [manager]|join code|remove n|role n manager|leave]",
+        usage="/team [invite [manager]|join code|role n manager|remove n|activity|leave]",
         args=TeamArgs,
         examples=["/team", "/team invite", "/team invite manager", "/team join K7M2Q9XA"],
     )
@@ -146,6 +149,8 @@ def register(reg: Registry) -> None:
                 result={"code": code, "role": role, "expires_in": INVITE_TTL},
             )
         members = await store.team.members(ctx.account_id)
+        if args.action == "activity":
+            return await _activity(ctx)
         if args.action in ("remove", "role"):
             n = int(args.value) if args.value and args.value.isdigit() else 0
             if not n or (args.action == "role" and args.role is None):
@@ -251,6 +256,53 @@ def register(reg: Registry) -> None:
         if seat is None:
             return Reply.text("You're no longer on that team. /accounts lists yours.")
         return await _use(ctx, seat)
+
+
+def _what(command: str) -> str:
+    """A recorded command name (``Assistant.handle``'s) as the owner reads it."""
+    kind, _, rest = command.partition(":")
+    if kind == "action":
+        return f"pressed a {rest} button"
+    if kind == "dialog":
+        return f"answered the {rest} questions"
+    if command == "attachments":
+        return "sent files"
+    if command in ("text", "advice", "message", "empty"):
+        return "wrote a message"
+    return f"/{command}"
+
+
+async def _activity(ctx: Context) -> Reply:
+    """What the team did on the account lately, newest first, on the owner's clock."""
+    actions = await ctx.app.store.team.actions(ctx.account_id, limit=ACTIVITY_SHOWN)
+    if not actions:
+        return Reply.text(
+            f"No one on your team has done anything on your account in the last "
+            f"{TEAM_ACTION_DAYS} days.",
+            result=[],
+        )
+    names = {m: await account_name(ctx.app.store, m) for m in {a.member_id for a in actions}}
+    zone = await ctx.timezone()
+    clock = get_zone(zone)
+    lines = [f"What your team did lately ({zone_label(zone)}), newest first:"]
+    for a in actions:
+        what = _what(a.command)
+        failed = "" if a.outcome == "ok" else f" ({a.outcome})"
+        lines.append(
+            f"{a.at.astimezone(clock):%b %d %H:%M} · {names[a.member_id]} · {what}{failed}"
+        )
+    return Reply.text(
+        "\n".join(lines),
+        result=[
+            {
+                "member": a.member_id,
+                "command": a.command,
+                "outcome": a.outcome,
+                "at": a.at.isoformat(),
+            }
+            for a in actions
+        ],
+    )
 
 
 async def _week(ctx: Context, account_id: int) -> str:

@@ -238,3 +238,36 @@ async def test_the_owner_changes_a_members_role(store: SqlStore, clock: FakeCloc
     assert "its owner manages the team" in (await leo.say("/team role 1 manager")).plain_text
     assert (await zoe.say("/team role 1 manager")).plain_text.startswith("There is no member 1")
     assert "owner and managers" in (await leo.say("/stats")).plain_text
+
+
+async def test_the_owner_sees_what_the_team_did(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    app = assistant_on(store, clock)
+    mia, leo, zoe = Chat(app, "mia"), Chat(app, "leo", platform="discord"), Chat(app, "zoe")
+    await mia.say("/timezone Europe/Berlin")
+    empty = await mia.say("/team activity")
+    assert "No one on your team has done anything" in empty.plain_text
+    await leo.say("/team join " + _code(await mia.say("/team invite")))
+    await leo.say("/fans add whale1")
+    clock.advance(60)
+    await leo.say("/stats")  # refused: recorded as what it was
+    await mia.say("/fans")  # the owner's own: not team activity
+    await zoe.say("/fans add other")
+    activity = await mia.say("/team activity")
+    lines = activity.plain_text.splitlines()
+    assert lines[0] == "What your team did lately (Europe/Berlin), newest first:"
+    assert lines[1] == "Nov 24 13:01 · @leo (Discord) · /stats"
+    assert lines[2] == "Nov 24 13:00 · @leo (Discord) · /fans"
+    assert [a["command"] for a in activity.result] == ["stats", "fans"]  # joining was his own
+    # A member does not read it; another account has none; 90 days later it is gone.
+    assert "its owner manages the team" in (await leo.say("/team activity")).plain_text
+    assert (await zoe.say("/team activity")).result == []
+    queue = LocalJobQueue(
+        JobRunner(app, RecordingNotifier()), FileDeadLetters(tmp_path / "d"), clock
+    )
+    from bot.jobs import due_hourly
+
+    clock.advance(91 * 86_400)
+    await due_hourly(queue.runner, queue, clock.now())
+    assert (await mia.say("/team activity")).result == []
