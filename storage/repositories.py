@@ -343,6 +343,11 @@ class SqlAccountRepository:
 # ---------------------------------------------------------------- teams
 
 
+def _role_update(account_id: int, member_id: int, role: str) -> Any:
+    m = MemberRow
+    return update(m).where(m.account_id == account_id, m.member_id == member_id).values(role=role)
+
+
 class SqlTeamRepository:
     """Team members of accounts (``members``): who may work on an account besides its owner."""
 
@@ -369,11 +374,7 @@ class SqlTeamRepository:
                 )
             ).scalar_one_or_none()
             if added is None:
-                await session.execute(
-                    update(MemberRow)
-                    .where(MemberRow.account_id == account_id, MemberRow.member_id == member_id)
-                    .values(role=role)
-                )
+                await session.execute(_role_update(account_id, member_id, role))
             await self._use(session, member_id, account_id)
             return added is not None
 
@@ -400,11 +401,7 @@ class SqlTeamRepository:
 
     async def set_role(self, account_id: int, member_id: int, role: str) -> bool:
         async with self._db.transaction() as session:
-            result = await session.execute(
-                update(MemberRow)
-                .where(MemberRow.account_id == account_id, MemberRow.member_id == member_id)
-                .values(role=role)
-            )
+            result = await session.execute(_role_update(account_id, member_id, role))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def remove(self, account_id: int, member_id: int) -> bool:
