@@ -25,7 +25,6 @@ import json
 import secrets
 import zipfile
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from core.chat import Button, FileBlock, Reply
@@ -62,9 +61,7 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+    return str(value)  # numbers (Decimal amounts too) and text as they are
 
 
 def _write(writer: Any, rows: list[Any]) -> None:

@@ -114,7 +114,7 @@ async def test_deleting_an_account_removes_all_of_it_and_nothing_else(
     # Zoe's account is whole; Leo is back on his own.
     assert await _rows(store, zoe_id) == zoe_before
     assert [p for p in (blobs / str(zoe_id)).rglob("*") if p.is_file()]
-    assert (await leo.say("/fans")).result is None  # his own, empty list
+    assert "Your fan list is empty" in (await leo.say("/fans")).plain_text  # his own
     assert await _rows(store, leo_id) == {"identities.account_id": 1}  # no membership left
     # Mia writing again starts afresh: a new, empty account.
     again = await mia.say("/fans")
