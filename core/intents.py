@@ -82,6 +82,8 @@ _PERIODS = (
     (_rx(r"\byesterday\b"), "yesterday"),
     (_rx(r"\bthis week\b"), "thisweek"),
     (_rx(r"\blast week\b"), "lastweek"),
+    (_rx(r"\bthis month\b|\bmonth so far\b"), "thismonth"),
+    (_rx(r"(?<!the )\b(?:last|previous) month\b"), "lastmonth"),  # "the last month": 30d
     (_rx(r"\b(?:all time|ever|in total|overall)\b"), "all"),
     (_rx(r"\b(?:7|seven) days\b|\bweek\b"), "7d"),
     (_rx(r"\b(?:90|ninety) days\b|\b(?:3|three) months\b|\bquarter\b"), "90d"),
@@ -115,6 +117,14 @@ _RULES = (
             r"\bideas\b|\ban? idea (?:for|about|on|of)\b|\binspir(?:e me|ation)\b"
             r"|\bwhat (?:should|can|could|do) i (?:post|shoot|film|make|create|upload)\b"
         ),
+    ),
+    _Rule(
+        "goal",
+        _rx(
+            r"\b(?:my|monthly|the|this month'?s) (?:earnings |revenue |income |sales )?"
+            r"(?:goal|target)\b"
+        ),
+        _nothing,
     ),
     _Rule(
         "stats",

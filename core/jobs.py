@@ -582,8 +582,11 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     window = "yesterday" if period == "daily" else "lastweek"
     _, reply = await app.run_command(ctx, f"/stats {window}")
     what = "daily summary" if period == "daily" else "weekly summary"
-    # The figures and their chart; the period buttons stay in /stats.
+    # The figures and their chart (the period buttons stay in /stats), then the monthly goal.
     figures = reply.blocks
+    if await app.store.goals.get(account_id) is not None:
+        _, goal = await app.run_command(ctx, "/goal")
+        figures = [*figures, *goal.blocks]
     await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**Your {what}**"), *figures]))
     # The account's managers (/team invite manager) get it too, in their own chats, named.
     managers = [m for m in await app.store.team.members(account_id) if m.role == "manager"]

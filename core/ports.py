@@ -379,6 +379,7 @@ class Store(Protocol):
     assets: AssetRepository
     # analytics, fan lists, pricing
     earnings: EarningsRepository
+    goals: GoalRepository  # /goal
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
@@ -654,10 +655,27 @@ class FanListRepository(Protocol):
     async def count(self, account_id: int, query: FanQuery) -> int: ...
 
 
+@dataclass(frozen=True)
+class RevenueGoal:
+    """A monthly earnings goal (``/goal``): an amount in one currency."""
+
+    amount: Decimal
+    currency: str
+
+
+class GoalRepository(Protocol):
+    async def get(self, account_id: int) -> RevenueGoal | None: ...
+
+    async def set(self, account_id: int, goal: RevenueGoal | None) -> None:
+        """Set the account's goal; ``None`` removes it."""
+        ...
+
+
 class AnalyticsStore(Protocol):
     """The repositories behind imports, /stats, segments and /price (``SqlStore`` has them)."""
 
     earnings: EarningsRepository
+    goals: GoalRepository
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository

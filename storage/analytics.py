@@ -52,12 +52,14 @@ from core.ports import (
     OfferRecord,
     PriceTestState,
     RevenueBucket,
+    RevenueGoal,
     Transaction,
 )
-from storage.repositories import SqlStore, _Database, _fan
+from storage.repositories import SqlStore, _Database, _fan, _put_account_row
 from storage.tables import (
     AccountRow,
     FanRow,
+    GoalRow,
     IdentityRow,
     OfferRow,
     PriceTestRow,
@@ -672,6 +674,38 @@ class SqlPriceTestRepository:
                 .order_by(PriceTestRow.kind)
             )
             return [_price_test(row) for row in rows]
+
+
+class SqlGoalRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, account_id: int) -> RevenueGoal | None:
+        async with self._db.connection(autocommit=True) as conn:
+            row = (
+                await conn.execute(
+                    select(GoalRow.amount_cents, GoalRow.currency).where(
+                        GoalRow.account_id == account_id
+                    )
+                )
+            ).first()
+        return None if row is None else RevenueGoal(from_cents(row[0]), row[1])
+
+    async def set(self, account_id: int, goal: RevenueGoal | None) -> None:
+        async with self._db.transaction() as session:
+            if goal is None:
+                await session.execute(delete(GoalRow).where(GoalRow.account_id == account_id))
+                return
+            await _put_account_row(
+                self._db,
+                session,
+                GoalRow,
+                account_id,
+                amount_cents=to_cents(goal.amount),
+                currency=goal.currency,
+                updated_at=self._clock.now(),
+            )
 
 
 # ---------------------------------------------------------------- fan lists and segments

@@ -1019,11 +1019,13 @@ class SqlStore:
         from storage.analytics import (
             SqlEarningsRepository,
             SqlFanListRepository,
+            SqlGoalRepository,
             SqlOfferRepository,
             SqlPriceTestRepository,
         )
 
         self.earnings = SqlEarningsRepository(self._db, clock)
+        self.goals = SqlGoalRepository(self._db, clock)
         self.offers = SqlOfferRepository(self._db, clock)
         self.price_tests = SqlPriceTestRepository(self._db, clock)
         self.fan_lists = SqlFanListRepository(self._db, clock)

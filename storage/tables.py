@@ -210,6 +210,20 @@ class SummaryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class GoalRow(Base):
+    """An account's monthly earnings goal (``/goal``); no row: none. Integer cents, as
+    transactions."""
+
+    __tablename__ = "goals"
+
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IdeaRow(Base):
     __tablename__ = "ideas"
     __table_args__ = (
@@ -477,6 +491,7 @@ __all__ = [
     "CaptionRow",
     "CheckoutOrderRow",
     "FanRow",
+    "GoalRow",
     "IdType",
     "IdeaRow",
     "IdentityRow",

@@ -12,6 +12,7 @@ def build_registry() -> Registry:
         captions,
         data,
         fans,
+        goal,
         ideas,
         link,
         pricing,
@@ -25,7 +26,7 @@ def build_registry() -> Registry:
 
     reg = Registry()
     modules = (
-        basics, profile, ideas, reminders, captions, fans, stats, pricing, vault, link, team,
+        basics, profile, ideas, reminders, captions, fans, stats, goal, pricing, vault, link, team,
         usage, billing, data,
     )  # fmt: skip
     for module in modules:

@@ -27,11 +27,17 @@ from core.services.analytics import (
 from core.services.charts import stats_chart
 from core.timezones import zone_label
 
-Period = Literal["today", "yesterday", "thisweek", "lastweek", "7d", "30d", "90d", "all"]
+Period = Literal[
+    "today", "yesterday", "thisweek", "lastweek", "thismonth", "lastmonth",
+    "7d", "30d", "90d", "all",
+]  # fmt: skip
 #: Whole phrases first: "last week" is the calendar week, "last 7 days" a rolling 7d.
 _PERIOD_PHRASES = {
     "this week": "thisweek", "thisweek": "thisweek", "week so far": "thisweek",
     "last week": "lastweek", "lastweek": "lastweek", "previous week": "lastweek",
+    "this month": "thismonth", "thismonth": "thismonth", "month so far": "thismonth",
+    "mtd": "thismonth", "last month": "lastmonth", "lastmonth": "lastmonth",
+    "previous month": "lastmonth",
 }  # fmt: skip
 _PERIOD_WORDS = {
     "today": "today", "now": "today", "yesterday": "yesterday", "yday": "yesterday",
@@ -48,7 +54,9 @@ NO_DATA = (
 
 class StatsArgs(BaseModel):
     period: Period = Field(
-        "30d", description="today, yesterday, thisweek, lastweek, 7d, 30d, 90d or all"
+        "30d",
+        description="today, yesterday, thisweek, lastweek, thismonth, lastmonth, 7d, 30d, 90d or "
+        "all",
     )
     platform: str | None = Field(
         None,
@@ -95,7 +103,8 @@ def parse_stats(raw: str) -> dict[str, Any]:
         return {"platform": word}  # a platform of their own ("fanvue")?
     raise UsageError(
         f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
-        "last week, 7d, 30d, 90d or all, and a platform if you like (/stats 30d fansly)."
+        "last week, this month, last month, 7d, 30d, 90d or all, and a platform if you like "
+        "(/stats 30d fansly)."
     )
 
 
@@ -120,7 +129,7 @@ def render(s: StatsSummary, narrative: str) -> str:
         else:
             head += f" (nothing {before_words(s.period)})"
     if s.transactions:
-        head += f" · {s.transactions:,} transactions"
+        head += f" · {s.transactions:,} transaction{'' if s.transactions == 1 else 's'}"
     if s.average is not None:
         head += f" · avg {m(s.average)}"
     if s.category_totals:
@@ -263,7 +272,7 @@ def register(reg: Registry) -> None:
     @reg.command(
         "stats",
         "Earnings stats and a chart",
-        usage="/stats [today|yesterday|thisweek|lastweek|7d|30d|90d|all] [platform]",
+        usage="/stats [period] [platform]",
         args=StatsArgs,
         parser=parse_stats,
         complete={"platform": complete_platform},
@@ -272,6 +281,7 @@ def register(reg: Registry) -> None:
             "/stats",
             "/stats yesterday",
             "/stats last week",
+            "/stats this month",
             "/stats 7d",
             "/stats all",
             "/stats 30d fansly",

@@ -5,9 +5,10 @@ Statistics, not prompts: every figure is computed here from the imported transac
 mentions a number the figures don't contain, and the rule-based narrative is used instead.
 
 Periods are ``7d``, ``30d``, ``90d`` (the last N days up to now, compared with the N days
-before), ``all`` (everything, no comparison), and the calendar days and weeks (Monday first)
-``today``, ``yesterday``, ``thisweek``, ``lastweek``, each compared with the one before it (up to
-the same time while it is still running: today so far against yesterday by this time). Days,
+before), ``all`` (everything, no comparison), and the calendar days, weeks (Monday first) and
+months ``today``, ``yesterday``, ``thisweek``, ``lastweek``, ``thismonth``, ``lastmonth``, each
+compared with the one before it (up to the same time while it is still running: today so far
+against yesterday by this time, December so far against November's as many days). Days,
 weekdays and hours are on the account's clock (its profile's time zone, UTC when it has none):
 the period's first and last days are the local dates of its ends, and each transaction counts
 in the day and hour it was imported with
@@ -40,10 +41,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from core import vocab
-from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket
+from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket, RevenueGoal
 from core.timezones import get_zone, zone_label
 
 PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
@@ -51,21 +52,32 @@ PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
 
 @dataclass(frozen=True)
 class CalendarPeriod:
-    """A calendar day or week (weeks start on Monday) on the account's clock, ``back`` of them
-    before the current one, compared with the one before it (up to the same time while it is
-    still running)."""
+    """A calendar day, week (weeks start on Monday) or month on the account's clock, ``back``
+    of them before the current one, compared with the one before it (up to the same time while
+    it is still running)."""
 
-    days: int
+    unit: Literal["day", "week", "month"]
     back: int
     words: str
     before: str
 
+    def first_day(self, today: date, back: int) -> date:
+        """The first day of the unit ``back`` units before the one holding ``today``."""
+        if self.unit == "month":
+            months = today.year * 12 + today.month - 1 - back
+            return date(months // 12, months % 12 + 1, 1)
+        if self.unit == "week":
+            return today - timedelta(days=today.weekday() + 7 * back)
+        return today - timedelta(days=back)
+
 
 CALENDAR: dict[str, CalendarPeriod] = {
-    "today": CalendarPeriod(1, 0, "today", "yesterday by this time"),
-    "yesterday": CalendarPeriod(1, 1, "yesterday", "the day before"),
-    "thisweek": CalendarPeriod(7, 0, "this week", "last week by this time"),
-    "lastweek": CalendarPeriod(7, 1, "last week", "the week before"),
+    "today": CalendarPeriod("day", 0, "today", "yesterday by this time"),
+    "yesterday": CalendarPeriod("day", 1, "yesterday", "the day before"),
+    "thisweek": CalendarPeriod("week", 0, "this week", "last week by this time"),
+    "lastweek": CalendarPeriod("week", 1, "last week", "the week before"),
+    "thismonth": CalendarPeriod("month", 0, "this month", "last month by this day"),
+    "lastmonth": CalendarPeriod("month", 1, "last month", "the month before"),
 }
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CATEGORY_LABELS = {
@@ -358,7 +370,7 @@ def compute_summary(
 
 
 def is_one_day(period: str) -> bool:
-    return period in CALENDAR and CALENDAR[period].days == 1
+    return period in CALENDAR and CALENDAR[period].unit == "day"
 
 
 def period_words(period: str) -> str:
@@ -478,6 +490,85 @@ def narrative_is_grounded(text: str, allowed_sources: Iterable[str]) -> bool:
     return not ungrounded_numbers(text, allowed_sources)
 
 
+# ---------------------------------------------------------------- monthly goal
+
+#: The pace a goal's projection assumes: the last 30 days' revenue per day, once the earnings
+#: go back that far (a steadier rate than the month's first days); the month's own rate before.
+PACE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class GoalProgress:
+    """Where a month stands against a monthly goal (``/goal``), in the goal's currency only.
+
+    ``as_of`` is where the figures end: now, or, when the latest import stops before today, the
+    end of its last day, so days with nothing imported yet count neither as earned nor as
+    gone."""
+
+    goal: RevenueGoal
+    month: date  # its first day, on the account's clock
+    month_end: datetime
+    earned: Decimal
+    as_of: datetime
+    stale: bool  # the figures stop before now: the latest import ends on an earlier day
+    daily_pace: Decimal | None  # what the projection assumes per day (None: under a day of data)
+    pace_days: int  # the days that pace was measured over
+    last_month: Decimal
+    latest: datetime | None  # the latest transaction of any kind (None: no earnings at all)
+    other_currency: str = ""  # most earnings are in this one, not the goal's
+
+    @property
+    def share(self) -> float:
+        return float(self.earned / self.goal.amount)
+
+    @property
+    def reached(self) -> bool:
+        return self.earned >= self.goal.amount
+
+    @property
+    def days_left(self) -> float:
+        """From ``as_of`` to the month's end."""
+        return (self.month_end - self.as_of).total_seconds() / 86_400
+
+    @property
+    def projected(self) -> Decimal | None:
+        if self.daily_pace is None:
+            return None
+        days = Decimal(str(round(self.days_left, 4)))
+        return (self.earned + self.daily_pace * days).quantize(Decimal("0.01"))
+
+    @property
+    def calendar_days_left(self) -> int:
+        """The days left counting the one ``as_of`` is in (7 on the 24th of a 30-day month)."""
+        return max(0, math.ceil(self.days_left - 1e-9))
+
+    @property
+    def needed_daily(self) -> Decimal | None:
+        """What each day left must bring to reach the goal (None: reached, or no day left)."""
+        if self.reached or not self.calendar_days_left:
+            return None
+        return ((self.goal.amount - self.earned) / self.calendar_days_left).quantize(
+            Decimal("0.01")
+        )
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "goal": str(self.goal.amount),
+            "currency": self.goal.currency,
+            "month": self.month.isoformat(),
+            "earned": str(self.earned),
+            "share": round(self.share, 4),
+            "as_of": self.as_of.isoformat(),
+            "days_left": round(self.days_left, 2),
+            "daily_pace": None if self.daily_pace is None else str(self.daily_pace),
+            "pace_days": self.pace_days,
+            "projected": None if self.projected is None else str(self.projected),
+            "needed_daily": None if self.needed_daily is None else str(self.needed_daily),
+            "last_month": str(self.last_month),
+            "reached": self.reached,
+        }
+
+
 # ---------------------------------------------------------------- service
 
 
@@ -497,13 +588,14 @@ class AnalyticsService:
         if period in CALENDAR:
             cal, zone = CALENDAR[period], get_zone(timezone)
             today = now.astimezone(zone).date()
-            first = today - timedelta(days=(today.weekday() if cal.days == 7 else 0))
-            first -= timedelta(days=cal.days * cal.back)
-            length = timedelta(days=cal.days)
-            start, after = _midnight(first, zone), _midnight(first + length, zone)
-            end = min(now, after)
-            before = _midnight(first - length, zone)
-            return start, end, (before, min(start, before + (end - start)))
+            start = _midnight(cal.first_day(today, cal.back), zone)
+            after = _midnight(cal.first_day(today, cal.back - 1), zone)
+            before = _midnight(cal.first_day(today, cal.back + 1), zone)
+            if now >= after:  # a whole period against the whole one before
+                return start, after, (before, start)
+            # A running one against the one before as far into it (capped at its end: the 31st
+            # of March so far against all of February).
+            return start, now, (before, min(start, before + (now - start)))
         if period not in PERIODS:
             raise ValueError(f"unknown period {period!r}")
         days = PERIODS[period]
@@ -567,6 +659,52 @@ class AnalyticsService:
         change = float((now - before) / abs(before)) if before else None
         return now, currency, change
 
+    async def goal_progress(
+        self, account_id: int, goal: RevenueGoal, timezone: str = ""
+    ) -> GoalProgress:
+        """This month against ``goal`` on the clock of ``timezone``: what came in, the pace and
+        where it leads by the month's end, and last month for comparison."""
+        repo, now, zone = self.store.earnings, self.clock.now(), get_zone(timezone)
+        start, _, _ = self.window("thismonth", timezone)
+        month = start.astimezone(zone).date()
+        month_end = _midnight(CALENDAR["thismonth"].first_day(month, -1), zone)
+        span = await repo.span(account_id)
+        main = await repo.currency(account_id) if span is not None else None
+        as_of = now
+        if span is not None:
+            latest_day_end = _midnight(span[1].astimezone(zone).date() + timedelta(days=1), zone)
+            as_of = min(now, max(start, latest_day_end))
+
+        async def total(since: datetime | None, until: datetime) -> Decimal:
+            buckets = await repo.buckets(account_id, since, until)
+            return sum((b.amount for b in buckets if b.currency == goal.currency), ZERO)
+
+        earned = await total(start, as_of)
+        last_start, last_end, _ = self.window("lastmonth", timezone)
+        last_month = await total(last_start, last_end)
+        elapsed = (as_of - start).total_seconds() / 86_400
+        pace: Decimal | None = None
+        pace_days = 0
+        if span is not None and span[0] <= as_of - timedelta(days=PACE_DAYS):
+            pace_days = PACE_DAYS
+            pace = await total(as_of - timedelta(days=PACE_DAYS), as_of) / PACE_DAYS
+        elif elapsed >= 1:
+            pace_days = int(elapsed)
+            pace = earned / Decimal(str(round(elapsed, 4)))
+        return GoalProgress(
+            goal=goal,
+            month=month,
+            month_end=month_end,
+            earned=earned,
+            as_of=as_of,
+            stale=as_of < now,
+            daily_pace=None if pace is None else pace.quantize(Decimal("0.01")),
+            pace_days=pace_days,
+            last_month=last_month,
+            latest=None if span is None else span[1],
+            other_currency=main if main and main != goal.currency else "",
+        )
+
     async def narrative(self, account_id: int, summary: StatsSummary) -> tuple[str, bool]:
         """``(text, from_llm)``: the narrator's text when it stays within the figures."""
         rules = rule_narrative(summary)
@@ -587,10 +725,12 @@ class AnalyticsService:
 __all__ = [
     "CALENDAR",
     "CATEGORY_LABELS",
+    "PACE_DAYS",
     "PERIODS",
     "WEEKDAYS",
     "AnalyticsService",
     "CategoryFigure",
+    "GoalProgress",
     "StatsSummary",
     "before_words",
     "compute_summary",

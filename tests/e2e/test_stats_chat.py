@@ -173,7 +173,7 @@ async def test_stats_by_platform_from_what_the_creator_says_with_the_file(app: A
     # One platform's figures, compared with that platform's week before.
     only = await mia.say("/stats 7d fansly")
     assert "Earnings on Fansly — the last 7 days" in only.plain_text
-    assert "Revenue $45.00 (nothing the 7 days before) · 1 transactions" in only.plain_text
+    assert "Revenue $45.00 (nothing the 7 days before) · 1 transaction" in only.plain_text
     assert "By platform" not in only.plain_text
     assert button(only, "30d") == "cmd:stats 30d fansly"  # the buttons stay on the platform
     assert (await mia.press("cmd:stats 30d fansly")).result["platform"] == "fansly"
