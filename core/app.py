@@ -112,6 +112,9 @@ class Assistant:
     registry: Registry = field(default_factory=build_registry)
     dialogs: Dialogs | None = None
     rate_limiter: RateLimiter | None = None  # per-account command limit (memory or Redis)
+    # A link that opens the bot with ``/start {payload}``, per chat app that has them, set by
+    # its adapter when it starts (Telegram's ``https://t.me/<bot>?start=…`` deep links).
+    start_links: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.dialogs is None:

@@ -225,9 +225,17 @@ class TelegramAdapter:
         else:
             await self.run_polling(stop)
 
+    async def announce_start_link(self) -> None:
+        """Give core the bot's deep link (``https://t.me/<bot>?start=…``) for one-time codes."""
+        me = await self.bot.me()
+        if me.username:
+            link = f"https://t.me/{me.username}?start={{payload}}"
+            self.assistant.start_links["telegram"] = link
+
     async def run_webhook(self, stop: asyncio.Event) -> None:
         """Set the webhook and the menu, then wait; updates arrive via the HTTP server."""
         await self._safely(self.set_commands(), "set_commands")
+        await self._safely(self.announce_start_link(), "get_me")
         await self.setup_webhook()
         await stop.wait()
         await self.handlers.drain()
@@ -235,6 +243,7 @@ class TelegramAdapter:
     async def run_polling(self, stop: asyncio.Event) -> None:
         """Long-poll getUpdates until ``stop`` is set, then finish the answers in progress."""
         await self._safely(self.set_commands(), "set_commands")
+        await self._safely(self.announce_start_link(), "get_me")
         info = await self.bot.get_webhook_info()
         if info.url:
             log.info("telegram_webhook_deleted", url=info.url, reason="polling mode")

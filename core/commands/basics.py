@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.chat import Button, Reply, escape_markup
+from core.commands.link import start_payload
 from core.commands.registry import Registry
 from core.context import Context
 
@@ -11,6 +12,11 @@ def register(reg: Registry) -> None:
     @reg.command("start", "Hello, and your profile setup", menu=True)
     async def start(ctx: Context, _: None) -> Reply:
         assert ctx.app.dialogs is not None
+        # A Telegram deep link (t.me/<bot>?start=join-CODE) sends "/start join-CODE".
+        _, _, payload = ctx.incoming.text.partition(" ")
+        line = start_payload(payload.strip()) if payload.strip() else None
+        if line is not None:
+            return (await ctx.app.run_command(ctx, line))[1]
         name = ctx.incoming.user.display_name or ctx.incoming.user.username or "there"
         hello = (
             f"Hi {escape_markup(name)}! I'm Huntaze, your content assistant. I draft ideas, "

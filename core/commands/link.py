@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from core.chat import Reply
+from core.chat import Reply, escape_markup
 from core.commands.registry import Registry
 from core.context import Context
 from core.ports import KeyValueStore
+
+if TYPE_CHECKING:
+    from core.app import Assistant
 
 CODE_TTL = 600
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -32,6 +37,27 @@ async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> str | None:
     return raw.decode()
 
 
+def tap_to_send(app: Assistant, command: str, code: str) -> str:
+    """ " — or, on Telegram, tapping <link> sends it", for a one-time code's command, where an
+    adapter gave a start link (markup; empty otherwise). ``/start`` reads ``command-CODE``."""
+    template = app.start_links.get("telegram")
+    if not template:
+        return ""
+    url = template.format(payload=f"{command}-{code}")
+    return f" — or, on Telegram, tapping {escape_markup(url)} sends it"
+
+
+def start_payload(payload: str) -> str | None:
+    """The command line a ``/start`` payload from ``tap_to_send`` stands for (None: not one)."""
+    command, _, code = payload.partition("-")
+    if command in START_COMMANDS and re.fullmatch(r"[A-Za-z0-9]{4,16}", code):
+        return f"{START_COMMANDS[command]} {code}"
+    return None
+
+
+START_COMMANDS = {"join": "/team join", "link": "/link"}
+
+
 class LinkArgs(BaseModel):
     code: str | None = Field(None, min_length=4, max_length=16, description="The code from /link")
 
@@ -50,7 +76,8 @@ def register(reg: Registry) -> None:
             code = await issue_code(kv, "link", str(ctx.account_id), CODE_TTL)
             return Reply.text(
                 f"Your link code is `{code}`. Within 10 minutes, send `/link {code}` from your "
-                "other app (Telegram or Discord) to use this same account there.",
+                f"other app (Telegram or Discord){tap_to_send(ctx.app, 'link', code)}, to use "
+                "this same account there.",
                 ephemeral=True,
                 result={"code": code, "expires_in": CODE_TTL},
             )

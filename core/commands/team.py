@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from core.chat import Button, Reply, escape_markup
-from core.commands.link import issue_code, redeem_code
+from core.commands.link import issue_code, redeem_code, tap_to_send
 from core.commands.registry import Registry
 from core.context import Context
 from core.jobs import TEAM_ACTION_DAYS
@@ -142,8 +142,9 @@ def register(reg: Registry) -> None:
             code = await issue_code(ctx.app.kv, "team", f"{ctx.account_id}:{role}", INVITE_TTL)
             return Reply.text(
                 f"Invite code `{code}` for a {role} (valid for a day, for one person). They send "
-                f"`/team join {code}` to me from their own Telegram or Discord and work on your "
-                f"account from there: {ROLES[role]}. No one on your team can buy, make API keys "
+                f"`/team join {code}` to me from their own Telegram or Discord"
+                f"{tap_to_send(ctx.app, 'join', code)}, and work on your account from there: "
+                f"{ROLES[role]}. No one on your team can buy, make API keys "
                 "or change the team; /team remove takes them off.",
                 ephemeral=True,
                 result={"code": code, "role": role, "expires_in": INVITE_TTL},

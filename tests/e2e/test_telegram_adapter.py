@@ -600,6 +600,32 @@ async def test_run_in_webhook_mode_sets_up_and_drains(h: Harness) -> None:
     await asyncio.wait_for(running, 5)
 
 
+async def test_one_time_codes_come_with_a_deep_link_that_redeems_them(h: Harness) -> None:
+    # The adapter gives core the bot's t.me link when it starts (getMe); an invite carries a
+    # link that opens the bot and sends "/start join-CODE", which joins the team.
+    stop = asyncio.Event()
+    running = asyncio.create_task(h.adapter.run(stop))
+    for _ in range(100):
+        if "telegram" in h.assistant.start_links:
+            break
+        await asyncio.sleep(0.02)
+    invite = h.text_of(await h.say("/team invite"))
+    found = re.search(r"https://t\.me/huntaze_test_bot\?start=(join-[A-Z0-9]{8})\b", invite)
+    assert found, invite
+    member = USER + 1
+    joined = await h.say(f"/start {found.group(1)}", chat_id=member, user_id=member)
+    assert "You joined" in h.text_of(joined)
+    creator = await h.account()
+    assert (await h.account(member)).id == creator.id  # working on the creator's account
+    # The link works once, like the code; an unknown payload is a plain /start.
+    again = await h.say(f"/start {found.group(1)}", chat_id=USER + 2, user_id=USER + 2)
+    assert "unknown or has expired" in h.text_of(again)
+    plain = await h.say("/start ref-campaign7", chat_id=USER + 3, user_id=USER + 3)
+    assert "I'm Huntaze" in h.text_of(plain)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+
+
 class SlowEngine(OfflineEngine):
     async def ideas(self, req: Any, *, account_id: int) -> Any:
         await asyncio.sleep(0.6)

@@ -344,6 +344,24 @@ async def test_link_joins_two_platforms_into_one_account(app: Assistant) -> None
     assert "unknown or has expired" in (await dc.say(f"/link {code}")).plain_text  # one-time
 
 
+async def test_a_code_from_discord_comes_with_the_telegram_bots_link(app: Assistant) -> None:
+    dc = Chat(app, "999", platform="discord")
+    tg = Chat(app, "111", platform="telegram")
+    plain = await dc.say("/link")
+    assert "t.me" not in plain.plain_text  # no Telegram bot running: no link
+    app.start_links["telegram"] = "https://t.me/hz_bot?start={payload}"
+    issued = await dc.say("/link")
+    code = issued.result["code"]
+    assert f"tapping https://t.me/hz_bot?start=link-{code} sends it" in issued.plain_text
+    assert "Linked" in (await tg.say(f"/start link-{code}")).plain_text
+    assert (await app.store.accounts.resolve(tg.user.identity())).id == (
+        await app.store.accounts.resolve(dc.user.identity())
+    ).id
+    # Payloads that are not a code of ours start as usual.
+    for payload in ("link-", "link-a b", "join", "grant-ABCD1234", "x" * 70):
+        assert "I'm Huntaze" in (await Chat(app, payload[:8]).say(f"/start {payload}")).plain_text
+
+
 async def test_link_code_expires(app: Assistant) -> None:
     tg = Chat(app, "111", platform="telegram")
     code = (await tg.say("/link")).result["code"]
