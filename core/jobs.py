@@ -587,6 +587,13 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     if await app.store.goals.get(account_id) is not None:
         _, goal = await app.run_command(ctx, "/goal")
         figures = [*figures, *goal.blocks]
+    # Big spenders who went quiet: every week all of them, every day those who just did.
+    from core.commands.fans import quiet_big_spenders
+
+    today = app.clock.now().astimezone(get_zone(await ctx.timezone())).date()
+    quiet = await quiet_big_spenders(app.store, account_id, today, just_now=period == "daily")
+    if quiet:
+        figures = [*figures, TextBlock(quiet)]
     await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**Your {what}**"), *figures]))
     # The account's managers (/team invite manager) get it too, in their own chats, named.
     managers = [m for m in await app.store.team.members(account_id) if m.role == "manager"]

@@ -21,7 +21,7 @@ from core.errors import UsageError
 from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
 from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
-from core.ports import FanQuery
+from core.ports import FanQuery, Store
 from core.services.analytics import CATEGORY_LABELS, format_money
 from core.services.fans import normalise_handle
 from core.services.imports import FUTURE_SLACK
@@ -127,6 +127,46 @@ def describe_fan(fan: Fan, today: date, currency: str = "USD") -> str:
         f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent {spent}, {seen}"
         + (f", {status}" if status else "")
         + (escape_markup(on) if fan.platforms else "")
+    )
+
+
+#: Big spenders gone quiet (in the summaries): among the account's biggest spenders, those
+#: neither active nor paying for QUIET_DAYS to QUIET_UNTIL days (longer: gone, /fans lapsed).
+QUIET_TOP = 20
+QUIET_DAYS = 14
+QUIET_UNTIL = 90
+QUIET_SHOWN = 5
+
+
+async def quiet_big_spenders(
+    store: Store, account_id: int, today: date, *, just_now: bool = False
+) -> str | None:
+    """Markup naming the biggest spenders (the top ``QUIET_TOP``) who went quiet, each with what
+    they spent and since when, and how to write to them; only those whose quiet reached
+    ``QUIET_DAYS`` today when ``just_now`` (a daily summary names each once). None: nobody."""
+    top = await store.fan_lists.query(account_id, FanQuery(), limit=QUIET_TOP)
+    quiet = [
+        (fan, (today - fan.last_active).days)
+        for fan in top
+        if fan.total_spent > 0
+        and fan.last_active is not None
+        and QUIET_DAYS <= (today - fan.last_active).days <= QUIET_UNTIL
+    ]
+    if just_now:
+        quiet = [(fan, days) for fan, days in quiet if days == QUIET_DAYS]
+    if not quiet:
+        return None
+    currency = await store.earnings.currency(account_id) or "USD"
+    named = " · ".join(
+        f"@{escape_markup(fan.handle)} ({format_money(fan.total_spent, currency)}, {days} days)"
+        for fan, days in quiet[:QUIET_SHOWN]
+    )
+    more = f" and {len(quiet) - QUIET_SHOWN} more" if len(quiet) > QUIET_SHOWN else ""
+    first = escape_markup(quiet[0][0].handle)
+    return (
+        f"**Big spenders gone quiet** (of your {QUIET_TOP} biggest, no activity for "
+        f"{QUIET_DAYS}+ days): {named}{more}. A personal note brings many back: "
+        f'`/personalize "Hey {{name}}, I\'ve missed you" for @{first}`.'
     )
 
 
