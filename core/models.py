@@ -116,7 +116,9 @@ class Fan(BaseModel):
     total_spent: Decimal = Decimal("0")
     last_active: date | None = None
     tags: list[str] = Field(default_factory=list)
-    notes: str = ""
+    notes: str = ""  # from an import (written whole by the next one)
+    #: Dated notes written in chat (``/fans note``); imports never touch them.
+    journal: str = ""
     #: Subscription status from the platform's export: True subscribed, False expired or
     #: cancelled, None unknown.
     subscribed: bool | None = None

@@ -465,7 +465,7 @@ class FanSpend:
 @dataclass(frozen=True)
 class FanPatch:
     """A fan row from an import: only the fields the file has (``values`` keys among name, tier,
-    total_spent, last_active, tags, notes, subscribed, platforms, earnings_spent)."""
+    total_spent, last_active, tags, notes, journal, subscribed, platforms, earnings_spent)."""
 
     handle: str
     values: dict[str, object]

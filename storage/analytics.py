@@ -78,6 +78,7 @@ FAN_DEFAULTS: dict[str, Any] = {
     "last_active": None,
     "tags": [],
     "notes": "",
+    "journal": "",
     "subscribed": None,
     "platforms": [],
     "earnings_spent": None,

@@ -725,6 +725,7 @@ def _fan(row: FanRow) -> Fan:
         last_active=row.last_active,
         tags=list(row.tags or []),
         notes=row.notes,
+        journal=row.journal,
         subscribed=row.subscribed,
         platforms=list(row.platforms or []),
     )

@@ -267,6 +267,8 @@ class FanRow(Base):
     last_active: Mapped[date | None] = mapped_column(Date, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONType)
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    # the creator's and her team's dated notes (/fans note); imports never write them
+    journal: Mapped[str] = mapped_column(Text, server_default=text("''"))
     subscribed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # the platforms the fan paid on, from the account's earnings (slugs, sorted)
     platforms: Mapped[list[str]] = mapped_column(JSONType, server_default=text("'[]'"))

@@ -21,9 +21,9 @@ from core.errors import UsageError
 from core.jobs import BACKGROUND_SEGMENT_FANS, enqueue_personalize
 from core.llm.offline.personalize import template_problems
 from core.models import MAX_AMOUNT, Fan, FanTier, MessageDraft, Profile
-from core.ports import FanQuery, Store
+from core.ports import FanPatch, FanQuery, Store
 from core.services.analytics import CATEGORY_LABELS, format_money
-from core.services.fans import normalise_handle
+from core.services.fans import NOTE_LENGTH, normalise_handle
 from core.services.imports import FUTURE_SLACK
 from core.services.segments import (
     SEGMENT_HELP,
@@ -39,7 +39,9 @@ MAX_SEGMENT_DRAFTS = 1000
 DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 MAX_EXPORT = 50_000  # fans in one CSV export
-FANS_USAGE = "/fans [@handle | [export] inactive:14d spent>=100 tier:vip …] | /fans add <handle> …"
+FANS_USAGE = (
+    "/fans [@handle | [export] inactive:14d spent>=100 …] | add <handle> … | note <handle> …"
+)
 EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
     "fan or subscriber export (CSV)."
@@ -50,8 +52,10 @@ PERSONALIZE_USAGE = '/personalize "<template with {name}>" for <fan> | to <segme
 class FansArgs(BaseModel):
     """Flat, so that every platform can offer the fields as typed options."""
 
-    action: Literal["list", "export", "show", "add"] = Field(
-        "list", description="list, export (a CSV file of them all), show one fan, or add one"
+    action: Literal["list", "export", "show", "add", "note"] = Field(
+        "list",
+        description="list, export (a CSV file of them all), show one fan, add or change one, "
+        "or note something about one",
     )
     handle: str | None = Field(None, max_length=100, description="The fan's handle, e.g. @mia")
     name: str | None = Field(None, max_length=80, description="The fan's first name")
@@ -67,19 +71,26 @@ class FansArgs(BaseModel):
         max_length=300,
         description="Filter the list, e.g. inactive:14d spent>=100 tier:vip tag:cosplay",
     )
+    note: str | None = Field(
+        None, min_length=1, max_length=NOTE_LENGTH, description="A note about the fan (note)"
+    )
 
-    def to_fan(self) -> Fan:
-        if not self.handle:
+    def patch(self) -> FanPatch:
+        """The fields given, for a new fan or over a stored one (which keeps the others: its
+        spend, notes and history from the imports)."""
+        if not self.handle or not normalise_handle(self.handle):
             raise UsageError("Give the fan's handle, e.g. /fans add @mia name=Mia tier=vip.")
-        return Fan(
-            handle=normalise_handle(self.handle),
-            name=self.name or "",
-            tier=self.tier or "regular",
-            total_spent=self.spent or Decimal("0"),
-            last_active=self.last_active,
-            tags=[t.strip().lower() for t in (self.tags or "").split(",") if t.strip()],
-            subscribed=None if self.status is None else self.status == "subscribed",
-        )
+        given = {
+            "name": self.name,
+            "tier": self.tier,
+            "total_spent": self.spent,
+            "last_active": self.last_active,
+            "subscribed": None if self.status is None else self.status == "subscribed",
+        }
+        values = {key: value for key, value in given.items() if value is not None}
+        if self.tags is not None:
+            values["tags"] = [t.strip().lower() for t in self.tags.split(",") if t.strip()]
+        return FanPatch(normalise_handle(self.handle), values)
 
 
 def parse_fans(raw: str) -> dict[str, Any]:
@@ -89,6 +100,13 @@ def parse_fans(raw: str) -> dict[str, Any]:
     if not tokens:
         return {}
     first = tokens[0].lower()
+    if first == "note":  # "/fans note @mia birthday March 3": the text as written
+        parts = raw.strip().split(None, 2)
+        return {
+            "action": "note",
+            **({"handle": parts[1]} if len(parts) > 1 else {}),
+            **({"note": parts[2]} if len(parts) > 2 else {}),
+        }
     if first == "show" or (len(tokens) == 1 and first.startswith("@")):  # "/fans @mia"
         if first == "show" and len(tokens) != 2:
             raise UsageError("Name one fan: /fans @mia.")
@@ -256,9 +274,17 @@ def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
 def fans_csv(fans: list[Fan], currency: str) -> bytes:
     """A fan list as CSV (biggest spenders first, as listed), with what the list knows."""
     return _csv(
-        [*FAN_COLUMNS, "currency", "platforms", "tags", "notes"],
+        [*FAN_COLUMNS, "currency", "platforms", "tags", "notes", "your_notes"],
         (
-            [f.handle, *_fan_cells(f), currency, " ".join(f.platforms), ", ".join(f.tags), f.notes]
+            [
+                f.handle,
+                *_fan_cells(f),
+                currency,
+                " ".join(f.platforms),
+                ", ".join(f.tags),
+                f.notes,
+                f.journal,
+            ]
             for f in fans
         ),
     )
@@ -288,9 +314,21 @@ def register(reg: Registry) -> None:
         if args.action == "add":
             if args.last_active is not None and args.last_active > today + FUTURE_SLACK:
                 raise UsageError(f"last_active {args.last_active} is in the future.")
-            fan = await ctx.app.fans.add(ctx.account_id, args.to_fan())
+            fan, added = await ctx.app.fans.save(ctx.account_id, args.patch())
             return Reply.text(
-                "Saved " + describe_fan(fan, today, await ctx.currency()),
+                ("Added " if added else "Updated ")
+                + describe_fan(fan, today, await ctx.currency()),
+                result=fan.model_dump(mode="json"),
+            )
+        if args.action == "note":
+            if not args.handle or not args.note:
+                raise UsageError(
+                    "Write it after the fan's handle: /fans note @mia birthday March 3."
+                )
+            fan = await ctx.app.fans.note(ctx.account_id, args.handle, args.note, today)
+            return Reply.text(
+                f"Noted on @{escape_markup(fan.handle)}'s card (/fans @{escape_markup(fan.handle)}"
+                "):\n" + escape_markup(fan.journal),
                 result=fan.model_dump(mode="json"),
             )
         if args.action == "export":
@@ -434,6 +472,8 @@ async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
     ]
     if any(about):
         lines.append(escape_markup(" · ".join(a for a in about if a)))
+    if fan.journal:
+        lines.append("**Your notes:**\n" + escape_markup(fan.journal))
     count = sum(n for _, _, _, n in history.totals)
     if count:
         since = f" since {_day(history.first_day, today)}" if history.first_day else ""
@@ -451,8 +491,10 @@ async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
         lines.append(f"Latest: {latest}")
     else:
         lines.append("No payments from them in your imported earnings.")
+    handle = escape_markup(fan.handle)
     lines.append(
-        f'Draft a message: /personalize "Hey {{name}}, …" for @{escape_markup(fan.handle)}'
+        f'Draft a message: /personalize "Hey {{name}}, …" for @{handle} · add a note: '
+        f"/fans note @{handle} …"
     )
     result = {
         **fan.model_dump(mode="json"),

@@ -116,7 +116,7 @@ async def test_chat_while_the_database_is_down_answers_and_loses_nothing(
             assert "try again" in answer.lower() and "went wrong" not in answer, (kw, answer)
 
         await proxy.start()
-        assert "Saved @kim" in await send("/fans add @kim spent=20")
+        assert "Added @kim" in await send("/fans add @kim spent=20")
         assert await app.store.fans.get(account.id, "kim") is not None
         assert "Saved" in await send(action=save)
         # The photo sent during the outage left neither a row nor a blob behind.

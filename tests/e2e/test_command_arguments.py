@@ -113,7 +113,7 @@ async def test_text_the_database_cannot_hold_is_cleaned_where_it_enters(
     reply = await assistant.handle(
         Incoming(user=user, chat_id="c", text="/fans add @kim name=K\x00im")
     )
-    assert "Saved @kim" in reply.plain_text
+    assert "Added @kim" in reply.plain_text
     account = await assistant.store.accounts.resolve(user.identity())
     fan = await assistant.store.fans.get(account.id, "kim")
     assert fan is not None and fan.name == "Kim"

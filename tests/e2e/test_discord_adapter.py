@@ -342,7 +342,7 @@ async def test_autocomplete_offers_the_creators_fan_handles(bot: World) -> None:
                 "last_active": "2026-11-01",
             },
         )
-        assert added["content"].startswith("Saved @"), added["content"]
+        assert added["content"].startswith("Added @"), added["content"]
     account = await bot.account_id("discord", DEFAULT_USER_ID)
     fan = await bot.assistant.store.fans.get(account, "mia")
     assert fan is not None and fan.total_spent == Decimal("240.5") and fan.tier == "vip"

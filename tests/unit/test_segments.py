@@ -431,7 +431,7 @@ async def test_fans_export_as_a_spreadsheet(chat: Chat, monkeypatch: pytest.Monk
     rows = list(csv.reader(io.StringIO(file.data.decode("utf-8-sig"))))
     assert rows[0] == [
         *("handle", "name", "tier", "total_spent", "last_active", "subscription"),
-        *("currency", "platforms", "tags", "notes"),
+        *("currency", "platforms", "tags", "notes", "your_notes"),
     ]
     assert [r[0] for r in rows[1:]] == ["leo", "mia", "zoe", "eve", "kim"]  # biggest first
     assert rows[1][1:4] == ["Leo", "whale", "980.00"] and rows[1][6:9] == [
