@@ -27,7 +27,7 @@ from core.jobs import TEAM_ACTION_DAYS
 from core.models import Identity
 from core.ports import Store, TeamAccount
 from core.services.analytics import AnalyticsService, format_change, format_money
-from core.timezones import get_zone, zone_label
+from core.timezones import account_timezone, get_zone, zone_label
 
 ACTIVITY_SHOWN = 30
 INVITE_TTL = 86_400  # a day: the code travels through the agency's own channels
@@ -307,13 +307,20 @@ async def _activity(ctx: Context) -> Reply:
 
 
 async def _week(ctx: Context, account_id: int) -> str:
-    """An account's last 7 days at a glance: what an agency checks across its creators."""
-    found = await AnalyticsService(ctx.app.store, ctx.app.clock).revenue(account_id, "7d")
+    """An account's last 7 days at a glance, and its month against its goal: what an agency
+    checks across its creators."""
+    service = AnalyticsService(ctx.app.store, ctx.app.clock)
+    found = await service.revenue(account_id, "7d")
     if found is None:
         return "no earnings imported"
     amount, currency, change = found
     trend = f" ({format_change(change)})" if change is not None else ""
-    return f"{format_money(amount, currency)}{trend}"
+    goal = await ctx.app.store.goals.get(account_id)
+    if goal is None:
+        return f"{format_money(amount, currency)}{trend}"
+    zone = await account_timezone(ctx.app.store.profiles, account_id)
+    p = await service.goal_progress(account_id, goal, zone)
+    return f"{format_money(amount, currency)}{trend} · {p.month:%B} goal {p.share:.0%}"
 
 
 async def _me(ctx: Context) -> str:

@@ -105,6 +105,9 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     assert "Revenue $80.00" in (await ann.say("/stats 7d")).plain_text
     assert (await ann.say("/fans export")).result == {"fans": 1, "matching": 1}
     assert "2. @mia (Telegram) ✓ now — $80.00 (+100%)" in (await ann.say("/accounts")).plain_text
+    # With a monthly goal (a manager may set it), the month against it too: $120 of $160.
+    await ann.say("/goal 160")
+    assert "— $80.00 (+100%) · November goal 75%" in (await ann.say("/accounts")).plain_text
     accounts = await leo.say("/accounts")
     assert "1. Your own — no earnings imported" in accounts.plain_text
     assert "2. @mia (Telegram) ✓ now — as a chatter" in accounts.plain_text
