@@ -30,7 +30,10 @@ _BAR = 10
 
 class GoalArgs(BaseModel):
     amount: Decimal | None = Field(
-        None, gt=0, le=MAX_AMOUNT, description="this month's earnings goal (5000, $5k, 4000 EUR)"
+        None,
+        ge=Decimal("0.01"),
+        le=MAX_AMOUNT,
+        description="this month's earnings goal (5000, $5k, 4000 EUR)",
     )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="its currency")
     off: bool = Field(False, description="remove the goal")
@@ -60,7 +63,7 @@ def parse_goal(raw: str) -> dict[str, Any]:
         ) from None
     if thousands:
         amount *= 1000
-    out: dict[str, Any] = {"amount": amount.quantize(Decimal("0.01"))}
+    out: dict[str, Any] = {"amount": amount}  # validated (bounds) before it is rounded
     if currency:
         out["currency"] = currency
     return out
@@ -162,7 +165,7 @@ def register(reg: Registry) -> None:
                 )
             return _reply(*await progress(ctx, current))
         currency = args.currency or await ctx.app.store.earnings.currency(ctx.account_id) or "USD"
-        new = RevenueGoal(args.amount, currency)
+        new = RevenueGoal(args.amount.quantize(Decimal("0.01")), currency)
         await goals.set(ctx.account_id, new)
         p, zone = await progress(ctx, new)
         return _reply(

@@ -146,7 +146,9 @@ async def test_goal_in_chat(store: SqlStore, clock: FakeClock) -> None:
     assert (await mia.say("/goal €4,000")).result["goal"] == "4000.00"
     bad = await mia.say("/goal lots")
     assert "is not an amount" in bad.plain_text and bad.result is None
-    assert "above 0" in (await mia.say("/goal -5")).plain_text
+    assert "from 0.01" in (await mia.say("/goal -5")).plain_text
+    assert "from 0.01" in (await mia.say("/goal 0.001")).plain_text
+    assert "to 9,999,999,999" in (await mia.say("/goal " + "9" * 40)).plain_text
     assert (await mia.say("/goal")).result["goal"] == "4000.00"  # the bad ones changed nothing
 
     # A manager sees and sets it; a chatter sees no earnings.
