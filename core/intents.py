@@ -142,6 +142,7 @@ _RULES = (
         ),
         _nothing,
     ),
+    _Rule("imports", _rx(r"\bmy (?:imports|uploads history)\b|\bimport history\b"), _nothing),
     _Rule("reminders", _rx(r"\b(?:my|post|posting) reminders\b|\bwhat did i plan\b"), _nothing),
     _Rule("team", _rx(r"\bmy team\b|\bwho (?:is|works) on my (?:team|account)\b"), _nothing),
     _Rule("accounts", _rx(r"\bswitch (?:the )?accounts?\b|\bmy (?:creators|accounts)\b"), _nothing),

@@ -380,6 +380,7 @@ class Store(Protocol):
     # analytics, fan lists, pricing
     earnings: EarningsRepository
     goals: GoalRepository  # /goal
+    imports: ImportRepository  # /imports
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository
@@ -546,14 +547,16 @@ class PriceTestState:
 
 
 class EarningsRepository(Protocol):
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int, int]:
-        """Insert the rows whose ``row_key`` is new, and give the stored ones the times of
-        ``rows`` where they differ (a re-import read on another clock: the account's time zone
-        changed) and their platform where the stored one has none (a blank platform keeps the
-        stored one). A row naming another platform than its stored match is a transaction of
-        its own, inserted (and matched when it comes again) under a key qualified by its
-        platform. Returns ``(inserted, moved, relabelled)`` (relabelled: only the platform
-        changed)."""
+    async def add_many(
+        self, account_id: int, rows: Sequence[Transaction], import_id: int | None = None
+    ) -> tuple[int, int, int]:
+        """Insert the rows whose ``row_key`` is new (carrying ``import_id``), and give the
+        stored ones the times of ``rows`` where they differ (a re-import read on another clock:
+        the account's time zone changed) and their platform where the stored one has none (a
+        blank platform keeps the stored one). A row naming another platform than its stored
+        match is a transaction of its own, inserted (and matched when it comes again) under a
+        key qualified by its platform. Returns ``(inserted, moved, relabelled)`` (relabelled:
+        only the platform changed)."""
         ...
 
     async def remove(self, account_id: int, rows: Sequence[tuple[str, str]]) -> int:
@@ -607,11 +610,13 @@ class EarningsRepository(Protocol):
 
 
 class OfferRepository(Protocol):
-    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> tuple[int, int]:
+    async def add_many(
+        self, account_id: int, rows: Sequence[OfferRecord], import_id: int | None = None
+    ) -> tuple[int, int]:
         """Insert the rows whose ``row_key`` is new, and give the stored ones the platform
         ``rows`` name where they have none; a row naming another platform than its stored
         match is an offer of its own (as ``EarningsRepository.add_many``); returns
-        ``(inserted, relabelled)``."""
+        ``(inserted, relabelled)``. New rows carry ``import_id`` (``ImportRepository``)."""
         ...
 
     async def list(
@@ -638,9 +643,12 @@ class PriceTestRepository(Protocol):
 class FanListRepository(Protocol):
     """Bulk fan writes (imports) and segment queries over the fan list."""
 
-    async def upsert_many(self, account_id: int, patches: Sequence[FanPatch]) -> tuple[int, int]:
-        """Insert new fans, update changed ones (only the fields in each patch); returns
-        ``(added, updated)``. A patch equal to the stored fan changes nothing."""
+    async def upsert_many(
+        self, account_id: int, patches: Sequence[FanPatch], import_id: int | None = None
+    ) -> tuple[int, int]:
+        """Insert new fans (carrying ``import_id``), update changed ones (only the fields in
+        each patch); returns ``(added, updated)``. A patch equal to the stored fan changes
+        nothing."""
         ...
 
     async def spending(self, account_id: int, handles: Sequence[str]) -> dict[str, FanSpending]:
@@ -653,6 +661,50 @@ class FanListRepository(Protocol):
         ...
 
     async def count(self, account_id: int, query: FanQuery) -> int: ...
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One import that changed something (``/imports``)."""
+
+    id: int
+    name: str
+    kind: str  # earnings, offers, fans ("" when it stopped before knowing)
+    platform: str
+    added: int  # transactions, offers or fans
+    fans_added: int  # an earnings import's paying fans new to the fan list
+    removed: int  # transactions it found refunded, charged back or failed
+    started_at: datetime
+    undone_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UndoneImport:
+    """What ``ImportRepository.undo`` took back."""
+
+    transactions: int
+    offers: int
+    fans: int
+
+
+class ImportRepository(Protocol):
+    async def begin(self, account_id: int, name: str, platform: str) -> int: ...
+
+    async def finish(
+        self, import_id: int, kind: str, added: int, fans_added: int, removed: int
+    ) -> None:
+        """Record what it did; an import that changed nothing is forgotten."""
+        ...
+
+    async def recent(self, account_id: int, limit: int = 10) -> list[ImportRecord]:
+        """The account's imports, newest first."""
+        ...
+
+    async def undo(self, account_id: int, import_id: int) -> UndoneImport | None:
+        """Delete the transactions and offers the import added, and the fans it added that
+        nothing changed since and that no remaining transaction names (nor a note from chat);
+        mark it undone. None: not the account's import, or undone already."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -676,6 +728,7 @@ class AnalyticsStore(Protocol):
 
     earnings: EarningsRepository
     goals: GoalRepository
+    imports: ImportRepository
     offers: OfferRepository
     price_tests: PriceTestRepository
     fan_lists: FanListRepository

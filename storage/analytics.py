@@ -33,6 +33,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -49,11 +50,13 @@ from core.ports import (
     FanQuery,
     FanSpend,
     FanSpending,
+    ImportRecord,
     OfferRecord,
     PriceTestState,
     RevenueBucket,
     RevenueGoal,
     Transaction,
+    UndoneImport,
 )
 from storage.repositories import SqlStore, _Database, _fan, _put_account_row
 from storage.tables import (
@@ -61,6 +64,7 @@ from storage.tables import (
     FanRow,
     GoalRow,
     IdentityRow,
+    ImportRow,
     OfferRow,
     PriceTestRow,
     TransactionRow,
@@ -105,7 +109,9 @@ class SqlEarningsRepository:
         self._db = db
         self._clock = clock
 
-    async def add_many(self, account_id: int, rows: Sequence[Transaction]) -> tuple[int, int, int]:
+    async def add_many(
+        self, account_id: int, rows: Sequence[Transaction], import_id: int | None = None
+    ) -> tuple[int, int, int]:
         """Insert the rows whose row_key is new, move the stored ones whose time differs and
         give them the platform the rows name when it differs (one transaction); returns
         ``(inserted, moved, relabelled)`` (relabelled: only the platform changed)."""
@@ -132,6 +138,7 @@ class SqlEarningsRepository:
                         r.external_id,
                         r.aggregate,
                         created,
+                        import_id,
                         r.platform,
                     )
                 )
@@ -386,7 +393,7 @@ def _as_utc(value: Any) -> datetime:
 
 _TX_COLUMNS = (
     "account_id", "row_key", "occurred_at", "day", "hour", "amount_cents", "currency",
-    "category", "fan_handle", "external_id", "aggregate", "created_at", "platform",
+    "category", "fan_handle", "external_id", "aggregate", "created_at", "import_id", "platform",
 )  # fmt: skip
 #: The columns of a stored transaction a re-import may change: its time, when the account's
 #: time zone changed since (``core.services.imports``: keys do not depend on it), and its
@@ -394,7 +401,7 @@ _TX_COLUMNS = (
 _TX_REFRESH = ("occurred_at", "day", "hour", "platform")
 _OFFER_COLUMNS = (
     "account_id", "row_key", "offered_at", "kind", "price_cents", "currency", "sent", "bought",
-    "source", "created_at", "platform",
+    "source", "created_at", "import_id", "platform",
 )  # fmt: skip
 
 
@@ -566,7 +573,9 @@ class SqlOfferRepository:
         self._db = db
         self._clock = clock
 
-    async def add_many(self, account_id: int, rows: Sequence[OfferRecord]) -> tuple[int, int]:
+    async def add_many(
+        self, account_id: int, rows: Sequence[OfferRecord], import_id: int | None = None
+    ) -> tuple[int, int]:
         """Insert the rows whose row_key is new, and give the stored ones the platform the
         rows name when it differs (one transaction); returns ``(inserted, relabelled)``."""
         if not rows:
@@ -587,6 +596,7 @@ class SqlOfferRepository:
                     r.bought,
                     r.source,
                     created,
+                    import_id,
                     r.platform,
                 )
                 for r in rows
@@ -709,6 +719,109 @@ class SqlGoalRepository:
             )
 
 
+def _import(row: ImportRow) -> ImportRecord:
+    return ImportRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        platform=row.platform,
+        added=row.added,
+        fans_added=row.fans_added,
+        removed=row.removed,
+        started_at=row.started_at,
+        undone_at=row.undone_at,
+    )
+
+
+class SqlImportRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def begin(self, account_id: int, name: str, platform: str) -> int:
+        async with self._db.transaction() as session:
+            stmt = (
+                self._db.insert(ImportRow)
+                .values(
+                    account_id=account_id,
+                    name=name[:255],
+                    platform=platform[:32],
+                    started_at=self._clock.now(),
+                )
+                .returning(ImportRow.id)
+            )
+            try:
+                return int((await session.execute(stmt)).scalar_one())
+            except IntegrityError as error:
+                raise NotFound("That account does not exist.") from error
+
+    async def finish(
+        self, import_id: int, kind: str, added: int, fans_added: int, removed: int
+    ) -> None:
+        async with self._db.transaction() as session:
+            mine = ImportRow.id == import_id
+            if not (added or fans_added or removed):
+                await session.execute(delete(ImportRow).where(mine))
+                return
+            values = {"added": added, "fans_added": fans_added, "removed": removed}
+            await session.execute(
+                update(ImportRow)
+                .where(mine)
+                .values(kind=kind, finished_at=self._clock.now(), **values)
+            )
+
+    async def recent(self, account_id: int, limit: int = 10) -> list[ImportRecord]:
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(ImportRow)
+                .where(ImportRow.account_id == account_id)
+                .order_by(ImportRow.id.desc())
+                .limit(limit)
+            )
+            return [_import(row) for row in rows]
+
+    async def undo(self, account_id: int, import_id: int) -> UndoneImport | None:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            # Taken by one undo at a time (a row lock on PostgreSQL; SQLite writes one by one).
+            claimed = await session.execute(
+                update(ImportRow)
+                .where(
+                    ImportRow.id == import_id,
+                    ImportRow.account_id == account_id,
+                    ImportRow.undone_at.is_(None),
+                )
+                .values(undone_at=now)
+                .returning(ImportRow.finished_at)
+            )
+            found = claimed.first()
+            if found is None:
+                return None
+            finished = found[0] or now
+            t, o, f = TransactionRow, OfferRow, FanRow
+            gone = await session.execute(
+                delete(t).where(t.account_id == account_id, t.import_id == import_id)
+            )
+            offers = await session.execute(
+                delete(o).where(o.account_id == account_id, o.import_id == import_id)
+            )
+            named = select(t.fan_handle).where(t.account_id == account_id)
+            fans = await session.execute(
+                delete(f).where(
+                    f.account_id == account_id,
+                    f.import_id == import_id,
+                    f.journal == "",
+                    f.updated_at <= finished,
+                    f.handle.not_in(named),
+                )
+            )
+            return UndoneImport(
+                transactions=int(gone.rowcount or 0),  # type: ignore[attr-defined]
+                offers=int(offers.rowcount or 0),  # type: ignore[attr-defined]
+                fans=int(fans.rowcount or 0),  # type: ignore[attr-defined]
+            )
+
+
 # ---------------------------------------------------------------- fan lists and segments
 
 
@@ -726,7 +839,9 @@ class SqlFanListRepository:
         self._db = db
         self._clock = clock
 
-    async def upsert_many(self, account_id: int, patches: Sequence[FanPatch]) -> tuple[int, int]:
+    async def upsert_many(
+        self, account_id: int, patches: Sequence[FanPatch], import_id: int | None = None
+    ) -> tuple[int, int]:
         """Insert new fans and update changed ones, in one transaction; ``(added, updated)``.
 
         Only the fields present in a patch are written to an existing fan; a patch that equals
@@ -772,6 +887,7 @@ class SqlFanListRepository:
                             "handle": handle,
                             **FAN_DEFAULTS,
                             **values,
+                            "import_id": import_id,
                             "updated_at": now,
                         }
                     )

@@ -1021,12 +1021,14 @@ class SqlStore:
             SqlEarningsRepository,
             SqlFanListRepository,
             SqlGoalRepository,
+            SqlImportRepository,
             SqlOfferRepository,
             SqlPriceTestRepository,
         )
 
         self.earnings = SqlEarningsRepository(self._db, clock)
         self.goals = SqlGoalRepository(self._db, clock)
+        self.imports = SqlImportRepository(self._db, clock)
         self.offers = SqlOfferRepository(self._db, clock)
         self.price_tests = SqlPriceTestRepository(self._db, clock)
         self.fan_lists = SqlFanListRepository(self._db, clock)

@@ -224,6 +224,27 @@ class GoalRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ImportRow(Base):
+    """One import that changed something (``/imports``): what it added and removed; its rows
+    carry its id (``import_id``) until ``/imports undo`` takes them back."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16), server_default=text("''"))
+    platform: Mapped[str] = mapped_column(String(32), server_default=text("''"))
+    added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    fans_added: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    removed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class IdeaRow(Base):
     __tablename__ = "ideas"
     __table_args__ = (
@@ -269,6 +290,7 @@ class FanRow(Base):
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
     # the creator's and her team's dated notes (/fans note); imports never write them
     journal: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    import_id: Mapped[int | None] = mapped_column(IdType, nullable=True)  # the one that added it
     subscribed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # the platforms the fan paid on, from the account's earnings (slugs, sorted)
     platforms: Mapped[list[str]] = mapped_column(JSONType, server_default=text("'[]'"))
@@ -438,6 +460,7 @@ class TransactionRow(Base):
     external_id: Mapped[str] = mapped_column(String(128), server_default=text("''"))
     # where it was earned ("onlyfans", "fansly": core.vocab's platform slugs), '' unknown
     platform: Mapped[str] = mapped_column(String(32), server_default=text("''"))
+    import_id: Mapped[int | None] = mapped_column(IdType, nullable=True)  # /imports undo
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -462,6 +485,7 @@ class OfferRow(Base):
     source: Mapped[str] = mapped_column(String(16), server_default=text("'import'"))
     # where the offer was made (core.vocab's platform slugs), '' unknown
     platform: Mapped[str] = mapped_column(String(32), server_default=text("''"))
+    import_id: Mapped[int | None] = mapped_column(IdType, nullable=True)  # /imports undo
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -497,6 +521,7 @@ __all__ = [
     "IdType",
     "IdeaRow",
     "IdentityRow",
+    "ImportRow",
     "JSONType",
     "Money",
     "OfferRow",

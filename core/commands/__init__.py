@@ -14,6 +14,7 @@ def build_registry() -> Registry:
         fans,
         goal,
         ideas,
+        imports,
         link,
         pricing,
         profile,
@@ -26,8 +27,8 @@ def build_registry() -> Registry:
 
     reg = Registry()
     modules = (
-        basics, profile, ideas, reminders, captions, fans, stats, goal, pricing, vault, link, team,
-        usage, billing, data,
+        basics, profile, ideas, reminders, captions, fans, stats, goal, imports, pricing, vault,
+        link, team, usage, billing, data,
     )  # fmt: skip
     for module in modules:
         module.register(reg)

@@ -39,9 +39,7 @@ MAX_SEGMENT_DRAFTS = 1000
 DRAFTS_PER_CALL = 50
 PREVIEW_DRAFTS = 3
 MAX_EXPORT = 50_000  # fans in one CSV export
-FANS_USAGE = (
-    "/fans [@handle | [export] inactive:14d spent>=100 …] | add <handle> … | note <handle> …"
-)
+FANS_USAGE = "/fans [@handle | [export] filters …] | add <handle> … | note <handle> …"
 EMPTY_LIST = (
     "Your fan list is empty. Add one with /fans add @handle name=…, or send your platform's "
     "fan or subscriber export (CSV)."
@@ -352,7 +350,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "personalize",
-        "Personal drafts from a template (you send them)",
+        "Drafts for your fans (you send them)",
         usage=PERSONALIZE_USAGE,
         args=PersonalizeArgs,
         parser=parse_personalize,

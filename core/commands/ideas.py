@@ -202,7 +202,7 @@ async def _idea(ctx: Context, args: list[str]) -> Idea:
 def register(reg: Registry) -> None:
     @reg.command(
         "ideas",
-        "Ideas fitted to your profile",
+        "Ideas for your profile",
         usage="/ideas [1-10] [conservative|balanced|creative] [platform] [content type] [topic]",
         args=IdeasArgs,
         parser=parse_ideas,

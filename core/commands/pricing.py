@@ -579,7 +579,7 @@ def register(reg: Registry) -> None:
 
     @reg.command(
         "unsold",
-        "Record offers that did not sell",
+        "Record unsold offers",
         usage="/unsold [price] [count [of sent]] [ppv|sub|bundle] [platform]",
         args=SoldArgs,
         parser=parse_sold,

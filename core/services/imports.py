@@ -169,6 +169,7 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     totals: dict[str, Decimal] = field(default_factory=dict)  # earnings, per currency
     error: str | None = None  # the file could not be imported at all
+    import_id: int | None = None  # its /imports record (None: it changed nothing)
 
     @property
     def ok(self) -> bool:
@@ -234,6 +235,8 @@ class ImportReport:
             parts = [format_money(v, c) for c, v in sorted(self.totals.items())]
             lines.append("Totals in this file: " + " · ".join(parts))
         lines += [escape_markup(n) for n in self.notes]
+        if self.import_id is not None:
+            lines.append("Wrong account, file or platform? /imports takes an import back.")
         if self.kind == "earnings" and self.rows:
             lines.append("Next: /stats 30d")
         elif self.kind == "offers" and self.rows:
@@ -244,6 +247,7 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "import_id": self.import_id,
             "name": self.name,
             "kind": self.kind,
             "encoding": self.encoding,
@@ -1554,6 +1558,7 @@ class CsvImporter:
             report.platform, report.platform_from = earnings_platform(platform), "as you said"
         elif found := platform_in_text(name):
             report.platform, report.platform_from = found, "from the file name"
+        report.import_id = await self.store.imports.begin(account_id, name, report.platform)
         try:
             await self._run(account_id, name, iter(chunks), total_bytes, progress, report)
         except ImportProblem as exc:
@@ -1568,6 +1573,11 @@ class CsvImporter:
                 f"{done:,} rows were saved before it did, the rest were not. Send the file "
                 "again in a minute; rows already saved are recognised and not counted twice."
             ) from exc
+        await self.store.imports.finish(
+            report.import_id, report.kind or "", report.added, report.fans_added, report.removed
+        )
+        if not (report.added or report.fans_added or report.removed):
+            report.import_id = None  # forgotten: nothing to take back
         return report
 
     async def _run(
@@ -1759,7 +1769,7 @@ class CsvImporter:
             stored = report.added + report.updated + report.unchanged + report.relabelled
             report.platforms = {ctx.platform: stored} if stored else {}
         if kind == "earnings" and "fan" in columns and not breakdown:
-            await self._fans_who_paid(account_id, zone, report)
+            await self.refresh_fans(account_id, zone, report)
         if saw_ambiguous:
             report.notes.append(
                 "Dates such as 03/04/2026 were read as month/day (MM/DD/YYYY): nothing in the "
@@ -1783,7 +1793,7 @@ class CsvImporter:
                 f"{decoder.fixed_bytes} byte(s) were not valid UTF-8 and were read as Windows-1252."
             )
 
-    async def _fans_who_paid(self, account_id: int, zone: tzinfo, report: ImportReport) -> None:
+    async def refresh_fans(self, account_id: int, zone: tzinfo, report: ImportReport) -> None:
         """Fans who paid join the fan list, so /fans and segments know whoever /stats counts.
 
         From all the account's earnings (not only this file): a fan the list does not have yet
@@ -1793,7 +1803,8 @@ class CsvImporter:
         what the earnings show: a fan export's lifetime total, or a later activity date, knows
         more than the imported earnings. A total that is the earnings' own figure (what they
         added up to when an import last set it, kept as ``earnings_spent``) follows them down
-        too, when a refund or a chargeback comes in later."""
+        too, when a refund or a chargeback comes in later (or ``/imports undo`` took an import
+        back). Fans new to the list carry ``report.import_id``."""
         spend = await self.store.earnings.fan_spend(account_id, None, None)
         if not spend:
             return
@@ -1829,7 +1840,7 @@ class CsvImporter:
                 patches.append(FanPatch(handle=handle, values=raised))
         for start in range(0, len(patches), self.batch_size):
             added, updated = await self.store.fan_lists.upsert_many(
-                account_id, patches[start : start + self.batch_size]
+                account_id, patches[start : start + self.batch_size], report.import_id
             )
             report.fans_added += added
             report.fans_updated += updated
@@ -1861,18 +1872,24 @@ class CsvImporter:
     ) -> None:
         if kind == "earnings":
             # Rows imported before move when read on another clock (the time zone changed).
-            added, moved, relabelled = await self.store.earnings.add_many(account_id, batch)
+            added, moved, relabelled = await self.store.earnings.add_many(
+                account_id, batch, report.import_id
+            )
             report.added += added
             report.updated += moved
             report.relabelled += relabelled
             report.unchanged += len(batch) - added - moved - relabelled
         elif kind == "offers":
-            added, relabelled = await self.store.offers.add_many(account_id, batch)
+            added, relabelled = await self.store.offers.add_many(
+                account_id, batch, report.import_id
+            )
             report.added += added
             report.relabelled += relabelled
             report.unchanged += len(batch) - added - relabelled
         else:
-            added, updated = await self.store.fan_lists.upsert_many(account_id, batch)
+            added, updated = await self.store.fan_lists.upsert_many(
+                account_id, batch, report.import_id
+            )
             report.added += added
             report.updated += updated
             report.unchanged += len({p.handle for p in batch}) - added - updated

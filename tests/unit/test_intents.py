@@ -31,6 +31,8 @@ from tests.unit.conftest import Chat
         ("how close am I to my monthly goal?", "/goal"),
         ("how am I doing on my goal", "/goal"),
         ("set my goal to 5000", "/goal"),  # shown, never changed from a sentence
+        ("show my imports", "/imports"),
+        ("undo my import history", "/imports"),  # listed; nothing is taken back from a sentence
         ("who spent the most?", "/fans"),
         ("what tags should I use for my gym selfie on tiktok", "/hashtags gym selfie on tiktok"),
         ("what should I charge for PPV?", "/price ppv"),
