@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.app import Assistant
 from core.chat import ExternalUser, Incoming, Reply
+from core.jobs import JobRunner, enqueue_summaries
 from core.llm.offline import OfflineEngine
 from core.resilience.cache import MemoryKV
 from storage.db import create_engine, migrate
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
+from tests.fakes.stripe_api import RecordingNotifier
 
 
 class Chat:
@@ -72,3 +77,17 @@ def assistant_on(store: SqlStore, clock: FakeClock, **kw: object) -> Assistant:
 @pytest.fixture
 def chat(assistant: Assistant) -> Chat:
     return Chat(assistant, "alice")
+
+
+async def run_summaries(
+    app: Assistant, notices: RecordingNotifier, when: datetime, tmp_path: Path
+) -> None:
+    """Move the clock (a ``FakeClock``) to ``when`` and run the scheduled summaries due then,
+    told to ``notices`` (dead letters in ``tmp_path``)."""
+    clock = app.clock
+    assert isinstance(clock, FakeClock)
+    dead = FileDeadLetters(tmp_path / "dead-letters.json")
+    queue = LocalJobQueue(JobRunner(app, notices), dead, clock)
+    clock.advance((when - clock.now()).total_seconds())
+    await enqueue_summaries(app.store.summaries, queue, app.store.profiles, when)
+    await asyncio.wait_for(queue.join(), 30)

@@ -12,13 +12,10 @@ further than 30 days, so the pace is the 30 days before Nov 24 00:00: all of Nov
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bot.jobs import FileDeadLetters, LocalJobQueue
-from core.jobs import JobRunner, enqueue_summaries
 from core.models import Identity
 from core.ports import RevenueGoal
 from core.services.analytics import AnalyticsService
@@ -26,7 +23,7 @@ from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
-from tests.unit.conftest import Chat, assistant_on
+from tests.unit.conftest import Chat, assistant_on, run_summaries
 from tests.unit.test_team import _code
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csv"
@@ -180,17 +177,13 @@ async def test_summaries_end_with_the_goal(
 ) -> None:
     notices = RecordingNotifier()
     app = assistant_on(store, clock, notifier=notices)
-    queue = LocalJobQueue(JobRunner(app, notices), FileDeadLetters(tmp_path / "d.json"), clock)
     mia, zoe = Chat(app, "mia"), Chat(app, "zoe")
     mia_id, zoe_id = await _account(store, "mia"), await _account(store, "zoe")
     for chat, account in ((mia, mia_id), (zoe, zoe_id)):
         await _import(store, clock, account, b"Date,Amount\n2026-11-24 09:00,42\n")
         await chat.say("/summary daily")
     await mia.say("/goal 100")
-    eight = at(2026, 11, 25, 8)
-    clock.advance((eight - clock.now()).total_seconds())
-    await enqueue_summaries(store.summaries, queue, store.profiles, eight)
-    await asyncio.wait_for(queue.join(), 30)
+    await run_summaries(app, notices, at(2026, 11, 25, 8), tmp_path)
     [mine] = notices.to(mia_id)
     assert "$42.00" in mine and "November goal: $100.00" in mine and "42% — $42.00" in mine
     [hers] = notices.to(zoe_id)

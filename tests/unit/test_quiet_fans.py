@@ -3,17 +3,14 @@ daily one those whose quiet reached 14 days that day; never another account's fa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.commands.fans import QUIET_TOP, quiet_big_spenders
-from core.jobs import JobRunner, enqueue_summaries
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
-from tests.unit.conftest import Chat, assistant_on
+from tests.unit.conftest import Chat, assistant_on, run_summaries
 
 TODAY = date(2026, 11, 24)  # the clock's day
 
@@ -58,17 +55,13 @@ async def test_who_is_named_and_when(store: SqlStore, clock: FakeClock) -> None:
 async def test_summaries_name_them(store: SqlStore, clock: FakeClock, tmp_path: Path) -> None:
     notices = RecordingNotifier()
     app = assistant_on(store, clock, notifier=notices)
-    queue = LocalJobQueue(JobRunner(app, notices), FileDeadLetters(tmp_path / "d.json"), clock)
     mia = Chat(app, "mia")
     mia_id = (await store.accounts.resolve(mia.user.identity())).id
     await mia.say("/summary weekly")
     # Monday 30 November, 08:00: cara has been quiet for 20 days, leo for 14.
     await mia.say(f"/fans add cara spent=900 last_active={_ago(14)}")
     await mia.say(f"/fans add leo spent=450 last_active={_ago(8)}")
-    monday = datetime(2026, 11, 30, 8, tzinfo=UTC)
-    clock.advance((monday - clock.now()).total_seconds())
-    await enqueue_summaries(store.summaries, queue, store.profiles, monday)
-    await asyncio.wait_for(queue.join(), 30)
+    await run_summaries(app, notices, datetime(2026, 11, 30, 8, tzinfo=UTC), tmp_path)
     [weekly] = notices.to(mia_id)
     assert "Big spenders gone quiet" in weekly
     assert "@cara ($900.00, 20 days) · @leo ($450.00, 14 days)" in weekly

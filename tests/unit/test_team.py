@@ -4,7 +4,6 @@ are not on (any more)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,14 +12,14 @@ from sqlalchemy import update
 
 from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.chat import Reply
-from core.jobs import JobRunner, enqueue_summaries
+from core.jobs import JobRunner
 from core.resilience.ratelimit import RateLimiter
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from storage.tables import MemberRow
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
-from tests.unit.conftest import Chat, assistant_on
+from tests.unit.conftest import Chat, assistant_on, run_summaries
 
 
 def _code(reply: Reply) -> str:
@@ -187,7 +186,6 @@ async def test_managers_get_the_creators_summaries_chatters_do_not(
 ) -> None:
     notices = RecordingNotifier()
     app = assistant_on(store, clock, notifier=notices)
-    queue = LocalJobQueue(JobRunner(app, notices), FileDeadLetters(tmp_path / "d.json"), clock)
     mia = Chat(app, "mia", platform="telegram")
     ann, leo = Chat(app, "ann", platform="discord"), Chat(app, "leo", platform="discord")
     ann_id = (await store.accounts.resolve(ann.user.identity())).id
@@ -198,10 +196,7 @@ async def test_managers_get_the_creators_summaries_chatters_do_not(
     mia_id = (await store.accounts.resolve(mia.user.identity())).id
     await CsvImporter(store, clock).import_csv(mia_id, "e.csv", b"Date,Amount\n2026-11-24,42\n")
     notices.sent.clear()
-    tomorrow_8am = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-    clock.advance((tomorrow_8am - clock.now()).total_seconds())
-    await enqueue_summaries(store.summaries, queue, store.profiles, tomorrow_8am)
-    await asyncio.wait_for(queue.join(), 30)
+    await run_summaries(app, notices, datetime(2026, 11, 25, 8, 0, tzinfo=UTC), tmp_path)
     [mine] = notices.to(mia_id)
     assert mine.startswith("**Your daily summary**") and "$42.00" in mine
     [hers] = notices.to(ann_id)
