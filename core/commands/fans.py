@@ -178,7 +178,7 @@ async def quiet_big_spenders(
         for fan, days in quiet[:QUIET_SHOWN]
     )
     more = f" and {len(quiet) - QUIET_SHOWN} more" if len(quiet) > QUIET_SHOWN else ""
-    first = escape_markup(quiet[0][0].handle)
+    first = quiet[0][0].handle.replace("`", "")  # inside a code span: as it is
     return (
         f"**Big spenders gone quiet** (of your {QUIET_TOP} biggest, no activity for "
         f"{QUIET_DAYS}+ days): {named}{more}. A personal note brings many back: "
@@ -312,10 +312,11 @@ def register(reg: Registry) -> None:
         if args.action == "add":
             if args.last_active is not None and args.last_active > today + FUTURE_SLACK:
                 raise UsageError(f"last_active {args.last_active} is in the future.")
-            fan, added = await ctx.app.fans.save(ctx.account_id, args.patch())
+            patch = args.patch()
+            fan, added = await ctx.app.fans.save(ctx.account_id, patch)
+            done = "Added " if added else "Updated " if patch.values else "Already in your list: "
             return Reply.text(
-                ("Added " if added else "Updated ")
-                + describe_fan(fan, today, await ctx.currency()),
+                done + describe_fan(fan, today, await ctx.currency()),
                 result=fan.model_dump(mode="json"),
             )
         if args.action == "note":

@@ -38,8 +38,9 @@ async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> str | None:
 
 
 def tap_to_send(app: Assistant, command: str, code: str) -> str:
-    """ " — or, on Telegram, tapping <link> sends it", for a one-time code's command, where an
-    adapter gave a start link (markup; empty otherwise). ``/start`` reads ``command-CODE``."""
+    """The clause “ — or, on Telegram, tapping <link> sends it” for a one-time code's command,
+    where an adapter gave a start link (markup; empty otherwise). ``/start`` reads the link's
+    ``command-CODE`` back (``start_payload``)."""
     template = app.start_links.get("telegram")
     if not template:
         return ""

@@ -46,6 +46,8 @@ async def test_changing_a_fan_keeps_the_rest(store: SqlStore, clock: FakeClock) 
     )
     added = await mia.say("/fans add @Newbie")
     assert added.plain_text.startswith("Added @newbie — regular, spent $0.00")
+    again = await mia.say("/fans add cara")
+    assert again.plain_text.startswith("Already in your list: @cara (Cara) — vip, spent $950.00")
 
 
 async def test_notes_from_chat_survive_imports(store: SqlStore, clock: FakeClock) -> None:
