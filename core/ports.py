@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -676,6 +676,16 @@ class ImportRecord:
     removed: int  # transactions it found refunded, charged back or failed
     started_at: datetime
     undone_at: datetime | None = None
+    finished_at: datetime | None = None  # None: still running, or stopped before the end
+
+    def running(self, now: datetime) -> bool:
+        """Unfinished and started within ``IMPORT_RUNNING_LIMIT``: rows may still come in."""
+        return self.finished_at is None and now - self.started_at < IMPORT_RUNNING_LIMIT
+
+
+#: How long an unfinished import counts as running (background imports time out after 30
+#: minutes); one older stopped before the end, and what it wrote can be taken back.
+IMPORT_RUNNING_LIMIT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -703,7 +713,8 @@ class ImportRepository(Protocol):
     async def undo(self, account_id: int, import_id: int) -> UndoneImport | None:
         """Delete the transactions and offers the import added, and the fans it added that
         nothing changed since and that no remaining transaction names (nor a note from chat);
-        mark it undone. None: not the account's import, or undone already."""
+        mark it undone. None: not the account's import, undone already, or still running
+        (``ImportRecord.running``: its rows are still coming in)."""
         ...
 
 

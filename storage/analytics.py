@@ -43,6 +43,7 @@ from sqlalchemy.types import NullType
 from core.errors import NotFound
 from core.models import Fan
 from core.ports import (
+    IMPORT_RUNNING_LIMIT,
     Clock,
     FanHistory,
     FanPatch,
@@ -730,6 +731,7 @@ def _import(row: ImportRow) -> ImportRecord:
         removed=row.removed,
         started_at=row.started_at,
         undone_at=row.undone_at,
+        finished_at=row.finished_at,
     )
 
 
@@ -790,6 +792,10 @@ class SqlImportRepository:
                     ImportRow.id == import_id,
                     ImportRow.account_id == account_id,
                     ImportRow.undone_at.is_(None),
+                    or_(
+                        ImportRow.finished_at.is_not(None),
+                        ImportRow.started_at <= now - IMPORT_RUNNING_LIMIT,
+                    ),
                 )
                 .values(undone_at=now)
                 .returning(ImportRow.finished_at)

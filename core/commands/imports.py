@@ -11,6 +11,7 @@ removed) stays: sending the right file again restores those.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -31,7 +32,7 @@ class ImportsArgs(BaseModel):
     number: int | None = Field(None, ge=1, le=SHOWN, description="the import's number in /imports")
 
 
-def _line(n: int, record: ImportRecord, zone: str) -> str:
+def _line(n: int, record: ImportRecord, zone: str, now: datetime) -> str:
     when = record.started_at.astimezone(get_zone(zone))
     what = {"earnings": "earnings", "offers": "offers", "fans": "fan list"}.get(record.kind, "CSV")
     on = f" on {vocab.label('platforms', record.platform)}" if record.platform else ""
@@ -40,10 +41,16 @@ def _line(n: int, record: ImportRecord, zone: str) -> str:
         done.append(f"{record.fans_added:,} new fans")
     if record.removed:
         done.append(f"{record.removed:,} refunds removed")
-    undone = " — **taken back**" if record.undone_at else ""
+    state = ""
+    if record.undone_at:
+        state = " — **taken back**"
+    elif record.running(now):
+        state = " — still running"
+    elif record.finished_at is None:
+        state = " — stopped before the end"
     return (
         f"{n}. {escape_markup(record.name)} — {what}{on}, {when:%b} {when.day} {when:%H:%M}: "
-        f"{', '.join(done)}{undone}"
+        f"{', '.join(done)}{state}"
     )
 
 
@@ -51,6 +58,13 @@ async def undo(ctx: Context, import_id: int) -> Reply:
     """Take the account's import back (once; another account's id finds nothing)."""
     undone = await ctx.app.store.imports.undo(ctx.account_id, import_id)
     if undone is None:
+        records = await ctx.app.store.imports.recent(ctx.account_id, 100)
+        record = next((r for r in records if r.id == import_id), None)
+        if record is not None and record.running(ctx.app.clock.now()):
+            return Reply.text(
+                f"{escape_markup(record.name)} is still being imported: take it back once it "
+                "is done (its report says so)."
+            )
         return Reply.text("That import is not one of yours, or was taken back already. /imports")
     importer = ctx.app.importer
     if isinstance(importer, CsvImporter):  # fan totals that came from the earnings follow
@@ -96,14 +110,14 @@ def register(reg: Registry) -> None:
                 "No imports yet. Send a CSV export (earnings, fans or PPV offers) as a file.",
                 result={"imports": []},
             )
-        zone = await ctx.timezone()
+        zone, now = await ctx.timezone(), ctx.app.clock.now()
         lines = ["**Your latest imports** (newest first):"]
-        lines += [_line(n, r, zone) for n, r in enumerate(records, 1)]
+        lines += [_line(n, r, zone, now) for n, r in enumerate(records, 1)]
         lines.append("`/imports undo N` takes one back: what it added is removed.")
         buttons = [
             [Button(f"Undo {n}: {r.name}"[:60], f"imports:undo:{r.id}")]
             for n, r in enumerate(records, 1)
-            if r.undone_at is None
+            if r.undone_at is None and not r.running(now)
         ][:5]
         return Reply.text(
             "\n".join(lines),

@@ -4,6 +4,10 @@ PostgreSQL, and only by the account's owner or managers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from core.ports import Transaction
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
@@ -111,3 +115,31 @@ async def test_only_the_accounts_owner_and_managers(store: SqlStore, clock: Fake
     assert await _revenue(mia) == "35.00"
     assert (await mia.press(f"imports:undo:{import_id}")).result["transactions"] == 2
     assert "No earnings yet" in (await mia.say("/stats")).plain_text
+
+
+async def test_an_import_still_running_is_not_taken_back(store: SqlStore, clock: FakeClock) -> None:
+    # A big export imported in the background writes batch after batch: taken back half-way,
+    # the batches after would stay, tagged with an import that can no longer be undone.
+    app = assistant_on(store, clock)
+    mia = Chat(app, "mia")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    running = await store.imports.begin(mia_id, "big.csv", "")
+    row = Transaction(
+        row_key="k1",
+        occurred_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
+        amount=Decimal("12"),
+        currency="USD",
+        category="tip",
+    )
+    await store.earnings.add_many(mia_id, [row], running)
+    assert (
+        "1. big.csv — CSV, Nov 24 12:00: 0 added — still running"
+        in (await mia.say("/imports")).plain_text
+    )
+    refused = await mia.press(f"imports:undo:{running}")
+    assert "still being imported" in refused.plain_text
+    assert await _revenue(mia) == "12.00"
+    # An hour on, it stopped before the end (a crash): what it wrote can go.
+    clock.advance(3601)
+    assert "stopped before the end" in (await mia.say("/imports")).plain_text
+    assert (await mia.say("/imports undo 1")).result["transactions"] == 1
