@@ -143,3 +143,19 @@ async def test_an_import_still_running_is_not_taken_back(store: SqlStore, clock:
     clock.advance(3601)
     assert "stopped before the end" in (await mia.say("/imports")).plain_text
     assert (await mia.say("/imports undo 1")).result["transactions"] == 1
+
+
+async def test_a_fan_still_paid_for_or_noted_stays(store: SqlStore, clock: FakeClock) -> None:
+    # Each condition on its own (the clock does not move here, so "changed since the import"
+    # cannot tell): a fan another import's payments name stays, and so does one with a note.
+    app = assistant_on(store, clock)
+    mia = Chat(app, "mia")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    importer = CsvImporter(store, clock)
+    fans = b"Handle,Name,Total spent\nhal,Hal,20\nivy,Ivy,30\njo,Jo,5\n"
+    await importer.import_csv(mia_id, "fans.csv", fans)
+    await importer.import_csv(mia_id, "e.csv", b"Date,Amount,Fan\n2026-11-20,50,@hal\n")
+    await mia.say("/fans note ivy prefers voice notes")
+    undone = await mia.say("/imports undo 2")
+    assert undone.result["fans"] == 1  # jo
+    assert sorted(f["handle"] for f in (await mia.say("/fans")).result) == ["hal", "ivy"]
