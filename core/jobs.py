@@ -584,8 +584,8 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     what = "daily summary" if period == "daily" else "weekly summary"
     # The figures and their chart (the period buttons stay in /stats), then the monthly goal.
     figures = reply.blocks
-    if await app.store.goals.get(account_id) is not None:
-        _, goal = await app.run_command(ctx, "/goal")
+    _, goal = await app.run_command(ctx, "/goal")
+    if goal.result and goal.result.get("goal") is not None:  # only when one is set
         figures = [*figures, *goal.blocks]
     # Big spenders who went quiet: every week all of them, every day those who just did.
     from core.commands.fans import quiet_big_spenders

@@ -297,7 +297,8 @@ class CaptionRepository(Protocol):
 
 
 class FanRepository(Protocol):
-    async def upsert(self, account_id: int, fan: Fan) -> Fan: ...
+    """Reads of the fan list; writes go through ``FanListRepository.upsert_many`` (a patch:
+    only the fields given), for imports and chat alike."""
 
     async def get(self, account_id: int, handle: str) -> Fan | None: ...
 

@@ -736,36 +736,6 @@ class SqlFanRepository:
         self._db = db
         self._clock = clock
 
-    async def upsert(self, account_id: int, fan: Fan) -> Fan:
-        """Insert or replace the fan with this handle (handles are case-insensitive)."""
-        handle = normalise_handle(fan.handle)
-        if not handle:
-            raise ValueError("a fan needs a handle")
-        values = {
-            "name": fan.name,
-            "tier": fan.tier,
-            "total_spent": fan.total_spent,
-            "last_active": fan.last_active,
-            "tags": list(fan.tags),
-            "notes": fan.notes,
-            "subscribed": fan.subscribed,
-            "updated_at": self._clock.now(),
-        }
-        async with self._db.transaction() as session:
-            # The platforms come from the earnings: a fan replaced by hand keeps them.
-            stmt = self._db.insert(FanRow).values(
-                account_id=account_id, handle=handle, platforms=list(fan.platforms), **values
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["account_id", "handle"],
-                set_={key: getattr(stmt.excluded, key) for key in values},
-            ).returning(FanRow)
-            try:
-                row = (await session.execute(stmt)).scalar_one()
-            except IntegrityError as error:
-                raise NotFound("That account does not exist.") from error
-            return _fan(row)
-
     async def get(self, account_id: int, handle: str) -> Fan | None:
         async with self._db.transaction() as session:
             row = await session.scalar(

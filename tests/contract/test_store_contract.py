@@ -19,8 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
-from core.ports import Store, UsageRecord
-from storage.repositories import DB_UNAVAILABLE_MESSAGE, SqlStore, normalise_title
+from core.ports import FanPatch, Store, UsageRecord
+from storage.repositories import (
+    DB_UNAVAILABLE_MESSAGE,
+    SqlStore,
+    normalise_handle,
+    normalise_title,
+)
 from storage.tables import AccountRow, AssetRow, IdentityRow
 from tests.fakes.clock import FakeClock
 
@@ -300,6 +305,16 @@ async def test_captions_add(store: SqlStore) -> None:
 # ---------------------------------------------------------------- fans
 
 
+async def put_fan(store: SqlStore, account_id: int, fan: Fan) -> Fan:
+    """``fan`` written whole through the one write the fan list has (a patch of every field)."""
+    handle = normalise_handle(fan.handle)
+    values = fan.model_dump(exclude={"handle"})
+    await store.fan_lists.upsert_many(account_id, [FanPatch(handle, values)])
+    stored = await store.fans.get(account_id, handle)
+    assert stored is not None
+    return stored
+
+
 async def test_fans_upsert_get_list_handles(store: SqlStore) -> None:
     a, _ = await two_accounts(store)
     fan = Fan(
@@ -311,19 +326,18 @@ async def test_fans_upsert_get_list_handles(store: SqlStore) -> None:
         tags=["tipper"],
         notes="likes beach sets",
     )
-    stored = await store.fans.upsert(a.id, fan)
-    assert stored.handle == "janedoe"
-    assert stored.total_spent == Decimal("1234.56")
+    stored = await put_fan(store, a.id, fan)
+    assert stored == fan.model_copy(update={"handle": "janedoe"})
     assert await store.fans.get(a.id, "JANEDOE") == stored
 
-    # Upsert writes the current state: every field replaced.
-    updated = await store.fans.upsert(
-        a.id, Fan(handle="janedoe", tier="whale", total_spent=Decimal("2000.10"))
+    # A patch writes only its fields: the others stay (a tier changed by hand keeps the rest).
+    patch = FanPatch("janedoe", {"tier": "whale", "total_spent": Decimal("2000.10")})
+    await store.fan_lists.upsert_many(a.id, [patch])
+    assert await store.fans.get(a.id, "janedoe") == stored.model_copy(
+        update={"tier": "whale", "total_spent": Decimal("2000.10")}
     )
-    assert updated == Fan(handle="janedoe", tier="whale", total_spent=Decimal("2000.10"))
-    assert await store.fans.get(a.id, "janedoe") == updated
 
-    await store.fans.upsert(a.id, Fan(handle="Adam", total_spent=Decimal("0.1")))
+    await put_fan(store, a.id, Fan(handle="Adam", total_spent=Decimal("0.1")))
     listed = await store.fans.list(a.id)
     assert [f.handle for f in listed] == ["adam", "janedoe"]
     assert listed[0].total_spent == Decimal("0.10")
@@ -334,13 +348,13 @@ async def test_fans_upsert_get_list_handles(store: SqlStore) -> None:
 
 async def test_fans_are_private(store: SqlStore) -> None:
     a, b = await two_accounts(store)
-    await store.fans.upsert(a.id, Fan(handle="jane", total_spent=Decimal("50")))
+    await put_fan(store, a.id, Fan(handle="jane", total_spent=Decimal("50")))
 
     assert await store.fans.get(b.id, "jane") is None
     assert await store.fans.list(b.id) == []
     assert await store.fans.handles(b.id) == []
     # B's own "jane" is a different fan; A's is untouched.
-    await store.fans.upsert(b.id, Fan(handle="jane", total_spent=Decimal("1")))
+    await put_fan(store, b.id, Fan(handle="jane", total_spent=Decimal("1")))
     a_jane = await store.fans.get(a.id, "jane")
     assert a_jane is not None and a_jane.total_spent == Decimal("50.00")
 
@@ -485,7 +499,7 @@ async def test_writes_for_a_missing_account_are_refused(store: SqlStore) -> None
     with pytest.raises(NotFound):
         await store.ideas.add_many(999_999, [idea("x")])
     with pytest.raises(NotFound):
-        await store.fans.upsert(999_999, Fan(handle="x"))
+        await store.fan_lists.upsert_many(999_999, [FanPatch("x", {})])
     with pytest.raises(NotFound):
         await store.usage.record(999_999, UsageRecord(feature="x", model="m"))
     with pytest.raises(NotFound):
@@ -518,7 +532,7 @@ async def test_postgres_going_away_is_service_unavailable(
             await store.accounts.resolve(ident("bob"))
         assert caught.value.message == DB_UNAVAILABLE_MESSAGE
         with pytest.raises(ServiceUnavailable):
-            await store.fans.upsert(account.id, Fan(handle="x"))
+            await store.fan_lists.upsert_many(account.id, [FanPatch("x", {})])
         assert await store.ping() is False
 
         await proxy.start()  # the database is back: the pool reconnects by itself
@@ -585,8 +599,8 @@ async def test_postgres_backends_terminated_during_a_burst_cost_at_most_one_answ
         # yet, that one call gets the clear "not reachable" answer (nothing written) and the
         # pool is renewed; every later call succeeds.
         with contextlib.suppress(ServiceUnavailable):
-            await store.fans.upsert(account.id, Fan(handle="first"))
-        await store.fans.upsert(account.id, Fan(handle="second"))
+            await store.fan_lists.upsert_many(account.id, [FanPatch("first", {})])
+        await store.fan_lists.upsert_many(account.id, [FanPatch("second", {})])
         handles = {fan.handle for fan in await store.fans.list(account.id)}
         assert handles in ({"second"}, {"first", "second"})
     finally:

@@ -26,8 +26,8 @@ from adapters.discord.render import MAX_CONTENT
 from core.app import Assistant
 from core.chat import Button, ExternalUser, ImageBlock, Incoming, Reply, TextBlock
 from core.llm.offline import OfflineEngine
-from core.models import Fan, Identity
-from core.ports import Transaction
+from core.models import Identity
+from core.ports import FanPatch, Transaction
 from core.resilience.cache import MemoryKV
 from storage.blobs import LocalBlobStore
 from storage.db import create_engine
@@ -683,9 +683,9 @@ async def test_past_14_minutes_the_token_is_not_used(
 async def test_long_answers_are_split_under_2000_characters(bot: World) -> None:
     account = await bot.account_id("discord", DEFAULT_USER_ID)
     for n in range(50):
-        await bot.assistant.store.fans.upsert(
+        await bot.assistant.fans.save(
             account,
-            Fan(handle=f"fan_number_{n:02d}_with_a_long_handle", name=f"Name {n} " + "x" * 20),
+            FanPatch(f"fan_number_{n:02d}_with_a_long_handle", {"name": f"Name {n} " + "x" * 20}),
         )
     messages = await bot.slash("fans")
     assert len(messages) >= 3

@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from core.errors import NotFound
 from core.models import Identity, Profile
-from core.ports import FanQuery
+from core.ports import FanPatch, FanQuery
 from core.rules import earnings_platform
+from core.services.fans import FansService
 from core.services.imports import (
     CsvImporter,
     ImportProgress,
@@ -742,8 +743,8 @@ async def test_earnings_remember_their_platform(store: SqlStore, clock: FakeCloc
         "zoe": [],
         "ana": [],
     }
-    # Replacing a fan by hand keeps where they paid.
-    await store.fans.upsert(alice, mia.model_copy(update={"tier": "vip", "platforms": []}))
+    # Changing a fan by hand (/fans add) keeps where they paid.
+    await FansService(store).save(alice, FanPatch("mia", {"tier": "vip"}))
     again_mia = await store.fans.get(alice, "mia")
     assert again_mia is not None and again_mia.platforms == ["fansly", "onlyfans"]
 
