@@ -57,7 +57,7 @@ class ContentGenerator(Protocol):
 
 
 class KeyValueStore(Protocol):
-    """Small values with an optional time to live: dialogs, caches, one-time codes."""
+    """Small values with an optional time to live: dialogs, caches, rate-limit counters."""
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -280,6 +280,43 @@ class ReminderRepository(Protocol):
     async def clear(self, account_id: int) -> int: ...
 
 
+@dataclass(frozen=True)
+class OneTimeCode:
+    """What a one-time code stands for (``core.services.codes``)."""
+
+    account_id: int  # whose code it is (deleting the account deletes it)
+    value: str
+    expires_at: datetime
+
+
+class CodeRepository(Protocol):
+    """One-time codes and button tokens (``/link``, ``/team invite``, ``/deleteaccount``,
+    ``/week``'s reminders), kept by the SHA-256 of the code (never the code itself), so they
+    outlive a restart and are shared by every instance."""
+
+    async def add(
+        self, purpose: str, code_hash: str, account_id: int, value: str, ttl: float
+    ) -> None:
+        """Keep a code for ``ttl`` seconds (and forget every code that has expired)."""
+        ...
+
+    async def get(self, purpose: str, code_hash: str) -> OneTimeCode | None:
+        """What a code stands for (None: unknown or expired); it stays."""
+        ...
+
+    async def take(self, purpose: str, code_hash: str) -> OneTimeCode | None:
+        """What a code stands for, once: of two callers at the same time, one gets it."""
+        ...
+
+    async def pending(self, account_id: int, purpose: str) -> list[OneTimeCode]:
+        """The account's codes of one purpose that have not expired, soonest to expire first."""
+        ...
+
+    async def discard(self, account_id: int, purpose: str) -> int:
+        """Forget the account's codes of one purpose; returns how many there were."""
+        ...
+
+
 class IdeaRepository(Protocol):
     async def add_many(self, account_id: int, ideas: Sequence[Idea]) -> list[Idea]: ...
 
@@ -373,6 +410,7 @@ class Store(Protocol):
     summaries: SummaryRepository
     team: TeamRepository
     reminders: ReminderRepository
+    codes: CodeRepository  # one-time codes and button tokens
     ideas: IdeaRepository
     captions: CaptionRepository
     fans: FanRepository

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,13 +40,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from core.errors import NotFound, ServiceUnavailable
 from core.models import Account, Asset, CaptionDraft, Fan, Idea, Identity, Profile
-from core.ports import Clock, Reminder, TeamAccount, TeamAction, UsageRecord, UsageSummary
+from core.ports import (
+    Clock,
+    OneTimeCode,
+    Reminder,
+    TeamAccount,
+    TeamAction,
+    UsageRecord,
+    UsageSummary,
+)
 from storage.db import is_connection_error, make_sessionmaker
 from storage.tables import (
     AccountRow,
     AssetRow,
     Base,
     CaptionRow,
+    CodeRow,
     FanRow,
     IdeaRow,
     IdentityRow,
@@ -547,6 +556,78 @@ class SqlReminderRepository:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+# ---------------------------------------------------------------- one-time codes
+
+
+def _code(row: Any) -> OneTimeCode:
+    return OneTimeCode(account_id=row.account_id, value=row.value, expires_at=row.expires_at)
+
+
+class SqlCodeRepository:
+    def __init__(self, db: _Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(
+        self, purpose: str, code_hash: str, account_id: int, value: str, ttl: float
+    ) -> None:
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await session.execute(delete(CodeRow).where(CodeRow.expires_at <= now))
+            session.add(
+                CodeRow(
+                    code_hash=code_hash,
+                    purpose=purpose,
+                    account_id=account_id,
+                    value=value,
+                    expires_at=now + timedelta(seconds=ttl),
+                )
+            )
+
+    def _live(self, purpose: str, code_hash: str) -> Any:
+        c = CodeRow
+        return (c.code_hash == code_hash, c.purpose == purpose, c.expires_at > self._clock.now())
+
+    async def get(self, purpose: str, code_hash: str) -> OneTimeCode | None:
+        async with self._db.transaction() as session:
+            found = await session.scalar(select(CodeRow).where(*self._live(purpose, code_hash)))
+            return None if found is None else _code(found)
+
+    async def take(self, purpose: str, code_hash: str) -> OneTimeCode | None:
+        c = CodeRow
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    delete(c)
+                    .where(*self._live(purpose, code_hash))
+                    .returning(c.account_id, c.value, c.expires_at)
+                )
+            ).first()
+            return None if row is None else _code(row)
+
+    async def pending(self, account_id: int, purpose: str) -> list[OneTimeCode]:
+        c = CodeRow
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(c)
+                .where(
+                    c.account_id == account_id,
+                    c.purpose == purpose,
+                    c.expires_at > self._clock.now(),
+                )
+                .order_by(c.expires_at)
+            )
+            return [_code(row) for row in rows]
+
+    async def discard(self, account_id: int, purpose: str) -> int:
+        c = CodeRow
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(c).where(c.account_id == account_id, c.purpose == purpose)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------- profiles
 
 
@@ -981,6 +1062,7 @@ class SqlStore:
         self.summaries = SqlSummaryRepository(self._db, clock)
         self.team = SqlTeamRepository(self._db, clock)
         self.reminders = SqlReminderRepository(self._db, clock)
+        self.codes = SqlCodeRepository(self._db, clock)
         self.ideas = SqlIdeaRepository(self._db, clock)
         self.captions = SqlCaptionRepository(self._db, clock)
         self.fans = SqlFanRepository(self._db, clock)

@@ -165,6 +165,21 @@ class ReminderRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class CodeRow(Base):
+    """A one-time code or button token (``core.services.codes``), under the SHA-256 of the code:
+    what it stands for, until it expires or is used."""
+
+    __tablename__ = "codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class MemberRow(Base):
     """A team member of an account (``/team``): another account — the member's own, so each of
     their chats — that may work on this one as a ``manager`` or a ``chatter``, ``current`` while

@@ -7,8 +7,9 @@ account row) as one CSV per table in a ZIP, built a part at a time in a worker t
 account with 200,000 transactions is seconds of CSV writing the event loop must not wait on).
 The vault's files themselves are not in it (``/vault send``, or the uploads API for any size).
 
-Deletion asks for a confirmation button carrying a one-time token kept ten minutes in the
-key-value store for that account, so an old or forged button deletes nothing. Every row of the
+Deletion asks for a confirmation button carrying a one-time token of the account's, kept ten
+minutes (``core.services.codes``; a newer /deleteaccount replaces it), so an old or forged
+button deletes nothing. Every row of the
 account goes with its ``accounts`` row (each table's foreign key cascades: chats, profile,
 ideas, captions, fans, earnings, offers, price tests, vault entries, reminders, summaries,
 team, API keys, billing); then its vault files and pending import uploads leave the blob store.
@@ -22,7 +23,6 @@ import asyncio
 import csv
 import io
 import json
-import secrets
 import zipfile
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from core.commands.registry import Registry
 from core.context import Context
 from core.jobs import PENDING_PREFIX
 from core.ports import Store
+from core.services import codes
 from core.services.billing import LIVE_STATUSES
 
 CONFIRM_TTL = 600
@@ -93,10 +94,6 @@ async def export_zip(store: Store, account_id: int) -> tuple[bytes, dict[str, in
     return buffer.getvalue(), counts
 
 
-def _key(account_id: int) -> str:
-    return f"erase:{account_id}"
-
-
 async def _live_subscription(ctx: Context) -> str | None:
     """The plan of a subscription that would go on charging after the account is gone."""
     billing = ctx.app.billing
@@ -146,9 +143,10 @@ def register(reg: Registry) -> None:
     async def delete_account(ctx: Context, _: None) -> Reply:
         if plan := await _live_subscription(ctx):
             return _subscription_first(plan)
-        token = secrets.token_hex(8)
-        await ctx.app.kv.set(_key(ctx.account_id), token.encode(), ttl=CONFIRM_TTL)
-        size = await ctx.app.store.assets.total_size(ctx.account_id)
+        store = ctx.app.store
+        await store.codes.discard(ctx.account_id, "erase")  # the newest button is the one
+        token = await codes.issue(store, "erase", ctx.account_id, "", CONFIRM_TTL)
+        size = await store.assets.total_size(ctx.account_id)
         files = f" (your vault files: {size / 1_048_576:,.1f} MB)" if size else ""
         return Reply.text(
             "**Delete your account?** This deletes everything in it, for good: your profile, "
@@ -166,18 +164,18 @@ def register(reg: Registry) -> None:
 
     @reg.action("erase")
     async def confirm(ctx: Context, args: list[str]) -> Reply:
+        store = ctx.app.store
         if args == ["keep"]:
-            await ctx.app.kv.delete(_key(ctx.account_id))
+            await store.codes.discard(ctx.account_id, "erase")
             return Reply.text("Nothing was deleted.")
         if not ctx.account.may("owner"):  # buttons skip the command's check: say it again
             return Reply.text("Only the account's owner can delete it.")
-        stored = await ctx.app.kv.get(_key(ctx.account_id))
-        if not args or stored is None or not secrets.compare_digest(stored.decode(), args[0]):
-            return Reply.text("That confirmation has expired. Send /deleteaccount again.")
         if plan := await _live_subscription(ctx):
             return _subscription_first(plan)
-        await ctx.app.kv.delete(_key(ctx.account_id))
-        await ctx.app.store.accounts.delete(ctx.account_id)
+        found = await codes.redeem(store, "erase", args[0]) if args else None
+        if found is None or found.account_id != ctx.account_id:
+            return Reply.text("That confirmation has expired. Send /deleteaccount again.")
+        await store.accounts.delete(ctx.account_id)
         files = 0
         if ctx.app.vault is not None:
             pending = f"{PENDING_PREFIX}/{ctx.account_id}/"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -11,30 +10,12 @@ from pydantic import BaseModel, Field
 from core.chat import Reply, escape_markup
 from core.commands.registry import Registry
 from core.context import Context
-from core.ports import KeyValueStore
+from core.services import codes
 
 if TYPE_CHECKING:
     from core.app import Assistant
 
 CODE_TTL = 600
-ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-
-
-async def issue_code(kv: KeyValueStore, purpose: str, value: str, ttl: int) -> str:
-    """A one-time code standing for ``value`` for ``ttl`` seconds (``/link``, ``/team``)."""
-    code = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    await kv.set(f"{purpose}:{code}", value.encode(), ttl=ttl)
-    return code
-
-
-async def redeem_code(kv: KeyValueStore, purpose: str, code: str) -> str | None:
-    """What a code stands for, once (the code is gone after); None: unknown or expired."""
-    key = f"{purpose}:{code.strip().upper()}"
-    raw = await kv.get(key)
-    if raw is None:
-        return None
-    await kv.delete(key)
-    return raw.decode()
 
 
 def tap_to_send(app: Assistant, command: str, code: str) -> str:
@@ -72,9 +53,9 @@ def register(reg: Registry) -> None:
         access="owner",
     )
     async def link(ctx: Context, args: LinkArgs) -> Reply:
-        kv = ctx.app.kv
+        store = ctx.app.store
         if not args.code:
-            code = await issue_code(kv, "link", str(ctx.account_id), CODE_TTL)
+            code = await codes.issue(store, "link", ctx.account_id, "", CODE_TTL)
             return Reply.text(
                 f"Your link code is `{code}`. Within 10 minutes, send `/link {code}` from your "
                 f"other app (Telegram or Discord){tap_to_send(ctx.app, 'link', code)}, to use "
@@ -82,17 +63,15 @@ def register(reg: Registry) -> None:
                 ephemeral=True,
                 result={"code": code, "expires_in": CODE_TTL},
             )
-        found = await redeem_code(kv, "link", args.code)
+        found = await codes.redeem(store, "link", args.code)
         if found is None:
             return Reply.text(
                 "That code is unknown or has expired. Send /link again for a new one."
             )
-        target = int(found)
+        target = found.account_id
         if target == ctx.account_id:
             return Reply.text("This chat already uses that account.")
-        await ctx.app.store.accounts.move_identity(
-            ctx.account_id, ctx.incoming.user.identity(), target
-        )
+        await store.accounts.move_identity(ctx.account_id, ctx.incoming.user.identity(), target)
         return Reply.text(
             "Linked! This chat now uses the same account — profile, ideas, fans and vault — as "
             "your other app.",

@@ -1,7 +1,7 @@
 """Reminders: ``/week``'s "Remind me at these times" and ``/reminders``.
 
-A planned week is kept for a week under a token in the key-value store (the button carries the
-token: 64 bytes hold no seven times); pressing the button turns it into reminder rows, which
+A planned week is kept for a week under a token (``core.services.codes``; the button carries
+the token: 64 bytes hold no seven times); pressing the button turns it into reminder rows, which
 the hourly schedule sends as chat notices (``core.jobs.reminder_job``) — at the slot's time
 when it is on the hour. The notice says the time on the creator's clock and how to get a
 caption for the post.
@@ -10,7 +10,6 @@ caption for the post.
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime
 from typing import Literal
 
@@ -21,6 +20,7 @@ from core.chat import Button, Reply, escape_markup
 from core.commands.registry import Registry
 from core.context import Context
 from core.models import Idea
+from core.services import codes
 from core.timezones import get_zone, zone_label
 
 PLAN_TTL = 7 * 86_400
@@ -31,10 +31,6 @@ class RemindersArgs(BaseModel):
     action: Literal["off"] | None = Field(None, description="off: cancel every reminder")
 
 
-def _plan_key(account_id: int, token: str) -> str:
-    return f"plan:{account_id}:{token}"
-
-
 async def remind_button(ctx: Context, posts: list[tuple[datetime, str]]) -> Button | None:
     """A button that sets a reminder for each ``(local time, what to post)``; None when every
     time has passed."""
@@ -42,8 +38,7 @@ async def remind_button(ctx: Context, posts: list[tuple[datetime, str]]) -> Butt
     items = [(when.isoformat(), what) for when, what in posts if when > now]
     if not items:
         return None
-    token = secrets.token_hex(4)
-    await ctx.app.kv.set(_plan_key(ctx.account_id, token), json.dumps(items).encode(), ttl=PLAN_TTL)
+    token = await codes.issue(ctx.app.store, "plan", ctx.account_id, json.dumps(items), PLAN_TTL)
     return Button("⏰ Remind me at these times", f"remind:{token}")
 
 
@@ -69,13 +64,13 @@ def notice(due: datetime, zone: str, text: str) -> str:
 def register(reg: Registry) -> None:
     @reg.action("remind")
     async def remind(ctx: Context, args: list[str]) -> Reply:
-        raw = await ctx.app.kv.get(_plan_key(ctx.account_id, args[0])) if args else None
-        if raw is None:
+        plan = await codes.look_up(ctx.app.store, "plan", args[0]) if args else None
+        if plan is None or plan.account_id != ctx.account_id:
             return Reply.text("That plan has expired. Send /week for a new one.")
         now = ctx.app.clock.now()
         items = [
             (due, what)
-            for due, what in ((datetime.fromisoformat(d), w) for d, w in json.loads(raw))
+            for due, what in ((datetime.fromisoformat(d), w) for d, w in json.loads(plan.value))
             if due > now
         ]
         if not items:

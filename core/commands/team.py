@@ -20,12 +20,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from core.chat import Button, Reply, escape_markup
-from core.commands.link import issue_code, redeem_code, tap_to_send
+from core.commands.link import tap_to_send
 from core.commands.registry import Registry
+from core.commands.reminders import when_text
 from core.context import Context
 from core.jobs import TEAM_ACTION_DAYS
 from core.models import Identity
 from core.ports import Store, TeamAccount
+from core.services import codes
 from core.services.analytics import AnalyticsService, format_change, format_money
 from core.timezones import account_timezone, get_zone, zone_label
 
@@ -46,13 +48,26 @@ class TeamArgs(BaseModel):
         None,
         min_length=1,
         max_length=16,
-        description="invite: manager or chatter; join: the code; remove, role: member number",
+        description="invite: manager, chatter or cancel; join: the code; remove, role: number",
     )
     role: Literal["manager", "chatter"] | None = Field(None, description="role: the new role")
 
 
 class AccountsArgs(BaseModel):
     number: int | None = Field(None, ge=1, le=100, description="the account to work on")
+
+
+async def _open_invites(ctx: Context) -> str:
+    """The paragraph on invite codes not used yet (empty: none)."""
+    invites = await ctx.app.store.codes.pending(ctx.account_id, "team")
+    if not invites:
+        return ""
+    zone = await ctx.timezone()
+    each = ", ".join(f"a {i.value}'s until {when_text(i.expires_at, zone)}" for i in invites)
+    return (
+        f"\n\nInvite codes not used yet ({zone_label(zone)}): {each}. /team invite cancel "
+        "withdraws them (a code passed to the wrong person, or no longer wanted)."
+    )
 
 
 def who(team: TeamAccount) -> str:
@@ -88,14 +103,13 @@ def register(reg: Registry) -> None:
         if args.action == "join":
             if not args.value:
                 return Reply.text("Send `/team join CODE` with the code from /team invite.")
-            found = await redeem_code(ctx.app.kv, "team", args.value)
+            found = await codes.redeem(store, "team", args.value)
             if found is None:
                 return Reply.text(
                     "That code is unknown or has expired. Ask the account's owner for a new one "
                     "(/team invite)."
                 )
-            account, _, role = found.partition(":")
-            target = int(account)
+            target, role = found.account_id, found.value
             if target == ctx.account.person_id:
                 return Reply.text("That's your own account's code — you already work on it.")
             added = await store.team.join(target, ctx.account.person_id, role)
@@ -134,12 +148,21 @@ def register(reg: Registry) -> None:
             )
         if args.action == "invite":
             role = (args.value or "chatter").lower()
+            if role == "cancel":
+                gone = await store.codes.discard(ctx.account_id, "team")
+                return Reply.text(
+                    f"Withdrew {gone} invite code{'s' * (gone != 1)}: no one can join with "
+                    f"{'them' if gone != 1 else 'it'} now."
+                    if gone
+                    else "You have no invite codes waiting to be used.",
+                    result={"withdrawn": gone},
+                )
             if role not in ROLES:
                 return Reply.text(
                     "Invite a `manager` (sees your earnings too) or a `chatter` (fans, content "
                     "and vault, not your earnings): `/team invite manager`."
                 )
-            code = await issue_code(ctx.app.kv, "team", f"{ctx.account_id}:{role}", INVITE_TTL)
+            code = await codes.issue(store, "team", ctx.account_id, role, INVITE_TTL)
             return Reply.text(
                 f"Invite code `{code}` for a {role} (valid for a day, for one person). They send "
                 f"`/team join {code}` to me from their own Telegram or Discord"
@@ -183,10 +206,11 @@ def register(reg: Registry) -> None:
                 "your account.",
                 result={"removed": gone.account_id},
             )
+        waiting = await _open_invites(ctx)
         if not members:
             return Reply.text(
                 "No one else works on your account. /team invite makes a code for your manager "
-                "or a chatter to join from their own chat.",
+                f"or a chatter to join from their own chat.{waiting}",
                 result={"members": []},
             )
         lines = [f"Your team ({len(members)}):"]
@@ -195,7 +219,7 @@ def register(reg: Registry) -> None:
             lines.append(f"{i}. {who(m)}, {m.role} — since {m.since:%b %d, %Y}{now}")
         lines.append(
             "/team invite adds a chatter (/team invite manager: a manager), /team role N "
-            "manager|chatter changes one's role, /team remove N takes one off."
+            f"manager|chatter changes one's role, /team remove N takes one off.{waiting}"
         )
         return Reply.text(
             "\n".join(lines),

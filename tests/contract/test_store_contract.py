@@ -26,7 +26,7 @@ from storage.repositories import (
     normalise_handle,
     normalise_title,
 )
-from storage.tables import AccountRow, AssetRow, IdentityRow
+from storage.tables import AccountRow, AssetRow, CodeRow, IdentityRow
 from tests.fakes.clock import FakeClock
 
 SHA_A = "a" * 64
@@ -230,6 +230,41 @@ async def test_summary_subscriptions(store: SqlStore) -> None:
     assert await store.summaries.all() == {b.id: "daily"}
     with pytest.raises(NotFound):
         await store.summaries.set(999_999, "daily")
+
+
+# ---------------------------------------------------------------- one-time codes
+
+
+async def test_codes_are_taken_once_and_expire(
+    store: SqlStore, clock: FakeClock, db_engine: AsyncEngine
+) -> None:
+    a, b = await two_accounts(store)
+    await store.codes.add("team", SHA_A, a.id, "manager", 60)
+    await store.codes.add("team", SHA_B, a.id, "chatter", 120)
+    await store.codes.add("link", SHA_C, b.id, "", 60)
+    assert await store.codes.get("link", SHA_A) is None  # a code is for its purpose only
+    looked = await store.codes.get("team", SHA_A)
+    assert looked is not None and (looked.account_id, looked.value) == (a.id, "manager")
+    assert [c.value for c in await store.codes.pending(a.id, "team")] == ["manager", "chatter"]
+    assert await store.codes.pending(b.id, "team") == []
+    # Taken once, whoever asks at the same moment.
+    taken = await asyncio.gather(*(store.codes.take("team", SHA_A) for _ in range(8)))
+    assert [t.value for t in taken if t is not None] == ["manager"]
+    assert await store.codes.get("team", SHA_A) is None
+    # Expired: neither read nor taken, nor pending; the next add forgets it.
+    clock.advance(121)
+    assert await store.codes.take("team", SHA_B) is None
+    assert await store.codes.pending(a.id, "team") == []
+    await store.codes.add("team", SHA_A, a.id, "chatter", 60)
+    assert await count_rows(db_engine, CodeRow.code_hash) == 1
+    # Discarding is per account and purpose.
+    await store.codes.add("erase", SHA_B, b.id, "", 60)
+    assert await store.codes.discard(b.id, "team") == 0
+    assert await store.codes.discard(a.id, "team") == 1
+    assert await store.codes.get("erase", SHA_B) is not None
+    # An account's codes go with it.
+    await store.accounts.delete(b.id)
+    assert await count_rows(db_engine, CodeRow.code_hash) == 0
 
 
 # ---------------------------------------------------------------- ideas

@@ -8,7 +8,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.jobs import FileDeadLetters, LocalJobQueue
 from core.chat import Reply
@@ -16,7 +17,7 @@ from core.jobs import JobRunner
 from core.resilience.ratelimit import RateLimiter
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
-from storage.tables import MemberRow
+from storage.tables import CodeRow, MemberRow
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
 from tests.unit.conftest import Chat, assistant_on, run_summaries
@@ -166,6 +167,37 @@ async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> N
     assert (await mia.say("/team")).result == {"members": []}
     assert "own account only" in (await leo.say("/accounts")).plain_text
     assert "There is no member 3" in (await mia.say("/team remove 3")).plain_text
+
+
+async def test_codes_outlive_a_restart_are_listed_and_withdrawn(
+    store: SqlStore, clock: FakeClock, db_engine: AsyncEngine
+) -> None:
+    """The embedded default keeps its key-value store in memory: an invite made before a
+    restart still works after it, because codes live in the database (hashed)."""
+    mia = Chat(assistant_on(store, clock), "mia")
+    manager = _code(await mia.say("/team invite manager"))
+    chatter = _code(await mia.say("/team invite"))
+    async with db_engine.connect() as conn:
+        kept = (await conn.execute(select(CodeRow.code_hash, CodeRow.value))).all()
+    assert sorted(v for _, v in kept) == ["chatter", "manager"]
+    assert not {manager, chatter} & {h for h, _ in kept}  # the codes themselves are not kept
+    listed = (await mia.say("/team")).plain_text
+    assert "Invite codes not used yet (UTC): a manager's until" in listed
+    assert "a chatter's until" in listed and "/team invite cancel" in listed
+    # A new process on the same database: the code still works, once, in any case.
+    restarted = assistant_on(store, clock)
+    leo, zoe = Chat(restarted, "leo"), Chat(restarted, "zoe")
+    joined = await leo.say(f"/team join {manager.lower()}")
+    assert joined.result is not None and joined.result["role"] == "manager"
+    assert "unknown or has expired" in (await zoe.say(f"/team join {manager}")).plain_text
+    mia = Chat(restarted, "mia")
+    assert "a manager's" not in (await mia.say("/team")).plain_text
+    # Withdrawn: the chatter's code no longer works.
+    withdrawn = await mia.say("/team invite cancel")
+    assert withdrawn.result == {"withdrawn": 1}
+    assert "unknown or has expired" in (await zoe.say(f"/team join {chatter}")).plain_text
+    assert (await mia.say("/team invite cancel")).result == {"withdrawn": 0}
+    assert "Invite codes not used yet" not in (await mia.say("/team")).plain_text
 
 
 async def test_each_member_has_their_own_command_rate(store: SqlStore, clock: FakeClock) -> None:
