@@ -84,6 +84,8 @@ class FileBlock:
     name: str
     data: bytes
     mime: str = "application/octet-stream"
+    #: Where else the file can be had when a chat cannot carry it (markup; empty: nowhere).
+    elsewhere: str = ""
 
 
 Block = TextBlock | ImageBlock | FileBlock
@@ -193,13 +195,18 @@ def human_size(size: int) -> str:
     return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"
 
 
+def api_download(path: str) -> str:
+    """``FileBlock.elsewhere`` for a file the uploads API serves at ``path`` (markup)."""
+    return f"`GET {path}` on the uploads API (with a key from /apikey) downloads it."
+
+
 def file_too_big(block: FileBlock, limit: int, where: str) -> str:
     """What a chat shows instead of a file it cannot carry (markup)."""
-    return (
+    said = (
         f"{escape_markup(block.name or 'The file')} is {human_size(len(block.data))}: more than "
-        f"{where} lets me send ({human_size(limit)}). The uploads API's "
-        "`GET /api/v1/assets/<number>/content` downloads vault files of any size."
+        f"{where} lets me send ({human_size(limit)})."
     )
+    return f"{said} {block.elsewhere}" if block.elsewhere else said
 
 
 def as_notice(message: str | Reply) -> Reply:

@@ -341,6 +341,24 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "503": _error("Blob store or database unavailable"),
         },
     },
+    ("GET", "/api/v1/export"): {
+        "summary": "Download all your account's data",
+        "description": (
+            "What /export sends in chat: every row the service holds about the key's account, "
+            "one CSV file per table in a ZIP (a README.txt inside says what is where; API key "
+            "hashes left out; the vault's files themselves through the assets routes). For an "
+            "account whose export is more than a chat lets the bot send."
+        ),
+        "security": BEARER,
+        "responses": {
+            "200": {
+                "description": "The ZIP (Content-Disposition: attachment)",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "401": _error("Missing or invalid API key"),
+            "503": _error("Database unavailable"),
+        },
+    },
     ("GET", "/metrics"): {
         "summary": "Prometheus metrics",
         "responses": {

@@ -5,7 +5,8 @@ stored) and only ever see the key's own account.
 
 ``GET /api/v1/assets/{id}`` shows one asset, ``GET /api/v1/assets/{id}/content`` downloads it,
 ``DELETE /api/v1/assets/{id}`` removes it (the row, then its blob: ``VaultService.remove``): 404
-when the caller's account has no such asset (whoever else's it may be).
+when the caller's account has no such asset (whoever else's it may be). ``GET /api/v1/export``
+is ``/export``'s ZIP, for an account whose export is more than a chat can carry.
 
 ``POST /api/v1/uploads`` takes ``multipart/form-data`` with one file part (``file``; optional
 text fields before it: ``tags``, comma- or space-separated, or ``caption``, whose hashtags or
@@ -61,6 +62,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 from core.app import Assistant
 from core.chat import strip_markup
 from core.commands.billing import hash_api_key
+from core.commands.data import EXPORT_PATH, export_name, export_zip
 from core.errors import HuntazeError, NotFound, QuotaExceeded, ServiceUnavailable, UsageError
 from core.jobs import ImportStatus, JobQueue, read_import_status, start_import
 from core.models import Asset, clean_text, parse_id
@@ -419,6 +421,21 @@ class UploadsApi:
             }
         )
 
+    # ------------------------------------------------------------ GET /api/v1/export
+
+    @with_account
+    async def export(self, request: web.Request, account_id: int) -> web.Response:
+        """Everything the service holds about the key's account, as ``/export`` sends it in
+        chat (a ZIP of CSV files, one per table): for an account whose export is more than a
+        chat lets the bot send (Discord 10 MiB, Telegram 50 MB)."""
+        if self.assistant is None:
+            return json_error(503, "exports are not available on this server")
+        data, counts = await export_zip(self.assistant.store, account_id)
+        log.info("export_downloaded", rows=sum(counts.values()), bytes=len(data))
+        name = export_name(self.assistant.clock.now())
+        headers = {"Content-Disposition": attachment_header(name), "Cache-Control": "no-store"}
+        return web.Response(body=data, content_type="application/zip", headers=headers)
+
     # ------------------------------------------------------------ one asset
 
     async def _asset(self, request: web.Request, account_id: int) -> Asset | None:
@@ -485,6 +502,7 @@ def add_uploads_api(app: web.Application, api: UploadsApi) -> UploadsApi:
     app.router.add_get(ASSET_PATH, api.get_asset)
     app.router.add_delete(ASSET_PATH, api.delete_asset)
     app.router.add_get(ASSET_PATH + "/content", api.asset_content)
+    app.router.add_get(EXPORT_PATH, api.export)
     return api
 
 

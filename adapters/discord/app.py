@@ -209,7 +209,8 @@ def within_dm_limit(message: OutMessage) -> OutMessage:
     big = [f for f in message.files if len(f.data) > DEFAULT_FILE_LIMIT]
     if not big:
         return message
-    notes = [file_too_big(FileBlock(f.name, f.data), DEFAULT_FILE_LIMIT, "Discord") for f in big]
+    blocks = [FileBlock(f.name, f.data, elsewhere=f.elsewhere) for f in big]
+    notes = [file_too_big(block, DEFAULT_FILE_LIMIT, "Discord") for block in blocks]
     content = "\n\n".join(filter(None, [message.content, *split_markup(notes)]))
     kept = [f for f in message.files if len(f.data) <= DEFAULT_FILE_LIMIT]
     return replace(message, content=content, files=kept)

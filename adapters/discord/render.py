@@ -40,6 +40,7 @@ Run = tuple[str, str]  # (style, text) as core.chat.parse_markup returns
 class OutFile:
     name: str
     data: bytes
+    elsewhere: str = ""  # FileBlock.elsewhere
 
 
 @dataclass
@@ -306,7 +307,7 @@ def render_reply(
                 pending.append(file_too_big(block, file_limit, "Discord"))
                 continue
             name = block.name.replace("/", "_").replace("\\", "_") or "file"
-            messages.append(OutMessage(files=[OutFile(name, block.data)]))
+            messages.append(OutMessage(files=[OutFile(name, block.data, block.elsewhere)]))
     flush()
 
     rows = [list(row) for row in reply.buttons if row]

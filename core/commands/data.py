@@ -27,7 +27,7 @@ import zipfile
 from datetime import date, datetime
 from typing import Any
 
-from core.chat import Button, FileBlock, Reply
+from core.chat import Button, FileBlock, Reply, api_download
 from core.commands.fans import defused
 from core.commands.registry import Registry
 from core.context import Context
@@ -37,6 +37,7 @@ from core.services import codes
 from core.services.billing import LIVE_STATUSES
 
 CONFIRM_TTL = 600
+EXPORT_PATH = "/api/v1/export"  # the uploads API's copy of /export (webhooks/uploads.py)
 EXPORT_README = """Your Huntaze data, one CSV file per table (UTF-8, a header row; times in
 UTC, ISO 8601; JSON in the columns that hold it; cells a spreadsheet would run as a formula
 start with ').
@@ -103,6 +104,11 @@ async def _live_subscription(ctx: Context) -> str | None:
     return state.plan
 
 
+def export_name(now: datetime) -> str:
+    """The export's file name, dated (UTC)."""
+    return f"huntaze-export-{now.date().isoformat()}.zip"
+
+
 def _subscription_first(plan: str) -> Reply:
     return Reply.text(
         f"Your {plan} subscription is still running, and deleting the account would not stop "
@@ -121,7 +127,6 @@ def register(reg: Registry) -> None:
     async def export(ctx: Context, _: None) -> Reply:
         data, counts = await export_zip(ctx.app.store, ctx.account_id)
         rows = sum(counts.values())
-        day = ctx.app.clock.now().date().isoformat()
         reply = Reply.text(
             f"All your data: {rows:,} rows from {len(counts)} tables, one CSV file each "
             "(README.txt says what is where). Your vault's files themselves are not in it: "
@@ -130,7 +135,12 @@ def register(reg: Registry) -> None:
             ephemeral=True,
         )
         reply.blocks.append(
-            FileBlock(name=f"huntaze-export-{day}.zip", data=data, mime="application/zip")
+            FileBlock(
+                name=export_name(ctx.app.clock.now()),
+                data=data,
+                mime="application/zip",
+                elsewhere=api_download(EXPORT_PATH),
+            )
         )
         return reply
 

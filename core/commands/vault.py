@@ -21,6 +21,7 @@ from core.chat import (
     Button,
     FileBlock,
     Reply,
+    api_download,
     escape_markup,
     human_size,
 )
@@ -279,7 +280,14 @@ async def _send_file(ctx: Context, asset: Asset) -> Reply:
         raise NotFound(GONE)
     data = await ctx.app.blobs.get(asset.blob_key)
     return Reply(
-        blocks=[FileBlock(name=asset.file_name, data=data, mime=asset.mime)],
+        blocks=[
+            FileBlock(
+                name=asset.file_name,
+                data=data,
+                mime=asset.mime,
+                elsewhere=api_download(f"/api/v1/assets/{asset.id}/content"),
+            )
+        ],
         result={"sent": asset.model_dump(mode="json")},
         ephemeral=True,
     )

@@ -626,6 +626,7 @@ async def test_a_file_a_boosted_server_takes_becomes_a_note_in_the_dm_fallback(
     dm = bot.fake.dm_channel(DEFAULT_USER_ID)["id"]
     note, sent = bot.fake.channel_messages(dm)
     assert "big.pdf is 12.0 MB: more than Discord lets me send (10.0 MB)" in note["content"]
+    assert f"`GET /api/v1/assets/{asset.id}/content` on the uploads API" in note["content"]
     assert note["attachments"] == []
     assert [a["filename"] for a in sent["attachments"]] == ["small.pdf"]
     channel = bot.fake.channel_messages(bot.fake.channel_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
 
+from core.chat import FileBlock
 from core.jobs import PENDING_PREFIX
 from storage.tables import TransactionRow
 from tests.fakes.clock import FakeClock
@@ -87,6 +89,37 @@ async def test_an_export_is_imported_into_the_keys_account(world: HttpWorld) -> 
     assert stats.result["revenue"] == "55.00"
     # Only the key's account: another creator's figures are untouched.
     assert "No earnings yet" in (await world.say("zoe", "/stats all")).plain_text
+
+
+async def test_the_export_downloads_the_keys_account_only(world: HttpWorld) -> None:
+    """``GET /api/v1/export``: /export's ZIP, for an account whose export a chat cannot carry
+    (the chat's note on a file too big for it points here)."""
+    mia, zoe = await api_key(world, "mia"), await api_key(world, "zoe")
+    assert (await post(world, mia, EARNINGS))[0] == 200
+
+    async def export(key: str | None) -> tuple[int, aiohttp.typedefs.LooseHeaders, bytes]:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with world.http.get(f"{world.url}/api/v1/export", headers=headers) as r:
+            return r.status, r.headers, await r.read()
+
+    status, headers, body = await export(mia)
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    assert headers["Content-Disposition"].startswith('attachment; filename="huntaze-export-')
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        earnings = archive.read("transactions.csv").decode("utf-8-sig").splitlines()
+        in_chat = (await world.say("mia", "/export")).blocks[-1]
+        assert isinstance(in_chat, FileBlock) and in_chat.elsewhere.startswith(
+            "`GET /api/v1/export` on the uploads API"
+        )
+        with zipfile.ZipFile(io.BytesIO(in_chat.data)) as chat_archive:
+            assert chat_archive.namelist() == archive.namelist()
+    assert len(earnings) == 3 and ",leo," in earnings[1] and ",ann," in earnings[2]
+    status, _, body = await export(zoe)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert status == 200 and "transactions.csv" not in archive.namelist()
+        assert b",leo," not in b"".join(archive.read(n) for n in archive.namelist())
+    assert (await export(None))[0] == 401
+    assert (await export(mia + "x"))[0] == 401
 
 
 async def test_what_the_api_refuses(world: HttpWorld) -> None:

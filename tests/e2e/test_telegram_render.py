@@ -31,7 +31,7 @@ from adapters.telegram.render import (
     to_html,
     u16len,
 )
-from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, strip_markup
+from core.chat import Button, FileBlock, ImageBlock, Reply, TextBlock, api_download, strip_markup
 from tests.fakes.telegram_api import FakeTelegramAPI, parse_html
 from tests.services import free_port
 
@@ -160,7 +160,7 @@ def test_a_file_over_the_upload_limit_becomes_a_note() -> None:
     reply = Reply(
         blocks=[
             TextBlock("Here:"),
-            FileBlock("big clip.mp4", b"x" * 2048, "video/mp4"),
+            FileBlock("big clip.mp4", b"x" * 2048, "video/mp4", api_download("/x/7")),
             FileBlock("small.csv", b"a,b\n", "text/csv"),
         ]
     )
@@ -169,7 +169,9 @@ def test_a_file_over_the_upload_limit_becomes_a_note() -> None:
         OutDocument("small.csv", b"a,b\n", "text/csv")
     ]
     assert items[0].html.startswith("Here:\n\nbig clip.mp4 is 2 KB: more than Telegram lets")
-    assert "/api/v1/assets/" in items[0].html
+    assert items[0].html.endswith(
+        "<code>GET /x/7</code> on the uploads API (with a key from /apikey) downloads it."
+    )
     assert render_reply(reply)[1] == OutDocument("big clip.mp4", b"x" * 2048, "video/mp4")
 
 
