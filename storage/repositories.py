@@ -572,8 +572,13 @@ class SqlCodeRepository:
         self, purpose: str, code_hash: str, account_id: int, value: str, ttl: float
     ) -> None:
         now = self._clock.now()
+        c = CodeRow
+        # Expired codes go, but not those another add is deleting at the same moment: two
+        # deletes taking the same rows in different orders could deadlock (PostgreSQL; SQLite
+        # has no FOR UPDATE and takes the whole database for a write anyway).
+        expired = select(c.code_hash).where(c.expires_at <= now).with_for_update(skip_locked=True)
         async with self._db.transaction() as session:
-            await session.execute(delete(CodeRow).where(CodeRow.expires_at <= now))
+            await session.execute(delete(c).where(c.code_hash.in_(expired)))
             session.add(
                 CodeRow(
                     code_hash=code_hash,

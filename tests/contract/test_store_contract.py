@@ -262,7 +262,16 @@ async def test_codes_are_taken_once_and_expire(
     assert await store.codes.discard(b.id, "team") == 0
     assert await store.codes.discard(a.id, "team") == 1
     assert await store.codes.get("erase", SHA_B) is not None
+    # Many adds at once, each forgetting the same expired codes: none fails (no deadlock).
+    for n in range(20):
+        await store.codes.add("plan", f"{n:064d}", a.id, "", 60)
+    clock.advance(61)
+    await asyncio.gather(*(store.codes.add("plan", f"n{n:063d}", a.id, "", 60) for n in range(20)))
+    assert len(await store.codes.pending(a.id, "plan")) == 20
+    assert await count_rows(db_engine, CodeRow.code_hash) == 20
+    assert await store.codes.discard(a.id, "plan") == 20
     # An account's codes go with it.
+    await store.codes.add("erase", SHA_B, b.id, "", 60)
     await store.accounts.delete(b.id)
     assert await count_rows(db_engine, CodeRow.code_hash) == 0
 
