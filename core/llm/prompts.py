@@ -115,6 +115,22 @@ TEMPERATURE: dict[str, float] = {"conservative": 0.4, "balanced": 0.8, "creative
 
 _MAX_HISTORY = 50
 _MAX_NOTES = 200
+_MAX_CREATOR_NOTES = 600
+
+
+def _newest_lines(journal: str, limit: int = _MAX_CREATOR_NOTES) -> str:
+    """The newest whole lines of a fan's dated notes (``Fan.journal``, newest last) that fit in
+    ``limit`` characters (at least the newest line, cut to fit)."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(journal.splitlines()):
+        size += len(line) + 1
+        if kept and size > limit:
+            break
+        kept.append(line[:limit])
+    return "\n".join(reversed(kept))
+
+
 _MAX_BAD_ANSWER = 4000
 
 
@@ -407,6 +423,7 @@ class Prompts:
                     "total_spent": format_money(f.total_spent, req.currency),
                     "tags": f.tags,
                     "notes": f.notes[:_MAX_NOTES],
+                    **({"creator_notes": _newest_lines(f.journal)} if f.journal else {}),
                     **({} if f.subscribed is None else {"subscribed": f.subscribed}),
                 }
                 for f in fans
@@ -420,7 +437,10 @@ class Prompts:
                 f"{MAX_MESSAGE_CHARS} characters per draft; fan_handle exactly as given. A fan "
                 "whose name is empty is greeted without a name, never by the handle. A fan "
                 "whose subscription has expired (subscribed false) is invited back, not "
-                "thanked for subscribing. The creator sends these herself.",
+                "thanked for subscribing. creator_notes are the creator's own dated notes on a fan "
+                "(newest last): use what fits the message — a birthday coming up, what they "
+                "asked for — in her voice, never as a quoted note. The creator sends these "
+                "herself.",
                 "Platform rules: " + _platform_rules(platform),
                 _restricted_line(req.profile.restricted_words),
                 f"Creator profile: {_dump(_profile(req.profile))}",

@@ -126,6 +126,10 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
             total_spent=Decimal("250"),
             last_active=date(2026, 11, 1),
             notes="loves gym sets",
+            journal="\n".join(
+                [f"2026-10-{d:02d}: old note {d} " + "x" * 80 for d in range(1, 20)]
+                + ["2026-11-20: birthday Dec 2, wants a gym set"]
+            ),
         ),
         Fan(handle="bo", name="", tier="new"),
         Fan(handle="u48213377", subscribed=False),
@@ -147,6 +151,11 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
     assert '"name": "bo"' in facts and '"name": ""' in facts and '"subscribed": false' in facts
     assert spec.key == Prompts().personalize(req, list(reversed(fans))).key  # order-free
     assert '"total_spent": "$250.00"' in facts
+    # The creator's own notes: the newest lines that fit, whole; none for a fan without.
+    mine = json.loads(facts[facts.index("[") : facts.rindex("]") + 1])[0]["creator_notes"]
+    assert mine.endswith("2026-11-20: birthday Dec 2, wants a gym set")
+    assert len(mine) <= 600 and mine.startswith("2026-10-") and "old note 1 " not in mine
+    assert facts.count("creator_notes") == 1 and "creator's own dated notes" in user
     euros = Prompts().personalize(req.model_copy(update={"currency": "EUR"}), fans)
     assert '"total_spent": "€250.00"' in euros.messages[1]["content"] and euros.key != spec.key
 
