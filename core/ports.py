@@ -617,10 +617,11 @@ class EarningsRepository(Protocol):
         start: datetime | None,
         end: datetime | None,
         platform: str | None = None,
+        handles: Sequence[str] | None = None,
     ) -> list[FanSpend]:
         """Per fan and currency in the period (transactions without a fan are left out);
         ``None`` leaves that end of the period open. With ``platform``, that platform's
-        transactions only (``first_seen`` too)."""
+        transactions only (``first_seen`` too); with ``handles``, those fans' only."""
         ...
 
     async def span(

@@ -223,9 +223,12 @@ class SqlEarningsRepository:
         start: datetime | None,
         end: datetime | None,
         platform: str | None = None,
+        handles: Sequence[str] | None = None,
     ) -> list[FanSpend]:
         t = TransactionRow
         mine = and_(_mine(account_id, platform), t.fan_handle != "")
+        if handles is not None:
+            mine = and_(mine, t.fan_handle.in_(sorted(set(handles))))
         firsts = (
             select(t.fan_handle.label("handle"), func.min(t.occurred_at).label("first_seen"))
             .where(mine)

@@ -131,13 +131,17 @@ def parse_fans(raw: str) -> dict[str, Any]:
     return values
 
 
-def describe_fan(fan: Fan, today: date, currency: str = "USD") -> str:
+def describe_fan(
+    fan: Fan, today: date, currency: str = "USD", paid_elsewhere: str | None = None
+) -> str:
+    """One fan's line. ``paid_elsewhere``: what a fan with no total in ``currency`` (the fan
+    list's) paid in other currencies (``_paid_elsewhere``), said instead of a nought."""
     seen = (
         f"active {(today - fan.last_active).days}d ago" if fan.last_active else "activity unknown"
     )
     name = f" ({escape_markup(fan.name)})" if fan.name else ""
     status = status_word(fan.subscribed)
-    spent = format_money(fan.total_spent, currency)
+    spent = paid_elsewhere or format_money(fan.total_spent, currency)
     on = ", on " + ", ".join(vocab.label("platforms", p) for p in fan.platforms)
     return (
         f"@{escape_markup(fan.handle)}{name} — {fan.tier}, spent {spent}, {seen}"
@@ -449,8 +453,9 @@ async def _list_fans(ctx: Context, segment: str | None, today: date) -> Reply:
             head += f" — {subscribed:,} subscribed, {expired:,} expired (/fans expired lists them)"
     fans = await repo.query(ctx.account_id, query, limit=LIST_LIMIT)
     currency = await ctx.currency()
+    elsewhere = await _paid_elsewhere(ctx, fans, currency)
     lines = [head + " (biggest spenders first):"]
-    lines += [describe_fan(f, today, currency) for f in fans]
+    lines += [describe_fan(f, today, currency, elsewhere.get(f.handle)) for f in fans]
     if matching > len(fans):
         lines.append(f"…and {matching - len(fans):,} more.")
     if canonical:
@@ -464,7 +469,8 @@ async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
     """One fan's card: what the list knows, and what they paid from the earnings."""
     currency = await ctx.currency()
     history = await ctx.app.store.earnings.fan_history(ctx.account_id, fan.handle)
-    lines = [describe_fan(fan, today, currency)]
+    elsewhere = await _paid_elsewhere(ctx, [fan], currency)
+    lines = [describe_fan(fan, today, currency, elsewhere.get(fan.handle))]
     about = [
         f"Tags: {', '.join(fan.tags)}" if fan.tags else "",
         fan.notes and f"Notes: {fan.notes}",
@@ -510,6 +516,20 @@ async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
         ],
     }
     return Reply.text("\n".join(lines), result=result)
+
+
+async def _paid_elsewhere(ctx: Context, fans: list[Fan], currency: str) -> dict[str, str]:
+    """For the fans with no total spent in ``currency`` (the fan list's: the earnings' main
+    one), what their earnings show in other currencies, by handle ("€15.00 + £5.00")."""
+    handles = [f.handle for f in fans if not f.total_spent]
+    if not handles:
+        return {}
+    spend = await ctx.app.store.earnings.fan_spend(ctx.account_id, None, None, handles=handles)
+    found: dict[str, list[str]] = {}
+    for one in spend:
+        if one.currency != currency and one.amount > 0:
+            found.setdefault(one.handle, []).append(format_money(one.amount, one.currency))
+    return {handle: " + ".join(amounts) for handle, amounts in found.items()}
 
 
 def _day(d: date, today: date) -> str:

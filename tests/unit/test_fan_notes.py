@@ -1,5 +1,6 @@
 """Changing a fan from chat keeps what the list knows about them; notes written in chat
-(``/fans note``) stay through imports; on SQLite and PostgreSQL, within one account."""
+(``/fans note``) stay through imports; a fan who paid only in another currency shows it; on
+SQLite and PostgreSQL, within one account."""
 
 from __future__ import annotations
 
@@ -95,3 +96,33 @@ async def test_notes_keep_the_newest_when_long(store: SqlStore, clock: FakeClock
     assert fan.journal.startswith("…") and "11 xxx" in fan.journal and "00 xxx" not in fan.journal
     too_long = await mia.say("/fans note cara " + "y" * 501)
     assert "at most 500" in too_long.plain_text
+
+
+async def test_a_fan_who_paid_only_in_another_currency_shows_what_they_paid(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # The fan list's totals are in the earnings' main currency: a fan who paid only in euros
+    # read "spent $0.00" in /fans and on her card, though her payments were right there.
+    app = assistant_on(store, clock)
+    mia, zoe = Chat(app, "mia"), Chat(app, "zoe")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    zoe_id = (await store.accounts.resolve(zoe.user.identity())).id
+    earnings = (
+        b"Date,Amount,Currency,Fan\n"
+        b"2026-11-02 21:00,40.00,USD,@leo\n"
+        b"2026-11-15 20:00,15.00,EUR,@eva\n"
+        b"2026-11-16 20:00,5.00,GBP,@eva\n"
+        b"2026-11-17 20:00,12.00,EUR,@leo\n"
+    )
+    importer = CsvImporter(store, clock)
+    await importer.import_csv(mia_id, "earnings.csv", earnings)
+    await importer.import_csv(zoe_id, "earnings.csv", b"Date,Amount,Fan\n2026-11-03,9,@eva\n")
+    listed = (await mia.say("/fans")).plain_text.splitlines()
+    assert "@leo — regular, spent $40.00, active 7d ago" in listed  # dollars: his total
+    assert "@eva — regular, spent €15.00 + £5.00, active 8d ago" in listed
+    card = (await mia.say("/fans @eva")).plain_text
+    assert card.startswith("@eva — regular, spent €15.00 + £5.00,")
+    # Another account's fan of the same handle: her own dollars, nothing of mia's.
+    assert "@eva — regular, spent $9.00" in (await zoe.say("/fans")).plain_text
+    await mia.say("/fans add @new")
+    assert "@new — regular, spent $0.00" in (await mia.say("/fans")).plain_text
