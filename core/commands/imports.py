@@ -6,7 +6,9 @@ with the whole account. ``/imports undo N`` deletes what that import added: its 
 and offers, and the fans it added that nothing changed since and no remaining payment names.
 Fan totals that came from the earnings follow (``CsvImporter.refresh_fans``). What it changed
 in rows imported before (a platform given, a time moved, a fan's figures raised, refunds
-removed) stays: sending the right file again restores those.
+removed) stays: sending the right file again restores those. A typed number asks first,
+naming the import (the list may have moved since it was shown); the list's buttons carry the
+import itself and take it back at once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ImportsArgs(BaseModel):
     number: int | None = Field(None, ge=1, le=SHOWN, description="the import's number in /imports")
 
 
-def _line(n: int, record: ImportRecord, zone: str, now: datetime) -> str:
+def _line(record: ImportRecord, zone: str, now: datetime) -> str:
     when = record.started_at.astimezone(get_zone(zone))
     what = {"earnings": "earnings", "offers": "offers", "fans": "fan list"}.get(record.kind, "CSV")
     on = f" on {vocab.label('platforms', record.platform)}" if record.platform else ""
@@ -49,7 +51,7 @@ def _line(n: int, record: ImportRecord, zone: str, now: datetime) -> str:
     elif record.finished_at is None:
         state = " — stopped before the end"
     return (
-        f"{n}. {escape_markup(record.name)} — {what}{on}, {when:%b} {when.day} {when:%H:%M}: "
+        f"{escape_markup(record.name)} — {what}{on}, {when:%b} {when.day} {when:%H:%M}: "
         f"{', '.join(done)}{state}"
     )
 
@@ -88,6 +90,25 @@ async def undo(ctx: Context, import_id: int) -> Reply:
     )
 
 
+async def _confirm(ctx: Context, record: ImportRecord) -> Reply:
+    """What a typed ``/imports undo N`` would take back, and a button that does it: the numbers
+    are the list's as it was shown, and an import finished since would have moved them (the
+    list's own buttons carry the import itself)."""
+    zone, now = await ctx.timezone(), ctx.app.clock.now()
+    if record.undone_at is None and not record.running(now):
+        return Reply.text(
+            f"Take this import back? What it added is removed.\n{_line(record, zone, now)}",
+            buttons=[
+                [
+                    Button("Take it back", f"imports:undo:{record.id}"),
+                    Button("Keep it", "imports:keep"),
+                ]
+            ],
+            result={"confirm": record.id},
+        )
+    return await undo(ctx, record.id)  # says why it cannot
+
+
 def register(reg: Registry) -> None:
     @reg.command(
         "imports",
@@ -104,7 +125,7 @@ def register(reg: Registry) -> None:
                 return Reply.text("Which one? `/imports undo N` with its number from /imports.")
             if args.number > len(records):
                 return Reply.text(f"There is no import {args.number}. /imports lists them.")
-            return await undo(ctx, records[args.number - 1].id)
+            return await _confirm(ctx, records[args.number - 1])
         if not records:
             return Reply.text(
                 "No imports yet. Send a CSV export (earnings, fans or PPV offers) as a file.",
@@ -112,7 +133,7 @@ def register(reg: Registry) -> None:
             )
         zone, now = await ctx.timezone(), ctx.app.clock.now()
         lines = ["**Your latest imports** (newest first):"]
-        lines += [_line(n, r, zone, now) for n, r in enumerate(records, 1)]
+        lines += [f"{n}. {_line(r, zone, now)}" for n, r in enumerate(records, 1)]
         lines.append("`/imports undo N` takes one back: what it added is removed.")
         buttons = [
             [Button(f"Undo {n}: {r.name}"[:60], f"imports:undo:{r.id}")]
@@ -127,6 +148,8 @@ def register(reg: Registry) -> None:
 
     @reg.action("imports")
     async def imports_action(ctx: Context, args: list[str]) -> Reply:
+        if args == ["keep"]:
+            return Reply.text("Kept it: nothing was taken back.")
         if len(args) != 2 or args[0] != "undo" or not args[1].isdigit():
             return Reply.text("That button no longer works. /imports")
         if not ctx.account.may("manager"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.chat import Reply
 from core.ports import Transaction
 from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
@@ -20,6 +21,14 @@ B = b"Date,Amount,Type,Fan\n2026-11-22 10:00,40,tip,@anna\n2026-11-22 11:00,5,ti
 
 async def _revenue(chat: Chat) -> str:
     return (await chat.say("/stats all")).result["revenue"]
+
+
+async def _undo(chat: Chat, n: int) -> Reply:
+    """``/imports undo N``, then its confirmation's Take it back (when it asks)."""
+    asked = await chat.say(f"/imports undo {n}")
+    if asked.result is None or "confirm" not in asked.result:
+        return asked
+    return await chat.press_label("Take it back")
 
 
 async def test_an_import_is_taken_back_and_nothing_else(store: SqlStore, clock: FakeClock) -> None:
@@ -42,7 +51,7 @@ async def test_an_import_is_taken_back_and_nothing_else(store: SqlStore, clock: 
     assert await _revenue(mia) == "80.00"
     clock.advance(60)
 
-    undone = await mia.say("/imports undo 2")
+    undone = await _undo(mia, 2)
     assert undone.result == {
         "import_id": listed.result["imports"][1],
         "transactions": 2,
@@ -53,7 +62,7 @@ async def test_an_import_is_taken_back_and_nothing_else(store: SqlStore, clock: 
     fans = {f["handle"]: f["total_spent"] for f in (await mia.say("/fans")).result}
     assert fans == {"anna": "40.00", "cara": "5.00"}  # anna's total follows the earnings down
     assert "taken back" in (await mia.say("/imports")).plain_text
-    assert "taken back already" in (await mia.say("/imports undo 2")).plain_text
+    assert "taken back already" in (await _undo(mia, 2)).plain_text
     # Sent again (to the right account, this time), it is new again.
     assert "2 new transactions added" in await importer.import_csv(mia_id, "a.csv", A)
     assert await _revenue(mia) == "80.00"
@@ -72,7 +81,7 @@ async def test_a_wrong_platform_is_taken_back(store: SqlStore, clock: FakeClock)
     await importer.import_csv(mia_id, "export.csv", A, platform="fansly")
     assert await _revenue(mia) == "70.00"
     assert "Fansly" in (await mia.say("/imports")).plain_text
-    await mia.say("/imports undo 1")
+    await _undo(mia, 1)
     assert await _revenue(mia) == "35.00"
     assert "None of your earnings are marked Fansly" in (await mia.say("/stats fansly")).plain_text
 
@@ -91,10 +100,10 @@ async def test_fan_lists_and_offers(store: SqlStore, clock: FakeClock) -> None:
     await mia.say("/fans add gus tier=vip")  # changed since: gus stays
     offers = b"Date,Price,Sent,Bought\n2026-11-20,9.99,100,7\n2026-11-21,14.99,100,4\n"
     await importer.import_csv(mia_id, "ppv.csv", offers)
-    undone = await mia.say("/imports undo 1")
+    undone = await _undo(mia, 1)
     assert (undone.result["offers"], undone.result["transactions"]) == (2, 0)
     assert await store.offers.list(mia_id, "ppv") == []
-    undone = await mia.say("/imports undo 2")
+    undone = await _undo(mia, 2)
     assert undone.result["fans"] == 1  # eli; dora was there before, fay has a note, gus changed
     left = {f["handle"]: f["total_spent"] for f in (await mia.say("/fans")).result}
     assert left == {"dora": "350.00", "fay": "15.00", "gus": "9.00"}  # dora keeps its change
@@ -142,7 +151,30 @@ async def test_an_import_still_running_is_not_taken_back(store: SqlStore, clock:
     # An hour on, it stopped before the end (a crash): what it wrote can go.
     clock.advance(3601)
     assert "stopped before the end" in (await mia.say("/imports")).plain_text
-    assert (await mia.say("/imports undo 1")).result["transactions"] == 1
+    assert (await _undo(mia, 1)).result["transactions"] == 1
+
+
+async def test_a_typed_number_asks_first_naming_the_import(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # Numbers are the list's as it was shown: an import that finished since moves them, so
+    # "/imports undo 1" names the import it would take back and waits for the button.
+    app = assistant_on(store, clock)
+    mia = Chat(app, "mia")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    importer = CsvImporter(store, clock)
+    await importer.import_csv(mia_id, "a.csv", A)
+    assert "1. a.csv" in (await mia.say("/imports")).plain_text
+    clock.advance(60)
+    await importer.import_csv(mia_id, "b.csv", B)  # lands while she reads the list
+    asked = await mia.say("/imports undo 1")
+    assert asked.plain_text.startswith("Take this import back? What it added is removed.\nb.csv")
+    assert "2 added, 1 new fans" in asked.plain_text
+    kept = await mia.press_label("Keep it")
+    assert kept.plain_text == "Kept it: nothing was taken back." and await _revenue(mia) == "80.00"
+    await mia.say("/imports undo 2")
+    assert (await mia.press_label("Take it back")).result["transactions"] == 2
+    assert await _revenue(mia) == "45.00"
 
 
 async def test_a_fan_still_paid_for_or_noted_stays(store: SqlStore, clock: FakeClock) -> None:
@@ -156,6 +188,6 @@ async def test_a_fan_still_paid_for_or_noted_stays(store: SqlStore, clock: FakeC
     await importer.import_csv(mia_id, "fans.csv", fans)
     await importer.import_csv(mia_id, "e.csv", b"Date,Amount,Fan\n2026-11-20,50,@hal\n")
     await mia.say("/fans note ivy prefers voice notes")
-    undone = await mia.say("/imports undo 2")
+    undone = await _undo(mia, 2)
     assert undone.result["fans"] == 1  # jo
     assert sorted(f["handle"] for f in (await mia.say("/fans")).result) == ["hal", "ivy"]
