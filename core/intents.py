@@ -84,6 +84,9 @@ _PERIODS = (
     (_rx(r"\blast week\b"), "lastweek"),
     (_rx(r"\bthis month\b|\bmonth so far\b"), "thismonth"),
     (_rx(r"(?<!the )\b(?:last|previous) month\b"), "lastmonth"),  # "the last month": 30d
+    (_rx(r"\bthis year\b|\byear so far\b"), "thisyear"),
+    (_rx(r"(?<!the )\b(?:last|previous) year\b"), "lastyear"),
+    (_rx(r"\b365 days\b|\b(?:12|twelve) months\b|\byear\b"), "365d"),
     (_rx(r"\b(?:all time|ever|in total|overall)\b"), "all"),
     (_rx(r"\b(?:7|seven) days\b|\bweek\b"), "7d"),
     (_rx(r"\b(?:90|ninety) days\b|\b(?:3|three) months\b|\bquarter\b"), "90d"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -20,6 +22,7 @@ from core.services.analytics import (
     AnalyticsService,
     StatsSummary,
     before_words,
+    by_month,
     format_change,
     format_money,
     period_words,
@@ -28,8 +31,8 @@ from core.services.charts import stats_chart
 from core.timezones import zone_label
 
 Period = Literal[
-    "today", "yesterday", "thisweek", "lastweek", "thismonth", "lastmonth",
-    "7d", "30d", "90d", "all",
+    "today", "yesterday", "thisweek", "lastweek", "thismonth", "lastmonth", "thisyear",
+    "lastyear", "7d", "30d", "90d", "365d", "all",
 ]  # fmt: skip
 #: Whole phrases first: "last week" is the calendar week, "last 7 days" a rolling 7d.
 _PERIOD_PHRASES = {
@@ -37,13 +40,17 @@ _PERIOD_PHRASES = {
     "last week": "lastweek", "lastweek": "lastweek", "previous week": "lastweek",
     "this month": "thismonth", "thismonth": "thismonth", "month so far": "thismonth",
     "mtd": "thismonth", "last month": "lastmonth", "lastmonth": "lastmonth",
-    "previous month": "lastmonth",
+    "previous month": "lastmonth", "this year": "thisyear", "thisyear": "thisyear",
+    "year so far": "thisyear", "ytd": "thisyear", "last year": "lastyear",
+    "lastyear": "lastyear", "previous year": "lastyear",
 }  # fmt: skip
 _PERIOD_WORDS = {
     "today": "today", "now": "today", "yesterday": "yesterday", "yday": "yesterday",
     "7": "7d", "7d": "7d", "week": "7d", "1w": "7d", "w": "7d",
     "30": "30d", "30d": "30d", "month": "30d", "1m": "30d", "m": "30d",
     "90": "90d", "90d": "90d", "quarter": "90d", "3m": "90d", "q": "90d",
+    "365": "365d", "365d": "365d", "year": "365d", "12m": "365d", "1y": "365d", "y": "365d",
+    "12months": "365d",
     "all": "all", "alltime": "all", "ever": "all", "total": "all",
 }  # fmt: skip
 NO_DATA = (
@@ -55,8 +62,7 @@ NO_DATA = (
 class StatsArgs(BaseModel):
     period: Period = Field(
         "30d",
-        description="today, yesterday, thisweek, lastweek, thismonth, lastmonth, 7d, 30d, 90d or "
-        "all",
+        description="today, yesterday, this/last week, month or year, 7d, 30d, 90d, 365d or all",
     )
     platform: str | None = Field(
         None,
@@ -103,8 +109,8 @@ def parse_stats(raw: str) -> dict[str, Any]:
         return {"platform": word}  # a platform of their own ("fanvue")?
     raise UsageError(
         f"“{escape_markup(raw.strip())}” is not a period: use today, yesterday, this week, "
-        "last week, this month, last month, 7d, 30d, 90d or all, and a platform if you like "
-        "(/stats 30d fansly)."
+        "last week, this month, last month, this year, last year, 7d, 30d, 90d, 365d or all, and a "
+        "platform if you like (/stats 30d fansly)."
     )
 
 
@@ -172,6 +178,8 @@ def render(s: StatsSummary, narrative: str) -> str:
         when.append("no times in your export, so no best hour")
     if when:
         lines.append(when[0][0].upper() + when[0][1:] + "".join(" · " + w for w in when[1:]))
+    if months := _months_line(s):
+        lines.append(months)
     if s.period != "all" and (s.new_fans or s.returning_fans):
         lines.append(
             f"New spenders: {s.new_fans} ({m(s.new_revenue)}) · returning: "
@@ -186,6 +194,49 @@ def render(s: StatsSummary, narrative: str) -> str:
     lines.append("")
     lines.append(escape_markup(narrative))
     return "\n".join(lines)
+
+
+#: Periods long enough for a month-by-month line (its last MONTHS_SHOWN months).
+MONTHLY = {"thisyear", "lastyear", "365d", "all"}
+MONTHS_SHOWN = 12
+
+
+def _months_line(s: StatsSummary) -> str:
+    """The line "By month: Jan $1,200 · **Feb $1,350** · …" for a year or longer, from the
+    first month with earnings (the best whole month in bold; a month the period takes only
+    part of says so), or "" when that is one month."""
+    if s.period not in MONTHLY:
+        return ""
+    months = by_month(s.daily)[-MONTHS_SHOWN:]
+    while months and not any(months[0][1].values()):  # before the earnings begin
+        months.pop(0)
+    if len(months) < 2:
+        return ""
+    first_day, last_day = s.daily[0][0], s.daily[-1][0]
+    years = len({first.year for first, _ in months}) > 1
+    parts: list[tuple[str, Decimal, bool]] = []
+    for first, cats in months:
+        name = f"{first:%b %Y}" if years else f"{first:%b}"
+        whole = True
+        if first == first_day.replace(day=1) and first_day.day > 1 and s.period != "all":
+            name += f" (from the {first_day.day}{_ordinal(first_day.day)})"
+            whole = False
+        if first == last_day.replace(day=1) and (last_day + timedelta(days=1)).day != 1:
+            name += " (so far)"
+            whole = False
+        parts.append((name, sum(cats.values(), Decimal(0)), whole))
+    best = max((total for _, total, whole in parts if whole), default=None)
+    shown = [
+        f"**{name} {format_money(total, s.currency)}**"
+        if whole and total == best and total > 0
+        else f"{name} {format_money(total, s.currency)}"
+        for name, total, whole in parts
+    ]
+    return "By month: " + " · ".join(shown)
+
+
+def _ordinal(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 def _buttons(current: str, platform: str = "") -> list[list[Button]]:

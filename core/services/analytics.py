@@ -47,22 +47,24 @@ from core import vocab
 from core.ports import AnalyticsStore, Clock, FanSpend, Narrator, RevenueBucket, RevenueGoal
 from core.timezones import get_zone, zone_label
 
-PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "all": None}
+PERIODS: dict[str, int | None] = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
 
 
 @dataclass(frozen=True)
 class CalendarPeriod:
-    """A calendar day, week (weeks start on Monday) or month on the account's clock, ``back``
-    of them before the current one, compared with the one before it (up to the same time while
-    it is still running)."""
+    """A calendar day, week (weeks start on Monday), month or year on the account's clock,
+    ``back`` of them before the current one, compared with the one before it (up to the same
+    time while it is still running)."""
 
-    unit: Literal["day", "week", "month"]
+    unit: Literal["day", "week", "month", "year"]
     back: int
     words: str
     before: str
 
     def first_day(self, today: date, back: int) -> date:
         """The first day of the unit ``back`` units before the one holding ``today``."""
+        if self.unit == "year":
+            return date(today.year - back, 1, 1)
         if self.unit == "month":
             months = today.year * 12 + today.month - 1 - back
             return date(months // 12, months % 12 + 1, 1)
@@ -78,6 +80,8 @@ CALENDAR: dict[str, CalendarPeriod] = {
     "lastweek": CalendarPeriod("week", 1, "last week", "the week before"),
     "thismonth": CalendarPeriod("month", 0, "this month", "last month by this day"),
     "lastmonth": CalendarPeriod("month", 1, "last month", "the month before"),
+    "thisyear": CalendarPeriod("year", 0, "this year", "last year by this day"),
+    "lastyear": CalendarPeriod("year", 1, "last year", "the year before"),
 }
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CATEGORY_LABELS = {
@@ -367,6 +371,22 @@ def compute_summary(
 
 
 # ---------------------------------------------------------------- narrative
+
+
+def by_month(
+    daily: list[tuple[date, dict[str, Decimal]]],
+) -> list[tuple[date, dict[str, Decimal]]]:
+    """Per-category revenue of each day summed per calendar month: ``(first of the month,
+    {category: amount})``, in order (a month the days do not reach is left out)."""
+    months: list[tuple[date, dict[str, Decimal]]] = []
+    for day, cats in daily:
+        first = day.replace(day=1)
+        if not months or months[-1][0] != first:
+            months.append((first, {}))
+        merged = months[-1][1]
+        for category, amount in cats.items():
+            merged[category] = merged.get(category, ZERO) + amount
+    return months
 
 
 def is_one_day(period: str) -> bool:
@@ -733,6 +753,7 @@ __all__ = [
     "GoalProgress",
     "StatsSummary",
     "before_words",
+    "by_month",
     "compute_summary",
     "during",
     "format_change",

@@ -14,6 +14,7 @@ from core.services.analytics import (
     CATEGORY_LABELS,
     WEEKDAYS,
     StatsSummary,
+    by_month,
     format_change,
     format_money,
     is_one_day,
@@ -34,7 +35,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _series(summary: StatsSummary) -> tuple[list[str], dict[str, list[float]], str]:
-    """Revenue per category by hour (a one-day period), day, or week / 30 days (long ones)."""
+    """Revenue per category by hour (a one-day period), day, or calendar month (periods over
+    120 days: a year, all time)."""
     days = summary.daily
     grouped: list[dict[str, Decimal]]
     if is_one_day(summary.period):
@@ -44,18 +46,11 @@ def _series(summary: StatsSummary) -> tuple[list[str], dict[str, list[float]], s
         grouped = [cats for _, cats in days]
         unit = "day"
     else:
-        step = 7 if len(days) <= 730 else 30
-        unit = "week" if step == 7 else "30 days"
-        labels, grouped = [], []
-        for i in range(0, len(days), step):
-            part = days[i : i + step]
-            merged: dict[str, Decimal] = {}
-            for _, cats in part:
-                for c, v in cats.items():
-                    merged[c] = merged.get(c, Decimal("0")) + v
-            labels.append(part[0][0])
-            grouped.append(merged)
-        names = [d.strftime("%b %d") for d in labels]
+        months = by_month(days)
+        grouped = [cats for _, cats in months]
+        years = len({first.year for first, _ in months}) > 1
+        names = [first.strftime("%b %y" if years else "%b") for first, _ in months]
+        unit = "month"
     present = [c for c in ORDER if any(c in g for g in grouped)]
     series = {c: [float(g.get(c, 0)) for g in grouped] for c in present}
     return names, series, unit

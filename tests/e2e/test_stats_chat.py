@@ -228,6 +228,11 @@ async def test_fan_money_is_in_the_currency_of_the_earnings(app: Assistant) -> N
         ("fanvue", {"platform": "fanvue"}),  # a platform of the creator's own
         ("platform=Loyal_Fans all", {"period": "all", "platform": "loyal_fans"}),
         ("all x", {"period": "all", "platform": "x"}),
+        ("this year", {"period": "thisyear"}),
+        ("ytd OF", {"period": "thisyear", "platform": "onlyfans"}),
+        ("last year", {"period": "lastyear"}),
+        ("last 12 months", {"period": "365d"}),
+        ("12m", {"period": "365d"}),
     ],
 )
 def test_stats_arguments(text: str, args: dict[str, str]) -> None:

@@ -390,3 +390,60 @@ async def test_one_fans_history_by_hand(store: SqlStore, clock: FakeClock) -> No
     nobody = await store.earnings.fan_history(acct, "zed")
     assert (nobody.recent, nobody.totals, nobody.first_day) == ([], [], None)
     assert (await store.earnings.fan_history(other, "anna")).totals == anna.totals  # its own
+
+
+async def test_a_year_month_by_month(store: SqlStore, clock: FakeClock) -> None:
+    """``/stats this year`` (the clock: 2026-11-24 12:00 UTC): January 1 to now against last
+    year up to the same day; a line and a chart bar per calendar month."""
+    from core.commands.stats import render
+    from core.services.charts import _series
+
+    acct = (await store.accounts.resolve(Identity(platform="console", external_id="mia"))).id
+    earnings = (
+        b"Date,Amount,Type,Fan\n"
+        b"2025-11-20 10:00,40,tip,@ann\n"  # last year, before Nov 24: compared
+        b"2025-12-20 10:00,99,tip,@ann\n"  # last year, after Nov 24: not
+        b"2026-02-10 10:00,100,subscription,@ann\n"
+        b"2026-03-05 10:00,250,tip,@bo\n"
+        b"2026-03-06 10:00,50,ppv,@bo\n"
+        b"2026-11-23 10:00,30,tip,@cy\n"
+    )
+    await CsvImporter(store, clock).import_csv(acct, "e.csv", earnings)
+    service = AnalyticsService(store, clock)
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    assert service.window("thisyear") == (
+        datetime(2026, 1, 1, tzinfo=UTC),
+        now,
+        (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 11, 24, 12, tzinfo=UTC)),
+    )
+    assert service.window("lastyear")[:2] == (
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    s = await service.summary(acct, "thisyear")
+    assert s is not None and (s.revenue, s.previous_revenue) == (D("430.00"), D("40.00"))
+    text = render(s, "")
+    assert "**Earnings — this year** (Jan 01, 2026 – Nov 24, 2026, UTC)" in text
+    assert "(+975% vs $40.00 last year by this day)" in text
+    months = next(line for line in text.splitlines() if line.startswith("By month"))
+    assert months == (
+        "By month: Feb $100.00 · **Mar $300.00** · Apr $0.00 · May $0.00 · Jun $0.00 · "
+        "Jul $0.00 · Aug $0.00 · Sep $0.00 · Oct $0.00 · Nov (so far) $30.00"
+    )
+    labels, series, unit = _series(s)
+    assert unit == "month" and labels == [f"{date(2026, n, 1):%b}" for n in range(1, 12)]
+    assert series["tip"][2] == 250.0 and series["ppv"][2] == 50.0
+    assert stats_chart(s).startswith(PNG_SIGNATURE)
+    # Last year: whole months; over two years, months say their year.
+    last = await service.summary(acct, "lastyear")
+    assert last is not None and last.revenue == D("139.00")
+    assert "By month: Nov $40.00 · **Dec $99.00**" in render(last, "")
+    everything = await service.summary(acct, "all")
+    assert everything is not None
+    assert "By month: Dec 2025 $99.00 · Jan 2026 $0.00 · Feb 2026 $100.00 · **Mar 2026" in (
+        render(everything, "")
+    )
+    assert _series(everything)[0][:2] == ["Nov 25", "Dec 25"]
+    # A month or less has no month line.
+    thirty = await service.summary(acct, "30d")
+    assert thirty is not None and "By month" not in render(thirty, "")

@@ -28,6 +28,10 @@ from tests.unit.conftest import Chat
         ("how am I doing", "/stats"),
         ("how did I do last month", "/stats lastmonth"),
         ("my earnings in the last month", "/stats 30d"),
+        ("how much did I make this year?", "/stats thisyear"),
+        ("what did I earn last year on fansly", "/stats lastyear fansly"),
+        ("my revenue over the last 12 months", "/stats 365d"),
+        ("earnings in the past year", "/stats 365d"),
         ("how close am I to my monthly goal?", "/goal"),
         ("how am I doing on my goal", "/goal"),
         ("set my goal to 5000", "/goal"),  # shown, never changed from a sentence
