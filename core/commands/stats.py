@@ -19,6 +19,7 @@ from core.errors import UsageError
 from core.rules import asked_platform
 from core.services.analytics import (
     CATEGORY_LABELS,
+    ZERO,
     AnalyticsService,
     StatsSummary,
     before_words,
@@ -202,9 +203,10 @@ MONTHS_SHOWN = 12
 
 
 def _months_line(s: StatsSummary) -> str:
-    """The line "By month: Jan $1,200 · **Feb $1,350** · …" for a year or longer, from the
-    first month with earnings (the best whole month in bold; a month the period takes only
-    part of says so), or "" when that is one month."""
+    """The line "By month: Jan $1,200 · **Feb $1,350** · …" for a year or longer: its last 12
+    calendar months from the first with earnings (the first of 365d's 13, a part month, is left
+    out), the best whole one in bold, a month still running marked "so far"; "" when that is
+    one month."""
     if s.period not in MONTHLY:
         return ""
     months = by_month(s.daily)[-MONTHS_SHOWN:]
@@ -212,19 +214,14 @@ def _months_line(s: StatsSummary) -> str:
         months.pop(0)
     if len(months) < 2:
         return ""
-    first_day, last_day = s.daily[0][0], s.daily[-1][0]
+    last_day = s.daily[-1][0]
+    running = (last_day + timedelta(days=1)).day != 1  # the period ends inside its last month
     years = len({first.year for first, _ in months}) > 1
     parts: list[tuple[str, Decimal, bool]] = []
     for first, cats in months:
         name = f"{first:%b %Y}" if years else f"{first:%b}"
-        whole = True
-        if first == first_day.replace(day=1) and first_day.day > 1 and s.period != "all":
-            name += f" (from the {first_day.day}{_ordinal(first_day.day)})"
-            whole = False
-        if first == last_day.replace(day=1) and (last_day + timedelta(days=1)).day != 1:
-            name += " (so far)"
-            whole = False
-        parts.append((name, sum(cats.values(), Decimal(0)), whole))
+        whole = not (running and first == last_day.replace(day=1))
+        parts.append((name + ("" if whole else " (so far)"), sum(cats.values(), ZERO), whole))
     best = max((total for _, total, whole in parts if whole), default=None)
     shown = [
         f"**{name} {format_money(total, s.currency)}**"
@@ -233,10 +230,6 @@ def _months_line(s: StatsSummary) -> str:
         for name, total, whole in parts
     ]
     return "By month: " + " · ".join(shown)
-
-
-def _ordinal(n: int) -> str:
-    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 def _buttons(current: str, platform: str = "") -> list[list[Button]]:
