@@ -115,6 +115,9 @@ class Fan(BaseModel):
     tier: FanTier = "regular"
     total_spent: Decimal = Decimal("0")
     last_active: date | None = None
+    #: When the fan joined: a fan export's join date, or their first payment's day if the
+    #: earnings show an earlier one (None: unknown).
+    first_seen: date | None = None
     tags: list[str] = Field(default_factory=list)
     notes: str = ""  # from an import (written whole by the next one)
     #: Dated notes written in chat (``/fans note``); imports never touch them.

@@ -505,7 +505,8 @@ class FanSpend:
 @dataclass(frozen=True)
 class FanPatch:
     """A fan row from an import: only the fields the file has (``values`` keys among name, tier,
-    total_spent, last_active, tags, notes, journal, subscribed, platforms, earnings_spent)."""
+    total_spent, last_active, first_seen, tags, notes, journal, subscribed, platforms,
+    earnings_spent)."""
 
     handle: str
     values: dict[str, object]
@@ -539,12 +540,13 @@ class FanHistory:
 class FanSpending:
     """A fan's money as the fan list holds it: ``total_spent``; ``earnings_spent``, what the
     account's earnings added up to when an import last set the total from them (None: never);
-    the last-active day and the platforms paid on."""
+    the last-active day, the platforms paid on and the day the fan joined."""
 
     total_spent: Decimal
     earnings_spent: Decimal | None
     last_active: date | None
     platforms: tuple[str, ...]
+    first_seen: date | None = None
 
 
 @dataclass(frozen=True)
@@ -559,6 +561,7 @@ class FanQuery:
     status is unknown matches neither).
     ``platforms_all`` / ``platforms_none``: as the tags, over the platforms the fan paid on
     (``Fan.platforms``).
+    ``joined_from`` / ``joined_until``: inclusive bounds on ``first_seen`` (unknown: never).
     """
 
     tiers: frozenset[str] | None = None
@@ -571,6 +574,8 @@ class FanQuery:
     subscribed: bool | None = None
     platforms_all: tuple[frozenset[str], ...] = ()
     platforms_none: frozenset[str] = frozenset()
+    joined_from: date | None = None
+    joined_until: date | None = None
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ FAN_DEFAULTS: dict[str, Any] = {
     "tier": "regular",
     "total_spent": Decimal("0"),
     "last_active": None,
+    "first_seen": None,
     "tags": [],
     "notes": "",
     "journal": "",
@@ -932,15 +933,16 @@ class SqlFanListRepository:
             fans.c.earnings_spent,
             fans.c.last_active,
             fans.c.platforms,
+            fans.c.first_seen,
         )
         async with self._db.transaction() as session:
             for chunk in _chunks(sorted(set(handles)), _KEY_CHUNK):
                 lookup = _keyed(pg, fans, fans.c.account_id, fans.c.handle, account_id, chunk)
-                for handle, spent, from_earnings, active, platforms in await session.execute(
+                for handle, spent, earned, active, platforms, first in await session.execute(
                     lookup.with_only_columns(*columns)
                 ):
                     found[handle] = FanSpending(
-                        spent, from_earnings, active, tuple(platforms or ())
+                        spent, earned, active, tuple(platforms or ()), first
                     )
         return found
 
@@ -964,6 +966,10 @@ class SqlFanListRepository:
             conditions.append(FanRow.last_active >= query.active_from)
         if query.active_until is not None:
             conditions.append(FanRow.last_active <= query.active_until)
+        if query.joined_from is not None:
+            conditions.append(FanRow.first_seen >= query.joined_from)
+        if query.joined_until is not None:
+            conditions.append(FanRow.first_seen <= query.joined_until)
         if query.subscribed is not None:
             conditions.append(FanRow.subscribed.is_(query.subscribed))
         return conditions

@@ -809,6 +809,7 @@ def _fan(row: FanRow) -> Fan:
         tier=row.tier,  # type: ignore[arg-type]
         total_spent=row.total_spent,
         last_active=row.last_active,
+        first_seen=row.first_seen,
         tags=list(row.tags or []),
         notes=row.notes,
         journal=row.journal,

@@ -301,6 +301,9 @@ class FanRow(Base):
     tier: Mapped[str] = mapped_column(String(16), server_default=text("'regular'"))
     total_spent: Mapped[Decimal] = mapped_column(Money(12, 2), server_default=text("0"))
     last_active: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: When the fan joined: a fan export's join date, lowered to the day of their first
+    #: payment when the earnings know an earlier one (None: unknown).
+    first_seen: Mapped[date | None] = mapped_column(Date, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONType)
     notes: Mapped[str] = mapped_column(Text, server_default=text("''"))
     # the creator's and her team's dated notes (/fans note); imports never write them

@@ -276,11 +276,12 @@ def drafts_csv(fans: list[Fan], drafts: list[MessageDraft]) -> bytes:
 def fans_csv(fans: list[Fan], currency: str) -> bytes:
     """A fan list as CSV (biggest spenders first, as listed), with what the list knows."""
     return _csv(
-        [*FAN_COLUMNS, "currency", "platforms", "tags", "notes", "your_notes"],
+        [*FAN_COLUMNS, "joined", "currency", "platforms", "tags", "notes", "your_notes"],
         (
             [
                 f.handle,
                 *_fan_cells(f),
+                f.first_seen.isoformat() if f.first_seen else "",
                 currency,
                 " ".join(f.platforms),
                 ", ".join(f.tags),
@@ -410,9 +411,16 @@ def _segment(text: str, today: date, usage: str) -> tuple[FanQuery, str]:
 
 
 async def _no_match_hint(ctx: Context, query: FanQuery) -> str:
-    """Why a segment is empty, when the data cannot say: no fan has a subscription status."""
+    """Why a segment is empty, when the data cannot say: no fan has a subscription status, or
+    a join date."""
+    repo = ctx.app.store.fan_lists
+    joined = query.joined_from is not None or query.joined_until is not None
+    if joined and not await repo.count(ctx.account_id, FanQuery(joined_until=date.max)):
+        return (
+            "No fan has a join date yet: send your subscriber export (CSV) with its join date "
+            "column, or your earnings export (a fan's first payment is when they joined)."
+        )
     if query.subscribed is not None:
-        repo = ctx.app.store.fan_lists
         known = await repo.count(ctx.account_id, FanQuery(subscribed=True))
         known += await repo.count(ctx.account_id, FanQuery(subscribed=False))
         if not known:
@@ -472,6 +480,7 @@ async def _show_fan(ctx: Context, fan: Fan, today: date) -> Reply:
     elsewhere = await _paid_elsewhere(ctx, [fan], currency)
     lines = [describe_fan(fan, today, currency, elsewhere.get(fan.handle))]
     about = [
+        f"Joined {_day(fan.first_seen, today)}" if fan.first_seen else "",
         f"Tags: {', '.join(fan.tags)}" if fan.tags else "",
         fan.notes and f"Notes: {fan.notes}",
     ]

@@ -425,6 +425,11 @@ class Prompts:
                     "notes": f.notes[:_MAX_NOTES],
                     **({"creator_notes": _newest_lines(f.journal)} if f.journal else {}),
                     **({} if f.subscribed is None else {"subscribed": f.subscribed}),
+                    **(
+                        {}
+                        if f.first_seen is None
+                        else {"days_since_joined": (req.today - f.first_seen).days}
+                    ),
                 }
                 for f in fans
             ]

@@ -427,6 +427,13 @@ SPECS: dict[str, dict[str, list[str]]] = {
             "last_active", "last_seen", "last_activity", "last_online", "last_message",
             "last_purchase", "last_active_at", "last_seen_at", "last_active_date",
         ],
+        # when the fan joined (a subscriber list's join date or first subscription)
+        "first_seen": [
+            "join_date", "joined", "joined_at", "joined_on", "date_joined", "join_time",
+            "first_seen", "first_seen_at", "first_subscribed", "subscribed_since",
+            "subscriber_since", "fan_since", "member_since", "subscription_start",
+            "subscription_started", "subscription_start_date", "subscribed_at", "subscribed_on",
+        ],
         "tags": ["tags", "tag", "labels", "label", "lists", "list"],
         "notes": ["notes", "note", "comment", "comments", "memo"],
         # a "Status" column is read as the tier above; its subscription words count here too
@@ -1446,6 +1453,9 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
     active_raw = ctx.cell(row, "last_active")
     if active_raw:
         values["last_active"] = ctx.local(ctx.when(active_raw, "last active date")).date()
+    joined_raw = ctx.cell(row, "first_seen")
+    if joined_raw:
+        values["first_seen"] = ctx.local(ctx.when(joined_raw, "join date")).date()
     tags_raw = ctx.cell(row, "tags")
     if tags_raw:
         values["tags"] = split_tags(tags_raw)
@@ -1816,6 +1826,7 @@ class CsvImporter:
                 seen["total_spent"] = max(one.amount, Decimal(0))
             day = one.last_seen.astimezone(zone).date()
             seen["last_active"] = max(day, seen.get("last_active", day))
+            seen["first_seen"] = one.first_seen.astimezone(zone).date()  # any currency's
         for handle, platforms in (await self.store.earnings.fan_platforms(account_id)).items():
             if handle in paid:
                 paid[handle]["platforms"] = platforms
@@ -1834,6 +1845,8 @@ class CsvImporter:
                 raised["total_spent"] = raised["earnings_spent"] = earned
             if fan.last_active is None or seen["last_active"] > fan.last_active:
                 raised["last_active"] = seen["last_active"]
+            if fan.first_seen is None or seen["first_seen"] < fan.first_seen:
+                raised["first_seen"] = seen["first_seen"]
             if set(seen.get("platforms", ())) - set(fan.platforms):
                 raised["platforms"] = sorted(set(fan.platforms) | set(seen["platforms"]))
             if raised:

@@ -4,6 +4,8 @@ Terms are separated by spaces and must all hold::
 
     inactive:14d        last active 14 or more days ago      (also inactive-14d, inactive>=2w)
     active:7d           last active in the last 7 days       (units: d, w, m = 30 days)
+    joined:7d           joined in the last 7 days (a fan export's join date, or their first
+                        payment); !joined:30d joined over 30 days ago
     spent>=100          total spent: >=, >, <=, <, = ; spent:100 means >= 100 ($ allowed)
     tier:vip            tier is vip; tier:vip,whale means either
     tag:cosplay         has the tag; tag:cosplay,feet means either; #cosplay is short for it
@@ -15,7 +17,8 @@ Terms are separated by spaces and must all hold::
                         active (= active:7d), expired / subscribed (= status:...),
                         all / everyone (every fan)
 
-A fan whose last-active date is unknown never matches ``inactive`` or ``active``; one whose
+A fan whose last-active date is unknown never matches ``inactive`` or ``active`` (nor one
+whose join date is unknown ``joined``); one whose
 subscription status is unknown (no status column in the import) never matches ``status``, so
 ``!status:expired`` means ``status:subscribed``, as ``!inactive:7d`` means ``active:7d``.
 ``parse_segment`` turns the text into a ``core.ports.FanQuery`` (dates resolved against
@@ -37,8 +40,8 @@ from core.rules import earnings_platform
 
 TIERS = ("new", "regular", "vip", "whale")
 SEGMENT_HELP = (
-    "Filters: inactive:14d, active:7d, spent>=100, tier:vip, tag:cosplay, status:expired, "
-    "platform:fansly, !tier:new — "
+    "Filters: inactive:14d, active:7d, joined:7d, spent>=100, tier:vip, tag:cosplay, "
+    "status:expired, platform:fansly, !tier:new — "
     "combine them with spaces, e.g. inactive:14d spent>=100 tier:vip."
 )
 NAMED: dict[str, str] = {
@@ -90,7 +93,7 @@ def status_word(subscribed: bool | None) -> str:
 _TIER_WORDS = {"vips": "vip", "whales": "whale", "regulars": "regular", "top": "whale"}
 _DURATION = re.compile(r"(\d{1,4})\s*(d|day|days|w|wk|week|weeks|m|mo|month|months)?\Z")
 _TERM = re.compile(
-    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|spent|spend|tier|tiers|tag|tags|status|"
+    r"(?P<neg>[!-]|not:)?(?P<key>inactive|active|joined|spent|spend|tier|tiers|tag|tags|status|"
     r"platforms|platform|on)"
     r"(?P<op>>=|<=|:|=|>|<|-)(?P<value>.+)\Z"
 )
@@ -172,6 +175,17 @@ def parse_segment(text: str, today: date) -> tuple[FanQuery, str]:
                 bound = today - timedelta(days=days)
                 q = replace(q, active_from=_merge_bound(q.active_from, bound, lower=True))
             canonical.append(f"{key}:{days}d")
+        elif key == "joined":
+            if op not in (":", "=", "-", "<=", "<"):
+                raise UsageError(f"Write joined:7d (in the last 7 days). {SEGMENT_HELP}")
+            days = _days(value)
+            bound = today - timedelta(days=days)
+            if neg:  # joined before the window
+                before = bound - timedelta(days=1)
+                q = replace(q, joined_until=_merge_bound(q.joined_until, before, lower=False))
+            else:
+                q = replace(q, joined_from=_merge_bound(q.joined_from, bound, lower=True))
+            canonical.append(("!" if neg else "") + f"joined:{days}d")
         elif key in ("spent", "spend"):
             if neg or op == "-":
                 raise UsageError(f"Write spent>=100 or spent<50. {SEGMENT_HELP}")
@@ -270,6 +284,14 @@ def matches(query: FanQuery, fan: Fan) -> bool:
         return False
     if query.active_from is not None and (
         fan.last_active is None or fan.last_active < query.active_from
+    ):
+        return False
+    if query.joined_from is not None and (
+        fan.first_seen is None or fan.first_seen < query.joined_from
+    ):
+        return False
+    if query.joined_until is not None and (
+        fan.first_seen is None or fan.first_seen > query.joined_until
     ):
         return False
     return not (

@@ -237,3 +237,55 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite
         assert busy >= 1000
     finally:
         await engine.dispose()
+
+
+async def test_fans_get_their_first_payments_day_as_they_migrate(empty_db_url: str) -> None:
+    """0019 adds ``fans.first_seen`` and fills it from the earnings already there: the day
+    (on the account's clock, ``transactions.day``) of each fan's first payment, per account."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import text
+
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    await migrate(empty_db_url, "0018_codes")
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.begin() as conn:
+            for account in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO accounts (id, plan, credits, created_at) "
+                        "VALUES (:id, 'free', 0, :c)"
+                    ),
+                    {"id": account, "c": created},
+                )
+            for account, handle in ((1, "leo"), (1, "ann"), (2, "leo")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO fans (account_id, handle, name, tier, total_spent, tags, "
+                        "notes, updated_at) VALUES (:a, :h, '', 'regular', 0, '[]', '', :c)"
+                    ),
+                    {"a": account, "h": handle, "c": created},
+                )
+            payments = [(1, "leo", date(2026, 11, 3)), (1, "leo", date(2026, 10, 5))]
+            payments.append((2, "leo", date(2026, 9, 9)))
+            for n, (account, handle, day) in enumerate(payments):
+                await conn.execute(
+                    text(
+                        "INSERT INTO transactions (account_id, row_key, occurred_at, day, hour, "
+                        "amount_cents, currency, category, fan_handle, created_at) "
+                        "VALUES (:a, :k, :t, :d, 0, 100, 'USD', 'tip', :h, :t)"
+                    ),
+                    {"a": account, "k": f"k{n}", "t": created, "d": day, "h": handle},
+                )
+    finally:
+        await engine.dispose()
+    await migrate(empty_db_url, "0019_fan_first_seen")
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT account_id, handle, first_seen FROM fans"))
+            found = {(a, h): None if d is None else str(d) for a, h, d in rows}
+    finally:
+        await engine.dispose()
+    assert found == {(1, "leo"): "2026-10-05", (1, "ann"): None, (2, "leo"): "2026-09-09"}

@@ -820,8 +820,8 @@ async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock
         b"2026-11-15 10:00:00,12.00,USD,\n"
     )
     report = await run(store, clock, alice, "earnings.csv", earnings)
-    assert (report.fans_added, report.fans_updated) == (2, 1)
-    assert "Fan list: 2 fans who paid added, 1 updated" in report.text()
+    assert (report.fans_added, report.fans_updated) == (2, 2)  # mia: when she joined
+    assert "Fan list: 2 fans who paid added, 2 updated" in report.text()
     got = {
         f.handle: (f.tier, f.total_spent, f.last_active)
         for f in await store.fan_lists.query(alice, FanQuery())
@@ -833,6 +833,14 @@ async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock
         "ana": ("regular", Decimal("0.00"), date(2026, 11, 14)),
     }
     assert len(await store.fan_lists.query(alice, FanQuery(spent=((">=", Decimal(20)),)))) == 3
+    # When each joined: the first payment's day, on the account's clock (ana's euros count).
+    joined = {f.handle: f.first_seen for f in await store.fan_lists.query(alice, FanQuery())}
+    assert joined == {
+        "mia": date(2026, 11, 10),
+        "leo": date(2026, 11, 20),
+        "zoe": date(2026, 11, 12),
+        "ana": date(2026, 11, 14),
+    }
 
     again = await run(store, clock, alice, "earnings.csv", earnings)
     assert (again.fans_added, again.fans_updated) == (0, 0)

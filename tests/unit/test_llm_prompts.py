@@ -125,6 +125,7 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
             tier="vip",
             total_spent=Decimal("250"),
             last_active=date(2026, 11, 1),
+            first_seen=date(2026, 11, 20),
             notes="loves gym sets",
             journal="\n".join(
                 [f"2026-10-{d:02d}: old note {d} " + "x" * 80 for d in range(1, 20)]
@@ -156,6 +157,7 @@ def test_personalize_prompt_lists_fans_and_pins_handles() -> None:
     assert mine.endswith("2026-11-20: birthday Dec 2, wants a gym set")
     assert len(mine) <= 600 and mine.startswith("2026-10-") and "old note 1 " not in mine
     assert facts.count("creator_notes") == 1 and "creator's own dated notes" in user
+    assert '"days_since_joined": 4' in facts and facts.count("days_since_joined") == 1
     euros = Prompts().personalize(req.model_copy(update={"currency": "EUR"}), fans)
     assert '"total_spent": "€250.00"' in euros.messages[1]["content"] and euros.key != spec.key
 

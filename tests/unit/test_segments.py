@@ -79,6 +79,9 @@ TODAY = date(2026, 11, 24)  # the FakeClock's day
             "!tier:new !tag:muted",
             FanQuery(exclude_tiers=frozenset({"new"}), tags_none=frozenset({"muted"})),
         ),
+        ("joined:7d", "joined:7d", FanQuery(joined_from=date(2026, 11, 17))),
+        ("!joined:1m", "!joined:30d", FanQuery(joined_until=date(2026, 10, 24))),
+        ("joined<2w", "joined:14d", FanQuery(joined_from=date(2026, 11, 10))),
         ("expired", "status:expired", FanQuery(subscribed=False)),
         ("Status:Cancelled", "status:expired", FanQuery(subscribed=False)),
         ("!status:expired", "status:subscribed", FanQuery(subscribed=True)),
@@ -103,6 +106,7 @@ def test_grammar(text: str, canonical: str, query: FanQuery) -> None:
         ("spent>=lots", "not an amount"),
         ("tag:", "don't understand"),
         ("status:gone", "Write status:expired"),
+        ("joined>5d", "Write joined:7d"),
         ("status>=expired", "Write status:expired"),
         ("expired status:subscribed", "either subscribed or expired"),
     ],
@@ -128,12 +132,14 @@ def random_fans(seed: int, n: int) -> list[Fan]:
     out = []
     for i in range(n):
         last = None if rng.random() < 0.15 else TODAY - timedelta(days=rng.randint(0, 90))
+        joined = None if rng.random() < 0.2 else TODAY - timedelta(days=rng.randint(0, 200))
         out.append(
             Fan(
                 handle=f"fan{i:03d}",
                 tier=rng.choice(["new", "regular", "vip", "whale"]),
                 total_spent=Decimal(rng.randint(0, 50000)) / 100,
                 last_active=last,
+                first_seen=joined,
                 tags=rng.sample(tags, rng.randint(0, 3)),
                 subscribed=rng.choice([True, False, None]),
                 platforms=sorted(rng.sample(["fansly", "fanvue", "onlyfans"], rng.randint(0, 2))),
@@ -170,6 +176,10 @@ SEGMENTS = [
     "platform:fansly platform:onlyfans",
     "on:OF spent>=100",
     "!platform:onlyfans tier:vip",
+    "joined:7d",
+    "joined:30d active:7d",
+    "!joined:30d spent>=100",
+    "joined:90d !joined:7d",
 ]
 
 
@@ -431,10 +441,10 @@ async def test_fans_export_as_a_spreadsheet(chat: Chat, monkeypatch: pytest.Monk
     rows = list(csv.reader(io.StringIO(file.data.decode("utf-8-sig"))))
     assert rows[0] == [
         *("handle", "name", "tier", "total_spent", "last_active", "subscription"),
-        *("currency", "platforms", "tags", "notes", "your_notes"),
+        *("joined", "currency", "platforms", "tags", "notes", "your_notes"),
     ]
     assert [r[0] for r in rows[1:]] == ["leo", "mia", "zoe", "eve", "kim"]  # biggest first
-    assert rows[1][1:4] == ["Leo", "whale", "980.00"] and rows[1][6:9] == [
+    assert rows[1][1:4] == ["Leo", "whale", "980.00"] and rows[1][7:10] == [
         "USD",
         "",
         "cosplay, gym",
@@ -462,7 +472,7 @@ async def test_one_fans_card(chat: Chat) -> None:
     card = await chat.say("/fans @Leo")
     lines = card.plain_text.splitlines()
     assert lines[0].startswith("@leo (Leo) — whale, spent $980.00")
-    assert lines[1] == "Tags: cosplay, gym"
+    assert lines[1] == "Joined Nov 2 · Tags: cosplay, gym"  # her first payment
     assert lines[2] == "2 payments since Nov 2: tips $25.00 (1) · PPV $9.99 (1)"
     assert lines[3] == "Latest: Nov 20 $9.99 PPV · Nov 2 $25.00 tip"
     assert card.result["payments"] == 2 and card.result["handle"] == "leo"
@@ -473,3 +483,38 @@ async def test_one_fans_card(chat: Chat) -> None:
     # another account has no such fan, and never sees this one's payments
     other = await Chat(chat.app, "bob").say("/fans @leo")
     assert "I don't have a fan called @leo" in other.plain_text
+
+
+async def test_fans_who_joined_lately(store: SqlStore, clock: FakeClock) -> None:
+    """A subscriber list's join date, lowered to a first payment the earnings show, segments
+    the fans who joined lately (``joined:7d``: a welcome message), per account."""
+    from tests.unit.conftest import assistant_on
+
+    app = assistant_on(store, clock)
+    mia, zoe = Chat(app, "mia"), Chat(app, "zoe")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    zoe_id = (await store.accounts.resolve(zoe.user.identity())).id
+    importer = CsvImporter(store, clock)
+    await mia.say("/fans add @old spent=5")
+    hint = (await mia.say("/fans joined:7d")).plain_text
+    assert "No fan has a join date yet: send your subscriber export" in hint
+    subscribers = (
+        b"Username,Name,Status,Join Date,Total spent\n"
+        b"ann,Ann,Active,2026-11-20,10\n"  # 4 days before the clock's Nov 24
+        b"bo,Bo,Active,2026-11-01,50\n"
+        b"cy,Cy,Expired,2026-11-22,0\n"
+    )
+    await importer.import_csv(mia_id, "subscribers.csv", subscribers)
+    await importer.import_csv(zoe_id, "subscribers.csv", b"Username,Join Date\nann,2026-01-01\n")
+    # cy paid before the list says she joined: her first payment is when she joined.
+    await importer.import_csv(mia_id, "e.csv", b"Date,Amount,Fan\n2026-10-30,9,@cy\n")
+    lately = await mia.say("/fans joined:7d")
+    assert [f["handle"] for f in lately.result] == ["ann"]
+    assert lately.result[0]["first_seen"] == "2026-11-20"
+    assert "1 of 4 fans match joined:7d" in lately.plain_text
+    assert [f["handle"] for f in (await mia.say("/fans !joined:7d")).result] == ["bo", "cy"]
+    assert "Joined Oct 30" in (await mia.say("/fans @cy")).plain_text
+    # zoe's ann joined in January: not in mia's segment, nor mia's in hers.
+    assert (await zoe.say("/fans joined:30d")).plain_text.startswith("0 of 1 fans match")
+    drafts = await mia.say('/personalize "Welcome {name}!" to joined:7d')
+    assert drafts.plain_text.startswith("1 draft for joined:7d")
