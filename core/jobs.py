@@ -588,12 +588,16 @@ async def summary_job(env: JobEnv, payload: dict[str, Any]) -> None:
     if goal.result and goal.result.get("goal") is not None:  # only when one is set
         figures = [*figures, *goal.blocks]
     # Big spenders who went quiet: every week all of them, every day those who just did.
-    from core.commands.fans import quiet_big_spenders
+    from core.commands.fans import new_fans, quiet_big_spenders
 
     today = app.clock.now().astimezone(get_zone(await ctx.timezone())).date()
     quiet = await quiet_big_spenders(app.store, account_id, today, just_now=period == "daily")
     if quiet:
         figures = [*figures, TextBlock(quiet)]
+    # Fans who joined since the last summary, with the welcome to send them.
+    joined = await new_fans(app.store, account_id, today, 1 if period == "daily" else 7)
+    if joined:
+        figures = [*figures, TextBlock(joined)]
     await env.notifier.notify(account_id, Reply(blocks=[TextBlock(f"**Your {what}**"), *figures]))
     # The account's managers (/team invite manager) get it too, in their own chats, named.
     managers = [m for m in await app.store.team.members(account_id) if m.role == "manager"]

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -187,6 +187,25 @@ async def quiet_big_spenders(
         f"**Big spenders gone quiet** (of your {QUIET_TOP} biggest, no activity for "
         f"{QUIET_DAYS}+ days): {named}{more}. A personal note brings many back: "
         f'`/personalize "Hey {{name}}, I\'ve missed you" for @{first}`.'
+    )
+
+
+async def new_fans(store: Store, account_id: int, today: date, days: int) -> str | None:
+    """Markup naming the fans who joined in the ``days`` before ``today`` (biggest spenders
+    first, ``QUIET_SHOWN`` by name) and the ``/personalize`` that welcomes them all; None:
+    nobody joined (or the imports give no join dates)."""
+    since = today - timedelta(days=days)
+    query = FanQuery(joined_from=since, joined_until=today - timedelta(days=1))
+    count = await store.fan_lists.count(account_id, query)
+    if not count:
+        return None
+    fans = await store.fan_lists.query(account_id, query, limit=QUIET_SHOWN)
+    named = " · ".join(f"@{escape_markup(f.handle)}" for f in fans)
+    more = f" and {count - len(fans)} more" if count > len(fans) else ""
+    when = "yesterday" if days == 1 else f"in the last {days} days"
+    return (
+        f"**New fans** ({count} joined {when}): {named}{more}. Welcome them: "
+        f'`/personalize "Welcome, {{name}}! So happy you\'re here" to joined:{days}d`.'
     )
 
 

@@ -1,12 +1,14 @@
-"""Big spenders gone quiet, in the scheduled summaries: the weekly one names all of them, the
-daily one those whose quiet reached 14 days that day; never another account's fans."""
+"""Big spenders gone quiet, and fans who just joined, in the scheduled summaries: the weekly
+one names all quiet ones, the daily one those whose quiet reached 14 days that day; new fans of
+the day or week before; never another account's fans."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from core.commands.fans import QUIET_TOP, quiet_big_spenders
+from core.commands.fans import QUIET_TOP, new_fans, quiet_big_spenders
+from core.services.imports import CsvImporter
 from storage.repositories import SqlStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.stripe_api import RecordingNotifier
@@ -65,3 +67,39 @@ async def test_summaries_name_them(store: SqlStore, clock: FakeClock, tmp_path: 
     [weekly] = notices.to(mia_id)
     assert "Big spenders gone quiet" in weekly
     assert "@cara ($900.00, 20 days) · @leo ($450.00, 14 days)" in weekly
+
+
+async def test_summaries_welcome_the_fans_who_joined(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The daily summary names the fans who joined the day before, the weekly one those of
+    the last 7 days, with the /personalize that welcomes them; never another account's."""
+    notices = RecordingNotifier()
+    app = assistant_on(store, clock, notifier=notices)
+    mia, zoe = Chat(app, "mia"), Chat(app, "zoe")
+    mia_id = (await store.accounts.resolve(mia.user.identity())).id
+    zoe_id = (await store.accounts.resolve(zoe.user.identity())).id
+    clock.advance((datetime(2026, 11, 30, 7, tzinfo=UTC) - clock.now()).total_seconds())
+    subscribers = (
+        b"Username,Join Date,Total spent\n"
+        b"ann,2026-11-29,10\n"  # Sunday, the day before Monday's summaries
+        b"bo,2026-11-25,50\n"  # earlier that week
+        b"cy,2026-11-02,5\n"  # weeks ago
+    )
+    await CsvImporter(store, clock).import_csv(mia_id, "subscribers.csv", subscribers)
+    zeds = b"Username,Join Date\nzed,2026-11-29\n"
+    await CsvImporter(store, clock).import_csv(zoe_id, "s.csv", zeds)
+    await mia.say("/summary daily")
+    await run_summaries(app, notices, datetime(2026, 11, 30, 8, tzinfo=UTC), tmp_path)
+    [daily] = notices.to(mia_id)
+    assert "**New fans** (1 joined yesterday): @ann. Welcome them:" in daily
+    assert '/personalize "Welcome, {name}! So happy you\'re here" to joined:1d' in daily
+    await mia.say("/summary weekly")
+    await run_summaries(app, notices, datetime(2026, 12, 7, 8, tzinfo=UTC), tmp_path)
+    weekly = notices.to(mia_id)[-1]
+    assert "New fans" not in weekly  # nobody joined in the week to December 6
+    assert await new_fans(store, mia_id, date(2026, 11, 30), 7) == (
+        "**New fans** (2 joined in the last 7 days): @bo · @ann. Welcome them: "
+        '`/personalize "Welcome, {name}! So happy you\'re here" to joined:7d`.'
+    )
+    assert "zed" not in (await new_fans(store, mia_id, date(2026, 11, 30), 30) or "")
