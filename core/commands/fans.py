@@ -434,7 +434,8 @@ async def _no_match_hint(ctx: Context, query: FanQuery) -> str:
     a join date."""
     repo = ctx.app.store.fan_lists
     joined = query.joined_from is not None or query.joined_until is not None
-    if joined and not await repo.count(ctx.account_id, FanQuery(joined_until=date.max)):
+    any_join_date = FanQuery(joined_until=date.max)
+    if joined and not await repo.count(ctx.account_id, any_join_date):
         return (
             "No fan has a join date yet: send your subscriber export (CSV) with its join date "
             "column, or your earnings export (a fan's first payment is when they joined)."
