@@ -227,8 +227,11 @@ def compute_summary(
     previous_fans: list[FanSpend] | None,
     default_currency: str = "USD",
     timezone: str = "",
+    data_from: datetime | None = None,
 ) -> StatsSummary:
-    """All /stats figures from the period's buckets and fan spend (pure; see module doc)."""
+    """All /stats figures from the period's buckets and fan spend (pure; see module doc).
+    ``data_from``: the account's first transaction; the weekdays of the period before it are
+    not averaged over (they are days without data, not days without earnings)."""
     currency = _main_currency(current, previous or [], default=default_currency)
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for b in current:
@@ -296,7 +299,8 @@ def compute_summary(
     first_day = start.astimezone(zone).date()
     last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
     one_day = is_one_day(period)  # a best weekday of one day says nothing
-    occurrences = _weekday_occurrences(first_day, last_day)
+    data_day = data_from.astimezone(zone).date() if data_from is not None else first_day
+    occurrences = _weekday_occurrences(max(first_day, data_day), last_day)
     weekday_total = [ZERO] * 7
     hour_total = [ZERO] * 24
     hourly: list[dict[str, Decimal]] = [{} for _ in range(24)]
@@ -653,6 +657,7 @@ class AnalyticsService:
             previous_fans,
             self.default_currency,
             timezone,
+            data_from=span[0],
         )
         summary.latest = span[1]
         summary.platform = platform or ""

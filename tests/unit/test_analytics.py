@@ -437,6 +437,9 @@ async def test_a_year_month_by_month(store: SqlStore, clock: FakeClock) -> None:
     # Last year: whole months; over two years, months say their year.
     last = await service.summary(acct, "lastyear")
     assert last is not None and last.revenue == D("139.00")
+    # Weekdays averaged from the first earnings (Nov 20, 2025: six Saturdays to December 31),
+    # not over the months before them: $99 / 6, not / 52.
+    assert (last.best_weekday, last.best_weekday_average) == ("Saturday", D("16.50"))
     assert "By month: Nov $40.00 · **Dec $99.00**" in render(last, "")
     everything = await service.summary(acct, "all")
     assert everything is not None
