@@ -48,8 +48,11 @@ profiles.csv      your creator profile (JSON)
 ideas.csv, captions.csv   what the assistant drafted for you
 fans.csv          your fan list
 transactions.csv, offers.csv, price_tests.csv   the earnings and offers you imported, tests
+imports.csv       your imports (/imports); goals.csv   your monthly goal (/goal)
 assets.csv        your vault's index (the files themselves: /vault send N)
-reminders.csv, summaries.csv, members.csv, usage.csv, quota_usage.csv, api_keys.csv,
+members.csv, team_actions.csv   your team, and what its members did (/team activity)
+codes.csv         invite codes and button tokens not used yet (without the codes themselves)
+reminders.csv, summaries.csv, ai_usage.csv, quota_usage.csv, api_keys.csv,
 billing_accounts.csv, checkout_orders.csv, stripe_events.csv   the rest, where you have any
 """
 

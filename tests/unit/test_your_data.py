@@ -201,3 +201,19 @@ async def test_export_hands_over_every_row_of_the_account_and_no_one_elses(
 def test_spreadsheet_cells_defuse_formulas_not_numbers() -> None:
     cells = ["-5.00", "+12", "-2+3", "=A1", "@SUM(A1)", "-x", "plain", ""]
     assert defused(cells) == ["-5.00", "+12", "'-2+3", "'=A1", "'@SUM(A1)", "'-x", "plain", ""]
+
+
+def test_the_exports_readme_names_every_table_it_can_hold() -> None:
+    """A table added to the schema is in the export without a change (``Store.export``); its
+    README must say what it is, or the creator gets a file no one explains."""
+    import re
+
+    from core.commands.data import EXPORT_README
+
+    named = set(re.findall(r"\b([a-z_]+)\.csv\b", EXPORT_README))
+    exported = {
+        t.name
+        for t in Base.metadata.sorted_tables
+        if t.name == "accounts" or "account_id" in t.c or "member_id" in t.c
+    }
+    assert exported - named == set() and named - exported == set()
