@@ -153,14 +153,15 @@ def command_options(command: Command) -> list[JSON]:
     return options[:MAX_OPTIONS]
 
 
+FIRST_FILE = "A photo, video or document for your vault; CSV and Excel exports are imported"
+
+
 def _upload_command() -> JSON:
     files = [
         {
             "type": ATTACHMENT,
             "name": name,
-            "description": "A photo, video or document for your vault; a CSV is imported"
-            if index == 0
-            else "Another file",
+            "description": FIRST_FILE if index == 0 else "Another file",
             **({"required": True} if index == 0 else {}),
         }
         for index, name in enumerate(UPLOAD_FILE_OPTIONS)
@@ -174,7 +175,7 @@ def _upload_command() -> JSON:
     return {
         "type": 1,
         "name": UPLOAD_COMMAND,
-        "description": "Store files in your vault (CSV exports are imported)",
+        "description": "Store files in your vault (CSV and Excel exports are imported)",
         "contexts": [CONTEXT_GUILD, CONTEXT_BOT_DM],
         "integration_types": [GUILD_INSTALL],
         "options": [files[0], caption, *files[1:]],

@@ -32,7 +32,7 @@ from core.errors import NotFound, UsageError
 from core.jobs import BACKGROUND_IMPORT_BYTES, enqueue_import
 from core.models import MAX_ID, Asset, Profile, parse_id
 from core.services.imports import platform_in_text
-from core.services.vault import is_csv
+from core.services.vault import is_import
 
 
 class VaultArgs(BaseModel):
@@ -151,8 +151,8 @@ def register(reg: Registry) -> None:
     @reg.action("__attachments__")
     async def attachments(ctx: Context, _: list[str]) -> Reply:
         incoming = ctx.incoming
-        csvs = [a for a in incoming.attachments if is_csv(a)]
-        media = [a for a in incoming.attachments if not is_csv(a)]
+        csvs = [a for a in incoming.attachments if is_import(a)]
+        media = [a for a in incoming.attachments if not is_import(a)]
         reply = await import_files(ctx, csvs) if csvs else Reply()
         if not media:
             return reply

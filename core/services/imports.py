@@ -8,7 +8,9 @@ How a file is read
 - **Encoding**: a BOM picks UTF-8 / UTF-16; UTF-16 without a BOM is recognised by its zero
   bytes; otherwise UTF-8, or Windows-1252 when the start of the file is not valid UTF-8 (the
   report says so). Stray invalid bytes later in a UTF-8 file are read as Windows-1252 and
-  counted. Zip/Excel, PDF and other binary files are refused with a clear message.
+  counted. An Excel workbook (.xlsx: a creator who opened her export in Excel and saved it)
+  is read as the CSV of its active sheet (``xlsx_as_csv``); old .xls, zip, PDF and other
+  binary files are refused with a clear message.
 - **Streaming**: bytes go through an incremental decoder into ``csv.reader`` line by line, and
   rows are written in batches (``batch_size``), each batch its own transaction; memory does not
   grow with the file (apart from a small digest per row used to tell identical rows apart).
@@ -83,7 +85,11 @@ import asyncio
 import codecs
 import csv
 import hashlib
+import io
+import itertools
 import re
+import tempfile
+import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -269,6 +275,67 @@ class ImportReport:
         }
 
 
+# ---------------------------------------------------------------- Excel workbooks
+
+ZIP_MAGIC = b"PK\x03\x04"  # .xlsx files are zip archives
+XLSX_IN_MEMORY = 8 * 1024 * 1024  # a bigger workbook is spooled to a temporary file
+#: What a workbook may unpack to: a few MB of zip can hold gigabytes of XML (a zip bomb), and
+#: the shared-strings part is read whole.
+XLSX_MAX_UNPACKED = 512 * 1024 * 1024
+
+
+def _cell_text(value: object) -> str:
+    """A worksheet cell as its CSV text: dates in ISO form (a date without a time of day as a
+    date), numbers as written, empty cells empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
+    if hasattr(value, "isoformat"):  # date, time
+        return str(value.isoformat())
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def xlsx_as_csv(chunks: Iterable[bytes], size: int = READ_CHUNK) -> Iterator[bytes]:
+    """The active worksheet of an Excel workbook (.xlsx, read whole: a zip is read from its
+    end) as UTF-8 CSV, ``size`` bytes at a time. Cell values as Excel shows them (``data_only``:
+    a formula's last computed result); ImportProblem for a zip that is no workbook."""
+    from openpyxl import load_workbook  # imported on the first workbook: a heavy module
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    with tempfile.SpooledTemporaryFile(max_size=XLSX_IN_MEMORY) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            with zipfile.ZipFile(spool) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+            if unpacked > XLSX_MAX_UNPACKED:
+                raise ImportProblem(
+                    f"the workbook unpacks to {unpacked / 2**20:,.1f} MB, more than I read "
+                    f"({XLSX_MAX_UNPACKED / 2**20:,.0f} MB). Save it as CSV, then send that."
+                )
+            spool.seek(0)
+            book = load_workbook(spool, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
+            raise ImportProblem("it is a zip file, not a CSV file or an Excel workbook.") from None
+        try:
+            sheet = book.active or book.worksheets[0]
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            for row in sheet.iter_rows(values_only=True):
+                writer.writerow([_cell_text(v) for v in row])
+                if text.tell() >= size:
+                    yield text.getvalue().encode()
+                    text.seek(0)
+                    text.truncate()
+            yield text.getvalue().encode()
+        finally:
+            book.close()
+
+
 # ---------------------------------------------------------------- decoding
 
 
@@ -278,11 +345,8 @@ def sniff_encoding(head: bytes) -> tuple[str, str | None]:
         return "utf-8-sig", None
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16", None
-    if head.startswith(b"PK\x03\x04"):
-        raise ImportProblem(
-            "it is an Excel workbook or a zip file, not a CSV. Open it and save or export it "
-            "as CSV, then send that."
-        )
+    if head.startswith(ZIP_MAGIC):  # an .xlsx is read before this (xlsx_as_csv)
+        raise ImportProblem("it is a zip file, not a CSV file or an Excel workbook.")
     if head.startswith(b"%PDF"):
         raise ImportProblem("it is a PDF, not a CSV. Download the CSV export instead.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -1569,8 +1633,14 @@ class CsvImporter:
         elif found := platform_in_text(name):
             report.platform, report.platform_from = found, "from the file name"
         report.import_id = await self.store.imports.begin(account_id, name, report.platform)
+        stream = iter(chunks)
+        first = next(stream, b"")
+        stream = itertools.chain([first], stream)
+        if first.startswith(ZIP_MAGIC):  # an Excel workbook: its active sheet as CSV
+            stream, total_bytes = xlsx_as_csv(stream), None
+            report.notes.append("Read from the Excel workbook (the sheet it was saved open at).")
         try:
-            await self._run(account_id, name, iter(chunks), total_bytes, progress, report)
+            await self._run(account_id, name, stream, total_bytes, progress, report)
         except ImportProblem as exc:
             report.error = str(exc)
         except ServiceUnavailable as exc:

@@ -55,6 +55,8 @@ CSV_TYPES = {
     "text/comma-separated-values",
     "application/vnd.ms-excel",
 }
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+IMPORT_EXTENSIONS = (".csv", ".xlsx")
 
 
 MAX_NAME = 255  # the vault index's name and mime columns
@@ -138,8 +140,14 @@ def check_claim(sniffed: str, declared: str, name: str) -> None:
             raise UnsupportedType(f"the file says {claim} but its content is {sniffed}")
 
 
-def is_csv(attachment: Attachment) -> bool:
-    return attachment.mime.lower() in CSV_TYPES or attachment.name.lower().endswith(".csv")
+def is_import(attachment: Attachment) -> bool:
+    """A file for the importer, not the vault: a CSV export, or an Excel workbook (.xlsx)."""
+    mime = attachment.mime.lower()
+    return (
+        mime in CSV_TYPES
+        or mime == XLSX_TYPE
+        or attachment.name.lower().endswith(IMPORT_EXTENSIONS)
+    )
 
 
 _LEADING_COMMAND = re.compile(r"^\s*/\w+(@\w+)?")

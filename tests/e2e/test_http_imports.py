@@ -253,3 +253,23 @@ async def test_a_background_import_over_the_limit_or_cut_short_keeps_nothing(
         assert (await job_status(world, key, headers["Location"]))[1]["job"]["state"] == "done"
     finally:
         await world.aclose()
+
+
+async def test_an_excel_workbook_imports_at_once_and_in_the_background(world: HttpWorld) -> None:
+    from tests.unit.test_imports import workbook
+
+    key = await api_key(world, "mia")
+    rows: list[list[object]] = [["Date", "Amount", "Type", "Fan"]]
+    rows.append(["2026-11-20", 40, "Tip", "@leo"])
+    status, body, _ = await post(world, key, workbook(("Export", rows)), "earnings.xlsx")
+    assert status == 200 and body["import"]["added"] == 1, body
+    rows.append(["2026-11-21", 15, "Tip", "@ann"])
+    status, body, headers = await post(
+        world, key, workbook(("Export", rows)), "earnings.xlsx", headers=ASYNC
+    )
+    assert status == 202, body
+    await asyncio.wait_for(world.container.jobs.join(), 30)
+    status, body = await job_status(world, key, headers["Location"])
+    report = body["job"]["import"]
+    assert (body["job"]["state"], report["added"], report["unchanged"]) == ("done", 1, 1)
+    assert await transactions(world) == 2

@@ -307,7 +307,8 @@ def xlsx_bytes() -> bytes:
     [
         (b"", "empty"),
         (b"\r\n\r\n", "empty"),
-        (xlsx_bytes(), "Excel"),
+        (xlsx_bytes(), "zip file, not a CSV file or an Excel workbook"),
+        (b"\xd0\xcf\x11\xe0" + bytes(600), "old Excel (.xls)"),
         (b"%PDF-1.7\n...", "PDF"),
         (bytes(range(256)) * 8, "binary"),
         (b"foo,bar\n1,2\n", "couldn't recognise"),
@@ -320,6 +321,80 @@ async def test_files_that_cannot_be_imported_say_why(
     report = await run(sqlite_store, clock, acct, "upload.csv", data)
     assert report.error is not None and message in report.error
     assert "was not imported" in report.text()
+    assert await transactions(sqlite_store, acct) == []
+
+
+def workbook(*sheets: tuple[str, list[list[object]]], active: int = 0) -> bytes:
+    """An .xlsx written by openpyxl (as Excel would save one): sheets of rows of cells."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.active = active
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_an_excel_workbook_is_imported_as_its_csv(store: SqlStore, clock: FakeClock) -> None:
+    # A creator opened her CSV export in Excel and saved it: the bot answered "save it as CSV".
+    acct = await account(store)
+    rows: list[list[object]] = [
+        ["Earnings statement, November"],  # a title line above the header
+        ["Date", "Amount", "Currency", "Type", "Fan"],
+        [datetime(2026, 11, 20, 21, 30), 40.0, "USD", "Tip", "@leo"],
+        [date(2026, 11, 21), 9.99, "USD", "Subscription", "@ann"],
+        [datetime(2026, 11, 22), "12,50", "EUR", "PPV", "@ann"],
+        [None, None, None, None, None],
+        ["2026-11-23 08:00", 1500, None, "Message", "@max"],
+    ]
+    other = [["Notes"], ["not the sheet it was saved at"]]
+    data = workbook(("Summary", other), ("Earnings", rows), active=1)
+    report = await run(store, clock, acct, "statement.xlsx", data)
+    assert report.error is None and (report.kind, report.rows, report.added) == (
+        "earnings",
+        4,
+        4,
+    )
+    assert "Read from the Excel workbook" in report.text()
+    got = sorted(
+        (t.occurred_at, t.amount_cents, t.currency, t.fan_handle)
+        for t in await transactions(store, acct)
+    )
+    assert got == [
+        (datetime(2026, 11, 20, 21, 30, tzinfo=UTC), 4000, "USD", "leo"),
+        (datetime(2026, 11, 21, tzinfo=UTC), 999, "USD", "ann"),
+        (datetime(2026, 11, 22, tzinfo=UTC), 1250, "EUR", "ann"),
+        (datetime(2026, 11, 23, 8, tzinfo=UTC), 150000, "USD", "max"),
+    ]
+    again = await run(store, clock, acct, "statement.xlsx", data)  # the same workbook: nothing new
+    assert (again.added, again.unchanged) == (0, 4)
+    # The same rows as a CSV file are the same transactions.
+    as_csv = "\n".join(
+        ",".join(str(c) for c in r)
+        for r in [
+            ["Date", "Amount", "Currency", "Type", "Fan"],
+            ["2026-11-20 21:30:00", "40", "USD", "Tip", "@leo"],
+            ["2026-11-21", "9.99", "USD", "Subscription", "@ann"],
+        ]
+    ).encode()
+    assert (await run(store, clock, acct, "statement.csv", as_csv)).added == 0
+
+
+async def test_a_workbook_that_unpacks_too_big_is_not_read(
+    sqlite_store: SqlStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.services import imports
+
+    acct = await account(sqlite_store)
+    data = workbook(("Sheet1", [["Date", "Amount"], *[["2026-11-20", n] for n in range(2000)]]))
+    monkeypatch.setattr(imports, "XLSX_MAX_UNPACKED", 10_000)  # what a zip bomb would exceed
+    report = await run(sqlite_store, clock, acct, "big.xlsx", data)
+    assert report.error is not None and "more than I read" in report.error
     assert await transactions(sqlite_store, acct) == []
 
 

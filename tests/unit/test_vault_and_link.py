@@ -334,6 +334,19 @@ async def test_csv_goes_to_the_importer(app: Assistant) -> None:
     assert await app.store.assets.list(1) == []  # a CSV is data to import, not a vault file
 
 
+async def test_an_excel_workbook_goes_to_the_importer(app: Assistant) -> None:
+    from core.services.imports import CsvImporter
+    from tests.unit.test_imports import workbook
+
+    app.importer = CsvImporter(app.store, app.clock)  # type: ignore[arg-type]
+    data = workbook(("Sheet1", [["Date", "Amount", "Fan"], ["2026-11-20", 25, "@leo"]]))
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for name, mime in (("earnings.xlsx", xlsx), ("earnings.xlsx", "application/octet-stream")):
+        reply = await send(app, "u1", "", attachment(name, data, mime))
+        assert "earnings.xlsx — earnings, 1 row read" in reply.plain_text
+    assert await app.store.assets.list(1) == []  # not a vault file
+
+
 async def test_link_joins_two_platforms_into_one_account(app: Assistant) -> None:
     tg = Chat(app, "111", platform="telegram")
     dc = Chat(app, "999", platform="discord")
