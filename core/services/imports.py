@@ -1783,6 +1783,7 @@ class CsvImporter:
         build = _earnings_breakdown if breakdown else _BUILDERS[kind]
         batch: list[Any] = []
         withdrawn: list[tuple[str, str]] = []  # refunded/failed transactions (key, platform)
+        fans_named = False  # a fan column, or a description naming the fan ("Tip from @jane")
 
         async def flush(done: bool = False) -> None:
             if batch:
@@ -1840,6 +1841,7 @@ class CsvImporter:
                     report.totals[one.currency] = (
                         report.totals.get(one.currency, Decimal("0")) + one.amount
                     )
+                    fans_named = fans_named or bool(one.fan_handle)
                 batch.append(one)
             if len(batch) + len(withdrawn) >= self.batch_size:
                 await flush()
@@ -1848,7 +1850,7 @@ class CsvImporter:
         if kind in ("earnings", "offers") and ctx.ix_platform < 0:
             stored = report.added + report.updated + report.unchanged + report.relabelled
             report.platforms = {ctx.platform: stored} if stored else {}
-        if kind == "earnings" and "fan" in columns and not breakdown:
+        if kind == "earnings" and ("fan" in columns or fans_named):
             await self.refresh_fans(account_id, zone, report)
         if saw_ambiguous:
             report.notes.append(

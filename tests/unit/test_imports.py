@@ -645,6 +645,14 @@ async def test_an_earnings_statement_with_descriptions_and_statuses(
         ("message", "mike99", 399),
         ("tip", "janedoe", 800),
     ]
+    # The fans the descriptions name join the fan list, as a fan column's would.
+    assert "Fan list: 3 fans who paid added" in text
+    listed = {f.handle: f.total_spent for f in await store.fan_lists.query(acct, FanQuery())}
+    assert listed == {
+        "janedoe": Decimal("28.00"),
+        "tipsy": Decimal("7.99"),
+        "mike99": Decimal("3.99"),
+    }
     # The next export shows the post charged back: the transaction leaves the earnings.
     clock.advance(86_400)
     second = await run(
