@@ -92,7 +92,7 @@ import tempfile
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
@@ -907,6 +907,38 @@ def _year(raw: str) -> int:
     return year
 
 
+_AGO = re.compile(
+    r"(?:last seen|last active|active|seen)?\s*(\d+|an?|one)\s*"
+    r"(minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y)\s+ago\.?"
+)
+_NOW_WORDS = {"now", "just now", "today", "online", "online now", "active now", "active today"}
+
+
+def relative_moment(raw: str, now: datetime) -> datetime | None:
+    """When "3 days ago", "an hour ago", "yesterday" or "online now" was, from ``now`` (the
+    import: an export is read soon after it is made); None for anything else. For a fan's
+    last-active or join date (a day is enough), never a transaction's time (its key)."""
+    s = " ".join(raw.strip().lower().split())
+    if s in _NOW_WORDS:
+        return now
+    if s in ("yesterday", "active yesterday", "last seen yesterday"):
+        return now - timedelta(days=1)
+    m = _AGO.fullmatch(s)
+    if m is None:
+        return None
+    count = int(m.group(1)) if m.group(1).isdigit() else 1
+    return now - timedelta(seconds=count * _unit_seconds(m.group(2)))
+
+
+def _unit_seconds(unit: str) -> int:
+    """Seconds in one of ``_AGO``'s units ("m" alone is minutes, "mo" months)."""
+    if unit.startswith("mo"):
+        return 30 * 86_400
+    if unit == "m" or unit.startswith("mi"):
+        return 60
+    return {"h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}[unit[0]]
+
+
 def parse_datetime(raw: str, order: str = "mdy", zone: tzinfo = UTC) -> datetime:
     """A timezone-aware datetime; ValueError with a short reason. A time written with an
     offset (or a Unix timestamp) comes back in UTC; one without, as written, in ``zone`` (the
@@ -1514,12 +1546,10 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
         if spent < 0:
             raise _RowError("total spent is negative")
         values["total_spent"] = spent
-    active_raw = ctx.cell(row, "last_active")
-    if active_raw:
-        values["last_active"] = ctx.local(ctx.when(active_raw, "last active date")).date()
-    joined_raw = ctx.cell(row, "first_seen")
-    if joined_raw:
-        values["first_seen"] = ctx.local(ctx.when(joined_raw, "join date")).date()
+    for field_, what in (("last_active", "last active date"), ("first_seen", "join date")):
+        day = _fan_day(ctx, ctx.cell(row, field_), what, line)
+        if day is not None:
+            values[field_] = day
     tags_raw = ctx.cell(row, "tags")
     if tags_raw:
         values["tags"] = split_tags(tags_raw)
@@ -1527,6 +1557,21 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
     if notes:
         values["notes"] = notes[:2000]
     return FanPatch(handle=handle, values=values)
+
+
+def _fan_day(ctx: _Context, raw: str, what: str, line: int) -> date | None:
+    """A fan's last-active or join day: a date, or "3 days ago" as a UI shows it; one that
+    cannot be read is left as it was (the fan is kept, the report says so)."""
+    if not raw:
+        return None
+    moment = relative_moment(raw, ctx.now)
+    if moment is None:
+        try:
+            moment = ctx.when(raw, what)
+        except _RowError:
+            ctx.warn(f"{what} not a date I can read, left as it was", line)
+            return None
+    return ctx.local(moment).date()
 
 
 _BUILDERS: dict[str, Callable[[_Context, list[str], int], Any]] = {

@@ -885,6 +885,37 @@ async def test_the_same_row_on_two_platforms_is_two_transactions(
     ]
 
 
+async def test_fan_dates_as_a_ui_shows_them_and_unreadable_ones_keep_the_fan(
+    sqlite_store: SqlStore, clock: FakeClock
+) -> None:
+    # Agency tools export what their screens show ("3 days ago"); a date that could not be
+    # read dropped the whole fan, her spend and tier with it.
+    acct = await account(sqlite_store)
+    fans = (
+        b"Username,Tier,Last seen,Total spent,Joined\n"
+        b"@ava,vip,3 days ago,$40,2 weeks ago\n"
+        b"@bea,regular,yesterday,$10,an hour ago\n"
+        b"@cat,whale,Online now,$900,someday\n"
+        b"@dan,new,last Tuesday-ish,$5,\n"
+    )
+    report = await run(sqlite_store, clock, acct, "fans.csv", fans)
+    assert (report.added, report.bad_count) == (4, 0)
+    assert "1 row: join date not a date I can read, left as it was (line 4)." in report.text()
+    assert "1 row: last active date not a date I can read, left as it was (line 5)." in (
+        report.text()
+    )
+    got = {
+        f.handle: (f.tier, f.total_spent, f.last_active, f.first_seen)
+        for f in await sqlite_store.fan_lists.query(acct, FanQuery())
+    }
+    assert got == {  # the clock: 2026-11-24 12:00 UTC
+        "ava": ("vip", Decimal("40.00"), date(2026, 11, 21), date(2026, 11, 10)),
+        "bea": ("regular", Decimal("10.00"), date(2026, 11, 23), date(2026, 11, 24)),
+        "cat": ("whale", Decimal("900.00"), date(2026, 11, 24), None),
+        "dan": ("new", Decimal("5.00"), None, None),
+    }
+
+
 async def test_fans_who_paid_join_the_fan_list(store: SqlStore, clock: FakeClock) -> None:
     # /stats counted the fans an earnings export names, but /fans and /personalize ... to
     # whales knew none of them until a separate fan export was sent.
