@@ -1541,11 +1541,15 @@ def _fan(ctx: _Context, row: list[str], line: int) -> FanPatch:
         except ValueError:
             ctx.warn("subscription end date not a date: subscription status left as it was", line)
     spent_raw = ctx.cell(row, "total_spent")
-    if spent_raw:
-        spent, _ = ctx.money(spent_raw, "total spent")
+    if spent_raw:  # like the dates: a figure that cannot be read costs the figure, not the fan
+        try:
+            spent, _ = ctx.money(spent_raw, "total spent")
+        except _RowError:
+            spent = Decimal(-1)
         if spent < 0:
-            raise _RowError("total spent is negative")
-        values["total_spent"] = spent
+            ctx.warn("total spent not an amount of zero or more, left as it was", line)
+        else:
+            values["total_spent"] = spent
     for field_, what in (("last_active", "last active date"), ("first_seen", "join date")):
         day = _fan_day(ctx, ctx.cell(row, field_), what, line)
         if day is not None:

@@ -897,9 +897,13 @@ async def test_fan_dates_as_a_ui_shows_them_and_unreadable_ones_keep_the_fan(
         b"@bea,regular,yesterday,$10,an hour ago\n"
         b"@cat,whale,Online now,$900,someday\n"
         b"@dan,new,last Tuesday-ish,$5,\n"
+        b"@eve,vip,2026-11-01,lots,\n"
     )
     report = await run(sqlite_store, clock, acct, "fans.csv", fans)
-    assert (report.added, report.bad_count) == (4, 0)
+    assert (report.added, report.bad_count) == (5, 0)
+    assert "1 row: total spent not an amount of zero or more, left as it was (line 6)." in (
+        report.text()
+    )
     assert "1 row: join date not a date I can read, left as it was (line 4)." in report.text()
     assert "1 row: last active date not a date I can read, left as it was (line 5)." in (
         report.text()
@@ -913,6 +917,7 @@ async def test_fan_dates_as_a_ui_shows_them_and_unreadable_ones_keep_the_fan(
         "bea": ("regular", Decimal("10.00"), date(2026, 11, 23), date(2026, 11, 24)),
         "cat": ("whale", Decimal("900.00"), date(2026, 11, 24), None),
         "dan": ("new", Decimal("5.00"), None, None),
+        "eve": ("vip", Decimal("0"), date(2026, 11, 1), None),
     }
 
 
