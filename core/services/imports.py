@@ -65,7 +65,9 @@ How a file is read
   is in the fan list, with a total spent and a last-active day at least what the earnings show
   (``_fans_who_paid``), so ``/fans`` and segments know whoever ``/stats`` counts.
 - **Bad rows** are skipped and reported with their line number and reason; good rows are
-  kept. Soft problems (an unknown tier or category) are kept with a default and summarised.
+  kept. Soft problems (an unknown tier or category) are kept with a default and summarised;
+  in a fan list an unreadable date or total spent leaves that field as it was, the fan kept
+  (dates as a screen shows them, "3 days ago", "Online now", are read from the import's time).
 
 Idempotency
 -----------
