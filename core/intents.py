@@ -58,6 +58,15 @@ def _stats(text: str, m: re.Match[str]) -> str:
     return " ".join(x for x in (period, _platform(text) or "") if x)
 
 
+#: How far back "new fans" looks, by the period the sentence names (a week when it names none).
+_JOINED_DAYS = {"today": 1, "yesterday": 2, "thismonth": 31, "lastmonth": 62, "30d": 30, "90d": 90}
+
+
+def _joined(text: str, m: re.Match[str]) -> str:
+    period = next((p for rx, p in _PERIODS if rx.search(text)), "")
+    return f"joined:{_JOINED_DAYS.get(period, 7)}d"
+
+
 def _price(text: str, m: re.Match[str]) -> str:
     kind = ""
     if re.search(r"\bppv\b|\bpay.per.view\b", text, re.IGNORECASE):
@@ -120,6 +129,15 @@ _RULES = (
             r"\bideas\b|\ban? idea (?:for|about|on|of)\b|\binspir(?:e me|ation)\b"
             r"|\bwhat (?:should|can|could|do) i (?:post|shoot|film|make|create|upload)\b"
         ),
+    ),
+    _Rule(
+        "fans",
+        _rx(
+            r"\bnew (?:fans|subscribers|subs|members|followers|spenders)\b"
+            r"|\bwho (?:has |have )?(?:just |recently )?(?:joined|subscribed)\b"
+            r"|\b(?:fans|subscribers) who (?:just |recently )?joined\b"
+        ),
+        _joined,
     ),
     _Rule(
         "goal",

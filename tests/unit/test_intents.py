@@ -38,6 +38,10 @@ from tests.unit.conftest import Chat
         ("show my imports", "/imports"),
         ("undo my import history", "/imports"),  # listed; nothing is taken back from a sentence
         ("who spent the most?", "/fans"),
+        ("who are my new fans?", "/fans joined:7d"),
+        ("show fans who joined this month", "/fans joined:31d"),
+        ("who subscribed today", "/fans joined:1d"),
+        ("welcome my new subscribers", "/fans joined:7d"),  # listed; drafting is /personalize's
         ("what tags should I use for my gym selfie on tiktok", "/hashtags gym selfie on tiktok"),
         ("what should I charge for PPV?", "/price ppv"),
         ("pricing for my subscription on fansly", "/price subscription fansly"),
