@@ -450,3 +450,21 @@ async def test_a_year_month_by_month(store: SqlStore, clock: FakeClock) -> None:
     # A month or less has no month line.
     thirty = await service.summary(acct, "30d")
     assert thirty is not None and "By month" not in render(thirty, "")
+
+
+async def test_365_days_chart_every_month_it_touches(store: SqlStore, clock: FakeClock) -> None:
+    from core.commands.stats import render
+    from core.services.charts import _series
+
+    acct = (await store.accounts.resolve(Identity(platform="console", external_id="mia"))).id
+    earnings = b"Date,Amount\n2025-11-30 10:00,5\n2026-11-20 10:00,7\n"
+    await CsvImporter(store, clock).import_csv(acct, "e.csv", earnings)
+    s = await AnalyticsService(store, clock).summary(acct, "365d")
+    assert s is not None and s.revenue == D("12.00")  # Nov 24, 2025 12:00 on: both count
+    labels, series, _ = _series(s)
+    # The bars add up to the title's total: the part of November 2025 is a bar too ...
+    assert labels[0] == "Nov 25" and labels[-1] == "Nov 26" and len(labels) == 13
+    assert sum(sum(v) for v in series.values()) == 12.0
+    # ... while the month line names the last 12 whole months from the first with earnings:
+    # here November 2026 alone, so there is no line.
+    assert "By month" not in render(s, "")
