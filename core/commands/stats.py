@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -19,11 +17,9 @@ from core.errors import UsageError
 from core.rules import asked_platform
 from core.services.analytics import (
     CATEGORY_LABELS,
-    ZERO,
     AnalyticsService,
     StatsSummary,
     before_words,
-    by_month,
     format_change,
     format_money,
     period_words,
@@ -197,38 +193,20 @@ def render(s: StatsSummary, narrative: str) -> str:
     return "\n".join(lines)
 
 
-#: Periods long enough for a month-by-month line (its last MONTHS_SHOWN months).
-MONTHLY = {"thisyear", "lastyear", "365d", "all"}
-MONTHS_SHOWN = 12
-
-
 def _months_line(s: StatsSummary) -> str:
-    """The line "By month: Jan $1,200 · **Feb $1,350** · …" for a year or longer: its last 12
-    calendar months from the first with earnings (the first of 365d's 13, a part month, is left
-    out), the best whole one in bold, a month still running marked "so far"; "" when that is
-    one month."""
-    if s.period not in MONTHLY:
-        return ""
-    months = by_month(s.daily)[-MONTHS_SHOWN:]
-    while months and not any(months[0][1].values()):  # before the earnings begin
-        months.pop(0)
+    """The line "By month: Jan $1,200 · **Feb $1,350** · …" for a year or longer
+    (``StatsSummary.months``: the best whole month in bold, a running one marked "so far");
+    "" when there is under two months to show."""
+    months = s.months()
     if len(months) < 2:
         return ""
-    last_day = s.daily[-1][0]
-    running = (last_day + timedelta(days=1)).day != 1  # the period ends inside its last month
-    years = len({first.year for first, _ in months}) > 1
-    parts: list[tuple[str, Decimal, bool]] = []
-    for first, cats in months:
-        name = f"{first:%b %Y}" if years else f"{first:%b}"
-        whole = not (running and first == last_day.replace(day=1))
-        parts.append((name + ("" if whole else " (so far)"), sum(cats.values(), ZERO), whole))
-    best = max((total for _, total, whole in parts if whole), default=None)
-    shown = [
-        f"**{name} {format_money(total, s.currency)}**"
-        if whole and total == best and total > 0
-        else f"{name} {format_money(total, s.currency)}"
-        for name, total, whole in parts
-    ]
+    best = s.best_month()
+    years = len({m.first.year for m in months}) > 1
+    shown = []
+    for m in months:
+        text = (f"{m.first:%b %Y}" if years else f"{m.first:%b}") + ("" if m.whole else " (so far)")
+        text += f" {format_money(m.revenue, s.currency)}"
+        shown.append(f"**{text}**" if m == best else text)
     return "By month: " + " · ".join(shown)
 
 

@@ -130,6 +130,18 @@ class CategoryFigure:
     previous: Decimal
 
 
+#: Periods long enough for revenue by month (``StatsSummary.months``), and how many are shown.
+MONTHLY = frozenset({"thisyear", "lastyear", "365d", "all"})
+MONTHS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class MonthFigure:
+    first: date  # the month's first day
+    revenue: Decimal
+    whole: bool  # False: the period ends inside it (still running)
+
+
 @dataclass
 class StatsSummary:
     period: str
@@ -176,6 +188,35 @@ class StatsSummary:
     def empty(self) -> bool:
         return self.transactions == 0 and self.category_totals == 0
 
+    def months(self) -> list[MonthFigure]:
+        """Revenue per calendar month for a year or longer (``MONTHLY`` periods; [] for
+        shorter ones): the last ``MONTHS_SHOWN`` months, from the first with earnings (365d's
+        13th, a part month, falls off), the month still running marked not ``whole``."""
+        if self.period not in MONTHLY or not self.daily:
+            return []
+        months = by_month(self.daily)[-MONTHS_SHOWN:]
+        while months and not any(months[0][1].values()):  # before the earnings begin
+            months.pop(0)
+        last_day = self.daily[-1][0]
+        running = (last_day + timedelta(days=1)).day != 1  # the period ends inside its month
+        return [
+            MonthFigure(
+                first,
+                sum(cats.values(), ZERO),
+                not (running and first == last_day.replace(day=1)),
+            )
+            for first, cats in months
+        ]
+
+    def best_month(self) -> MonthFigure | None:
+        """The whole month with the most revenue (None: no whole month with any, or under two
+        months to compare)."""
+        months = self.months()
+        whole = [m for m in months if m.whole and m.revenue > 0]
+        if len(months) < 2 or not whole:
+            return None
+        return max(whole, key=lambda m: (m.revenue, m.first))
+
     def facts(self) -> dict[str, Any]:
         """JSON-able figures (what a narrator may use, and the reply's ``result``)."""
         data = asdict(self)
@@ -186,6 +227,9 @@ class StatsSummary:
         out["daily"] = [
             {"day": d.isoformat(), **{k: str(v) for k, v in cats.items()}} for d, cats in self.daily
         ]
+        if best := self.best_month():
+            out["best_month"] = f"{best.first:%B %Y}"
+            out["best_month_revenue"] = str(best.revenue)
         return cast(dict[str, Any], out)
 
 
@@ -480,6 +524,8 @@ def rule_narrative(s: StatsSummary) -> str:
         when.append(f"best hour {s.best_hour:02d}:00 {s.timezone}")
     if when:
         out.append(_upper_first("; ".join(when)) + " — schedule posts and PPV drops then.")
+    if best := s.best_month():
+        out.append(f"Your best month was {best.first:%B %Y} ({m(best.revenue)}).")
     if s.period != "all" and (s.new_fans or s.returning_fans):
         out.append(
             f"{s.new_fans} new spender{'s' * (s.new_fans != 1)} brought {m(s.new_revenue)}, "
@@ -750,12 +796,14 @@ class AnalyticsService:
 __all__ = [
     "CALENDAR",
     "CATEGORY_LABELS",
+    "MONTHLY",
     "PACE_DAYS",
     "PERIODS",
     "WEEKDAYS",
     "AnalyticsService",
     "CategoryFigure",
     "GoalProgress",
+    "MonthFigure",
     "StatsSummary",
     "before_words",
     "by_month",

@@ -20,6 +20,7 @@ previous one [Nov 10 12:00, Nov 17 12:00). By hand, in USD:
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -430,6 +431,11 @@ async def test_a_year_month_by_month(store: SqlStore, clock: FakeClock) -> None:
         "By month: Feb $100.00 · **Mar $300.00** · Apr $0.00 · May $0.00 · Jun $0.00 · "
         "Jul $0.00 · Aug $0.00 · Sep $0.00 · Oct $0.00 · Nov (so far) $30.00"
     )
+    narrative = rule_narrative(s)
+    assert "Your best month was March 2026 ($300.00)." in narrative
+    # A model may say it too: its figures are among the facts it is given.
+    assert (s.facts()["best_month"], s.facts()["best_month_revenue"]) == ("March 2026", "300.00")
+    assert narrative_is_grounded("March 2026 ($300.00)", [json.dumps(s.facts())])
     labels, series, unit = _series(s)
     assert unit == "month" and labels == [f"{date(2026, n, 1):%b}" for n in range(1, 12)]
     assert series["tip"][2] == 250.0 and series["ppv"][2] == 50.0
