@@ -60,6 +60,7 @@ class FansArgs(BaseModel):
     tier: FanTier | None = Field(None, description="new, regular, vip or whale")
     spent: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT, description="Total spent so far")
     last_active: date | None = Field(None, description="Last active, YYYY-MM-DD")
+    joined: date | None = Field(None, description="When they joined, YYYY-MM-DD")
     tags: str | None = Field(None, description="Comma-separated tags")
     status: Literal["subscribed", "expired"] | None = Field(
         None, description="Subscription: subscribed or expired"
@@ -83,6 +84,7 @@ class FansArgs(BaseModel):
             "tier": self.tier,
             "total_spent": self.spent,
             "last_active": self.last_active,
+            "first_seen": self.joined,
             "subscribed": None if self.status is None else self.status == "subscribed",
         }
         values = {key: value for key, value in given.items() if value is not None}
@@ -334,8 +336,9 @@ def register(reg: Registry) -> None:
     async def fans(ctx: Context, args: FansArgs) -> Reply:
         today = await ctx.today()
         if args.action == "add":
-            if args.last_active is not None and args.last_active > today + FUTURE_SLACK:
-                raise UsageError(f"last_active {args.last_active} is in the future.")
+            for name, day in (("last_active", args.last_active), ("joined", args.joined)):
+                if day is not None and day > today + FUTURE_SLACK:
+                    raise UsageError(f"{name} {day} is in the future.")
             patch = args.patch()
             fan, added = await ctx.app.fans.save(ctx.account_id, patch)
             done = "Added " if added else "Updated " if patch.values else "Already in your list: "

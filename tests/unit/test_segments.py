@@ -518,3 +518,10 @@ async def test_fans_who_joined_lately(store: SqlStore, clock: FakeClock) -> None
     assert (await zoe.say("/fans joined:30d")).plain_text.startswith("0 of 1 fans match")
     drafts = await mia.say('/personalize "Welcome {name}!" to joined:7d')
     assert drafts.plain_text.startswith("1 draft for joined:7d")
+    # By hand too, never in the future.
+    await mia.say("/fans add @dee joined=2026-11-23")
+    assert [f["handle"] for f in (await mia.say("/fans joined:7d")).result] == ["ann", "dee"]
+    assert (
+        "joined 2026-12-30 is in the future"
+        in (await mia.say("/fans add @dee joined=2026-12-30")).plain_text
+    )
