@@ -491,6 +491,20 @@ async def test_a_csv_sent_with_its_platform_as_caption_is_imported_with_it(h: Ha
     assert await h.assistant.store.earnings.platforms(account.id) == ["onlyfans"]
 
 
+async def test_an_excel_workbook_sent_as_a_document_is_imported(h: Harness) -> None:
+    from tests.unit.test_imports import workbook
+
+    h.assistant.importer = CsvImporter(h.assistant.store, h.assistant.clock)
+    data = workbook(("Sheet1", [["Date", "Amount", "Fan"], ["2026-11-20", 40, "@leo"]]))
+    # Telegram types it from the name: application/vnd.openxmlformats-…spreadsheetml.sheet
+    update = h.tg.make_document_update(USER, USER, data, "november.xlsx", caption="fansly")
+    text = h.text_of(await h.answer(update))
+    assert "november.xlsx — earnings, 1 row read" in text and "Excel workbook" in text
+    account = await h.account()
+    assert await h.assistant.store.assets.list(account.id) == []  # imported, not in the vault
+    assert await h.assistant.store.earnings.platforms(account.id) == ["fansly"]
+
+
 async def test_file_over_the_limit_is_never_downloaded(h: Harness) -> None:
     sent = await h.answer(
         h.tg.make_document_update(USER, USER, b"tiny", "movie.mov", file_size=25 * MB)
