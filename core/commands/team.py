@@ -15,6 +15,7 @@ one may see them (an agency's morning check).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -26,7 +27,7 @@ from core.commands.reminders import when_text
 from core.context import Context
 from core.jobs import TEAM_ACTION_DAYS
 from core.models import Identity
-from core.ports import Store, TeamAccount
+from core.ports import FanQuery, Store, TeamAccount
 from core.services import codes
 from core.services.analytics import AnalyticsService, format_change, format_money
 from core.timezones import account_timezone, get_zone, zone_label
@@ -248,10 +249,11 @@ def register(reg: Registry) -> None:
                 result={"accounts": [own]},
             )
         mark = " ✓ now"
-        week = [await _week(ctx, own)]
+        week = [await _week(ctx, own) + await _new_fans(ctx, own)]
         for seat in seats:  # a chatter does not see the earnings of the accounts they chat for
             manager = seat.role == "manager"
-            week.append(await _week(ctx, seat.account_id) if manager else "as a chatter")
+            glance = await _week(ctx, seat.account_id) if manager else "as a chatter"
+            week.append(glance + await _new_fans(ctx, seat.account_id))
         lines = [
             "Accounts you work on (earnings of the last 7 days):",
             f"1. Your own{mark if own == ctx.account_id else ''} — {week[0]}",
@@ -345,6 +347,16 @@ async def _week(ctx: Context, account_id: int) -> str:
     zone = await account_timezone(ctx.app.store.profiles, account_id)
     p = await service.goal_progress(account_id, goal, zone)
     return f"{format_money(amount, currency)}{trend} · {p.month:%B} goal {p.share:.0%}"
+
+
+async def _new_fans(ctx: Context, account_id: int) -> str:
+    """How many fans joined an account in the last 7 days on its clock, as " · 3 new fans"
+    ("" for none): who needs a welcome (/fans joined:7d), a chatter's work too."""
+    zone = await account_timezone(ctx.app.store.profiles, account_id)
+    today = ctx.app.clock.now().astimezone(get_zone(zone)).date()
+    query = FanQuery(joined_from=today - timedelta(days=7))
+    count = await ctx.app.store.fan_lists.count(account_id, query)
+    return f" · {count} new fan{'s' * (count != 1)}" if count else ""
 
 
 async def _me(ctx: Context) -> str:

@@ -111,11 +111,17 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     accounts = await leo.say("/accounts")
     assert "1. Your own — no earnings imported" in accounts.plain_text
     assert "2. @mia (Telegram) ✓ now — as a chatter" in accounts.plain_text
+    # Fans who joined her account lately: a chatter's work (a welcome), in his glance too.
+    joined = b"Username,Join Date\nnewbie,2026-11-22\nolder,2026-10-01\n"
+    await CsvImporter(store, clock).import_csv(mia_id, "subscribers.csv", joined)
+    accounts = await leo.say("/accounts")
+    assert "2. @mia (Telegram) ✓ now — as a chatter · 1 new fan" in accounts.plain_text
+    assert "1. Your own — no earnings imported\n" in accounts.plain_text
     own = await leo.press_label("Your own")
     assert own.result == {"account_id": leo_id}
     assert await _fans(leo) == ["leos_own_fan"]
     assert (await leo.say("/accounts 2")).result == {"account_id": mia_id}
-    assert await _fans(leo) == ["whale1"]
+    assert await _fans(leo) == ["newbie", "older", "whale1"]
     assert len((await mia.say("/team")).result["members"]) == 2
 
     # Mia takes him off: from his next message he is back on his own account.
@@ -135,7 +141,7 @@ async def test_a_chatter_works_on_the_creators_account_until_taken_off(
     forged = await zoe.press(f"team:use:{mia_id}")
     assert "no longer on that team" in forged.plain_text
     assert await _fans(zoe) == ["zoefan"]
-    assert await _fans(mia) == ["whale1"]
+    assert await _fans(mia) == ["newbie", "older", "whale1"]
 
 
 async def test_joining_leaving_and_codes(store: SqlStore, clock: FakeClock) -> None:
