@@ -284,6 +284,11 @@ XLSX_IN_MEMORY = 8 * 1024 * 1024  # a bigger workbook is spooled to a temporary 
 #: What a workbook may unpack to: a few MB of zip can hold gigabytes of XML (a zip bomb), and
 #: the shared-strings part is read whole.
 XLSX_MAX_UNPACKED = 512 * 1024 * 1024
+#: A zip that is no .xlsx: an .ods or .numbers sheet, or an archive.
+NOT_A_WORKBOOK = (
+    "it is a zip file, not a CSV file or an Excel workbook (.xlsx). If it is a spreadsheet, "
+    "save it as CSV, then send that."
+)
 
 
 def _cell_text(value: object) -> str:
@@ -322,7 +327,7 @@ def xlsx_as_csv(chunks: Iterable[bytes], size: int = READ_CHUNK) -> Iterator[byt
             spool.seek(0)
             book = load_workbook(spool, read_only=True, data_only=True)
         except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
-            raise ImportProblem("it is a zip file, not a CSV file or an Excel workbook.") from None
+            raise ImportProblem(NOT_A_WORKBOOK) from None
         try:
             sheet = book.active or book.worksheets[0]
             text = io.StringIO()
@@ -348,7 +353,7 @@ def sniff_encoding(head: bytes) -> tuple[str, str | None]:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16", None
     if head.startswith(ZIP_MAGIC):  # an .xlsx is read before this (xlsx_as_csv)
-        raise ImportProblem("it is a zip file, not a CSV file or an Excel workbook.")
+        raise ImportProblem(NOT_A_WORKBOOK)
     if head.startswith(b"%PDF"):
         raise ImportProblem("it is a PDF, not a CSV. Download the CSV export instead.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):

@@ -307,7 +307,7 @@ def xlsx_bytes() -> bytes:
     [
         (b"", "empty"),
         (b"\r\n\r\n", "empty"),
-        (xlsx_bytes(), "zip file, not a CSV file or an Excel workbook"),
+        (xlsx_bytes(), "not a CSV file or an Excel workbook (.xlsx). If it is a spreadsheet, save"),
         (b"\xd0\xcf\x11\xe0" + bytes(600), "old Excel (.xls)"),
         (b"%PDF-1.7\n...", "PDF"),
         (bytes(range(256)) * 8, "binary"),
