@@ -24,10 +24,21 @@ def upgrade() -> None:
     with op.batch_alter_table("fans") as batch:
         batch.add_column(sa.Column("first_seen", sa.Date(), nullable=True))
     # Fans the earnings already name: the day (on the account's clock) of their first payment.
-    op.execute(
-        "UPDATE fans SET first_seen = (SELECT min(t.day) FROM transactions t "
-        "WHERE t.account_id = fans.account_id AND t.fan_handle = fans.handle)"
-    )
+    # One grouped pass over the transactions, then an update per fan by its unique key: a
+    # correlated subquery per fan would scan the account's transactions once per fan
+    # (transactions have no index on the fan), hours for an account of 200,000 and 20,000.
+    bind = op.get_bind()
+    firsts = bind.execute(
+        sa.text(
+            "SELECT account_id, fan_handle, min(day) FROM transactions "
+            "WHERE fan_handle <> '' GROUP BY account_id, fan_handle"
+        )
+    ).fetchall()
+    if firsts:
+        bind.execute(
+            sa.text("UPDATE fans SET first_seen = :day WHERE account_id = :a AND handle = :h"),
+            [{"a": account, "h": handle, "day": day} for account, handle, day in firsts],
+        )
 
 
 def downgrade() -> None:
