@@ -15,7 +15,6 @@ one may see them (an agency's morning check).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -27,9 +26,10 @@ from core.commands.reminders import when_text
 from core.context import Context
 from core.jobs import TEAM_ACTION_DAYS
 from core.models import Identity
-from core.ports import FanQuery, Store, TeamAccount
+from core.ports import Store, TeamAccount
 from core.services import codes
 from core.services.analytics import AnalyticsService, format_change, format_money
+from core.services.segments import parse_segment
 from core.timezones import account_timezone, get_zone, zone_label
 
 ACTIVITY_SHOWN = 30
@@ -353,8 +353,7 @@ async def _new_fans(ctx: Context, account_id: int) -> str:
     """How many fans joined an account in the last 7 days on its clock, as " · 3 new fans"
     ("" for none): who needs a welcome (/fans joined:7d), a chatter's work too."""
     zone = await account_timezone(ctx.app.store.profiles, account_id)
-    today = ctx.app.clock.now().astimezone(get_zone(zone)).date()
-    query = FanQuery(joined_from=today - timedelta(days=7))
+    query, _ = parse_segment("joined:7d", ctx.app.clock.now().astimezone(get_zone(zone)).date())
     count = await ctx.app.store.fan_lists.count(account_id, query)
     return f" · {count} new fan{'s' * (count != 1)}" if count else ""
 
